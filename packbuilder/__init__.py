@@ -1,0 +1,3 @@
+"""packbuilder: portable free-software packs and live images for associations' old PCs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,356 @@
+"""Load a manifests tree into a Catalog, collecting every problem with file, line and field.
+
+Layout: ``<root>/apps/<id>.yaml``, ``profiles/``, ``packs/``, ``bases/``, public keys in
+``keys/``. The file name is the id. Loading never stops at the first problem: a maintainer
+fixing a pull request sees all of them at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from packbuilder.errors import InputError
+from packbuilder.model import KINDS, App, Base, CategoryRef, Pack, Profile
+from packbuilder.model.common import ID_RE
+from packbuilder.versions import OsRange, version_key
+from packbuilder.yamlsrc import Loc, SourceDoc, YamlSyntaxError, format_loc, load_yaml
+
+T = TypeVar("T")
+KIND_DIRS = {"apps": "app", "profiles": "profile", "packs": "pack", "bases": "base"}
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    path: str
+    line: int
+    field: str
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        tag = "warning: " if self.severity == "warning" else ""
+        return f"{self.path}:{self.line}: {self.field}: {tag}{self.message}"
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+@dataclass
+class Catalog:
+    root: Path
+    apps: dict[str, App] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    packs: dict[str, Pack] = field(default_factory=dict)
+    bases: dict[str, Base] = field(default_factory=dict)
+    sources: dict[tuple[str, str], Path] = field(default_factory=dict)
+
+    def app(self, app_id: str) -> App:
+        return _get(self.apps, app_id, "app", "packbuilder catalog list")
+
+    def profile(self, profile_id: str) -> Profile:
+        return _get(self.profiles, profile_id, "profile", "packbuilder profiles list")
+
+    def pack(self, pack_id: str) -> Pack:
+        return _get(self.packs, pack_id, "pack", f"ls {display_path(self.root / 'packs')}")
+
+    def base(self, base_id: str) -> Base:
+        return _get(self.bases, base_id, "base", f"ls {display_path(self.root / 'bases')}")
+
+
+def _get(table: dict[str, T], key: str, what: str, listing: str) -> T:
+    try:
+        return table[key]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(key, table, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise InputError(f"unknown {what} {key!r}", hint=f"{hint}List them with: {listing}") from None
+
+
+class _Collector:
+    """Problems found while loading, and where each object came from."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.docs: dict[tuple[str, str], SourceDoc] = {}
+
+    def add(self, doc: SourceDoc | Path, loc: Loc, message: str, severity: Severity = "error") -> None:
+        if isinstance(doc, SourceDoc):
+            self.problems.append(Problem(display_path(doc.path), doc.line_of(loc), format_loc(loc), message, severity))
+        else:
+            self.problems.append(Problem(display_path(doc), 1, format_loc(loc), message, severity))
+
+    def at(self, kind: str, obj_id: str, loc: Loc, message: str, severity: Severity = "error") -> None:
+        self.add(self.docs[(kind, obj_id)], loc, message, severity)
+
+
+def _clean_loc(data: Any, loc: tuple[int | str, ...]) -> Loc:
+    """Drop the type tags pydantic puts in union locations (``str``, ``CategoryRef``)."""
+    out: list[int | str] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            out.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            out.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and part[:1].islower() and "[" not in part:
+            out.append(part)  # a missing key: point at its parent's line, name the key
+            node = None
+        # else: a union branch tag; skip it
+    return tuple(out)
+
+
+def _message(error: Any) -> str:
+    msg = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; `packbuilder manifest schema` lists the keys)"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return msg
+
+
+def _validate(col: _Collector, doc: SourceDoc, model: type[BaseModel]) -> BaseModel | None:
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        merged: dict[Loc, list[str]] = defaultdict(list)
+        for error in exc.errors():
+            loc = _clean_loc(doc.data, error["loc"])
+            msg = _message(error)
+            if msg not in merged[loc]:
+                merged[loc].append(msg)
+        for loc, msgs in merged.items():
+            col.add(doc, loc, "; or ".join(msgs) if len(msgs) > 1 else msgs[0])
+        return None
+
+
+def _load_file(col: _Collector, path: Path, kind: str) -> tuple[SourceDoc, BaseModel] | None:
+    try:
+        doc = load_yaml(path)
+    except YamlSyntaxError as exc:
+        col.problems.append(Problem(display_path(path), exc.line, "(document)", exc.message))
+        return None
+    except OSError as exc:
+        col.problems.append(Problem(display_path(path), 1, "(document)", f"cannot read: {exc.strerror}"))
+        return None
+    if not isinstance(doc.data, dict):
+        col.add(doc, (), f"a {kind} manifest must be a mapping of keys to values")
+        return None
+    stem = path.stem
+    if not ID_RE.match(stem):
+        col.add(doc, (), f"file name {path.name!r} is not a valid id: rename it (lowercase letters, digits, '-', '_')")
+    elif "id" in doc.data and doc.data["id"] != stem:
+        col.add(doc, ("id",), f"id {doc.data['id']!r} must equal the file name {stem!r}")
+    model = _validate(col, doc, KINDS[kind])
+    if model is None:
+        return None
+    return doc, model
+
+
+def scan_files(root: Path) -> list[tuple[Path, str]]:
+    """Every manifest file under a catalog root, with its kind, in a stable order."""
+    files: list[tuple[Path, str]] = []
+    for dirname, kind in KIND_DIRS.items():
+        folder = root / dirname
+        if folder.is_dir():
+            files.extend((p, kind) for p in sorted(folder.iterdir()) if p.suffix in (".yaml", ".yml"))
+    return files
+
+
+def check_tree(root: Path) -> tuple[Catalog, list[Problem]]:
+    """Load everything under ``root``; return what loaded and every problem found."""
+    col = _Collector()
+    catalog = Catalog(root=root)
+    tables: dict[str, dict[str, Any]] = {
+        "app": catalog.apps,
+        "profile": catalog.profiles,
+        "pack": catalog.packs,
+        "base": catalog.bases,
+    }
+    if not any((root / d).is_dir() for d in KIND_DIRS):
+        raise InputError(
+            f"{display_path(root)} is not a catalog: it has none of {', '.join(d + '/' for d in KIND_DIRS)}",
+            hint="point --catalog (or $PACKBUILDER_CATALOG) at a manifests folder",
+        )
+    for path, kind in scan_files(root):
+        if path.suffix == ".yml":
+            col.add(path, (), "manifests use the .yaml extension: rename this file")
+            continue
+        loaded = _load_file(col, path, kind)
+        if loaded is None:
+            continue
+        doc, model = loaded
+        obj_id = str(getattr(model, "id"))
+        if obj_id in tables[kind]:
+            first = catalog.sources[(kind, obj_id)]
+            col.add(doc, ("id",), f"duplicate {kind} id {obj_id!r}: also defined in {display_path(first)}")
+            continue
+        tables[kind][obj_id] = model
+        catalog.sources[(kind, obj_id)] = path
+        col.docs[(kind, obj_id)] = doc
+    _check_semantics(col, catalog)
+    return catalog, sorted(col.problems)
+
+
+def load_catalog(root: Path) -> Catalog:
+    """Load a catalog for use; any error stops with every problem listed."""
+    catalog, problems = check_tree(root)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise InputError(
+            f"the catalog in {display_path(root)} has {len(errors)} problem(s)",
+            hint=f"run: packbuilder manifest lint {display_path(root)}",
+            details=[str(p) for p in errors],
+        )
+    return catalog
+
+
+# --- checks across fields and files ----------------------------------------------------------
+
+_PLATFORM_KINDS = {
+    "windows": {"zip", "7z", "paf", "exe", "msi"},
+    "linux": {"appimage", "tar"},
+}
+_PLATFORM_OS = {"windows": "windows", "linux": "linux-glibc"}
+
+
+def _check_url(col: _Collector, kind: str, obj_id: str, loc: Loc, url: str, insecure: bool) -> None:
+    if url.startswith("http://"):
+        if insecure:
+            col.at(kind, obj_id, loc, "plain http download (allowed by 'insecure: true'; the hash still protects it)", "warning")
+        else:
+            col.at(kind, obj_id, loc, "downloads must use https (set 'insecure: true' on the artifact only if no https host exists)")
+
+
+def _check_app(col: _Collector, catalog: Catalog, app: App) -> None:
+    at = lambda loc, msg, sev="error": col.at("app", app.id, loc, msg, sev)  # noqa: E731
+    for key in ("alternatives", "lighter_than"):
+        for i, other in enumerate(getattr(app, key)):
+            if other not in catalog.apps:
+                at((key, i), f"unknown app {other!r}: there is no apps/{other}.yaml")
+            elif other == app.id:
+                at((key, i), "an app cannot be its own alternative")
+    seen_versions: dict[tuple[Any, ...], int] = {}
+    approx: list[Loc] = []
+    for r, release in enumerate(app.releases):
+        vkey = version_key(release.version)
+        if vkey in seen_versions:
+            at(("releases", r, "version"), f"version {release.version!r} is already listed at releases[{seen_versions[vkey]}]")
+        seen_versions.setdefault(vkey, r)
+        seen: dict[tuple[str, ...], int] = {}
+        for a, art in enumerate(release.artifacts):
+            loc: Loc = ("releases", r, "artifacts", a)
+            slot = (art.platform.value, art.arch.value, art.kind.value, art.lang or "")
+            if slot in seen:
+                at(loc, f"same platform/arch/kind/lang as artifacts[{seen[slot]}]: {'/'.join(s for s in slot if s)}")
+            seen.setdefault(slot, a)
+            if art.kind.value not in _PLATFORM_KINDS[art.platform.value]:
+                allowed = ", ".join(sorted(_PLATFORM_KINDS[art.platform.value]))
+                at((*loc, "kind"), f"kind {art.kind.value!r} is not for {art.platform.value} (use one of {allowed})")
+            _check_url(col, "app", app.id, (*loc, "url"), art.url, art.insecure)
+            for m, mirror in enumerate(art.mirrors):
+                _check_url(col, "app", app.id, (*loc, "mirrors", m), mirror, art.insecure)
+            if art.signature:
+                _check_url(col, "app", app.id, (*loc, "signature", "url"), art.signature.url, False)
+                _check_key(col, catalog, "app", app.id, (*loc, "signature", "key"), art.signature.key)
+            if art.requires.os:
+                family = OsRange.parse(art.requires.os).family
+                if family != _PLATFORM_OS[art.platform.value]:
+                    at((*loc, "requires", "os"), f"{family!r} range on a {art.platform.value} artifact")
+            if art.size is None:
+                approx.append((*loc, "size_approx"))
+    if approx:
+        at(approx[0], f"{len(approx)} artifact(s) have only an approximate size: record exact sizes when known", "warning")
+    for key in ("homepage", "source_code"):
+        if getattr(app, key).startswith("http://"):
+            at((key,), "prefer an https link", "warning")
+
+
+def _check_key(col: _Collector, catalog: Catalog, kind: str, obj_id: str, loc: Loc, key: str | None) -> None:
+    if key is not None and not (catalog.root / "keys" / key).is_file():
+        col.at(kind, obj_id, loc, f"no public key file keys/{key} in the catalog")
+
+
+def _check_pack(col: _Collector, catalog: Catalog, pack: Pack) -> None:
+    at = lambda loc, msg: col.at("pack", pack.id, loc, msg)  # noqa: E731
+    for i, entry in enumerate(pack.apps):
+        if isinstance(entry, CategoryRef):
+            if not any(a.category == entry.category for a in catalog.apps.values()):
+                at(("apps", i, "category"), f"no app in category {entry.category.value!r}")
+        elif entry not in catalog.apps:
+            at(("apps", i), f"unknown app {entry!r}: there is no apps/{entry}.yaml")
+    for i, profile_id in enumerate(pack.profiles):
+        if profile_id not in catalog.profiles:
+            at(("profiles", i), f"unknown profile {profile_id!r}: there is no profiles/{profile_id}.yaml")
+    if pack.base is not None and pack.base not in catalog.bases:
+        at(("base",), f"unknown base {pack.base!r}: there is no bases/{pack.base}.yaml")
+    overlays_dir = overlays_root(catalog.root)
+    if overlays_dir is not None:
+        for i, name in enumerate(pack.overlays):
+            if not (overlays_dir / name).is_dir():
+                at(("overlays", i), f"no overlay folder {name!r} in {display_path(overlays_dir)}")
+
+
+def _check_semantics(col: _Collector, catalog: Catalog) -> None:
+    for app in catalog.apps.values():
+        _check_app(col, catalog, app)
+    for pack in catalog.packs.values():
+        _check_pack(col, catalog, pack)
+    for base in catalog.bases.values():
+        _check_url(col, "base", base.id, ("url",), base.url, False)
+        for m, mirror in enumerate(base.mirrors):
+            _check_url(col, "base", base.id, ("mirrors", m), mirror, False)
+        if base.checksums and base.checksums.signature:
+            _check_key(col, catalog, "base", base.id, ("checksums", "signature", "key"), base.checksums.signature.key)
+
+
+# --- where the catalog is ----------------------------------------------------------------------
+
+
+def shipped_root() -> Path:
+    """The catalog shipped with packbuilder: in a source checkout, or as package data."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_shipped" / "manifests", here.parent / "manifests"):
+        if candidate.is_dir():
+            return candidate
+    raise InputError("no catalog shipped with this packbuilder", hint="pass --catalog DIR")
+
+
+def overlays_root(catalog_root: Path) -> Path | None:
+    """``overlays/`` beside a catalog's ``manifests/`` folder, if there is one."""
+    candidate = catalog_root.parent / "overlays"
+    return candidate if candidate.is_dir() else None
+
+
+def find_catalog(explicit: Path | None) -> Path:
+    """--catalog, then $PACKBUILDER_CATALOG, then ./manifests, then the shipped catalog."""
+    if explicit is not None:
+        if not explicit.is_dir():
+            raise InputError(f"catalog folder {display_path(explicit)} does not exist")
+        return explicit
+    env = os.environ.get("PACKBUILDER_CATALOG")
+    if env:
+        if not Path(env).is_dir():
+            raise InputError(f"$PACKBUILDER_CATALOG={env} is not a folder", hint="unset it or fix the path")
+        return Path(env)
+    local = Path("manifests")
+    if local.is_dir() and any((local / d).is_dir() for d in KIND_DIRS):
+        return local
+    return shipped_root()

@@ -1,0 +1,83 @@
+"""The ``packbuilder`` command: global options, command groups, and the one error handler."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from packbuilder import __version__
+from packbuilder.cli import catalog_cmd, manifest_cmd, profiles_cmd
+from packbuilder.cli.common import STATE
+from packbuilder.errors import ExitCode, PackbuilderError
+from packbuilder.ui import OUTPUT
+
+app = typer.Typer(
+    name="packbuilder",
+    help="Build USB keys and live images of portable free software for associations' PCs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(catalog_cmd.app, name="catalog")
+app.add_typer(manifest_cmd.app, name="manifest")
+app.add_typer(profiles_cmd.app, name="profiles")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"packbuilder {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    catalog: Annotated[
+        Path | None, typer.Option("--catalog", help="Manifests folder (default: $PACKBUILDER_CATALOG, ./manifests, shipped).")
+    ] = None,
+    cache: Annotated[Path | None, typer.Option("--cache", help="Download cache folder (default: $PACKBUILDER_CACHE).")] = None,
+    json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tool commands and tracebacks.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    STATE.catalog_dir = catalog
+    STATE.cache_dir = cache
+    OUTPUT.json_mode = json_mode
+    OUTPUT.quiet = quiet
+    OUTPUT.debug = debug
+
+
+def main() -> None:
+    """Entry point: map errors to exit codes; tracebacks only with --debug."""
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except PackbuilderError as exc:
+        if OUTPUT.debug:
+            raise
+        OUTPUT.error(exc.message, exc.hint, exc.details)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        OUTPUT.error("interrupted")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click's usage errors, then anything unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            OUTPUT.error("aborted")
+            sys.exit(int(ExitCode.INTERRUPTED))
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(int(ExitCode.USAGE))
+        if OUTPUT.debug:
+            raise
+        OUTPUT.error(f"internal error: {type(exc).__name__}: {exc}", hint="run again with --debug and report the traceback")
+        sys.exit(70)

@@ -1,0 +1,100 @@
+"""``packbuilder catalog list|show``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from packbuilder.cli.common import JsonOpt, ProfileOpt, load, set_json
+from packbuilder.ui import OUTPUT
+
+if TYPE_CHECKING:
+    from packbuilder.model import App
+
+app = typer.Typer(help="Browse the catalog of apps.", no_args_is_help=True)
+
+
+def app_summary(app_: App) -> dict[str, Any]:
+    from packbuilder.versions import version_key
+
+    versions = sorted((r.version for r in app_.releases), key=version_key, reverse=True)
+    return {
+        "id": app_.id,
+        "name": app_.name,
+        "category": app_.category.value,
+        "license": app_.license,
+        "latest": versions[0],
+        "versions": versions,
+        "summary": {"fr": app_.summary.fr, "en": app_.summary.en},
+    }
+
+
+@app.command("list")
+def list_apps(
+    category: Annotated[str | None, typer.Option("--category", "-c", help="Only this category.")] = None,
+    profile: ProfileOpt = None,
+    json_flag: JsonOpt = False,
+) -> None:
+    """List the apps, optionally those of one category or those that run on a profile."""
+    from packbuilder.errors import InputError
+    from packbuilder.model import Category
+    set_json(json_flag)
+    catalog = load()
+    if category is not None and category not in {c.value for c in Category}:
+        raise InputError(f"unknown category {category!r}", hint=f"use one of: {', '.join(c.value for c in Category)}")
+    apps = sorted(catalog.apps.values(), key=lambda a: (a.category.value, a.id))
+    if category:
+        apps = [a for a in apps if a.category.value == category]
+    rows = [app_summary(a) for a in apps]
+    if profile is not None:
+        from packbuilder.resolve import runnable_on
+
+        prof = catalog.profile(profile)
+        for row in rows:
+            choice = runnable_on(catalog.apps[row["id"]], prof)
+            row["profile"] = {"id": prof.id, "runs": choice.version is not None, "version": choice.version, "reason": choice.reason}
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json({"apps": rows, "count": len(rows)})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} apps" + (f" for {profile}" if profile else ""))
+    for column in ("id", "category", "latest", "license", "summary"):
+        table.add_column(column)
+    if profile:
+        table.add_column(f"on {profile}")
+    for row in rows:
+        cells = [row["id"], row["category"], row["latest"], row["license"], row["summary"]["en"]]
+        if profile:
+            p = row["profile"]
+            cells.append(f"[green]{p['version']}[/]" if p["runs"] else f"[red]no[/]: {p['reason']}")
+        table.add_row(*cells)
+    OUTPUT.out.print(table)
+
+
+@app.command("show")
+def show(app_id: Annotated[str, typer.Argument(help="App id, e.g. gimp.")], json_flag: JsonOpt = False) -> None:
+    """Show one app: releases, artifacts, requirements and hash sources."""
+    set_json(json_flag)
+    catalog = load()
+    app_ = catalog.app(app_id)
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json(app_.model_dump(mode="json", exclude_none=True))
+        return
+    out = OUTPUT.out
+    out.print(f"[bold]{app_.name}[/] ({app_.id}) · {app_.category.value} · {app_.license}")
+    out.print(f"  {app_.summary.fr}\n  {app_.summary.en}")
+    out.print(f"  homepage: {app_.homepage}\n  source code: {app_.source_code}")
+    for release in app_.releases:
+        out.print(f"[bold]{release.version}[/]" + (f" ({release.line})" if release.line else ""))
+        for art in release.artifacts:
+            req = art.requires
+            needs = ", ".join(
+                x for x in (req.os, f"{req.ram_mb} MiB RAM" if req.ram_mb else None, "+".join(c.value for c in req.cpu)) if x
+            )
+            algo, digest = art.digest
+            size = f"{art.size} bytes" if art.size else f"~{art.size_approx} bytes"
+            lang = f" [{art.lang}]" if art.lang else ""
+            out.print(f"  {art.platform.value}/{art.arch.value} {art.kind.value}{lang} · {size} · needs {needs or 'nothing stated'}")
+            out.print(f"    {art.url}\n    {algo}:{digest}\n    hash from: {art.checksum_source}")

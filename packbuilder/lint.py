@@ -1,0 +1,50 @@
+"""``manifest lint``: check catalog folders or single manifest files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from packbuilder.catalog import KIND_DIRS, Problem, check_tree, display_path
+from packbuilder.errors import InputError
+
+
+def _catalog_root(path: Path) -> Path:
+    """The catalog a manifest file belongs to: ``<root>/<kind>s/<id>.yaml``."""
+    if path.parent.name not in KIND_DIRS:
+        raise InputError(
+            f"cannot tell what kind of manifest {display_path(path)} is",
+            hint=f"manifests live in {', '.join(d + '/' for d in KIND_DIRS)} of a catalog folder",
+        )
+    return path.parent.parent
+
+
+def lint_paths(paths: list[Path]) -> tuple[list[Problem], int]:
+    """Problems for the given folders and files, and how many files were checked.
+
+    A single file is checked with the rest of its catalog, so references to other
+    apps and profiles are checked too; only its own problems are reported.
+    """
+    roots: dict[Path, set[str] | None] = {}
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{display_path(path)} does not exist")
+        if path.is_dir():
+            roots[path.resolve()] = None
+        else:
+            root = _catalog_root(path.resolve())
+            wanted = roots.setdefault(root, set())
+            if wanted is not None:
+                wanted.add(display_path(path.resolve()))
+    problems: list[Problem] = []
+    checked = 0
+    for root, wanted in roots.items():
+        from packbuilder.catalog import scan_files
+
+        _, found = check_tree(root)
+        if wanted is None:
+            checked += len(scan_files(root))
+            problems.extend(found)
+        else:
+            checked += len(wanted)
+            problems.extend(p for p in found if p.path in wanted)
+    return sorted(problems), checked

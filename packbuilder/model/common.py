@@ -1,0 +1,145 @@
+"""Shared pieces of the manifest models: closed sets, checked strings, base class."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+ID_RE = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
+HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+HEX128_RE = re.compile(r"^[0-9a-f]{128}$")
+
+
+class Model(BaseModel):
+    """Frozen, no unknown keys: manifests are parsed once, then only read."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class Category(StrEnum):
+    OFFICE = "office"
+    GRAPHICS = "graphics"
+    WEB = "web"
+    MANAGEMENT = "management"
+    UTILITIES = "utilities"
+    EDUCATION = "education"
+    MULTIMEDIA = "multimedia"
+
+
+class Platform(StrEnum):
+    WINDOWS = "windows"
+    LINUX = "linux"
+
+
+class Arch(StrEnum):
+    X86 = "x86"
+    X86_64 = "x86_64"
+    ARM64 = "arm64"
+    ANY = "any"
+
+
+class Kind(StrEnum):
+    ZIP = "zip"
+    SEVEN_Z = "7z"
+    PAF = "paf"
+    EXE = "exe"
+    MSI = "msi"
+    APPIMAGE = "appimage"
+    TAR = "tar"
+
+
+PORTABLE_KINDS = frozenset({Kind.ZIP, Kind.SEVEN_Z, Kind.PAF, Kind.APPIMAGE, Kind.TAR})
+
+
+class CpuFlag(StrEnum):
+    SSE2 = "sse2"
+    PAE = "pae"
+    NX = "nx"
+    X86_64_V2 = "x86-64-v2"
+
+
+class Firmware(StrEnum):
+    BIOS = "bios"
+    UEFI32 = "uefi32"
+    UEFI64 = "uefi64"
+
+
+def _check_id(value: str) -> str:
+    if not ID_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid id: use lowercase letters, digits, '-' and '_' (e.g. 'firefox-esr')")
+    return value
+
+
+def _check_sha256(value: str) -> str:
+    if not HEX64_RE.match(value):
+        if HEX64_RE.match(value.lower()):
+            raise ValueError("sha256 must be lowercase hex (write it in lowercase)")
+        raise ValueError(f"expected 64 lowercase hex digits, got {len(value)} characters")
+    return value
+
+
+def _check_sha512(value: str) -> str:
+    if not HEX128_RE.match(value):
+        raise ValueError(f"expected 128 lowercase hex digits, got {len(value)} characters")
+    return value
+
+
+def _check_url(value: str) -> str:
+    if not re.match(r"^(https?)://[^\s/]+/\S*$", value):
+        raise ValueError(f"{value!r} is not an absolute http(s) URL")
+    return value
+
+
+@lru_cache(maxsize=1)
+def _licensing() -> Any:
+    # license-expression builds its SPDX index at import: only pay for it when checking licences.
+    from license_expression import get_spdx_licensing
+
+    return get_spdx_licensing()
+
+
+def _check_spdx(value: str) -> str:
+    from license_expression import ExpressionError
+
+    licensing = _licensing()
+    try:
+        info = licensing.validate(value, strict=True)
+    except ExpressionError as exc:
+        raise ValueError(f"not a valid SPDX expression: {exc}") from None
+    if info.errors:
+        raise ValueError(f"not a valid SPDX expression: {'; '.join(info.errors)}")
+    return value
+
+
+def _no_number(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f"write the version in quotes ('{value}'): unquoted, YAML reads it as a number")
+    return value
+
+
+def _check_version(value: str) -> str:
+    from packbuilder.versions import is_valid_version
+
+    if not is_valid_version(value):
+        raise ValueError(f"{value!r} is not a sortable version: it must start with a digit (e.g. '2.10.38', '140.14.0esr')")
+    return value
+
+
+Id = Annotated[str, AfterValidator(_check_id)]
+Sha256 = Annotated[str, AfterValidator(_check_sha256)]
+Sha512 = Annotated[str, AfterValidator(_check_sha512)]
+Url = Annotated[str, AfterValidator(_check_url)]
+Spdx = Annotated[str, AfterValidator(_check_spdx)]
+VersionStr = Annotated[str, BeforeValidator(_no_number), AfterValidator(_check_version)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Text(Model):
+    """A short text in French (first) and English."""
+
+    fr: str = Field(min_length=1)
+    en: str = Field(min_length=1)

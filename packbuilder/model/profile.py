@@ -1,0 +1,56 @@
+"""Hardware profiles: ``manifests/profiles/<id>.yaml``, one kind of PC an association has."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+
+from packbuilder.model.common import Arch, CpuFlag, Firmware, Id, Model, Platform, PositiveInt, Text
+
+
+class OsName(StrEnum):
+    WINDOWS_XP = "windows-xp"
+    WINDOWS_VISTA = "windows-vista"
+    WINDOWS_7 = "windows-7"
+    WINDOWS_8_1 = "windows-8.1"
+    WINDOWS_10 = "windows-10"
+    WINDOWS_11 = "windows-11"
+    LINUX = "linux"
+
+
+class Profile(Model):
+    id: Id
+    name: Text
+    os: OsName
+    glibc: str | None = Field(None, pattern=r"^2\.[0-9]+$", description="glibc version of the Linux system (linux only)")
+    arch: Arch
+    cpu: tuple[CpuFlag, ...] = Field((), description="CPU features the PC has")
+    ram_mb: PositiveInt
+    firmware: tuple[Firmware, ...] = Field(min_length=1)
+    key_mb: PositiveInt = Field(description="USB key size in MB (10^6 bytes, as sold)")
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _linux_needs_glibc(self) -> Profile:
+        if self.os == OsName.LINUX and self.glibc is None:
+            raise ValueError("a linux profile needs 'glibc' (e.g. '2.36' for Debian 12)")
+        if self.os != OsName.LINUX and self.glibc is not None:
+            raise ValueError("'glibc' is only for linux profiles")
+        if self.arch == Arch.ANY:
+            raise ValueError("a profile's arch is the PC's: x86, x86_64 or arm64")
+        return self
+
+    @property
+    def platform(self) -> Platform:
+        return Platform.LINUX if self.os == OsName.LINUX else Platform.WINDOWS
+
+    @property
+    def os_family_version(self) -> tuple[str, str]:
+        """('windows', '6.1') or ('linux-glibc', '2.36'): what OS ranges are checked against."""
+        from packbuilder.versions import WINDOWS_VERSIONS
+
+        if self.os == OsName.LINUX:
+            assert self.glibc
+            return ("linux-glibc", self.glibc)
+        return ("windows", WINDOWS_VERSIONS[self.os.value])
