@@ -354,3 +354,23 @@ def find_catalog(explicit: Path | None) -> Path:
     if local.is_dir() and any((local / d).is_dir() for d in KIND_DIRS):
         return local
     return shipped_root()
+
+
+def load_pack_arg(catalog: Catalog, arg: str) -> Pack:
+    """PACK on the command line: a pack id, or the path of a pack file checked against the catalog."""
+    path = Path(arg)
+    if not (arg.endswith((".yaml", ".yml")) or os.sep in arg or "/" in arg):
+        return catalog.pack(arg)
+    if not path.is_file():
+        raise InputError(f"pack file {arg} does not exist")
+    col = _Collector()
+    loaded = _load_file(col, path, "pack")
+    if loaded is not None:
+        doc, model = loaded
+        assert isinstance(model, Pack)
+        col.docs[("pack", model.id)] = doc
+        _check_pack(col, catalog, model)
+    errors = [p for p in col.problems if p.severity == "error"]
+    if errors or loaded is None:
+        raise InputError(f"pack file {display_path(path)} has problems", details=[str(p) for p in sorted(errors)])
+    return model

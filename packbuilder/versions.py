@@ -132,11 +132,15 @@ WINDOWS_VERSIONS: dict[str, str] = {
 }
 
 
+_WINDOWS_NAMES = {"5.1": "Windows XP", "5.2": "Windows XP x64", "6.0": "Windows Vista", "6.1": "Windows 7",
+                  "6.2": "Windows 8", "6.3": "Windows 8.1", "10.0": "Windows 10", "10.0.22000": "Windows 11"}
+
+
 def windows_name(nt_version: str) -> str:
     """``6.1`` -> ``Windows 7``: the newest marketing name at or below an NT version."""
     key = version_key(nt_version)
-    best = "Windows"
-    for name, ver in WINDOWS_VERSIONS.items():
+    best = f"Windows NT {nt_version}"
+    for ver, name in sorted(_WINDOWS_NAMES.items(), key=lambda kv: version_key(kv[0])):
         if version_key(ver) <= key:
-            best = name.replace("windows-", "Windows ").replace("xp", "XP")
+            best = name
     return best

@@ -1,0 +1,134 @@
+"""``packbuilder plan``: resolve a pack for a profile, explain it, write the lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from packbuilder.cli.common import JsonOpt, ProfileOpt, load, set_json
+from packbuilder.ui import OUTPUT
+
+if TYPE_CHECKING:
+    from packbuilder.catalog import Catalog
+    from packbuilder.model import Pack, Profile
+    from packbuilder.resolve import Plan
+
+SizeOpt = Annotated[str | None, typer.Option("--size", help="Key size, e.g. 8G (10^9 bytes, as sold) or 7.5GiB.")]
+
+
+def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profile:
+    from packbuilder.errors import InputError
+
+    if profile_id is not None:
+        return catalog.profile(profile_id)
+    if len(pack.profiles) == 1:
+        return catalog.profile(pack.profiles[0])
+    choices = ", ".join(pack.profiles or sorted(catalog.profiles))
+    raise InputError(f"which PCs is {pack.id} for? --profile is needed", hint=f"choose one of: {choices}")
+
+
+def make_plan(catalog: Catalog, pack_arg: str, profile_id: str | None, size: str | None) -> Plan:
+    """Resolve and check capacity: shared by plan, fetch and build."""
+    from packbuilder.catalog import load_pack_arg, overlays_root
+    from packbuilder.errors import InputError
+    from packbuilder.fsutil import parse_size, tree_size
+    from packbuilder.resolve import check_capacity, resolve
+
+    pack = load_pack_arg(catalog, pack_arg)
+    profile = pick_profile(catalog, pack, profile_id)
+    capacity = None
+    if size is not None:
+        try:
+            capacity = parse_size(size)
+        except ValueError as exc:
+            raise InputError(f"--size: {exc}") from None
+    overlays = overlays_root(catalog.root)
+    overlay_bytes = sum(tree_size(overlays / name) for name in pack.overlays) if overlays else 0
+    plan = resolve(catalog, pack, profile, capacity, overlay_bytes)
+    check_capacity(catalog, plan)
+    return plan
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "pack": plan.pack.id,
+        "profile": plan.profile.id,
+        "items": [
+            {
+                "app": i.app.id,
+                "version": i.release.version,
+                "platform": i.artifact.platform.value,
+                "arch": i.artifact.arch.value,
+                "kind": i.artifact.kind.value,
+                "url": i.artifact.url,
+                "sha256": i.artifact.sha256,
+                "sha512": i.artifact.sha512,
+                "size": i.artifact.download_size,
+                "size_exact": i.artifact.size is not None,
+                "unpacked_size": i.unpacked_size,
+                "dest": i.dest,
+                "reason": i.reason,
+                "replaces": i.replaces,
+            }
+            for i in plan.items
+        ],
+        "excluded": [{"app": e.app, "reason": e.reason} for e in plan.excluded],
+        "warnings": list(plan.warnings),
+        "download_bytes": plan.download_bytes,
+        "total_bytes": plan.total_bytes,
+        "capacity_bytes": plan.capacity_bytes,
+        "usable_bytes": plan.usable_bytes,
+    }
+
+
+def print_plan(plan: Plan) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = OUTPUT.out
+    profile = plan.profile
+    table = Table(title=f"{plan.pack.id} for {profile.id} ({profile.name.en})", title_justify="left")
+    for column in ("app", "version", "build", "kind", "download", "on key"):
+        table.add_column(column, justify="right" if column in ("download", "on key") else "left", no_wrap=True)
+    for i in plan.items:
+        approx = "" if i.artifact.size else "~"
+        table.add_row(
+            i.app.id, i.release.version, f"{i.artifact.platform.value}/{i.artifact.arch.value}", i.artifact.kind.value,
+            f"{approx}{i.artifact.download_size / 1e6:,.1f} MB", f"~{i.unpacked_size / 1e6:,.0f} MB",
+        )
+    out.print(table)
+    out.print("[bold]Why[/]")
+    for i in plan.items:
+        out.print(f"  [green]+[/] {escape(i.reason)}")
+    for e in plan.excluded:
+        out.print(f"  [red]-[/] {escape(e.reason)}")
+    for w in plan.warnings:
+        OUTPUT.warn(w)
+    pct = 100 * plan.total_bytes / plan.capacity_bytes
+    out.print(f"download {plan.download_bytes / 1e6:,.0f} MB · on the key {plan.total_bytes / 1e6:,.0f} MB "
+              f"of {plan.capacity_bytes / 1e6:,.0f} MB ({pct:.0f}%)")
+
+
+def plan(
+    pack: Annotated[str, typer.Argument(help="Pack id, or path of a pack file.")],
+    profile: ProfileOpt = None,
+    lock: Annotated[Path | None, typer.Option("--lock", help="Write the lock file here.")] = None,
+    size: SizeOpt = None,
+    json_flag: JsonOpt = False,
+) -> None:
+    """Choose the version of each app for a profile, explain each choice, and write the lock."""
+    set_json(json_flag)
+    catalog = load()
+    result = make_plan(catalog, pack, profile, size)
+    if lock is not None:
+        from packbuilder.lock import lock_from_plan, write_lock
+
+        write_lock(lock_from_plan(result), lock)
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json(plan_json(result))
+        return
+    print_plan(result)
+    if lock is not None:
+        OUTPUT.info(f"lock written to {lock}")

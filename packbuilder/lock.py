@@ -1,0 +1,146 @@
+"""Write, read and check lock files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from packbuilder.catalog import Catalog, display_path
+from packbuilder.errors import InputError
+from packbuilder.model.lock import LOCK_VERSION, Lock, LockedArtifact, LockedExclusion, LockedPack, LockedProfile
+from packbuilder.resolve import Plan, PlanItem
+
+
+def _locked_item(item: PlanItem) -> LockedArtifact:
+    app, release, art = item.app, item.release, item.artifact
+    return LockedArtifact(
+        app=app.id,
+        name=app.name,
+        category=app.category,
+        license=app.license,
+        homepage=app.homepage,
+        source_code=app.source_code,
+        summary=app.summary,
+        description=app.description,
+        version=release.version,
+        date=release.date,
+        platform=art.platform,
+        arch=art.arch,
+        kind=art.kind,
+        lang=art.lang,
+        url=art.url,
+        mirrors=art.mirrors,
+        insecure=art.insecure,
+        sha256=art.sha256,
+        sha512=art.sha512,
+        checksum_source=art.checksum_source,
+        size=art.size,
+        size_approx=art.size_approx,
+        installed_size=art.installed_size,
+        launch=art.launch,
+        dest=item.dest,
+        reason=item.reason,
+        replaces=item.replaces,
+    )
+
+
+def lock_from_plan(plan: Plan) -> Lock:
+    pack, profile = plan.pack, plan.profile
+    dates = [i.release.date for i in plan.items if i.release.date]
+    return Lock(
+        lock_version=LOCK_VERSION,
+        pack=LockedPack(id=pack.id, name=pack.name, label=pack.label, locale=pack.locale, overlays=pack.overlays, base=pack.base),
+        profile=LockedProfile(
+            id=profile.id,
+            name=profile.name,
+            os=profile.os.value + (f"/glibc-{profile.glibc}" if profile.glibc else ""),
+            arch=profile.arch,
+            ram_mb=profile.ram_mb,
+            key_mb=profile.key_mb,
+            firmware=tuple(f.value for f in profile.firmware),
+        ),
+        source_date=max(dates) if dates else None,
+        capacity_bytes=plan.capacity_bytes,
+        items=tuple(_locked_item(i) for i in plan.items),
+        excluded=tuple(LockedExclusion(app=e.app, reason=e.reason) for e in plan.excluded),
+    )
+
+
+def lock_bytes(lock: Lock) -> bytes:
+    """Canonical form: sorted keys, no timestamps of ours, one trailing newline."""
+    data = lock.model_dump(mode="json", exclude_none=True)
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def lock_digest(lock: Lock) -> str:
+    return hashlib.sha256(lock_bytes(lock)).hexdigest()
+
+
+def write_lock(lock: Lock, path: Path) -> None:
+    """Write atomically: a reader never sees half a lock."""
+    from packbuilder.fsutil import atomic_write_bytes
+
+    atomic_write_bytes(path, lock_bytes(lock))
+
+
+def read_lock(path: Path) -> Lock:
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read lock file {display_path(path)}: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{display_path(path)} is not a lock file (invalid JSON: {exc})",
+                         hint="write one with: packbuilder plan PACK --profile P --lock FILE") from None
+    if not isinstance(data, dict) or data.get("lock_version") != LOCK_VERSION:
+        found = data.get("lock_version") if isinstance(data, dict) else None
+        raise InputError(f"{display_path(path)}: unsupported lock_version {found!r} (this packbuilder reads {LOCK_VERSION})",
+                         hint="write a new lock with: packbuilder plan PACK --profile P --lock FILE")
+    try:
+        return Lock.model_validate(data)
+    except ValidationError as exc:
+        from packbuilder.yamlsrc import format_loc
+
+        details = [f"{display_path(path)}: {format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise InputError(f"{display_path(path)} is not a valid lock file", details=details) from None
+
+
+def stale_report(lock: Lock, catalog: Catalog) -> list[str]:
+    """What changed in the catalog since the lock was written (empty: the lock is current)."""
+    notes: list[str] = []
+    for item in lock.items:
+        app = catalog.apps.get(item.app)
+        if app is None:
+            notes.append(f"{item.app}: no longer in the catalog")
+            continue
+        release = next((r for r in app.releases if r.version == item.version), None)
+        if release is None:
+            notes.append(f"{item.app} {item.version}: release no longer in the catalog")
+            continue
+        art = next(
+            (a for a in release.artifacts
+             if (a.platform, a.arch, a.kind, a.lang) == (item.platform, item.arch, item.kind, item.lang)),
+            None,
+        )
+        if art is None:
+            notes.append(f"{item.app} {item.version}: artifact {item.platform.value}/{item.arch.value}/{item.kind.value} removed")
+            continue
+        for key in ("url", "sha256", "sha512", "size"):
+            old, new = getattr(item, key), getattr(art, key)
+            if old != new:
+                notes.append(f"{item.app} {item.version}: {key} changed ({old} -> {new})")
+    pack = catalog.packs.get(lock.pack.id)
+    profile = catalog.profiles.get(lock.profile.id)
+    if pack is not None and profile is not None:
+        from packbuilder.resolve import resolve
+
+        fresh = {i.app.id: i.release.version for i in resolve(catalog, pack, profile).items}
+        locked = {i.app: i.version for i in lock.items}
+        for app_id in sorted(set(fresh) | set(locked)):
+            if fresh.get(app_id) != locked.get(app_id):
+                notes.append(f"{app_id}: the catalog now resolves to {fresh.get(app_id) or 'nothing'}"
+                             f" (lock has {locked.get(app_id) or 'nothing'})")
+    return notes
