@@ -24,6 +24,7 @@ from packbuilder.yamlsrc import Loc, SourceDoc, YamlSyntaxError, format_loc, loa
 T = TypeVar("T")
 KIND_DIRS = {"apps": "app", "profiles": "profile", "packs": "pack", "bases": "base"}
 Severity = Literal["error", "warning"]
+WEAK_HASHES = ("sha1", "md5")
 
 
 @dataclass(frozen=True, order=True)
@@ -42,9 +43,10 @@ class Problem:
 def display_path(path: Path) -> str:
     """A path as the user would type it: relative to the working directory when inside it."""
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:  # another drive on Windows
         return str(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 @dataclass
@@ -86,6 +88,8 @@ class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
         self.docs: dict[tuple[str, str], SourceDoc] = {}
+        # Ids whose file exists but did not load: references to them are not reported twice.
+        self.broken: set[tuple[str, str]] = set()
 
     def add(self, doc: SourceDoc | Path, loc: Loc, message: str, severity: Severity = "error") -> None:
         if isinstance(doc, SourceDoc):
@@ -102,10 +106,8 @@ def _clean_loc(data: Any, loc: tuple[int | str, ...]) -> Loc:
     out: list[int | str] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            out.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_list or (isinstance(node, dict) and part in node):
             node = node[part]
             out.append(part)
         elif isinstance(node, dict) and isinstance(part, str) and part[:1].islower() and "[" not in part:
@@ -119,6 +121,10 @@ def _message(error: Any) -> str:
     msg = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
+    if error["type"] == "extra_forbidden" and error["loc"] and error["loc"][-1] in WEAK_HASHES:
+        return "sha1 and md5 are too weak: give the sha256 (or sha512) the publisher gave, or leave this artifact out"
+    if error["type"] == "too_short":
+        return f"must list at least {error.get('ctx', {}).get('min_length', 1)} item(s)"
     if error["type"] == "extra_forbidden":
         return "unknown key (check the spelling; `packbuilder manifest schema` lists the keys)"
     if error["type"] == "missing":
@@ -131,8 +137,13 @@ def _validate(col: _Collector, doc: SourceDoc, model: type[BaseModel]) -> BaseMo
         return model.model_validate(doc.data)
     except ValidationError as exc:
         merged: dict[Loc, list[str]] = defaultdict(list)
-        for error in exc.errors():
+        errors = exc.errors()
+        for error in errors:
             loc = _clean_loc(doc.data, error["loc"])
+            if error["type"] == "too_short" and any(
+                len(other["loc"]) > len(error["loc"]) and other["loc"][: len(error["loc"])] == error["loc"] for other in errors
+            ):
+                continue  # a list whose items failed is reported through those items
             msg = _message(error)
             if msg not in merged[loc]:
                 merged[loc].append(msg)
@@ -151,13 +162,15 @@ def _load_file(col: _Collector, path: Path, kind: str) -> tuple[SourceDoc, BaseM
         col.problems.append(Problem(display_path(path), 1, "(document)", f"cannot read: {exc.strerror}"))
         return None
     if not isinstance(doc.data, dict):
-        col.add(doc, (), f"a {kind} manifest must be a mapping of keys to values")
+        col.add(doc, (), f"a manifest must be a mapping of keys to values (this {kind} file is not)")
         return None
     stem = path.stem
     if not ID_RE.match(stem):
         col.add(doc, (), f"file name {path.name!r} is not a valid id: rename it (lowercase letters, digits, '-', '_')")
     elif "id" in doc.data and doc.data["id"] != stem:
         col.add(doc, ("id",), f"id {doc.data['id']!r} must equal the file name {stem!r}")
+        _validate(col, doc, KINDS[kind])  # still report its other problems
+        return None
     model = _validate(col, doc, KINDS[kind])
     if model is None:
         return None
@@ -195,9 +208,10 @@ def check_tree(root: Path) -> tuple[Catalog, list[Problem]]:
             continue
         loaded = _load_file(col, path, kind)
         if loaded is None:
+            col.broken.add((kind, path.stem))
             continue
         doc, model = loaded
-        obj_id = str(getattr(model, "id"))
+        obj_id = str(getattr(model, "id"))  # noqa: B009  # every manifest kind has an id
         if obj_id in tables[kind]:
             first = catalog.sources[(kind, obj_id)]
             col.add(doc, ("id",), f"duplicate {kind} id {obj_id!r}: also defined in {display_path(first)}")
@@ -236,14 +250,18 @@ def _check_url(col: _Collector, kind: str, obj_id: str, loc: Loc, url: str, inse
         if insecure:
             col.at(kind, obj_id, loc, "plain http download (allowed by 'insecure: true'; the hash still protects it)", "warning")
         else:
-            col.at(kind, obj_id, loc, "downloads must use https (set 'insecure: true' on the artifact only if no https host exists)")
+            col.at(
+                kind, obj_id, loc, "downloads must use https (set 'insecure: true' on the artifact only if no https host exists)"
+            )
 
 
 def _check_app(col: _Collector, catalog: Catalog, app: App) -> None:
-    at = lambda loc, msg, sev="error": col.at("app", app.id, loc, msg, sev)  # noqa: E731
+    def at(loc: Loc, msg: str, sev: Severity = "error") -> None:
+        col.at("app", app.id, loc, msg, sev)
+
     for key in ("alternatives", "lighter_than"):
         for i, other in enumerate(getattr(app, key)):
-            if other not in catalog.apps:
+            if other not in catalog.apps and ("app", other) not in col.broken:
                 at((key, i), f"unknown app {other!r}: there is no apps/{other}.yaml")
             elif other == app.id:
                 at((key, i), "an app cannot be its own alternative")
@@ -289,17 +307,20 @@ def _check_key(col: _Collector, catalog: Catalog, kind: str, obj_id: str, loc: L
 
 
 def _check_pack(col: _Collector, catalog: Catalog, pack: Pack) -> None:
-    at = lambda loc, msg: col.at("pack", pack.id, loc, msg)  # noqa: E731
+    def at(loc: Loc, msg: str) -> None:
+        col.at("pack", pack.id, loc, msg)
+
     for i, entry in enumerate(pack.apps):
         if isinstance(entry, CategoryRef):
-            if not any(a.category == entry.category for a in catalog.apps.values()):
+            some_broken = any(kind == "app" for kind, _ in col.broken)
+            if not some_broken and not any(a.category == entry.category for a in catalog.apps.values()):
                 at(("apps", i, "category"), f"no app in category {entry.category.value!r}")
-        elif entry not in catalog.apps:
+        elif entry not in catalog.apps and ("app", entry) not in col.broken:
             at(("apps", i), f"unknown app {entry!r}: there is no apps/{entry}.yaml")
     for i, profile_id in enumerate(pack.profiles):
-        if profile_id not in catalog.profiles:
+        if profile_id not in catalog.profiles and ("profile", profile_id) not in col.broken:
             at(("profiles", i), f"unknown profile {profile_id!r}: there is no profiles/{profile_id}.yaml")
-    if pack.base is not None and pack.base not in catalog.bases:
+    if pack.base is not None and pack.base not in catalog.bases and ("base", pack.base) not in col.broken:
         at(("base",), f"unknown base {pack.base!r}: there is no bases/{pack.base}.yaml")
     overlays_dir = overlays_root(catalog.root)
     if overlays_dir is not None:
@@ -368,9 +389,10 @@ def load_pack_arg(catalog: Catalog, arg: str) -> Pack:
     if loaded is not None:
         doc, model = loaded
         assert isinstance(model, Pack)
+        pack: Pack = model
         col.docs[("pack", model.id)] = doc
-        _check_pack(col, catalog, model)
+        _check_pack(col, catalog, pack)
     errors = [p for p in col.problems if p.severity == "error"]
     if errors or loaded is None:
         raise InputError(f"pack file {display_path(path)} has problems", details=[str(p) for p in sorted(errors)])
-    return model
+    return pack

@@ -93,12 +93,16 @@ def read_lock(path: Path) -> Lock:
     except OSError as exc:
         raise InputError(f"cannot read lock file {display_path(path)}: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{display_path(path)} is not a lock file (invalid JSON: {exc})",
-                         hint="write one with: packbuilder plan PACK --profile P --lock FILE") from None
+        raise InputError(
+            f"{display_path(path)} is not a lock file (invalid JSON: {exc})",
+            hint="write one with: packbuilder plan PACK --profile P --lock FILE",
+        ) from None
     if not isinstance(data, dict) or data.get("lock_version") != LOCK_VERSION:
         found = data.get("lock_version") if isinstance(data, dict) else None
-        raise InputError(f"{display_path(path)}: unsupported lock_version {found!r} (this packbuilder reads {LOCK_VERSION})",
-                         hint="write a new lock with: packbuilder plan PACK --profile P --lock FILE")
+        raise InputError(
+            f"{display_path(path)}: unsupported lock_version {found!r} (this packbuilder reads {LOCK_VERSION})",
+            hint="write a new lock with: packbuilder plan PACK --profile P --lock FILE",
+        )
     try:
         return Lock.model_validate(data)
     except ValidationError as exc:
@@ -121,8 +125,11 @@ def stale_report(lock: Lock, catalog: Catalog) -> list[str]:
             notes.append(f"{item.app} {item.version}: release no longer in the catalog")
             continue
         art = next(
-            (a for a in release.artifacts
-             if (a.platform, a.arch, a.kind, a.lang) == (item.platform, item.arch, item.kind, item.lang)),
+            (
+                a
+                for a in release.artifacts
+                if (a.platform, a.arch, a.kind, a.lang) == (item.platform, item.arch, item.kind, item.lang)
+            ),
             None,
         )
         if art is None:
@@ -141,6 +148,8 @@ def stale_report(lock: Lock, catalog: Catalog) -> list[str]:
         locked = {i.app: i.version for i in lock.items}
         for app_id in sorted(set(fresh) | set(locked)):
             if fresh.get(app_id) != locked.get(app_id):
-                notes.append(f"{app_id}: the catalog now resolves to {fresh.get(app_id) or 'nothing'}"
-                             f" (lock has {locked.get(app_id) or 'nothing'})")
+                notes.append(
+                    f"{app_id}: the catalog now resolves to {fresh.get(app_id) or 'nothing'}"
+                    f" (lock has {locked.get(app_id) or 'nothing'})"
+                )
     return notes

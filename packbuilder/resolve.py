@@ -121,7 +121,7 @@ def profile_os_name(profile: Profile) -> str:
 def misfit(artifact: Artifact, profile: Profile) -> tuple[int, str] | None:
     """None when the artifact runs on the profile, else (how far it got, why not)."""
     if artifact.platform != profile.platform:
-        return (0, f"no {profile.platform.value.capitalize()} build")
+        return (0, f"has no {profile.platform.value.capitalize()} build")
     if artifact.arch not in _COMPATIBLE_ARCHS[(profile.platform, profile.arch)]:
         return (1, f"needs {artifact.arch.value}")
     req = artifact.requires
@@ -153,6 +153,27 @@ def sorted_releases(app: App) -> list[Release]:
     return sorted(app.releases, key=lambda r: version_key(r.version), reverse=True)
 
 
+def explain_skipped(skipped: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
+    """``[(3.0, needs x86_64), (2.1, needs W7), (2.0, needs W7)]`` -> ``3.0 needs x86_64; 2.1 and 2.0 need W7``."""
+    if skipped and all(reason.startswith("has no ") and reason == skipped[0][1] for _, reason in skipped):
+        return skipped[0][1].removeprefix("has ")  # "no Linux build": the versions add nothing
+    groups: list[tuple[list[str], str]] = []
+    for version, reason in skipped:
+        if groups and groups[-1][1] == reason:
+            groups[-1][0].append(version)
+        else:
+            groups.append(([version], reason))
+    parts = []
+    for versions, reason in groups:
+        if len(versions) == 1:
+            parts.append(f"{versions[0]} {reason}")
+        else:
+            verb, _, rest = reason.partition(" ")
+            plural = f"{ {'needs': 'need', 'has': 'have'}.get(verb, verb)} {rest}"
+            parts.append(f"{', '.join(versions[:-1])} and {versions[-1]} {plural}")
+    return "; ".join(parts)
+
+
 @dataclass(frozen=True)
 class Choice:
     """The outcome for one app on one profile, before pack-level decisions."""
@@ -176,14 +197,14 @@ def runnable_on(app: App, profile: Profile, locale: str = "fr") -> Choice:
             best = max(fitting, key=lambda a: _preference(a, profile, locale))
             return Choice(release, best, _chosen_reason(app, release, best, profile, skipped), tuple(skipped))
         skipped.append((release.version, _release_misfit(release, profile)))
-    why = "; ".join(f"{v} {r}" for v, r in skipped)
+    why = explain_skipped(skipped)
     where = f"{profile_os_name(profile)}, {profile.arch.value}, {profile.ram_mb} MiB"
     return Choice(None, None, f"{app.id}: {why} (profile: {where})", tuple(skipped))
 
 
 def _chosen_reason(app: App, release: Release, art: Artifact, profile: Profile, skipped: list[tuple[str, str]]) -> str:
     if skipped:
-        newer = "; ".join(f"{v} {r}" for v, r in skipped)
+        newer = explain_skipped(skipped)
         text = f"{app.id} {release.version}: {newer} (profile: {profile_os_name(profile)})"
     else:
         text = f"{app.id} {release.version}: newest release"
@@ -246,7 +267,9 @@ def resolve(
         app = catalog.apps[app_id]
         choice = runnable_on(app, profile, pack.locale)
         if choice.release and choice.artifact:
-            items.append(PlanItem(app, choice.release, choice.artifact, choice.reason, dest_for(app, choice.release, choice.artifact)))
+            items.append(
+                PlanItem(app, choice.release, choice.artifact, choice.reason, dest_for(app, choice.release, choice.artifact))
+            )
             continue
         substitute = None
         for alt in lighter_alternatives(catalog, app):
@@ -257,8 +280,14 @@ def resolve(
                 substitute = alt
                 reason = f"{alt.id} {alt_choice.release.version} instead of {choice.reason}"
                 items.append(
-                    PlanItem(alt, alt_choice.release, alt_choice.artifact, reason,
-                             dest_for(alt, alt_choice.release, alt_choice.artifact), replaces=app.id)
+                    PlanItem(
+                        alt,
+                        alt_choice.release,
+                        alt_choice.artifact,
+                        reason,
+                        dest_for(alt, alt_choice.release, alt_choice.artifact),
+                        replaces=app.id,
+                    )
                 )
                 taken.add(alt.id)
                 break
@@ -278,7 +307,10 @@ def check_capacity(catalog: Catalog, plan: Plan) -> None:
         raise InputError(f"FAT32 cannot hold files of 4 GiB or more: {names}", hint="remove these apps from the pack")
     if plan.fits:
         return
-    mb = lambda n: f"{n / 1e6:,.0f} MB"  # noqa: E731
+
+    def mb(n: int) -> str:
+        return f"{n / 1e6:,.0f} MB"
+
     largest = sorted(plan.items, key=lambda i: i.unpacked_size, reverse=True)[:5]
     details = [f"{i.app.id} {i.release.version}: {mb(i.unpacked_size)} on the key" for i in largest]
     for item in largest:

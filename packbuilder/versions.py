@@ -25,8 +25,14 @@ VersionKey = tuple[tuple[int, int, str], ...]
 
 def version_key(version: str) -> VersionKey:
     """Sort key of an upstream version string (see module docstring)."""
-    parts: list[tuple[int, int, str]] = []
-    for token in _TOKEN_RE.findall(version):
+    tokens = _TOKEN_RE.findall(version)
+    # The leading run of numbers is the release: trailing zeros there do not count (26.2 == 26.2.0).
+    split = next((i for i, t in enumerate(tokens) if not t.isdigit()), len(tokens))
+    release = [int(t) for t in tokens[:split]]
+    while release and release[-1] == 0:
+        release.pop()
+    parts: list[tuple[int, int, str]] = [(_RANK_NUM, n, "") for n in release]
+    for token in tokens[split:]:
         if token.isdigit():
             parts.append((_RANK_NUM, int(token), ""))
         else:
@@ -35,9 +41,6 @@ def version_key(version: str) -> VersionKey:
                 parts.append((_RANK_PRE, _PRE_RELEASE[word], word))
             else:
                 parts.append((_RANK_WORD, 0, word))
-    # Trailing zeros do not matter: 26.2 == 26.2.0.
-    while parts and parts[-1] == (_RANK_NUM, 0, ""):
-        parts.pop()
     parts.append((_RANK_END, 0, ""))
     return tuple(parts)
 
@@ -132,8 +135,16 @@ WINDOWS_VERSIONS: dict[str, str] = {
 }
 
 
-_WINDOWS_NAMES = {"5.1": "Windows XP", "5.2": "Windows XP x64", "6.0": "Windows Vista", "6.1": "Windows 7",
-                  "6.2": "Windows 8", "6.3": "Windows 8.1", "10.0": "Windows 10", "10.0.22000": "Windows 11"}
+_WINDOWS_NAMES = {
+    "5.1": "Windows XP",
+    "5.2": "Windows XP x64",
+    "6.0": "Windows Vista",
+    "6.1": "Windows 7",
+    "6.2": "Windows 8",
+    "6.3": "Windows 8.1",
+    "10.0": "Windows 10",
+    "10.0.22000": "Windows 11",
+}
 
 
 def windows_name(nt_version: str) -> str:

@@ -56,13 +56,11 @@ def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int], constructor: yaml
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = constructor.construct_object(key_node, deep=True)
             if isinstance(key, (dict, list)):
                 raise YamlSyntaxError(Path(), key_node.start_mark.line + 1, "a mapping key must be a plain value")
             if key in result:
-                raise YamlSyntaxError(
-                    Path(), key_node.start_mark.line + 1, f"duplicate key {key!r}: keep only one"
-                )
+                raise YamlSyntaxError(Path(), key_node.start_mark.line + 1, f"duplicate key {key!r}: keep only one")
             child = (*loc, key)
             # The line of a key is where a reader looks for it, even when its value is a block below.
             lines[child] = key_node.start_mark.line + 1
@@ -70,7 +68,7 @@ def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int], constructor: yaml
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*loc, i), lines, constructor) for i, item in enumerate(node.value)]
-    return constructor.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return constructor.construct_object(node, deep=True)
 
 
 def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
@@ -94,5 +92,5 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
     except YamlSyntaxError as exc:
         raise YamlSyntaxError(path, exc.line, exc.message) from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     return SourceDoc(path, data, lines)

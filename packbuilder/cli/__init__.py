@@ -70,13 +70,12 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click's usage errors, then anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, typer.Abort):
             OUTPUT.error("aborted")
             sys.exit(int(ExitCode.INTERRUPTED))
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):  # click's usage errors (typer vendors click)
+            show()
             sys.exit(int(ExitCode.USAGE))
         if OUTPUT.debug:
             raise

@@ -39,6 +39,7 @@ def list_apps(
     """List the apps, optionally those of one category or those that run on a profile."""
     from packbuilder.errors import InputError
     from packbuilder.model import Category
+
     set_json(json_flag)
     catalog = load()
     if category is not None and category not in {c.value for c in Category}:
@@ -53,7 +54,12 @@ def list_apps(
         prof = catalog.profile(profile)
         for row in rows:
             choice = runnable_on(catalog.apps[row["id"]], prof)
-            row["profile"] = {"id": prof.id, "runs": choice.version is not None, "version": choice.version, "reason": choice.reason}
+            row["profile"] = {
+                "id": prof.id,
+                "runs": choice.version is not None,
+                "version": choice.version,
+                "reason": choice.reason,
+            }
     if OUTPUT.json_mode:
         OUTPUT.emit_json({"apps": rows, "count": len(rows)})
         return
@@ -96,5 +102,7 @@ def show(app_id: Annotated[str, typer.Argument(help="App id, e.g. gimp.")], json
             algo, digest = art.digest
             size = f"{art.size} bytes" if art.size else f"~{art.size_approx} bytes"
             lang = f" [{art.lang}]" if art.lang else ""
-            out.print(f"  {art.platform.value}/{art.arch.value} {art.kind.value}{lang} · {size} · needs {needs or 'nothing stated'}")
+            out.print(
+                f"  {art.platform.value}/{art.arch.value} {art.kind.value}{lang} · {size} · needs {needs or 'nothing stated'}"
+            )
             out.print(f"    {art.url}\n    {algo}:{digest}\n    hash from: {art.checksum_source}")

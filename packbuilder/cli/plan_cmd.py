@@ -95,8 +95,12 @@ def print_plan(plan: Plan) -> None:
     for i in plan.items:
         approx = "" if i.artifact.size else "~"
         table.add_row(
-            i.app.id, i.release.version, f"{i.artifact.platform.value}/{i.artifact.arch.value}", i.artifact.kind.value,
-            f"{approx}{i.artifact.download_size / 1e6:,.1f} MB", f"~{i.unpacked_size / 1e6:,.0f} MB",
+            i.app.id,
+            i.release.version,
+            f"{i.artifact.platform.value}/{i.artifact.arch.value}",
+            i.artifact.kind.value,
+            f"{approx}{i.artifact.download_size / 1e6:,.1f} MB",
+            f"~{i.unpacked_size / 1e6:,.0f} MB",
         )
     out.print(table)
     out.print("[bold]Why[/]")
@@ -107,8 +111,10 @@ def print_plan(plan: Plan) -> None:
     for w in plan.warnings:
         OUTPUT.warn(w)
     pct = 100 * plan.total_bytes / plan.capacity_bytes
-    out.print(f"download {plan.download_bytes / 1e6:,.0f} MB · on the key {plan.total_bytes / 1e6:,.0f} MB "
-              f"of {plan.capacity_bytes / 1e6:,.0f} MB ({pct:.0f}%)")
+    out.print(
+        f"download {plan.download_bytes / 1e6:,.0f} MB · on the key {plan.total_bytes / 1e6:,.0f} MB "
+        f"of {plan.capacity_bytes / 1e6:,.0f} MB ({pct:.0f}%)"
+    )
 
 
 def plan(

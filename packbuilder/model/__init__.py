@@ -1,12 +1,14 @@
 """Manifest models: parsed once at the edge, frozen, unknown keys refused."""
 
+from pydantic import BaseModel
+
 from packbuilder.model.app import App, Artifact, Release, Requires, Signature
 from packbuilder.model.base import Base, LiveKind
 from packbuilder.model.common import PORTABLE_KINDS, Arch, Category, CpuFlag, Firmware, Kind, Platform, Text
 from packbuilder.model.pack import CategoryRef, Pack
 from packbuilder.model.profile import OsName, Profile
 
-KINDS: dict[str, type] = {"app": App, "profile": Profile, "pack": Pack, "base": Base}
+KINDS: dict[str, type[BaseModel]] = {"app": App, "profile": Profile, "pack": Pack, "base": Base}
 
 __all__ = [
     "KINDS",

@@ -71,7 +71,9 @@ class Artifact(Model):
     size_approx: PositiveInt | None = Field(None, description="approximate size in bytes when the exact one is unknown")
     size_source: str | None = None
     installed_size: PositiveInt | None = Field(None, description="unpacked size in bytes, when known")
-    lang: str | None = Field(None, pattern=r"^[a-z]{2}(-[A-Z]{2})?$", description="language of the build (fr, en-US); none = multilingual")
+    lang: str | None = Field(
+        None, pattern=r"^[a-z]{2}(-[A-Z]{2})?$", description="language of the build (fr, en-US); none = multilingual"
+    )
     signature: Signature | None = None
     requires: Requires = Requires()
     launch: str | None = Field(None, description="program to start, relative to the unpacked tree")

@@ -115,9 +115,15 @@ def _check_spdx(value: str) -> str:
     return value
 
 
+def _hash_not_number(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError("write the hash in quotes: unquoted, YAML reads a hash made only of digits as a number")
+    return value
+
+
 def _no_number(value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise ValueError(f"write the version in quotes ('{value}'): unquoted, YAML reads it as a number")
+        raise ValueError(f"write the version in quotes (version: \"...\"): unquoted, YAML reads it as the number {value}")
     return value
 
 
@@ -130,8 +136,8 @@ def _check_version(value: str) -> str:
 
 
 Id = Annotated[str, AfterValidator(_check_id)]
-Sha256 = Annotated[str, AfterValidator(_check_sha256)]
-Sha512 = Annotated[str, AfterValidator(_check_sha512)]
+Sha256 = Annotated[str, BeforeValidator(_hash_not_number), AfterValidator(_check_sha256)]
+Sha512 = Annotated[str, BeforeValidator(_hash_not_number), AfterValidator(_check_sha512)]
 Url = Annotated[str, AfterValidator(_check_url)]
 Spdx = Annotated[str, AfterValidator(_check_spdx)]
 VersionStr = Annotated[str, BeforeValidator(_no_number), AfterValidator(_check_version)]

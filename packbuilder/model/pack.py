@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from packbuilder.model.common import Category, Id, Model, Text
+
+
+def _check_label(value: str) -> str:
+    # FAT volume labels: 11 bytes, upper case; keep to characters every OS shows the same way.
+    if not re.fullmatch(r"[A-Z0-9_-]{1,11}", value):
+        raise ValueError(f"{value!r} is not a FAT volume label: use 1 to 11 upper-case letters, digits, '_' or '-'")
+    return value
 
 
 class CategoryRef(Model):
@@ -22,8 +32,6 @@ class Pack(Model):
     overlays: tuple[str, ...] = Field(("docs-fr",), description="folders under overlays/ copied onto the key")
     base: Id | None = Field(None, description="base live ISO for iso and usb-live outputs")
     locale: str = Field("fr", pattern=r"^[a-z]{2}$")
-    label: str = Field(
-        "PACKBUILDER",
-        pattern=r"^[A-Z0-9_-]{1,11}$",
-        description="FAT volume label: at most 11 upper-case letters, digits, '_' or '-'",
+    label: Annotated[str, AfterValidator(_check_label)] = Field(
+        "PACKBUILDER", description="FAT volume label: at most 11 upper-case letters, digits, '_' or '-'"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from packbuilder.model.common import Arch, CpuFlag, Firmware, Id, Model, Platform, PositiveInt, Text
 
@@ -23,7 +23,9 @@ class Profile(Model):
     id: Id
     name: Text
     os: OsName
-    glibc: str | None = Field(None, pattern=r"^2\.[0-9]+$", description="glibc version of the Linux system (linux only)")
+    glibc: str | None = Field(
+        None, pattern=r"^2\.[0-9]+$", validate_default=True, description="glibc version of the Linux system (linux only)"
+    )
     arch: Arch
     cpu: tuple[CpuFlag, ...] = Field((), description="CPU features the PC has")
     ram_mb: PositiveInt
@@ -31,15 +33,22 @@ class Profile(Model):
     key_mb: PositiveInt = Field(description="USB key size in MB (10^6 bytes, as sold)")
     notes: str | None = None
 
-    @model_validator(mode="after")
-    def _linux_needs_glibc(self) -> Profile:
-        if self.os == OsName.LINUX and self.glibc is None:
+    @field_validator("glibc")
+    @classmethod
+    def _linux_needs_glibc(cls, value: str | None, info: ValidationInfo) -> str | None:
+        os_name = info.data.get("os")
+        if os_name == OsName.LINUX and value is None:
             raise ValueError("a linux profile needs 'glibc' (e.g. '2.36' for Debian 12)")
-        if self.os != OsName.LINUX and self.glibc is not None:
+        if os_name is not None and os_name != OsName.LINUX and value is not None:
             raise ValueError("'glibc' is only for linux profiles")
-        if self.arch == Arch.ANY:
+        return value
+
+    @field_validator("arch")
+    @classmethod
+    def _real_arch(cls, value: Arch) -> Arch:
+        if value == Arch.ANY:
             raise ValueError("a profile's arch is the PC's: x86, x86_64 or arm64")
-        return self
+        return value
 
     @property
     def platform(self) -> Platform:

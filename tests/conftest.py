@@ -1,0 +1,38 @@
+"""Shared fixtures: copies of the small test catalogs, and the CLI run as a user would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+
+
+@pytest.fixture
+def mini(tmp_path: Path) -> Path:
+    """A writable copy of tests/fixtures/mini (manifests/ and overlays/); returns its manifests folder."""
+    shutil.copytree(FIXTURES / "mini", tmp_path / "mini")
+    return tmp_path / "mini" / "manifests"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``packbuilder`` in a child process, as a user would."""
+    full_env = {**os.environ, "COLUMNS": "200", "PACKBUILDER_CATALOG": ""}
+    full_env.pop("PACKBUILDER_CATALOG")
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "packbuilder", *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -1,0 +1,99 @@
+"""Lock files: deterministic, complete, read back, and stale when the catalog moved."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from packbuilder.catalog import load_catalog
+from packbuilder.errors import InputError
+from packbuilder.lock import lock_from_plan, read_lock, stale_report, write_lock
+from packbuilder.resolve import resolve
+from tests.conftest import FIXTURES, run_cli
+
+
+@pytest.fixture
+def resolver_copy(tmp_path: Path) -> Path:
+    shutil.copytree(FIXTURES / "resolver", tmp_path / "resolver")
+    return tmp_path / "resolver" / "manifests"
+
+
+def test_two_plan_runs_write_byte_identical_locks(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.lock", tmp_path / "b.lock"
+    for out in (a, b):
+        result = run_cli("plan", "asso-essentiel", "--profile", "windows-7-x64", "--lock", str(out))
+        assert result.returncode == 0, result.stderr
+    assert a.read_bytes() == b.read_bytes()
+    data = json.loads(a.read_text())
+    assert list(data) == sorted(data)  # sorted keys
+    assert data["lock_version"] == 1 and data["pack"]["id"] == "asso-essentiel"
+    firefox = next(i for i in data["items"] if i["app"] == "firefox-esr")
+    assert firefox["version"] == "115.15.0esr"
+    assert firefox["dest"] == "Apps/Internet/Firefox ESR"
+    assert set(firefox) >= {"url", "sha512", "size_approx", "kind", "dest", "reason", "checksum_source"}
+
+
+def test_lock_round_trips(tmp_path: Path) -> None:
+    catalog = load_catalog(FIXTURES / "resolver" / "manifests")
+    plan = resolve(catalog, catalog.pack("all"), catalog.profile("w7-64"))
+    lock = lock_from_plan(plan)
+    write_lock(lock, tmp_path / "x.lock")
+    back = read_lock(tmp_path / "x.lock")
+    assert back == lock
+    assert [i.app for i in back.items] == [i.app.id for i in plan.items]
+    assert stale_report(back, catalog) == []
+
+
+def test_stale_lock_names_what_changed(resolver_copy: Path, tmp_path: Path) -> None:
+    catalog = load_catalog(resolver_copy)
+    lock = lock_from_plan(resolve(catalog, catalog.pack("all"), catalog.profile("w7-64")))
+    editor = resolver_copy / "apps" / "editor.yaml"
+    text = editor.read_text()
+    # A maintainer fixes a hash and adds a newer release for Windows 7.
+    text = text.replace('sha256: "' + "%064x" % 3 + '"', 'sha256: "' + "%064x" % 99 + '"')
+    text = text.replace(
+        "  - version: 2.9.0\n",
+        '  - version: 2.11.0\n    artifacts:\n      - {platform: windows, arch: x86_64, kind: zip, url: "https://editor.example.org/e-2.11.zip",'
+        ' sha256: "' + "%064x" % 98 + '", checksum_source: fixture, size: 2200000, requires: {os: "windows>=6.1"}}\n'
+        "  - version: 2.9.0\n",
+    )
+    editor.write_text(text)
+    notes = stale_report(lock, load_catalog(resolver_copy))
+    assert any(n.startswith("editor 2.10.0: sha256 changed") for n in notes), notes
+    assert "editor: the catalog now resolves to 2.11.0 (lock has 2.10.0)" in notes
+
+
+def test_bad_lock_files_are_refused_clearly(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.lock"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match="is not a lock file"):
+        read_lock(bad)
+    bad.write_text(json.dumps({"lock_version": 99}))
+    with pytest.raises(InputError, match="unsupported lock_version 99"):
+        read_lock(bad)
+    bad.write_text(json.dumps({"lock_version": 1, "pack": {}}))
+    with pytest.raises(InputError) as err:
+        read_lock(bad)
+    assert any("pack.id" in d for d in err.value.details)
+
+
+def test_plan_json_has_the_documented_shape() -> None:
+    result = run_cli("plan", "vieux-pc", "--profile", "windows-xp-x86", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert {"pack", "profile", "items", "excluded", "total_bytes", "capacity_bytes"} <= set(doc)
+    for item in doc["items"]:
+        assert {"app", "version", "platform", "arch", "kind", "url", "sha256", "size", "dest", "reason"} <= set(item)
+        assert item["arch"] == "x86"
+    assert doc["capacity_bytes"] == 4_000_000_000
+
+
+def test_plan_capacity_overflow_exits_2_before_any_download() -> None:
+    result = run_cli("plan", "atelier-graphisme", "--profile", "windows-10-x64", "--size", "1G")
+    assert result.returncode == 2
+    assert "needs" in result.stderr and "key holds about" in result.stderr
+    assert "gimp 3.2.4" in result.stderr
+    assert "Traceback" not in result.stderr
