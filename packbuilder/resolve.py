@@ -169,7 +169,7 @@ def explain_skipped(skipped: list[tuple[str, str]] | tuple[tuple[str, str], ...]
             parts.append(f"{versions[0]} {reason}")
         else:
             verb, _, rest = reason.partition(" ")
-            plural = f"{ {'needs': 'need', 'has': 'have'}.get(verb, verb)} {rest}"
+            plural = f"{ {'needs': 'need', 'has': 'have'}.get(verb, verb) } {rest}"
             parts.append(f"{', '.join(versions[:-1])} and {versions[-1]} {plural}")
     return "; ".join(parts)
 

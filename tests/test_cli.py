@@ -50,8 +50,13 @@ def test_profiles_list_json() -> None:
 
 
 def test_usage_errors_exit_2_without_traceback() -> None:
-    for args in (["plan"], ["catalog", "list", "--category", "games"], ["manifest", "schema", "--kind", "nope"],
-                 ["plan", "asso-essentiel"], ["nosuchcommand"]):
+    for args in (
+        ["plan"],
+        ["catalog", "list", "--category", "games"],
+        ["manifest", "schema", "--kind", "nope"],
+        ["plan", "asso-essentiel"],
+        ["nosuchcommand"],
+    ):
         result = run_cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert "Traceback" not in result.stderr

@@ -53,11 +53,11 @@ def test_stale_lock_names_what_changed(resolver_copy: Path, tmp_path: Path) -> N
     editor = resolver_copy / "apps" / "editor.yaml"
     text = editor.read_text()
     # A maintainer fixes a hash and adds a newer release for Windows 7.
-    text = text.replace('sha256: "' + "%064x" % 3 + '"', 'sha256: "' + "%064x" % 99 + '"')
+    text = text.replace('sha256: "' + f"{3:064x}" + '"', 'sha256: "' + f"{99:064x}" + '"')
     text = text.replace(
         "  - version: 2.9.0\n",
         '  - version: 2.11.0\n    artifacts:\n      - {platform: windows, arch: x86_64, kind: zip, url: "https://editor.example.org/e-2.11.zip",'
-        ' sha256: "' + "%064x" % 98 + '", checksum_source: fixture, size: 2200000, requires: {os: "windows>=6.1"}}\n'
+        ' sha256: "' + f"{98:064x}" + '", checksum_source: fixture, size: 2200000, requires: {os: "windows>=6.1"}}\n'
         "  - version: 2.9.0\n",
     )
     editor.write_text(text)

@@ -132,8 +132,9 @@ def test_capacity_fits_on_the_profile_key(catalog: Catalog) -> None:
 
 
 def test_resolve_does_not_depend_on_the_order_of_the_catalog(catalog: Catalog) -> None:
-    shuffled = Catalog(root=catalog.root, apps=dict(reversed(list(catalog.apps.items()))),
-                       profiles=catalog.profiles, packs=catalog.packs)
+    shuffled = Catalog(
+        root=catalog.root, apps=dict(reversed(list(catalog.apps.items()))), profiles=catalog.profiles, packs=catalog.packs
+    )
     for profile in catalog.profiles:
         assert chosen(plan_for(shuffled, profile)) == chosen(plan_for(catalog, profile))
 

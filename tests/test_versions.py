@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -65,7 +67,7 @@ _suffix = st.sampled_from(["", "esr", "rc1", "beta2", "a1", "lts"])
 def test_version_order_is_total_and_consistent(items: list[tuple[list[int], str]]) -> None:
     versions = [Version(".".join(map(str, nums)) + suffix) for nums, suffix in items]
     ordered = sorted(versions)
-    for x, y in zip(ordered, ordered[1:], strict=False):
+    for x, y in itertools.pairwise(ordered):
         assert not y < x
     for x in versions:
         for y in versions:

@@ -15,6 +15,7 @@ from packbuilder.errors import ExitCode, PackbuilderError
 from packbuilder.ui import OUTPUT
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="packbuilder",
     help="Build USB keys and live images of portable free software for associations' PCs.",
     no_args_is_help=True,

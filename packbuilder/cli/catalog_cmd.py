@@ -12,7 +12,7 @@ from packbuilder.ui import OUTPUT
 if TYPE_CHECKING:
     from packbuilder.model import App
 
-app = typer.Typer(help="Browse the catalog of apps.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help="Browse the catalog of apps.", no_args_is_help=True)
 
 
 def app_summary(app_: App) -> dict[str, Any]:

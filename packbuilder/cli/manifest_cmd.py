@@ -10,7 +10,7 @@ import typer
 from packbuilder.cli.common import STATE, JsonOpt, set_json
 from packbuilder.ui import OUTPUT
 
-app = typer.Typer(help="Check and edit manifests (for catalog maintainers).", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help="Check and edit manifests (for catalog maintainers).", no_args_is_help=True)
 
 
 @app.command("lint")

@@ -124,7 +124,7 @@ def plan(
     size: SizeOpt = None,
     json_flag: JsonOpt = False,
 ) -> None:
-    """Choose the version of each app for a profile, explain each choice, and write the lock."""
+    """Resolve a pack for a profile: versions, reasons, lock file."""
     set_json(json_flag)
     catalog = load()
     result = make_plan(catalog, pack, profile, size)

@@ -7,7 +7,7 @@ import typer
 from packbuilder.cli.common import JsonOpt, load, set_json
 from packbuilder.ui import OUTPUT
 
-app = typer.Typer(help="Hardware profiles: the kinds of PC a pack is built for.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help="Hardware profiles: the kinds of PC a pack is built for.", no_args_is_help=True)
 
 
 @app.command("list")

@@ -123,7 +123,7 @@ def _hash_not_number(value: Any) -> Any:
 
 def _no_number(value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise ValueError(f"write the version in quotes (version: \"...\"): unquoted, YAML reads it as the number {value}")
+        raise ValueError(f'write the version in quotes (version: "..."): unquoted, YAML reads it as the number {value}')
     return value
 
 
