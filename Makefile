@@ -23,7 +23,7 @@ install-python:
 test: lint unit
 
 lint:
-	$(PYTHON) -m ruff check packbuilder tests bench scripts
+	$(PYTHON) -m ruff check packbuilder tests bench $(wildcard scripts)
 	$(PYTHON) -m mypy
 	$(PYTHON) -m packbuilder manifest lint manifests
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from packbuilder.fetch.hashes import ALGOS, hash_file
 
@@ -127,7 +127,7 @@ class Cache:
                     lock = FileLock(str(path))
                     try:
                         lock.acquire(timeout=0)
-                    except Exception:  # noqa: BLE001  # held by a running build: keep it
+                    except Timeout:  # held by a running build: keep it
                         continue
                     lock.release()
                 files += 1
