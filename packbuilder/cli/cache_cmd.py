@@ -1,0 +1,119 @@
+"""``packbuilder cache``: look after the download cache, carry it to offline machines, share it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from packbuilder.cli.common import JsonOpt, set_json
+from packbuilder.cli.fetch_cmd import cache_dir
+from packbuilder.ui import OUTPUT
+
+app = typer.Typer(rich_markup_mode=None, help="The download cache: list, verify, clean, carry, share.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_entries(json_flag: JsonOpt = False) -> None:
+    """List the verified files in the cache."""
+    from packbuilder.fetch.cache import Cache
+
+    set_json(json_flag)
+    entries = list(Cache(cache_dir()).entries())
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json(
+            {
+                "cache": str(cache_dir()),
+                "entries": [
+                    {"digest": f"{e.algo}:{e.digest}", "size": e.size, "name": e.meta.get("name"), "url": e.meta.get("url")}
+                    for e in entries
+                ],
+            }
+        )
+        return
+    for e in entries:
+        OUTPUT.out.print(f"{e.algo}:{e.digest[:16]}…  {e.size / 1e6:10,.1f} MB  {e.meta.get('name', '?')}")
+    OUTPUT.info(f"{len(entries)} file(s), {sum(e.size for e in entries) / 1e6:,.1f} MB in {cache_dir()}")
+
+
+@app.command("verify")
+def verify() -> None:
+    """Re-hash every cached file; move bad ones to quarantine/. Exit 1 if any was bad."""
+    from packbuilder.errors import CheckFailed
+    from packbuilder.fetch.cache import Cache
+
+    cache = Cache(cache_dir())
+    bad = []
+    count = 0
+    for entry in cache.entries():
+        count += 1
+        actual = cache.verify(entry)
+        if actual is not None:
+            cache.quarantine(entry.path, entry.algo, entry.digest, actual)
+            bad.append(f"{entry.algo}:{entry.digest} ({entry.meta.get('name', '?')}): content hashes to {actual}")
+    if bad:
+        raise CheckFailed(
+            f"{len(bad)} of {count} cached file(s) were damaged and moved to quarantine/",
+            hint="fetch again to download them anew",
+            details=bad,
+        )
+    OUTPUT.info(f"{count} cached file(s) verified: all good")
+
+
+@app.command("gc")
+def gc() -> None:
+    """Remove partial downloads, quarantined files and unused locks."""
+    from packbuilder.fetch.cache import Cache
+
+    files, freed = Cache(cache_dir()).gc()
+    OUTPUT.info(f"removed {files} file(s), {freed / 1e6:,.1f} MB freed")
+
+
+@app.command("export")
+def export(dest: Annotated[Path, typer.Argument(help="Folder to copy to, e.g. on a USB drive.")]) -> None:
+    """Copy every verified file to DEST (re-verified), to carry to a machine without internet."""
+    from packbuilder.errors import CheckFailed
+    from packbuilder.fetch.cache import Cache
+
+    target = Cache(dest)
+    copied, bad = 0, []
+    for entry in Cache(cache_dir()).entries():
+        if target.add_file(entry.path, entry.algo, entry.digest, entry.meta):
+            copied += 1
+        else:
+            bad.append(f"{entry.algo}:{entry.digest}: damaged in the cache, not exported")
+    if bad:
+        raise CheckFailed(f"{len(bad)} damaged file(s) not exported", hint="run `packbuilder cache verify`", details=bad)
+    OUTPUT.info(f"{copied} file(s) exported to {dest}")
+
+
+@app.command("import")
+def import_(src: Annotated[Path, typer.Argument(help="Folder written by `cache export`.")]) -> None:
+    """Add the files of an exported cache, re-verifying every hash."""
+    from packbuilder.errors import CheckFailed, InputError
+    from packbuilder.fetch.cache import Cache
+
+    if not src.is_dir():
+        raise InputError(f"{src} is not a folder", hint="give the folder written by `packbuilder cache export`")
+    cache = Cache(cache_dir())
+    added, bad = 0, []
+    for entry in Cache(src).entries():
+        if cache.add_file(entry.path, entry.algo, entry.digest, entry.meta):
+            added += 1
+        else:
+            bad.append(f"{entry.path}: content does not match its name, not imported")
+    if bad:
+        raise CheckFailed(f"{len(bad)} file(s) refused", details=bad)
+    OUTPUT.info(f"{added} file(s) imported into {cache_dir()}")
+
+
+@app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8377,
+    bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "0.0.0.0",
+) -> None:
+    """Serve the cache over HTTP on the local network (others use --mirror http://HOST:PORT)."""
+    from packbuilder.fetch.serve import serve_cache
+
+    serve_cache(cache_dir(), bind, port, OUTPUT)

@@ -1,0 +1,94 @@
+"""``packbuilder fetch``: download and verify everything a pack or lock needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from packbuilder.cli.common import STATE, JsonOpt, ProfileOpt, load, set_json
+from packbuilder.cli.plan_cmd import SizeOpt
+from packbuilder.ui import OUTPUT
+
+if TYPE_CHECKING:
+    from packbuilder.model.lock import Lock
+
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="Parallel downloads.")]
+MirrorOpt = Annotated[
+    list[str] | None, typer.Option("--mirror", help="Extra source: http://host:port of `cache serve`, or a folder.")
+]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the cache only; never connect.")]
+
+
+def cache_dir() -> Path:
+    from packbuilder.fetch.cache import default_cache_dir
+
+    return STATE.cache_dir or default_cache_dir()
+
+
+def is_lock_file(arg: str) -> bool:
+    path = Path(arg)
+    if not path.is_file():
+        return False
+    if path.suffix in (".lock", ".json"):
+        return True
+    with path.open("rb") as fh:
+        return b'"lock_version"' in fh.read(4096)
+
+
+def load_target(pack_or_lock: str, profile: str | None, size: str | None) -> Lock:
+    """A lock from a lock file (warning when stale), or from resolving a pack."""
+    from packbuilder.lock import lock_from_plan, read_lock, stale_report
+
+    if is_lock_file(pack_or_lock):
+        lock = read_lock(Path(pack_or_lock))
+        from packbuilder.errors import PackbuilderError
+
+        try:
+            catalog = load()
+        except PackbuilderError:  # a lock needs no catalog: the staleness check is a bonus
+            return lock
+        changes = stale_report(lock, catalog)
+        if changes:
+            OUTPUT.warn(f"{pack_or_lock} is stale: the catalog changed since it was written (the lock is used as is):")
+            for change in changes:
+                OUTPUT.warn(f"  {change}")
+        return lock
+    from packbuilder.cli.plan_cmd import make_plan
+
+    return lock_from_plan(make_plan(load(), pack_or_lock, profile, size))
+
+
+def fetch(
+    pack_or_lock: Annotated[str, typer.Argument(metavar="PACK|LOCK", help="Pack id, pack file, or lock file.")],
+    profile: ProfileOpt = None,
+    jobs: JobsOpt = 4,
+    mirror: MirrorOpt = None,
+    offline: OfflineOpt = False,
+    size: SizeOpt = None,
+    json_flag: JsonOpt = False,
+) -> None:
+    """Download and verify every artifact of a pack (or lock) into the cache."""
+    from packbuilder.fetch.run import fetch_lock
+
+    set_json(json_flag)
+    lock = load_target(pack_or_lock, profile, size)
+    result = fetch_lock(lock, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline)
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json(
+            {
+                "artifacts": [
+                    {"app": a.app, "version": a.version, "digest": ":".join(a.digest), "path": str(result.paths[a.digest[1]])}
+                    for a in lock.items
+                ],
+                "downloaded": len(result.downloaded),
+                "cached": len(result.cached),
+                "bytes_downloaded": result.bytes_downloaded,
+            }
+        )
+        return
+    OUTPUT.info(
+        f"{len(lock.items)} artifact(s) ready: {len(result.downloaded)} downloaded "
+        f"({result.bytes_downloaded / 1e6:,.1f} MB), {len(result.cached)} already in the cache ({cache_dir()})"
+    )

@@ -1,0 +1,116 @@
+"""Fetch everything a lock needs, with progress on a terminal and one summary of failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from packbuilder.errors import NetworkError, VerificationError
+from packbuilder.fetch.cache import Cache
+from packbuilder.fetch.download import Downloader, FetchItem, FetchResult, Progress
+
+if TYPE_CHECKING:
+    from packbuilder.model.lock import Lock, LockedArtifact
+    from packbuilder.ui import Output
+
+
+def item_for(art: LockedArtifact) -> FetchItem:
+    algo, digest = art.digest
+    return FetchItem(
+        name=f"{art.app} {art.version} ({art.platform.value}/{art.arch.value})",
+        urls=(art.url, *art.mirrors),
+        algo=algo,
+        digest=digest,
+        size=art.size,
+        size_approx=art.size_approx,
+        insecure=art.insecure,
+    )
+
+
+class RichProgress(Progress):
+    """One bar per file plus a total; only used on a terminal."""
+
+    def __init__(self, total_bytes: int):
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import Progress as Bars
+
+        self.bars = Bars(
+            TextColumn("{task.description}", justify="left"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.total = self.bars.add_task("[bold]total", total=total_bytes or None)
+
+    def __enter__(self) -> RichProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def start(self, item: FetchItem, total: int | None) -> Any:
+        return self.bars.add_task(item.name, total=total)
+
+    def advance(self, task: Any, nbytes: int) -> None:
+        self.bars.advance(task, nbytes)
+        self.bars.advance(self.total, nbytes)
+
+    def reset(self, task: Any, done: int) -> None:
+        self.bars.update(task, completed=done)
+        self.bars.advance(self.total, done)
+
+    def finish(self, task: Any) -> None:
+        self.bars.remove_task(task)
+
+
+def fetch_lock(
+    lock: Lock,
+    cache_dir: Path,
+    output: Output,
+    jobs: int = 4,
+    mirrors: tuple[str, ...] = (),
+    offline: bool = False,
+) -> FetchResult:
+    """Fetch every artifact of ``lock``; raise with every failure listed if any failed."""
+    items = [item_for(art) for art in lock.items]
+    cache = Cache(cache_dir)
+    if output.progress_enabled and not offline:
+        with RichProgress(sum(art.download_size for art in lock.items)) as progress:
+            result = Downloader(cache, mirrors, offline, progress=progress).fetch_all(items, jobs)
+    else:
+        result = Downloader(cache, mirrors, offline).fetch_all(items, jobs)
+    if result.failures:
+        details = []
+        for failure in result.failures:
+            details.append(f"{failure.item.name}:")
+            details.extend(f"  {error}" for error in failure.errors)
+        ok = len(result.paths)
+        summary = f"{len(result.failures)} of {len(items)} artifact(s) could not be fetched ({ok} ready in the cache)"
+        if offline:
+            raise NetworkError(
+                f"offline: {len(result.failures)} artifact(s) are not in the cache",
+                hint="fetch them on a connected machine (packbuilder fetch), then `packbuilder cache export/import`",
+                details=[f.item.name for f in result.failures],
+            )
+        if any(f.mismatch for f in result.failures):
+            raise VerificationError(
+                summary,
+                hint="a publisher or mirror served other bytes: check the manifest's hash"
+                " and its checksum_source; bad files are kept in the cache's quarantine/",
+                details=details,
+            )
+        raise NetworkError(
+            summary,
+            hint="check the connection and try again: finished files are kept, partial ones resume; or add --mirror",
+            details=details,
+        )
+    return result
