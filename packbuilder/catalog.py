@@ -301,8 +301,8 @@ def _check_app(col: _Collector, catalog: Catalog, app: App) -> None:
             at((key,), "prefer an https link", "warning")
 
 
-def _check_key(col: _Collector, catalog: Catalog, kind: str, obj_id: str, loc: Loc, key: str | None) -> None:
-    if key is not None and not (catalog.root / "keys" / key).is_file():
+def _check_key(col: _Collector, catalog: Catalog, kind: str, obj_id: str, loc: Loc, key: str) -> None:
+    if not (catalog.root / "keys" / key).is_file():
         col.at(kind, obj_id, loc, f"no public key file keys/{key} in the catalog")
 
 

@@ -38,6 +38,7 @@ def _locked_item(item: PlanItem) -> LockedArtifact:
         sha256=art.sha256,
         sha512=art.sha512,
         checksum_source=art.checksum_source,
+        signature=art.signature,
         size=art.size,
         size_approx=art.size_approx,
         installed_size=art.installed_size,

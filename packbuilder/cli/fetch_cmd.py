@@ -27,6 +27,17 @@ def cache_dir() -> Path:
     return STATE.cache_dir or default_cache_dir()
 
 
+def keys_dir() -> Path | None:
+    """The catalog's keys/ folder, for signature checks."""
+    from packbuilder.catalog import find_catalog
+    from packbuilder.errors import PackbuilderError
+
+    try:
+        return find_catalog(STATE.catalog_dir) / "keys"
+    except PackbuilderError:
+        return None
+
+
 def is_lock_file(arg: str) -> bool:
     path = Path(arg)
     if not path.is_file():
@@ -74,7 +85,7 @@ def fetch(
 
     set_json(json_flag)
     lock = load_target(pack_or_lock, profile, size)
-    result = fetch_lock(lock, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline)
+    result = fetch_lock(lock, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline, keys_dir())
     if OUTPUT.json_mode:
         OUTPUT.emit_json(
             {

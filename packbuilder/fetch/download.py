@@ -35,6 +35,16 @@ BODY_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
+class SignatureCheck:
+    """A detached signature to check once the hash matched."""
+
+    url: str
+    fingerprint: str
+    key_file: Path
+    required: bool = True
+
+
+@dataclass(frozen=True)
 class FetchItem:
     """One file to fetch: where from, and what it must hash to."""
 
@@ -45,6 +55,7 @@ class FetchItem:
     size: int | None = None
     size_approx: int | None = None
     insecure: bool = False
+    signature: SignatureCheck | None = None
 
     @property
     def cap(self) -> int | None:
@@ -58,6 +69,10 @@ class FetchItem:
 
 class SourceError(Exception):
     """One source failed for this item; the next mirror is tried."""
+
+
+class BadSignature(SourceError):
+    """The bytes match the manifest's hash, but the publisher's signature does not hold."""
 
 
 class HashMismatch(SourceError):
@@ -186,12 +201,14 @@ class Downloader:
             if hit is not None:
                 return hit, False
             errors: list[str] = []
+            verification = False
             for source in self._sources(item):
                 try:
                     return self._from_source(item, source), True
                 except SourceError as exc:
                     errors.append(str(exc))
-            raise _AllSourcesFailed(errors)
+                    verification = verification or isinstance(exc, (HashMismatch, BadSignature))
+            raise _AllSourcesFailed(errors, verification)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -199,7 +216,7 @@ class Downloader:
         try:
             return self.fetch(item)
         except _AllSourcesFailed as exc:
-            return Failure(item, exc.errors, any("hash mismatch" in e for e in exc.errors))
+            return Failure(item, exc.errors, exc.verification)
         except SourceError as exc:
             return Failure(item, [str(exc)], False)
 
@@ -355,7 +372,38 @@ class Downloader:
         if actual != item.digest:
             quarantined = self.cache.quarantine(partial, item.algo, item.digest, actual)
             raise HashMismatch(origin, item.digest, actual, quarantined)
-        return self.cache.commit(partial, item.algo, item.digest, {"name": item.name, "url": origin})
+        meta: dict[str, Any] = {"name": item.name, "url": origin}
+        if item.signature is not None:
+            meta["signature"] = self._check_signature(item, partial)
+        return self.cache.commit(partial, item.algo, item.digest, meta)
+
+    def _check_signature(self, item: FetchItem, partial: Path) -> str:
+        """Download the detached signature and check it; the file stays out of the cache if it fails."""
+        import requests
+
+        from packbuilder import tools
+        from packbuilder.errors import VerificationError
+        from packbuilder.fetch.signature import verify_detached
+
+        spec = item.signature
+        assert spec is not None
+        if not spec.required and not (tools.find("gpgv") or tools.find("sqv")):
+            return "not checked (no verifier installed; the manifest allows it)"
+        sig_path = partial.with_name(partial.name + ".sig")
+        try:
+            with self._get(spec.url, {}, http_ok=False) as response:
+                if response.status_code != 200:
+                    raise BadSignature(f"{spec.url}: HTTP {response.status_code} for the signature")
+                sig_path.write_bytes(response.raw.read(1 << 20, decode_content=False))
+            verifier = verify_detached(partial, sig_path, spec.key_file, spec.fingerprint, item.name)
+        except requests.RequestException as exc:
+            raise BadSignature(f"{spec.url}: {_describe(exc)} (signature)") from None
+        except VerificationError as exc:
+            self.cache.quarantine(partial, item.algo, item.digest, "badsignature")
+            raise BadSignature(exc.message) from None
+        finally:
+            sig_path.unlink(missing_ok=True)
+        return f"{verifier}: good signature by {spec.fingerprint}"
 
 
 class _Resumable(Exception):
@@ -363,9 +411,10 @@ class _Resumable(Exception):
 
 
 class _AllSourcesFailed(Exception):
-    def __init__(self, errors: list[str]):
+    def __init__(self, errors: list[str], verification: bool):
         super().__init__("; ".join(errors))
         self.errors = errors
+        self.verification = verification
 
 
 def _resume_point(partial: Path, sidecar: Path, url: str) -> tuple[int, str | None]:

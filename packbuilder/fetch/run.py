@@ -7,15 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 from packbuilder.errors import NetworkError, VerificationError
 from packbuilder.fetch.cache import Cache
-from packbuilder.fetch.download import Downloader, FetchItem, FetchResult, Progress
+from packbuilder.fetch.download import Downloader, FetchItem, FetchResult, Progress, SignatureCheck
 
 if TYPE_CHECKING:
     from packbuilder.model.lock import Lock, LockedArtifact
     from packbuilder.ui import Output
 
 
-def item_for(art: LockedArtifact) -> FetchItem:
+def item_for(art: LockedArtifact, keys_dir: Path | None = None) -> FetchItem:
     algo, digest = art.digest
+    signature = None
+    if art.signature is not None:
+        key_file = (keys_dir or Path("keys")) / art.signature.key
+        signature = SignatureCheck(art.signature.url, art.signature.key_fingerprint, key_file, art.signature.required)
     return FetchItem(
         name=f"{art.app} {art.version} ({art.platform.value}/{art.arch.value})",
         urls=(art.url, *art.mirrors),
@@ -24,6 +28,7 @@ def item_for(art: LockedArtifact) -> FetchItem:
         size=art.size,
         size_approx=art.size_approx,
         insecure=art.insecure,
+        signature=signature,
     )
 
 
@@ -79,9 +84,10 @@ def fetch_lock(
     jobs: int = 4,
     mirrors: tuple[str, ...] = (),
     offline: bool = False,
+    keys_dir: Path | None = None,
 ) -> FetchResult:
     """Fetch every artifact of ``lock``; raise with every failure listed if any failed."""
-    items = [item_for(art) for art in lock.items]
+    items = [item_for(art, keys_dir) for art in lock.items]
     cache = Cache(cache_dir)
     if output.progress_enabled and not offline:
         with RichProgress(sum(art.download_size for art in lock.items)) as progress:

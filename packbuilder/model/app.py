@@ -49,7 +49,8 @@ class Signature(Model):
 
     url: Url
     key_fingerprint: str = Field(pattern=r"^[0-9A-F]{40}$", description="40 upper-case hex digits")
-    key: str | None = Field(None, description="file under manifests/keys/ holding the public key")
+    key: str = Field(description="file under manifests/keys/ holding the public key")
+    required: bool = Field(True, description="refuse the file when no verifier (gpgv, sqv) is installed")
 
 
 class SourceArchive(Model):

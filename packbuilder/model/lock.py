@@ -10,6 +10,7 @@ import datetime as dt
 
 from pydantic import Field
 
+from packbuilder.model.app import Signature
 from packbuilder.model.common import Arch, Category, Kind, Model, Platform, Text
 
 LOCK_VERSION = 1
@@ -36,6 +37,7 @@ class LockedArtifact(Model):
     sha256: str | None = None
     sha512: str | None = None
     checksum_source: str
+    signature: Signature | None = None
     size: int | None = None
     size_approx: int | None = None
     installed_size: int | None = None
