@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from packbuilder import __version__
-from packbuilder.cli import cache_cmd, catalog_cmd, fetch_cmd, manifest_cmd, plan_cmd, profiles_cmd
+from packbuilder.cli import build_cmd, cache_cmd, catalog_cmd, fetch_cmd, manifest_cmd, plan_cmd, profiles_cmd
 from packbuilder.cli.common import STATE
 from packbuilder.errors import ExitCode, PackbuilderError
 from packbuilder.ui import OUTPUT
@@ -28,6 +28,8 @@ app.add_typer(manifest_cmd.app, name="manifest")
 app.add_typer(profiles_cmd.app, name="profiles")
 app.command("plan")(plan_cmd.plan)
 app.command("fetch")(fetch_cmd.fetch)
+app.command("build")(build_cmd.build)
+app.command("verify")(build_cmd.verify)
 app.add_typer(cache_cmd.app, name="cache")
 
 

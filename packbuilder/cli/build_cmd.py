@@ -1,0 +1,98 @@
+"""``packbuilder build`` and ``packbuilder verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from packbuilder.cli.common import STATE, JsonOpt, ProfileOpt, set_json
+from packbuilder.cli.fetch_cmd import JobsOpt, MirrorOpt, OfflineOpt, cache_dir, keys_dir, load_target
+from packbuilder.cli.plan_cmd import SizeOpt
+from packbuilder.ui import OUTPUT
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="dir, zip or usb (raw FAT32 disk image).")]
+
+
+def overlays_dir() -> Path | None:
+    from packbuilder.catalog import find_catalog, overlays_root
+
+    return overlays_root(find_catalog(STATE.catalog_dir))
+
+
+def build(
+    pack_or_lock: Annotated[str, typer.Argument(metavar="PACK|LOCK", help="Pack id, pack file, or lock file.")],
+    profile: ProfileOpt = None,
+    fmt: FormatOpt = "dir",
+    out: Annotated[Path | None, typer.Option("--output", "-o", help="Output path (default: PACK-PROFILE[.zip|.img]).")] = None,
+    size: SizeOpt = None,
+    label: Annotated[str | None, typer.Option("--label", help="FAT volume label (default: the pack's).")] = None,
+    jobs: JobsOpt = 4,
+    mirror: MirrorOpt = None,
+    offline: OfflineOpt = False,
+    json_flag: JsonOpt = False,
+) -> None:
+    """Build a key: a folder, a zip, or a FAT32 USB disk image."""
+    from packbuilder.errors import InputError
+    from packbuilder.fetch.run import fetch_lock
+    from packbuilder.fsutil import parse_size
+    from packbuilder.outputs import FORMATS, default_output
+    from packbuilder.outputs import build as build_output
+
+    set_json(json_flag)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)} (iso and usb-live come later)")
+    lock = load_target(pack_or_lock, profile, size)
+    size_bytes = parse_size(size) if size else None
+    result = fetch_lock(lock, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline, keys_dir())
+    target = out or default_output(lock, fmt)
+    built = build_output(lock, fmt, target, result.paths, overlays_dir(), OUTPUT, size_bytes, label)
+    if OUTPUT.json_mode:
+        side = built.with_name(built.name + ".sha256")
+        OUTPUT.emit_json(
+            {
+                "output": str(built),
+                "format": fmt,
+                "pack": lock.pack.id,
+                "profile": lock.profile.id,
+                "sha256": side.read_text().split()[0] if side.exists() else None,
+            }
+        )
+        return
+    OUTPUT.info(f"built {built}")
+
+
+def verify(
+    output: Annotated[Path, typer.Argument(help="A key folder, zip or USB image built by packbuilder.")],
+    json_flag: JsonOpt = False,
+) -> None:
+    """Check every file of a built key against its embedded manifest. Exit 1 if any differs."""
+    from packbuilder.errors import CheckFailed
+    from packbuilder.verify import verify_output
+
+    set_json(json_flag)
+    report = verify_output(output)
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json(
+            {
+                "output": str(output),
+                "checked": report.checked,
+                "missing": report.missing,
+                "changed": report.changed,
+                "ok": report.ok,
+            }
+        )
+        if not report.ok:
+            raise typer.Exit(1)
+        return
+    if not report.ok:
+        details = [f"missing: {p}" for p in report.missing] + [f"changed: {p}" for p in report.changed]
+        raise CheckFailed(
+            f"{output}: {len(report.missing)} missing and {len(report.changed)} changed file(s) of {report.checked}",
+            hint="rebuild or re-write the key",
+            details=details,
+        )
+    OUTPUT.info(
+        f"{output}: all {report.checked} files match ({report.manifest.get('pack')} for {report.manifest.get('profile')})"
+    )

@@ -1,0 +1,162 @@
+"""Lock + cached artifacts -> the staging tree: what lands on the key.
+
+Layout (see README, "Key layout")::
+
+    Apps/<Catégorie>/<App>/       Windows apps, unpacked
+    AppImages/<App>-<v>-<arch>.AppImage
+    Documents/                    empty, for the association's files
+    Docs/ ...                     guides, from the pack's overlays
+    Menu.html, Menu-en.html, Menu-fichiers/, LISEZMOI.html, README.html, autorun.inf
+    .packbuilder/manifest.json    every file with its sha256, the lock, the packbuilder version
+    .packbuilder/pack.lock        the lock the key was built from
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import struct
+from pathlib import Path
+from typing import Any
+
+from packbuilder import __version__
+from packbuilder.errors import AssemblyError
+from packbuilder.fetch.hashes import hash_file
+from packbuilder.lock import lock_bytes, lock_digest
+from packbuilder.model.lock import Lock, LockedArtifact
+from packbuilder.unpack import unpack
+
+MANIFEST = ".packbuilder/manifest.json"
+# When the lock carries no release date and SOURCE_DATE_EPOCH is unset: a fixed, valid FAT/zip date.
+DEFAULT_EPOCH = int(dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp())
+# An archive may unpack to this many times its declared installed size before it is called a bomb,
+# or to this many times its download size when no installed size is declared.
+BOMB_FACTOR_INSTALLED = 3
+BOMB_FACTOR_DOWNLOAD = 25
+
+
+def build_epoch(lock: Lock) -> int:
+    """The one timestamp every file gets: SOURCE_DATE_EPOCH, else the lock's date, else a constant."""
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env and env.isdigit():
+        return int(env)
+    if lock.source_date is not None:
+        return int(dt.datetime.combine(lock.source_date, dt.time(), tzinfo=dt.UTC).timestamp())
+    return DEFAULT_EPOCH
+
+
+def unpack_cap(item: LockedArtifact) -> int:
+    if item.installed_size:
+        return item.installed_size * BOMB_FACTOR_INSTALLED
+    return max(item.download_size, 1) * BOMB_FACTOR_DOWNLOAD
+
+
+def place_item(item: LockedArtifact, cached: Path, root: Path) -> str | None:
+    """Put one artifact at its destination; return the program to start, relative to ``root``."""
+    dest = root / item.dest
+    what = f"{item.app} {item.version} ({Path(item.url).name})"
+    if item.kind.value == "appimage":
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, dest)
+        dest.chmod(0o755)
+        return item.dest
+    if dest.exists():
+        raise AssemblyError(f"{what}: {item.dest} is already used by another app", hint="check the lock's destinations")
+    unpack(cached, item.kind.value, dest, unpack_cap(item), what)
+    if item.launch:
+        program = dest / item.launch
+        if program.is_file():
+            return f"{item.dest}/{item.launch}"
+    return None
+
+
+def copy_overlays(names: tuple[str, ...], overlays_dir: Path | None, root: Path) -> list[str]:
+    """Copy each overlay folder's content to the key's root; return the guides under Docs/."""
+    for name in names:
+        if overlays_dir is None or not (overlays_dir / name).is_dir():
+            raise AssemblyError(f"overlay {name!r} not found", hint="overlays live in overlays/<name>/ beside manifests/")
+        shutil.copytree(overlays_dir / name, root, dirs_exist_ok=True)
+    docs = root / "Docs"
+    return sorted(p.relative_to(root).as_posix() for p in docs.rglob("*") if p.is_file()) if docs.is_dir() else []
+
+
+def write_icon(path: Path) -> None:
+    """A 32x32 icon for autorun.inf: a blue square with a white key shape, as a plain BMP-based .ico
+    (PNG icons are not understood by Windows XP)."""
+    size = 32
+    pixels = bytearray()
+    for y in range(size):  # BMP rows go bottom-up
+        row = size - 1 - y
+        for x in range(size):
+            inside = 4 <= x < 28 and 4 <= row < 28
+            bow = (x - 11) ** 2 + (row - 16) ** 2 <= 25 and (x - 11) ** 2 + (row - 16) ** 2 >= 6
+            blade = (15 <= x < 26 and 15 <= row < 18) or (x in (22, 23, 25) and 18 <= row < 21)
+            if inside and (bow or blade):
+                pixels += bytes((255, 255, 255, 255))
+            elif inside:
+                pixels += bytes((137, 78, 29, 255))  # BGRA: #1d4e89
+            else:
+                pixels += bytes((0, 0, 0, 0))
+    mask = bytes(size * size // 8)
+    header = struct.pack("<IiiHHIIiiII", 40, size, size * 2, 1, 32, 0, len(pixels) + len(mask), 0, 0, 0, 0)
+    image = header + bytes(pixels) + mask
+    icondir = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", size, size, 0, 0, 1, 32, len(image), 22)
+    path.write_bytes(icondir + image)
+
+
+def write_manifest(root: Path, lock: Lock) -> dict[str, Any]:
+    """List every file with its sha256 (what `packbuilder verify` checks)."""
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel == MANIFEST:
+            continue
+        files.append({"path": rel, "size": path.stat().st_size, "sha256": hash_file(path)})
+    manifest = {
+        "format": 1,
+        "packbuilder": __version__,
+        "pack": lock.pack.id,
+        "profile": lock.profile.id,
+        "lock_sha256": lock_digest(lock),
+        "lock": json.loads(lock_bytes(lock)),
+        "files": files,
+    }
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
+
+
+def normalise_times(root: Path, epoch: int) -> None:
+    for path in sorted(root.rglob("*"), reverse=True):
+        os.utime(path, (epoch, epoch), follow_symlinks=False)
+    os.utime(root, (epoch, epoch))
+
+
+def stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | None) -> Path:
+    """Build the key tree in the new folder ``root`` (which must not exist)."""
+    from packbuilder.menu import render_menu
+
+    root.mkdir(parents=True)
+    launchers: dict[str, str | None] = {}
+    for item in lock.items:
+        launchers[item.app] = place_item(item, cached[item.digest[1]], root)
+    (root / "Documents").mkdir(exist_ok=True)
+    docs = copy_overlays(lock.pack.overlays, overlays_dir, root)
+    render_menu(lock, root, launchers, docs, __version__)
+    meta = root / ".packbuilder"
+    meta.mkdir(exist_ok=True)
+    (meta / "pack.lock").write_bytes(lock_bytes(lock))
+    write_icon(meta / "icon.ico")
+    # Windows ignores autorun on USB keys for programs, but still shows the label and icon.
+    (root / "autorun.inf").write_bytes(
+        f"[autorun]\r\nlabel={lock.pack.name.fr[:32]}\r\nicon=.packbuilder\\icon.ico\r\n".encode()
+    )
+    write_manifest(root, lock)
+    normalise_times(root, build_epoch(lock))
+    return root
+
+
+def tree_digest(manifest: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()

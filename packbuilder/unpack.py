@@ -1,0 +1,163 @@
+"""Safe unpacking of downloaded artifacts.
+
+Names from archives are never trusted: absolute paths, ``..``, drive letters, links, device
+files and archives that grow far beyond their declared size (zip bombs) are refused, with the
+artifact named. zip and tar are read by the standard library, 7z by py7zr; installers
+(NSIS/7-Zip self-extracting .exe, .paf.exe, .msi, Inno Setup) by the external tools 7z,
+msiextract and innoextract through the tool wrapper.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tarfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from packbuilder import tools
+from packbuilder.errors import AssemblyError
+
+COPY_CHUNK = 1 << 20
+
+
+class UnsafeArchive(AssemblyError):
+    """An archive tried to write outside its folder, or to grow without bound."""
+
+
+def safe_member(name: str, what: str) -> PurePosixPath:
+    """A relative, normalised path for an archive member name, or UnsafeArchive."""
+    cleaned = name.replace("\\", "/")
+    if cleaned.startswith("/") or (len(cleaned) > 1 and cleaned[1] == ":"):
+        raise UnsafeArchive(f"{what}: absolute path in the archive: {name!r}", hint="this archive is refused")
+    parts = [p for p in cleaned.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchive(f"{what}: path leaving the folder in the archive: {name!r}", hint="this archive is refused")
+    return PurePosixPath(*parts) if parts else PurePosixPath(".")
+
+
+class _Budget:
+    def __init__(self, cap: int, what: str):
+        self.cap, self.what, self.used = cap, what, 0
+
+    def take(self, nbytes: int) -> None:
+        self.used += nbytes
+        if self.used > self.cap:
+            raise UnsafeArchive(
+                f"{self.what}: unpacks to more than {self.cap:,} bytes, far beyond its declared size (a zip bomb?)",
+                hint="check the manifest's installed_size; this archive is refused",
+            )
+
+
+def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str) -> None:
+    """Unpack ``archive`` (of manifest ``kind``) into the new folder ``dest``."""
+    dest.mkdir(parents=True)
+    budget = _Budget(cap, what)
+    if kind == "zip":
+        _unzip(archive, dest, budget)
+    elif kind == "tar":
+        _untar(archive, dest, budget)
+    elif kind == "7z":
+        _un7z(archive, dest, budget)
+    elif kind in ("exe", "paf", "msi"):
+        _unpack_installer(archive, kind, dest, budget)
+    else:
+        raise AssemblyError(f"{what}: cannot unpack kind {kind!r}")
+    check_tree(dest, what)
+
+
+def _unzip(archive: Path, dest: Path, budget: _Budget) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        members = zf.infolist()
+        for info in members:  # check every name before writing anything
+            safe_member(info.filename, budget.what)
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise UnsafeArchive(f"{budget.what}: symbolic link in the archive: {info.filename!r}")
+        budget_declared = sum(i.file_size for i in members)
+        if budget_declared > budget.cap:
+            budget.take(budget_declared)
+        for info in members:
+            target = dest / safe_member(info.filename, budget.what)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, target.open("wb") as out:
+                # Count real bytes: sizes in zip headers can lie.
+                while block := src.read(COPY_CHUNK):
+                    budget.take(len(block))
+                    out.write(block)
+
+
+def _untar(archive: Path, dest: Path, budget: _Budget) -> None:
+    with tarfile.open(archive) as tf:
+        members = tf.getmembers()
+        for member in members:
+            safe_member(member.name, budget.what)
+            if member.isdev() or member.isfifo():
+                raise UnsafeArchive(f"{budget.what}: device or fifo in the archive: {member.name!r}")
+            if member.issym() or member.islnk():
+                link = PurePosixPath(member.name).parent / member.linkname
+                if member.linkname.startswith("/") or ".." in PurePosixPath(os.path.normpath(str(link))).parts:
+                    raise UnsafeArchive(
+                        f"{budget.what}: link pointing outside the folder: {member.name!r} -> {member.linkname!r}"
+                    )
+        budget.take(sum(m.size for m in members if m.isfile()))
+        # The "data" filter refuses the same things again, and drops owners and odd modes.
+        tf.extractall(dest, filter="data")
+
+
+def _un7z(archive: Path, dest: Path, budget: _Budget) -> None:
+    import py7zr
+
+    with py7zr.SevenZipFile(archive, mode="r") as sz:
+        for info in sz.list():
+            safe_member(info.filename, budget.what)
+            if info.is_symlink:
+                raise UnsafeArchive(f"{budget.what}: symbolic link in the archive: {info.filename!r}")
+        budget.take(int(sz.archiveinfo().uncompressed))
+        sz.extractall(path=dest)
+
+
+def _unpack_installer(archive: Path, kind: str, dest: Path, budget: _Budget) -> None:
+    """Installers are unpacked, never run: msiextract for MSI, innoextract for Inno Setup, else 7z."""
+    if kind == "msi" and tools.find("msiextract"):
+        tools.run(["msiextract", "-C", dest, archive])
+    elif (
+        kind == "exe"
+        and tools.find("innoextract")
+        and tools.run(["innoextract", "--list", "--silent", archive], check=False).returncode == 0
+    ):
+        tools.run(["innoextract", "--silent", "--output-dir", dest, archive])
+        inner = dest / "app"
+        if inner.is_dir():  # Inno Setup puts the program under app/
+            for child in inner.iterdir():
+                child.rename(dest / child.name)
+            inner.rmdir()
+    else:
+        listing = tools.run(["7z", "l", "-slt", "-ba", archive]).stdout.decode("utf-8", errors="replace")
+        total = 0
+        for line in listing.splitlines():
+            if line.startswith("Path = "):
+                safe_member(line.removeprefix("Path = "), budget.what)
+            elif line.startswith("Size = ") and line[7:].strip().isdigit():
+                total += int(line[7:])
+        budget.take(total)
+        tools.run(["7z", "x", "-y", "-bd", f"-o{dest}", archive])
+        for junk in ("$PLUGINSDIR", "$TEMP"):  # NSIS internals, not part of the program
+            shutil.rmtree(dest / junk, ignore_errors=True)
+    budget.take(0)
+
+
+def check_tree(root: Path, what: str) -> None:
+    """After any extraction: only regular files and folders, all inside ``root``."""
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder, name)
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafeArchive(f"{what}: the archive made a link: {path.relative_to(root)}")
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                raise UnsafeArchive(f"{what}: the archive made a special file: {path.relative_to(root)}")

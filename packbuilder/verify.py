@@ -1,0 +1,106 @@
+"""``verify``: re-hash a built key (folder, zip or usb image) against its embedded manifest."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packbuilder import tools
+from packbuilder.errors import InputError
+from packbuilder.fetch.hashes import hash_file, new_hasher
+from packbuilder.stage import MANIFEST
+
+
+@dataclass
+class Report:
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.changed)
+
+
+def _load_manifest(text: bytes, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+        assert isinstance(data, dict) and isinstance(data["files"], list)
+        return data
+    except (ValueError, AssertionError, KeyError):
+        raise InputError(f"{where}: {MANIFEST} is damaged", hint="the key cannot be checked; rebuild it") from None
+
+
+def verify_dir(root: Path) -> Report:
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        raise InputError(
+            f"{root} has no {MANIFEST}: not a packbuilder key", hint="give a folder, zip or image built by packbuilder"
+        )
+    report = Report(manifest=_load_manifest(manifest_path.read_bytes(), str(root)))
+    for entry in report.manifest["files"]:
+        path = root / entry["path"]
+        report.checked += 1
+        if not path.is_file():
+            report.missing.append(entry["path"])
+        elif path.stat().st_size != entry["size"] or hash_file(path) != entry["sha256"]:
+            report.changed.append(entry["path"])
+    return report
+
+
+def verify_zip(archive: Path) -> Report:
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+        if MANIFEST not in names:
+            raise InputError(f"{archive} has no {MANIFEST}: not a packbuilder key")
+        report = Report(manifest=_load_manifest(zf.read(MANIFEST), str(archive)))
+        for entry in report.manifest["files"]:
+            report.checked += 1
+            if entry["path"] not in names:
+                report.missing.append(entry["path"])
+                continue
+            hasher = new_hasher("sha256")
+            with zf.open(entry["path"]) as fh:
+                while block := fh.read(1 << 20):
+                    hasher.update(block)
+            if hasher.hexdigest() != entry["sha256"]:
+                report.changed.append(entry["path"])
+    return report
+
+
+def fat_partition_offset(image: Path) -> int | None:
+    """Byte offset of the first FAT partition of an MBR disk image, or None."""
+    with image.open("rb") as fh:
+        mbr = fh.read(512)
+    if len(mbr) < 512 or mbr[510:512] != b"\x55\xaa":
+        return None
+    for i in range(4):
+        entry = mbr[446 + 16 * i : 446 + 16 * (i + 1)]
+        if entry[4] in (0x0B, 0x0C, 0x0E, 0x06):
+            return int.from_bytes(entry[8:12], "little") * 512
+    return None
+
+
+def verify_image(image: Path) -> Report:
+    offset = fat_partition_offset(image)
+    if offset is None:
+        raise InputError(f"{image} is not a folder, zip or FAT disk image built by packbuilder")
+    with tempfile.TemporaryDirectory(prefix="packbuilder-verify-") as tmp:
+        env = {"MTOOLS_SKIP_CHECK": "1"}
+        tools.run(["mcopy", "-s", "-n", "-i", f"{image}@@{offset}", "::/", tmp], env=env)
+        return verify_dir(Path(tmp))
+
+
+def verify_output(path: Path) -> Report:
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+    if path.is_dir():
+        return verify_dir(path)
+    if zipfile.is_zipfile(path):
+        return verify_zip(path)
+    return verify_image(path)
