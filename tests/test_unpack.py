@@ -40,7 +40,7 @@ def make_tar(path: Path, entries: list[tarfile.TarInfo], data: dict[str, bytes] 
 
 
 def test_zip_7z_tar_and_installer_unpack(tmp_path: Path) -> None:
-    files = {"App/app.exe": b"MZ" + b"x" * 5000, "App/lisez moi é.txt": "bonjour".encode()}
+    files = {"App/app.exe": b"MZ" + b"x" * 5000, "App/lisez moi é.txt": b"bonjour"}
     make_zip(tmp_path / "a.zip", files)
     unpack(tmp_path / "a.zip", "zip", tmp_path / "z", CAP, "app 1")
     with py7zr.SevenZipFile(tmp_path / "a.7z", "w") as sz:
