@@ -1,0 +1,270 @@
+"""End to end: fixture artifacts served over HTTPS, fetched, staged, and built as a folder,
+a zip and a FAT32 USB image; each output read back with independent tools."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import py7zr
+import pytest
+
+from packbuilder.lock import lock_bytes
+from packbuilder.model.lock import Lock
+from tests.conftest import FIXTURES, run_cli
+from tests.httpserver import LocalServer
+
+pytestmark = pytest.mark.slow
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _artifact(
+    app: str,
+    name: str,
+    category: str,
+    kind: str,
+    platform: str,
+    url: str,
+    data: bytes,
+    dest: str,
+    launch: str | None,
+    **extra: object,
+) -> dict[str, object]:
+    return {
+        "app": app,
+        "name": name,
+        "category": category,
+        "license": "GPL-3.0-or-later",
+        "homepage": f"https://{app}.example.org/",
+        "source_code": f"https://{app}.example.org/src",
+        "summary": {"fr": f"Résumé de {name} <b>&", "en": f"Summary of {name}"},
+        "version": "1.0",
+        "platform": platform,
+        "arch": "x86_64" if platform == "linux" else "x86",
+        "kind": kind,
+        "url": url,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "checksum_source": "test fixture",
+        "size": len(data),
+        "dest": dest,
+        "reason": f"{app} 1.0: newest release",
+        "launch": launch,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """Artifacts, a server, a lock and a catalog (for the overlays): made once for the module."""
+    base = tmp_path_factory.mktemp("build")
+    server = LocalServer(base)
+    writer = _zip({"Writer/writer.exe": b"MZ" + os.urandom(20000), "Writer/lisez-moi.txt": "Écrire".encode()})
+    viewer_dir = base / "viewer.7z"
+    with py7zr.SevenZipFile(viewer_dir, "w") as sz:
+        sz.writestr(b"MZ" + os.urandom(30000), "viewer.exe")
+    viewer = viewer_dir.read_bytes()
+    appimage = b"\x7fELF" + os.urandom(50000)
+    (base / "setup").mkdir()
+    (base / "setup" / "core").mkdir()
+    (base / "setup" / "core" / "browser.exe").write_bytes(b"MZ" + os.urandom(10000))
+    subprocess.run(["7z", "a", "-bd", str(base / "setup.7z"), "core"], cwd=base / "setup", check=True, capture_output=True)
+    installer = (base / "setup.7z").read_bytes()
+    items = []
+    for name, data in (("writer.zip", writer), ("viewer.7z", viewer), ("Tool.AppImage", appimage), ("setup.exe", installer)):
+        server.files.add(name, data)
+    items = [
+        _artifact(
+            "writer",
+            "Writer",
+            "office",
+            "zip",
+            "windows",
+            server.url("ok/writer.zip"),
+            writer,
+            "Apps/Bureautique/Writer",
+            "Writer/writer.exe",
+            installed_size=100000,
+        ),
+        _artifact(
+            "viewer",
+            "PDF Viewer",
+            "office",
+            "7z",
+            "windows",
+            server.url("ok/viewer.7z"),
+            viewer,
+            "Apps/Bureautique/PDF Viewer",
+            "viewer.exe",
+        ),
+        _artifact(
+            "browser",
+            "Browser ESR",
+            "web",
+            "exe",
+            "windows",
+            server.url("ok/setup.exe"),
+            installer,
+            "Apps/Internet/Browser ESR",
+            "core/browser.exe",
+            replaces="bigbrowser",
+        ),
+        _artifact(
+            "tool",
+            "Tool",
+            "utilities",
+            "appimage",
+            "linux",
+            server.url("ok/Tool.AppImage"),
+            appimage,
+            "AppImages/Tool-1.0-x86_64.AppImage",
+            None,
+        ),
+    ]
+    lock = Lock.model_validate(
+        {
+            "pack": {
+                "id": "office",
+                "name": {"fr": "Bureau", "en": "Office"},
+                "label": "OFFICE",
+                "locale": "fr",
+                "overlays": ["docs-fr"],
+            },
+            "profile": {
+                "id": "win7-32",
+                "name": {"fr": "Windows 7", "en": "Windows 7"},
+                "os": "windows-7",
+                "arch": "x86",
+                "ram_mb": 2048,
+                "key_mb": 64,
+                "firmware": ["bios"],
+            },
+            "capacity_bytes": 64_000_000,
+            "items": items,
+            "excluded": [{"app": "bigsuite", "reason": "bigsuite excluded: 10.0 needs x86_64"}],
+        }
+    )
+    lock_path = base / "office.lock"
+    lock_path.write_bytes(lock_bytes(lock))
+    shutil.copytree(FIXTURES / "mini", base / "mini")
+    cli_env = {"REQUESTS_CA_BUNDLE": str(server.cert), "PACKBUILDER_CACHE": str(base / "cache")}
+    yield {"base": base, "lock": lock_path, "catalog": base / "mini" / "manifests", "env": cli_env, "server": server}
+    server.close()
+
+
+def build(env: dict[str, object], fmt: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "--catalog", str(env["catalog"]), "build", str(env["lock"]), "--format", fmt, "-o", str(out), *extra, env=env["env"]
+    )  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def outputs(env: dict[str, object]) -> dict[str, Path]:
+    base: Path = env["base"]  # type: ignore[assignment]
+    made = {}
+    for fmt, name in (("dir", "key"), ("zip", "key.zip"), ("usb", "key.img")):
+        result = build(env, fmt, base / name)
+        assert result.returncode == 0, result.stderr
+        made[fmt] = base / name
+    return made
+
+
+def test_key_layout(outputs: dict[str, Path]) -> None:
+    root = outputs["dir"]
+    assert (root / "Apps/Bureautique/Writer/Writer/writer.exe").is_file()
+    assert (root / "Apps/Bureautique/PDF Viewer/viewer.exe").is_file()
+    assert (root / "Apps/Internet/Browser ESR/core/browser.exe").is_file()
+    tool = root / "AppImages/Tool-1.0-x86_64.AppImage"
+    assert tool.is_file() and os.access(tool, os.X_OK)
+    assert (root / "Documents").is_dir() and (root / "Docs/guide.html").is_file()
+    for name in ("Menu.html", "LISEZMOI.html", "README.html", "autorun.inf", ".packbuilder/pack.lock"):
+        assert (root / name).is_file(), name
+    autorun = (root / "autorun.inf").read_text()
+    assert "label=Bureau" in autorun and "icon=.packbuilder\\icon.ico" in autorun
+    manifest = json.loads((root / ".packbuilder/manifest.json").read_text())
+    listed = {f["path"]: f["sha256"] for f in manifest["files"]}
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {".packbuilder/manifest.json"}
+    assert set(listed) == on_disk
+    assert (
+        listed["Apps/Bureautique/Writer/Writer/writer.exe"]
+        == hashlib.sha256((root / "Apps/Bureautique/Writer/Writer/writer.exe").read_bytes()).hexdigest()
+    )
+    menu = (root / "Menu.html").read_text()
+    assert "Writer" in menu and "<script" not in menu.lower()
+
+
+def test_zip_is_valid_and_reproducible(env: dict[str, object], outputs: dict[str, Path]) -> None:
+    subprocess.run(["unzip", "-tq", str(outputs["zip"])], check=True, capture_output=True)
+    again = env["base"] / "again.zip"  # type: ignore[operator]
+    result = build(env, "zip", again)
+    assert result.returncode == 0, result.stderr
+    assert again.read_bytes() == outputs["zip"].read_bytes()
+    side = outputs["zip"].with_name("key.zip.sha256")
+    subprocess.run(["sha256sum", "-c", side.name], cwd=side.parent, check=True, capture_output=True)
+
+
+def test_usb_image_reads_back_with_independent_tools(env: dict[str, object], outputs: dict[str, Path]) -> None:
+    image = outputs["usb"]
+    assert image.stat().st_size == 64_000_000
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(image)], check=True, capture_output=True, text=True).stdout)
+    parts = table["partitiontable"]["partitions"]
+    assert len(parts) == 1 and parts[0]["start"] == 2048 and parts[0]["type"] == "c" and not parts[0].get("bootable")
+    part = env["base"] / "part.img"  # type: ignore[operator]
+    with image.open("rb") as src, part.open("wb") as dst:
+        src.seek(2048 * 512)
+        shutil.copyfileobj(src, dst)
+    subprocess.run(["fsck.fat", "-n", str(part)], check=True, capture_output=True)
+    mtools_env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    listing = subprocess.run(
+        ["mdir", "-/", "-b", "-i", f"{image}@@1M", "::/"], check=True, capture_output=True, text=True, env=mtools_env
+    ).stdout
+    assert "PDF Viewer" in listing and "Menu.html" in listing
+    back = subprocess.run(
+        ["mtype", "-i", f"{image}@@1M", "::/Apps/Bureautique/Writer/Writer/writer.exe"],
+        check=True,
+        capture_output=True,
+        env=mtools_env,
+    ).stdout
+    assert back == (outputs["dir"] / "Apps/Bureautique/Writer/Writer/writer.exe").read_bytes()
+    label = subprocess.run(["mlabel", "-s", "-i", f"{image}@@1M", "::"], capture_output=True, text=True, env=mtools_env).stdout
+    assert "OFFICE" in label
+    again = env["base"] / "again.img"  # type: ignore[operator]
+    assert build(env, "usb", again).returncode == 0
+    assert hashlib.sha256(again.read_bytes()).digest() == hashlib.sha256(image.read_bytes()).digest()
+
+
+def test_verify_all_outputs_and_detect_changes(env: dict[str, object], outputs: dict[str, Path]) -> None:
+    for path in outputs.values():
+        result = run_cli("verify", str(path))
+        assert result.returncode == 0, result.stderr
+    copy = env["base"] / "tampered"  # type: ignore[operator]
+    shutil.copytree(outputs["dir"], copy)
+    (copy / "Apps/Bureautique/Writer/Writer/lisez-moi.txt").write_text("changé")
+    (copy / "Docs/guide.html").unlink()
+    result = run_cli("verify", str(copy))
+    assert result.returncode == 1
+    assert "changed: Apps/Bureautique/Writer/Writer/lisez-moi.txt" in result.stderr
+    assert "missing: Docs/guide.html" in result.stderr
+
+
+def test_failures_leave_no_partial_output(env: dict[str, object]) -> None:
+    base: Path = env["base"]  # type: ignore[assignment]
+    small = base / "small.img"
+    result = build(env, "usb", small, "--size", "20M")
+    assert result.returncode in (2, 5), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not small.exists() and not list(base.glob(".small.img.staging-*"))
