@@ -1,0 +1,271 @@
+"""The key's menu: static HTML pages, French first with an English version.
+
+Everything is opened from the key (file://) in whatever browser the PC has, offline and
+without JavaScript, so every link is relative, uses forward slashes and is percent-encoded
+(an "Firefox ESR" folder or an accented name must still resolve on Windows and Linux).
+Output is a pure function of the inputs: same lock, tree and version -> same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import quote
+
+import jinja2
+import markupsafe
+
+from packbuilder.model.common import Category, Kind, Platform
+from packbuilder.model.lock import Lock, LockedArtifact
+
+LANGS = ("fr", "en")
+ASSETS = "Menu-fichiers"
+APPS_DIR = f"{ASSETS}/apps"
+CSS = f"{ASSETS}/style.css"
+MENU_PAGES = {"fr": "Menu.html", "en": "Menu-en.html"}
+README_PAGES = {"fr": "LISEZMOI.html", "en": "README.html"}
+
+# Menu order: what an association uses most comes first.
+CATEGORY_ORDER = (
+    Category.OFFICE,
+    Category.WEB,
+    Category.MANAGEMENT,
+    Category.GRAPHICS,
+    Category.UTILITIES,
+    Category.EDUCATION,
+    Category.MULTIMEDIA,
+)
+CATEGORY_LABELS: dict[Category, dict[str, str]] = {
+    Category.OFFICE: {"fr": "Bureautique", "en": "Office"},
+    Category.WEB: {"fr": "Internet", "en": "Internet"},
+    Category.MANAGEMENT: {"fr": "Gestion", "en": "Accounts and management"},
+    Category.GRAPHICS: {"fr": "Graphisme", "en": "Graphics"},
+    Category.UTILITIES: {"fr": "Utilitaires", "en": "Utilities"},
+    Category.EDUCATION: {"fr": "Éducation", "en": "Education"},
+    Category.MULTIMEDIA: {"fr": "Multimédia", "en": "Multimedia"},
+}
+_MONTHS = {
+    "fr": (
+        "janvier", "février", "mars", "avril", "mai", "juin",
+        "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+    ),
+    "en": (
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One generated page: where it lives on the key and where its other-language twin lives."""
+
+    path: str
+    twin: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class AppEntry:
+    item: LockedArtifact
+    program: str | None  # root-relative path of the program, None when unknown
+    folder: str  # root-relative folder holding the app (or the AppImage)
+    pages: dict[str, Page]
+
+    @property
+    def linux(self) -> bool:
+        return self.item.platform == Platform.LINUX
+
+    @property
+    def appimage(self) -> bool:
+        return self.item.kind == Kind.APPIMAGE
+
+    @property
+    def program_name(self) -> str | None:
+        return posixpath.basename(self.program) if self.program else None
+
+    @property
+    def replaced_because(self) -> str | None:
+        """The resolver's reason without the "x 1.0 instead of y: " prefix (it is said in words)."""
+        if not self.item.replaces:
+            return None
+        _, sep, rest = self.item.reason.partition(f"instead of {self.item.replaces}: ")
+        return rest if sep else self.item.reason
+
+
+@dataclass(frozen=True)
+class Doc:
+    path: str
+    title: str
+    lang: str | None
+
+
+@dataclass(frozen=True)
+class Excluded:
+    app: str
+    reason: str
+
+
+def href(target: str, page: str, folder: bool = False) -> str:
+    """Relative, percent-encoded link from ``page`` to ``target`` (both relative to the key's root)."""
+    rel = posixpath.relpath(target, posixpath.dirname(page) or ".")
+    if folder and not rel.endswith("/"):
+        rel += "/"
+    # quote() leaves only letters, digits, "_.-~" and "/" as they are: spaces, "#", "%", ":" and
+    # non-ASCII (as UTF-8) are encoded, so no name can turn into a fragment, a query or a scheme.
+    return quote(rel, safe="/")
+
+
+def windows_path(path: str) -> str:
+    return path.replace("/", "\\")
+
+
+def format_date(date: dt.date | None, lang: str) -> str | None:
+    if date is None:
+        return None
+    day = "1er" if lang == "fr" and date.day == 1 else str(date.day)
+    return f"{day} {_MONTHS[lang][date.month - 1]} {date.year}"
+
+
+def _translate(lang: str, fr: str, en: str) -> markupsafe.Markup:
+    """``t("Ouvrir", "Open")`` in templates. Only for the templates' own literals, which are trusted
+    (they may hold entities such as ``&nbsp;``); never pass it text from a manifest."""
+    return markupsafe.Markup(fr if lang == "fr" else en)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("packbuilder", "templates"),
+        # Every text comes from manifests: escape all of it. Templates are named *.html.j2,
+        # which select_autoescape() would not recognise, so turn it on unconditionally.
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["winpath"] = windows_path
+    return env
+
+
+class _TitleParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lang: str | None = None
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "html" and self.lang is None:
+            self.lang = dict(attrs).get("lang")
+        self._in_title = tag == "title"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def describe_doc(root: Path, path: str) -> Doc:
+    """A guide's title and language, read from its <title> and <html lang>, else from its name."""
+    fallback = re.sub(r"[-_]+", " ", posixpath.splitext(posixpath.basename(path))[0]).strip().capitalize() or path
+    file = root / path
+    if not file.is_file() or file.suffix.lower() not in (".html", ".htm"):
+        return Doc(path, fallback, None)
+    parser = _TitleParser()
+    parser.feed(file.read_text(encoding="utf-8", errors="replace"))
+    title = " ".join(parser.title.split())
+    return Doc(path, title or fallback, parser.lang)
+
+
+def _entries(lock: Lock, launchers: dict[str, str | None]) -> list[AppEntry]:
+    entries = []
+    for item in lock.items:
+        program = launchers.get(item.app)
+        if item.kind == Kind.APPIMAGE:
+            program = program or item.dest  # the AppImage is the program
+            folder = posixpath.dirname(item.dest) or "."
+        else:
+            folder = item.dest
+        pages = {
+            "fr": Page(f"{APPS_DIR}/{item.app}.html", f"{APPS_DIR}/{item.app}.en.html", "fr"),
+            "en": Page(f"{APPS_DIR}/{item.app}.en.html", f"{APPS_DIR}/{item.app}.html", "en"),
+        }
+        entries.append(AppEntry(item, program, folder, pages))
+    return entries
+
+
+def _grouped(entries: Iterable[AppEntry]) -> list[tuple[Category, list[AppEntry]]]:
+    by_cat: dict[Category, list[AppEntry]] = {}
+    for entry in entries:
+        by_cat.setdefault(entry.item.category, []).append(entry)
+    return [
+        (cat, sorted(by_cat[cat], key=lambda e: (e.item.name.casefold(), e.item.app)))
+        for cat in CATEGORY_ORDER
+        if cat in by_cat
+    ]
+
+
+def _excluded(lock: Lock) -> list[Excluded]:
+    out = [Excluded(e.app, e.reason.removeprefix(f"{e.app} excluded: ")) for e in lock.excluded]
+    return sorted(out, key=lambda e: e.app)
+
+
+def render_menu(lock: Lock, root: Path, launchers: dict[str, str | None], docs: list[str], version: str) -> list[Path]:
+    """Write the menu pages, the app pages, the CSS and the read-me files into ``root``.
+
+    Returns the files written, sorted. See the module docstring for the rules every link follows.
+    """
+    env = _environment()
+    entries = _entries(lock, launchers)
+    common = {
+        "lock": lock,
+        "groups": _grouped(entries),
+        "excluded": _excluded(lock),
+        "docs": [describe_doc(root, d) for d in sorted(docs)],
+        "version": version,
+        "category_labels": CATEGORY_LABELS,
+        "menu_pages": MENU_PAGES,
+        "readme_pages": README_PAGES,
+        "css": CSS,
+    }
+    outputs: dict[str, str] = {}
+
+    def render(template: str, page: Page, **extra: object) -> None:
+        context = {
+            **common,
+            **extra,
+            "page": page,
+            "lang": page.lang,
+            "url": functools.partial(href, page=page.path),
+            "t": functools.partial(_translate, page.lang),
+            "date": format_date(lock.source_date, page.lang),
+        }
+        outputs[page.path] = env.get_template(template).render(context)
+
+    for lang in LANGS:
+        other = "en" if lang == "fr" else "fr"
+        render("menu.html.j2", Page(MENU_PAGES[lang], MENU_PAGES[other], lang))
+        render("readme.html.j2", Page(README_PAGES[lang], README_PAGES[other], lang))
+        for entry in entries:
+            render("app.html.j2", entry.pages[lang], app=entry)
+    loader = env.loader
+    assert loader is not None
+    outputs[CSS] = loader.get_source(env, "style.css")[0]
+
+    written = []
+    for rel in sorted(outputs):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(outputs[rel].encode("utf-8"))
+        written.append(path)
+    return written
