@@ -96,6 +96,28 @@ def verify_image(image: Path) -> Report:
         return verify_dir(Path(tmp))
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The embedded manifest of a built key (folder, zip or usb image), without checking files."""
+    if path.is_dir():
+        target = path / MANIFEST
+        if not target.is_file():
+            raise InputError(f"{path} has no {MANIFEST}: not a packbuilder key")
+        return _load_manifest(target.read_bytes(), str(path))
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            try:
+                return _load_manifest(zf.read(MANIFEST), str(path))
+            except KeyError:
+                raise InputError(f"{path} has no {MANIFEST}: not a packbuilder key") from None
+    offset = fat_partition_offset(path)
+    if offset is None:
+        raise InputError(f"{path} is not a folder, zip or FAT disk image built by packbuilder")
+    proc = tools.run(["mtype", "-i", f"{path}@@{offset}", f"::/{MANIFEST}"], env={"MTOOLS_SKIP_CHECK": "1"}, check=False)
+    if proc.returncode != 0:
+        raise InputError(f"{path} has no {MANIFEST}: not a packbuilder key")
+    return _load_manifest(proc.stdout, str(path))
+
+
 def verify_output(path: Path) -> Report:
     if not path.exists():
         raise InputError(f"{path} does not exist")

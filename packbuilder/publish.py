@@ -1,0 +1,225 @@
+"""``publish``: put built images where associations can download and check them.
+
+``SITE_DIR/images/`` holds the images, ``SHA256SUMS`` (GNU coreutils format: ``sha256sum -c``
+works in that folder) and optionally its detached signature ``SHA256SUMS.sig``. Beside them:
+``index.json`` (machine-readable), one CycloneDX SBOM and one licence/source report per image,
+and the static download site (French first).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packbuilder import __version__, tools
+from packbuilder.errors import InputError
+from packbuilder.fetch.hashes import hash_file
+from packbuilder.verify import read_manifest
+
+FORMAT_OF_SUFFIX = {".img": "usb", ".zip": "zip", ".iso": "iso"}
+
+
+@dataclass(frozen=True)
+class Published:
+    name: str
+    path: Path
+    size: int
+    sha256: str
+    manifest: dict[str, Any]
+
+    @property
+    def lock(self) -> dict[str, Any]:
+        return dict(self.manifest.get("lock", {}))
+
+    @property
+    def format(self) -> str:
+        return FORMAT_OF_SUFFIX.get(self.path.suffix, "other")
+
+    @property
+    def date(self) -> str | None:
+        return self.lock.get("source_date")
+
+
+def _place(src: Path, dest: Path) -> None:
+    """Hard-link when on the same file system (images are big), else copy."""
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def collect(outputs: list[Path], images_dir: Path) -> list[Published]:
+    images_dir.mkdir(parents=True, exist_ok=True)
+    published = []
+    names = set()
+    for src in outputs:
+        if not src.is_file():
+            raise InputError(f"{src} is not a built image file", hint="publish zip, usb (.img) or iso outputs of `build`")
+        if src.name in names:
+            raise InputError(f"two images are named {src.name}", hint="rename one of them")
+        names.add(src.name)
+        manifest = read_manifest(src)
+        dest = images_dir / src.name
+        if dest.resolve() != src.resolve():
+            _place(src, dest)
+        published.append(Published(src.name, dest, dest.stat().st_size, hash_file(dest), manifest))
+    return sorted(published, key=lambda p: p.name)
+
+
+def write_sha256sums(images: list[Published], images_dir: Path) -> Path:
+    path = images_dir / "SHA256SUMS"
+    path.write_text("".join(f"{p.sha256}  {p.name}\n" for p in images), encoding="utf-8")
+    return path
+
+
+def sign_file(path: Path, key_file: Path) -> Path:
+    """Detached, armored OpenPGP signature made by gpg with the given secret key file."""
+    if not key_file.is_file():
+        raise InputError(
+            f"signing key {key_file} does not exist", hint="export it with: gpg --export-secret-keys --armor KEYID > key.asc"
+        )
+    sig = path.with_name(path.name + ".sig")
+    with tempfile.TemporaryDirectory(prefix="packbuilder-gpg-") as home:
+        os.chmod(home, 0o700)
+        env = {"GNUPGHOME": home}
+        tools.run(["gpg", "--batch", "--import", key_file], env=env, error=InputError)
+        tools.run(
+            [
+                "gpg",
+                "--batch",
+                "--yes",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+                "--armor",
+                "--detach-sign",
+                "--output",
+                sig,
+                path,
+            ],
+            env=env,
+            error=InputError,
+        )
+    return sig
+
+
+def _apps(image: Published) -> list[dict[str, Any]]:
+    return [
+        {
+            "app": i["app"],
+            "name": i["name"],
+            "version": i["version"],
+            "license": i["license"],
+            "category": i["category"],
+            "source_code": i["source_code"],
+            "url": i["url"],
+            "sha256": i.get("sha256"),
+            "sha512": i.get("sha512"),
+            "platform": i["platform"],
+            "arch": i["arch"],
+        }
+        for i in image.lock.get("items", [])
+    ]
+
+
+def index_document(images: list[Published]) -> dict[str, Any]:
+    return {
+        "format": 1,
+        "generator": f"packbuilder {__version__}",
+        "images": [
+            {
+                "file": f"images/{p.name}",
+                "name": p.name,
+                "format": p.format,
+                "size": p.size,
+                "sha256": p.sha256,
+                "date": p.date,
+                "pack": p.lock.get("pack", {}),
+                "profile": p.lock.get("profile", {}),
+                "lock_sha256": p.manifest.get("lock_sha256"),
+                "apps": _apps(p),
+                "sbom": f"sbom/{p.name}.cdx.json",
+                "licences": f"licences/{p.name}.html",
+            }
+            for p in images
+        ],
+    }
+
+
+def sbom_json(image: Published) -> str:
+    """A CycloneDX 1.5 SBOM: every app with version, licence, download URL and hash. Deterministic."""
+    from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, XsUri
+    from cyclonedx.model.bom import Bom, BomMetaData
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.model.license import LicenseExpression
+    from cyclonedx.output.json import JsonV1Dot5
+
+    components = []
+    for item in image.lock.get("items", []):
+        hashes = []
+        if item.get("sha256"):
+            hashes.append(HashType(alg=HashAlgorithm.SHA_256, content=item["sha256"]))
+        if item.get("sha512"):
+            hashes.append(HashType(alg=HashAlgorithm.SHA_512, content=item["sha512"]))
+        refs = [
+            ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(item["url"])),
+            ExternalReference(type=ExternalReferenceType.VCS, url=XsUri(item["source_code"])),
+            ExternalReference(type=ExternalReferenceType.WEBSITE, url=XsUri(item["homepage"])),
+        ]
+        components.append(
+            Component(
+                name=item["app"],
+                version=item["version"],
+                type=ComponentType.APPLICATION,
+                bom_ref=f"{item['app']}@{item['version']}",
+                description=item["summary"]["en"],
+                licenses=[LicenseExpression(item["license"])],
+                hashes=hashes,
+                external_references=refs,
+            )
+        )
+    date = image.date or "2000-01-01"
+    metadata = BomMetaData(
+        timestamp=dt.datetime.fromisoformat(date).replace(tzinfo=dt.UTC),
+        component=Component(
+            name=image.name,
+            version=image.sha256[:12],
+            type=ComponentType.FIRMWARE,
+            bom_ref=f"image:{image.name}",
+            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=image.sha256)],
+        ),
+    )
+    # A serial number derived from the image, not random: publishing twice gives the same file.
+    bom = Bom(
+        serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"packbuilder:{image.sha256}"), metadata=metadata, components=components
+    )
+    text: str = JsonV1Dot5(bom).output_as_string(indent=2)
+    return text
+
+
+def publish(outputs: list[Path], site: Path, sign_key: Path | None = None) -> list[Published]:
+    from packbuilder.site import render_site
+
+    images_dir = site / "images"
+    images = collect(outputs, images_dir)
+    sums = write_sha256sums(images, images_dir)
+    if sign_key is not None:
+        sign_file(sums, sign_key)
+    else:
+        sums.with_name("SHA256SUMS.sig").unlink(missing_ok=True)
+    (site / "sbom").mkdir(exist_ok=True)
+    for image in images:
+        (site / "sbom" / f"{image.name}.cdx.json").write_text(sbom_json(image) + "\n", encoding="utf-8")
+    index = index_document(images)
+    (site / "index.json").write_text(json.dumps(index, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    render_site(index, site, signed=sign_key is not None)
+    return images
