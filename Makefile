@@ -4,7 +4,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 # System tools used by the tests and the image writers (installed when run as root on Debian/Ubuntu).
-APT_PACKAGES ?= gpgv gnupg openssl mtools dosfstools p7zip-full xorriso unzip zip
+APT_PACKAGES ?= gpgv gnupg openssl mtools dosfstools fdisk p7zip-full xorriso unzip zip
 
 .PHONY: install install-system install-python test lint unit bench dist clean
 
