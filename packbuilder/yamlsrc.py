@@ -51,7 +51,7 @@ def format_loc(loc: Loc) -> str:
     return out or "(document)"
 
 
-def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int], constructor: yaml.SafeLoader) -> Any:
+def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int], constructor: Any) -> Any:
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
@@ -78,7 +78,9 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise YamlSyntaxError(path, 1, f"not UTF-8 text ({exc.reason})") from None
-    loader = yaml.SafeLoader(text)
+    # libyaml's parser when available: the same nodes and marks, several times faster.
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         lines: dict[Loc, int] = {}
