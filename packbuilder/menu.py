@@ -230,6 +230,8 @@ def render_menu(lock: Lock, root: Path, launchers: dict[str, str | None], docs: 
     common = {
         "lock": lock,
         "groups": _grouped(entries),
+        "has_windows": any(not e.linux for e in entries),
+        "has_linux": any(e.linux for e in entries),
         "excluded": _excluded(lock),
         "docs": [describe_doc(root, d) for d in sorted(docs)],
         "version": version,
