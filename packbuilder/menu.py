@@ -235,6 +235,8 @@ def render_menu(lock: Lock, root: Path, launchers: dict[str, str | None], docs: 
         "excluded": _excluded(lock),
         "docs": [describe_doc(root, d) for d in sorted(docs)],
         "version": version,
+        # Staging creates Documents/ for the association's files; say so only when it is there.
+        "documents": "Documents" if (root / "Documents").is_dir() else None,
         "category_labels": CATEGORY_LABELS,
         "menu_pages": MENU_PAGES,
         "readme_pages": README_PAGES,

@@ -121,6 +121,7 @@ def stage_tree(root: Path) -> None:
         (root / rel).write_bytes(b"MZ")
     (root / "AppImages").mkdir(parents=True)
     (root / "AppImages/KeePassXC-1.0-x86_64.AppImage").write_bytes(b"\x7fELF")
+    (root / "Documents").mkdir()
     (root / "Docs").mkdir()
     (root / "Docs/premiers-pas.html").write_text(GUIDE, encoding="utf-8")
 
@@ -259,7 +260,7 @@ def test_french_and_english_texts(key: tuple[Path, list[Path]]) -> None:
     assert "PC sous Windows XP" in fr and "PC with Windows XP" in en
     assert "Premiers pas avec la clé" in fr and "(in French)" in en
     readme = (root / "LISEZMOI.html").read_text(encoding="utf-8")
-    assert "Menu.html" in readme and "AbiWord" in readme
+    assert "Menu.html" in readme and "AbiWord" in readme and 'href="Documents/"' in readme
     assert "Menu-en.html" in (root / "README.html").read_text(encoding="utf-8")
 
 
