@@ -1,0 +1,47 @@
+"""``packbuilder publish``: images, SHA256SUMS (optionally signed), SBOMs and the download site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from packbuilder.cli.common import JsonOpt, set_json
+from packbuilder.ui import OUTPUT
+
+
+def publish(
+    outputs: Annotated[
+        list[Path], typer.Argument(metavar="OUTPUT...", help="Built images to publish (zip, usb .img or iso outputs of build).")
+    ],
+    site: Annotated[Path, typer.Option("--output", "-o", help="Site folder to write (created if missing).")],
+    sign: Annotated[
+        Path | None,
+        typer.Option("--sign", metavar="KEYFILE", help="Armored OpenPGP secret key: sign SHA256SUMS into SHA256SUMS.sig."),
+    ] = None,
+    json_flag: JsonOpt = False,
+) -> None:
+    """Publish built images: checksums, signature, SBOMs, licence reports and a static download site."""
+    from packbuilder.publish import publish as publish_images
+
+    set_json(json_flag)
+    site.mkdir(parents=True, exist_ok=True)
+    images = publish_images(outputs, site, sign)
+    images_dir = site / "images"
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json(
+            {
+                "site": str(site),
+                "index": str(site / "index.html"),
+                "sha256sums": str(images_dir / "SHA256SUMS"),
+                "signature": str(images_dir / "SHA256SUMS.sig") if sign else None,
+                "images": [{"name": p.name, "size": p.size, "sha256": p.sha256, "format": p.format} for p in images],
+            }
+        )
+        return
+    for image in images:
+        OUTPUT.info(f"  {image.name}  {image.size} bytes  sha256:{image.sha256}")
+    signed = " (signed: SHA256SUMS.sig)" if sign else ""
+    OUTPUT.info(f"published {len(images)} image(s) to {site}: open {site / 'index.html'}{signed}")
+    OUTPUT.info(f"check the downloads with: cd {images_dir} && sha256sum -c SHA256SUMS")
