@@ -175,33 +175,38 @@ def inspect_system(
     prints them) to device-mapper names (``vg-swap_1``, as lsblk prints them).
     """
     view = SystemView(parse_lsblk(lsblk_doc))
-    owners: dict[str, set[str]] = {}
+    owners: dict[str, list[tuple[BlockDevice, str]]] = {}  # path or name -> (node, its disk's path)
+
+    def mark(node: BlockDevice, disk_path: str, point: str) -> None:
+        swap = point == "[SWAP]"
+        _add(view.in_use, disk_path, f"{node.path} is swap in use" if swap else f"{node.path} at {point}")
+        if swap or point in SYSTEM_MOUNTS:
+            _add(view.system, disk_path, f"swap on {node.path}" if swap else f"{point} on {node.path}")
+
     for disk in view.disks:
         for node in disk.walk():
-            for key in (node.path, node.name):
-                owners.setdefault(key, set()).add(disk.path)
+            for key in dict.fromkeys((node.path, node.name)):
+                owners.setdefault(key, []).append((node, disk.path))
             for point in node.mountpoints:
-                _add(view.in_use, disk.path, f"{node.name} is in use as swap" if point == "[SWAP]" else f"{node.name} at {point}")
-                if point in SYSTEM_MOUNTS or point == "[SWAP]":
-                    _add(view.system, disk.path, "swap on " + node.name if point == "[SWAP]" else f"{point} on {node.name}")
+                mark(node, disk.path, point)
 
-    def disks_of(source: str) -> set[str]:
+    def owners_of(source: str) -> list[tuple[BlockDevice, str]]:
         base = source.rsplit("/", 1)[-1]
-        return owners.get(source) or owners.get((dm_names or {}).get(base, base)) or set()
+        return owners.get(source) or owners.get((dm_names or {}).get(base, base)) or []
 
     mounts = parse_table(mounts_text)
     for source, point in mounts:
-        for disk_path in disks_of(source):
-            _add(view.in_use, disk_path, f"{source} at {point}")
-            if point in SYSTEM_MOUNTS:
-                _add(view.system, disk_path, f"{point} on {source}")
+        for node, disk_path in owners_of(source):
+            mark(node, disk_path, point)
     for name, kind in parse_table(swaps_text, skip_header=True):
-        source = name
-        if kind == "file":  # a swap file lives on the file system of its longest mount-point prefix
-            holders = [(p, s) for s, p in mounts if name.startswith(p.rstrip("/") + "/")]
-            source = max(holders, key=lambda h: len(h[0]))[1] if holders else ""
-        for disk_path in disks_of(source):
-            _add(view.system, disk_path, f"swap {name}")
+        if kind != "file":
+            for node, disk_path in owners_of(name):
+                mark(node, disk_path, "[SWAP]")
+            continue
+        # A swap file lives on the file system of its longest mount-point prefix.
+        holders = [(p, s) for s, p in mounts if name.startswith(p.rstrip("/") + "/")]
+        for node, disk_path in owners_of(max(holders, key=lambda h: len(h[0]))[1]) if holders else []:
+            _add(view.system, disk_path, f"swap file {name} on {node.path}")
     return view
 
 

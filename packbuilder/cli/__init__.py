@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 
 from packbuilder import __version__
-from packbuilder.cli import build_cmd, cache_cmd, catalog_cmd, fetch_cmd, manifest_cmd, plan_cmd, profiles_cmd
+from packbuilder.cli import (
+    build_cmd,
+    cache_cmd,
+    catalog_cmd,
+    fetch_cmd,
+    flash_cmd,
+    manifest_cmd,
+    plan_cmd,
+    profiles_cmd,
+    publish_cmd,
+)
 from packbuilder.cli.common import STATE
 from packbuilder.errors import ExitCode, PackbuilderError
 from packbuilder.ui import OUTPUT
@@ -30,6 +40,8 @@ app.command("plan")(plan_cmd.plan)
 app.command("fetch")(fetch_cmd.fetch)
 app.command("build")(build_cmd.build)
 app.command("verify")(build_cmd.verify)
+app.command("publish")(publish_cmd.publish)
+app.command("flash")(flash_cmd.flash)
 app.add_typer(cache_cmd.app, name="cache")
 
 
