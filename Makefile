@@ -5,7 +5,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 # System tools used by the tests, the image writers and the benchmarks (aria2: bench_fetch.py's reference),
 # installed when run as root on Debian/Ubuntu.
-APT_PACKAGES ?= gpgv gnupg openssl mtools dosfstools fdisk p7zip-full xorriso unzip zip aria2 chromium
+APT_PACKAGES ?= gpgv gnupg openssl mtools dosfstools fdisk p7zip-full innoextract msitools xorriso unzip zip aria2 chromium
 
 .PHONY: install install-system install-python test lint unit bench dist clean
 
