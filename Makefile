@@ -6,8 +6,11 @@ PIP ?= $(PYTHON) -m pip
 # System tools used by the tests, the image writers and the benchmarks (aria2: bench_fetch.py's reference),
 # installed when run as root on Debian/Ubuntu.
 APT_PACKAGES ?= gpgv gnupg openssl mtools dosfstools fdisk p7zip-full innoextract msitools xorriso unzip zip aria2 chromium
+# Boot tests: the fixture ISOs (scripts/make-fixture-isos.sh) and QEMU with SeaBIOS and OVMF.
+APT_PACKAGES += grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin grub-common isolinux syslinux-utils syslinux-common \
+	ovmf qemu-system-x86
 
-.PHONY: install install-system install-python test lint unit bench dist clean
+.PHONY: install install-system install-python test lint unit fixtures bench dist clean
 
 install: install-system install-python
 
@@ -28,8 +31,18 @@ lint:
 	$(PYTHON) -m mypy
 	$(PYTHON) -m packbuilder manifest lint manifests
 
-unit:
+unit: fixtures
 	$(PYTHON) -m pytest -q
+
+# Small bootable ISOs and Debian's boot images for the image and QEMU boot tests. One run of the
+# script makes them all; skipped while they are all there and newer than the script.
+FIXTURES_DIR = build/fixtures
+FIXTURES = $(addprefix $(FIXTURES_DIR)/,grub-hybrid.iso grub-hfsplus.iso isolinux-hybrid.iso grub-rescue-cdrom.iso ipxe.iso)
+
+fixtures: $(FIXTURES)
+
+$(FIXTURES) &: scripts/make-fixture-isos.sh
+	bash scripts/make-fixture-isos.sh $(FIXTURES_DIR)
 
 bench:
 	$(PYTHON) bench/run.py
