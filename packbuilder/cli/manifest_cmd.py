@@ -1,14 +1,20 @@
-"""``packbuilder manifest lint|schema``: tools for catalog maintainers."""
+"""``packbuilder manifest lint|schema|check-updates|bump|verify``: tools for catalog maintainers."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from packbuilder.cli.common import STATE, JsonOpt, set_json
 from packbuilder.ui import OUTPUT
+
+if TYPE_CHECKING:
+    from packbuilder.catalog import Catalog
+    from packbuilder.model.app import App
+    from packbuilder.updates.check import CheckResult
+    from packbuilder.updates.verify import VerifyReport
 
 app = typer.Typer(rich_markup_mode=None, help="Check and edit manifests (for catalog maintainers).", no_args_is_help=True)
 
@@ -66,3 +72,183 @@ def schema(
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = f"packbuilder {kind} manifest"
     print(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+AppsArg = Annotated[list[str] | None, typer.Argument(metavar="[APP]...", help="App ids (default: every app).")]
+
+
+def _catalog_apps(ids: list[str] | None) -> tuple[Catalog, list[App]]:
+    from packbuilder.cli.common import load
+
+    catalog = load()
+    apps = [catalog.app(i) for i in ids] if ids else list(catalog.apps.values())
+    return catalog, apps
+
+
+@app.command("check-updates")
+def check_updates(apps: AppsArg = None, json_flag: JsonOpt = False) -> None:
+    """Compare each app's newest release, line by line, with what upstream publishes (its checkver).
+
+    Exit 0 even when updates exist; 3 only when every check failed.
+    """
+    from packbuilder.errors import ExitCode
+    from packbuilder.updates.check import check_updates as run_checks
+
+    set_json(json_flag)
+    _, chosen = _catalog_apps(apps)
+    if apps:
+        for a in chosen:
+            if not a.checkver:
+                OUTPUT.warn(f"{a.id} has no checkver: nothing to check")
+    results = run_checks(chosen)
+    failed = sum(1 for r in results if r.status == "check failed")
+    if OUTPUT.json_mode:
+        summary = {s: sum(1 for r in results if r.status == s) for s in ("up to date", "update available", "check failed")}
+        OUTPUT.emit_json({"checks": [r.as_json() for r in results], "summary": summary})
+    elif not results:
+        OUTPUT.info("no app here has a checkver: nothing to check")
+    else:
+        _print_checks(results)
+    if results and failed == len(results):
+        raise typer.Exit(int(ExitCode.NETWORK))
+
+
+def _print_checks(results: list[CheckResult]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("app", "line", "current", "latest", "status"):
+        table.add_column(column)
+    style = {"up to date": "green", "update available": "yellow bold", "check failed": "red"}
+    for r in results:
+        status = f"[{style[r.status]}]{r.status}[/]" + (f": {escape(r.reason)}" if r.reason else "")
+        table.add_row(r.app, r.line or "-", r.current or "-", r.latest or "-", status)
+    if not OUTPUT.quiet:
+        OUTPUT.out.print(table)
+        updates = sum(1 for r in results if r.status == "update available")
+        failed = sum(1 for r in results if r.status == "check failed")
+        OUTPUT.out.print(f"{len(results)} check(s): {updates} update(s) available, {failed} failed")
+        if updates:
+            OUTPUT.out.print("add one with: packbuilder manifest bump APP VERSION [--line LINE]")
+
+
+@app.command("bump")
+def bump(
+    app_id: Annotated[str, typer.Argument(metavar="APP", help="App id.")],
+    version: Annotated[str, typer.Argument(metavar="VERSION", help="The new upstream version.")],
+    url: Annotated[str | None, typer.Option("--url", help="One download URL instead of the autoupdate templates.")] = None,
+    line: Annotated[str | None, typer.Option("--line", help="Release line (when the app has several checks).")] = None,
+    json_flag: JsonOpt = False,
+) -> None:
+    """Add a release to manifests/apps/APP.yaml (comments and layout kept), then lint it."""
+    from packbuilder.updates.bump import bump as run_bump
+
+    set_json(json_flag)
+    catalog, (chosen,) = _catalog_apps([app_id])
+    path = catalog.sources[("app", chosen.id)]
+    report = run_bump(catalog.root, path, chosen, version, url=url, line=line, explicit_line=line is not None)
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json(
+            {
+                "path": str(report.path),
+                "app": report.app,
+                "version": report.version,
+                "line": report.line,
+                "position": report.position,
+                "artifacts": [
+                    {
+                        "url": a.url,
+                        "sha256": a.sha256,
+                        "checksum_source": a.checksum_source,
+                        "size": a.size,
+                        "size_approx": a.size_approx,
+                        "hash_route": a.hash_route,
+                    }
+                    for a in report.artifacts
+                ],
+                "warnings": report.warnings,
+            }
+        )
+        return
+    line_note = f" (line {report.line})" if report.line else ""
+    OUTPUT.info(f"added {report.app} {report.version}{line_note} as releases[{report.position}] of {report.path}")
+    for a in report.artifacts:
+        spec = a.spec
+        size = f"{a.size} bytes" if a.size is not None else f"about {a.size_approx} bytes (estimate from the previous release)"
+        how = "read from the upstream checksum file" if a.hash_route == "checksum file" else "downloaded and hashed"
+        OUTPUT.info(
+            f"  {spec.platform.value}/{spec.arch.value}/{spec.kind.value}{'/' + spec.lang if spec.lang else ''}: "
+            f"{a.url}\n    sha256 {how}: {a.checksum_source}; size {size}"
+        )
+    for warning in report.warnings:
+        OUTPUT.warn(warning)
+    OUTPUT.info("lint: no error. Review the diff (git diff), then open a pull request.")
+
+
+@app.command("verify")
+def verify(
+    apps: AppsArg = None,
+    changed_since: Annotated[
+        str | None, typer.Option("--changed-since", metavar="REF", help="Only artifacts new or changed since this git revision.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before downloading the whole catalog.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="Parallel downloads.")] = 4,
+    json_flag: JsonOpt = False,
+) -> None:
+    """Download artifacts into the cache and check their size and hash against the manifests.
+
+    Exit 4 on a hash (or size) mismatch, 3 on network failures, 0 when all are good.
+    """
+    from packbuilder.catalog import find_catalog
+    from packbuilder.cli.fetch_cmd import cache_dir
+    from packbuilder.errors import ExitCode, InputError
+    from packbuilder.updates.verify import all_targets, changed_targets, verify_targets
+
+    set_json(json_flag)
+    catalog, chosen = _catalog_apps(apps)
+    skipped = 0
+    if changed_since:
+        targets, skipped = changed_targets(catalog, changed_since)
+        if apps:
+            wanted = {a.id for a in chosen}
+            targets = [t for t in targets if t.app in wanted]
+    else:
+        if not apps and not yes:
+            import sys
+
+            total = sum(art.download_size for one in chosen for r in one.releases for art in r.artifacts)
+            question = f"this downloads every artifact of the catalog (about {total / 1e9:.1f} GB). Go on?"
+            if not sys.stdin.isatty():
+                raise InputError("verifying the whole catalog downloads gigabytes", hint="pass --yes, or name apps")
+            typer.confirm(question, abort=True)
+        targets = all_targets(chosen)
+    report = verify_targets(targets, cache_dir(), find_catalog(STATE.catalog_dir) / "keys", jobs)
+    report.skipped = skipped
+    _print_verify(report)
+    if report.count("mismatch", "size"):
+        raise typer.Exit(int(ExitCode.VERIFICATION))
+    if report.count("network"):
+        raise typer.Exit(int(ExitCode.NETWORK))
+
+
+def _print_verify(report: VerifyReport) -> None:
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json(report.as_json())
+        return
+    for outcome in report.outcomes:
+        if outcome.status in ("ok", "cached"):
+            if not OUTPUT.quiet:
+                OUTPUT.out.print(
+                    f"ok      {outcome.target.label}" + (" (already in the cache)" if outcome.status == "cached" else "")
+                )
+        else:
+            print(f"FAILED  {outcome.target.label}: {outcome.status}")
+            for error in outcome.errors:
+                print(f"        {error}")
+    summary = report.as_json()
+    if not OUTPUT.quiet:
+        OUTPUT.err.print(
+            f"{summary['checked']} artifact(s) checked: {summary['ok']} ok, {summary['failed']} failed; "
+            f"{report.skipped} unchanged artifact(s) skipped"
+        )

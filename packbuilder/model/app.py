@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from packbuilder.model.common import (
     Arch,
@@ -107,6 +108,123 @@ class Artifact(Model):
         return self.size or self.size_approx or 0
 
 
+# --- update checks (``checkver``) and templates for new releases (``autoupdate``) -------------
+
+
+class CheckType(StrEnum):
+    GITHUB = "github"
+    HTML = "html"
+    JSON = "json"
+
+
+def _check_template(value: str) -> str:
+    from packbuilder.updates.templates import check_url_template
+
+    check_url_template(value)
+    return value
+
+
+def _check_hash_url(value: str) -> str:
+    from packbuilder.updates.templates import HASH_URL_FIELDS, check_url_template
+
+    check_url_template(value, HASH_URL_FIELDS)
+    return value
+
+
+def _check_version_regex(value: str) -> str:
+    from packbuilder.updates.templates import check_version_regex
+
+    check_version_regex(value)
+    return value
+
+
+def _check_hash_regex(value: str) -> str:
+    from packbuilder.updates.templates import check_hash_regex
+
+    check_hash_regex(value)
+    return value
+
+
+def _check_constraint(value: str) -> str:
+    from packbuilder.updates.templates import Constraint
+
+    Constraint.parse(value)
+    return value
+
+
+UrlTemplate = Annotated[str, AfterValidator(_check_template)]
+VersionRegex = Annotated[str, AfterValidator(_check_version_regex)]
+
+
+class AutoArtifact(Model):
+    """One artifact of a new release: where it is, as a template of the version."""
+
+    platform: Platform
+    arch: Arch
+    kind: Kind
+    lang: str | None = Field(None, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    url: UrlTemplate = Field(description="URL template: {version}, {major}, {minor}, {patch}")
+
+
+class HashSource(Model):
+    """An upstream checksum file to read the new sha256 from (never guessed)."""
+
+    url: Annotated[str, AfterValidator(_check_hash_url)] = Field(
+        description="checksum file URL template: {version}, {major}, {minor}, {patch}, {url} (the artifact's), {basename}"
+    )
+    regex: Annotated[str, AfterValidator(_check_hash_regex)] | None = Field(
+        None,
+        description="regex template with a named group 'hash'; {basename} and {relpath} are the artifact's file name "
+        "and its path relative to the checksum file (escaped). Default: a sha256sum line for the artifact",
+    )
+
+
+class AutoUpdate(Model):
+    artifacts: tuple[AutoArtifact, ...] = Field(min_length=1)
+    hash: HashSource | None = Field(None, description="upstream checksum file; without it, bump downloads and hashes")
+
+
+_FIELDS_BY_TYPE = {
+    CheckType.GITHUB: ({"repo"}, {"url", "regex", "path"}),
+    CheckType.HTML: ({"url", "regex"}, {"repo", "path"}),
+    CheckType.JSON: ({"url", "path"}, {"repo", "regex"}),
+}
+
+
+class Check(Model):
+    """Where to look for new versions of one release line."""
+
+    line: str | None = Field(None, description="release line this check follows (releases with the same 'line')")
+    type: CheckType
+    repo: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="github: owner/name")
+    tag: VersionRegex = Field(
+        "^v?(.+)$", description="github: regex over the tag; group 'version' (or group 1) is the version"
+    )
+    url: Url | None = Field(None, description="html/json: the page or feed")
+    regex: VersionRegex | None = Field(None, description="html: regex; group 'version' (or group 1) is a version")
+    path: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_$-]+(\[\d+\])*(\.[A-Za-z0-9_$-]+(\[\d+\])*)*$",
+        description="json: dotted path to a version or a list of versions, e.g. 'releases[0].version'",
+    )
+    constraint: Annotated[str, AfterValidator(_check_constraint)] | None = Field(
+        None, description="versions to keep, e.g. '<116' or '>=140,<141'"
+    )
+    prerelease: bool = Field(False, description="github: accept releases marked as pre-releases")
+    autoupdate: AutoUpdate | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> Check:
+        needed, refused = _FIELDS_BY_TYPE[self.type]
+        missing = sorted(name for name in needed if getattr(self, name) is None)
+        if missing:
+            raise ValueError(f"a {self.type.value} check needs {' and '.join(missing)}")
+        extra = sorted(name for name in refused if getattr(self, name) is not None)
+        if extra:
+            raise ValueError(f"{', '.join(extra)} is not used by a {self.type.value} check: remove it")
+        return self
+
+
 class Release(Model):
     version: VersionStr
     date: dt.date | None = None
@@ -127,5 +245,25 @@ class App(Model):
     description: Text | None = None
     alternatives: tuple[Id, ...] = Field((), description="apps that can replace this one")
     lighter_than: tuple[Id, ...] = Field((), description="apps this one can replace on small PCs")
-    checkver: dict[str, str] | None = Field(None, description="how to find new versions (see CONTRIBUTING)")
     releases: tuple[Release, ...] = Field(min_length=1)
+    # After releases: its validator compares the checks' lines with the releases' lines.
+    checkver: tuple[Check, ...] | None = Field(
+        None, min_length=1, description="how to find new versions, one check per release line (see CONTRIBUTING.md)"
+    )
+
+    @field_validator("checkver")
+    @classmethod
+    def _one_check_per_line(cls, checks: tuple[Check, ...] | None, info: ValidationInfo) -> tuple[Check, ...] | None:
+        if not checks:
+            return checks
+        lines = [c.line for c in checks]
+        twice = sorted({str(line) for line in lines if lines.count(line) > 1})
+        if twice:
+            raise ValueError(f"more than one check for line(s) {', '.join(twice)}: keep one per line")
+        releases: Any = info.data.get("releases")
+        if releases:
+            known = {r.line for r in releases}
+            for line in lines:
+                if line is not None and line not in known:
+                    raise ValueError(f"no release has line {line!r}: set 'line: {line}' on its releases or fix the check")
+        return checks

@@ -1,0 +1,1 @@
+"""Tools for catalog maintainers: find new upstream versions, add them, verify changed artifacts."""
