@@ -10,7 +10,7 @@ APT_PACKAGES ?= gpgv gnupg openssl mtools dosfstools fdisk p7zip-full innoextrac
 APT_PACKAGES += grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin grub-common isolinux syslinux-utils syslinux-common \
 	ovmf qemu-system-x86
 
-.PHONY: install install-system install-python test lint unit fixtures bench dist clean
+.PHONY: install install-system install-python test lint unit fixtures bench dist binary test-dist clean
 
 install: install-system install-python
 
@@ -24,7 +24,7 @@ install-system:
 install-python:
 	$(PIP) install -q -e '.[test]'
 
-test: lint unit
+test: lint unit test-dist
 
 lint:
 	$(PYTHON) -m ruff check packbuilder tests bench $(wildcard scripts)
@@ -47,8 +47,16 @@ $(FIXTURES) &: scripts/make-fixture-isos.sh
 bench:
 	$(PYTHON) bench/run.py
 
-dist:
+dist: binary
 	$(PIP) wheel --no-deps -w dist .
+
+# dist/packbuilder: one executable file, no Python needed (packbuilder.spec; about a minute).
+binary:
+	$(PYTHON) -m PyInstaller --noconfirm --clean --log-level WARN --distpath dist --workpath build/pyinstaller packbuilder.spec
+
+# Runs the binary built just now with an empty environment; fails (never skips) if it is missing.
+test-dist: binary
+	PACKBUILDER_BINARY=dist/packbuilder $(PYTHON) -m pytest -q -p no:cacheprovider tests/test_dist.py
 
 clean:
 	rm -rf dist build .pytest_cache .mypy_cache .ruff_cache
