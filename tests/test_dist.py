@@ -169,7 +169,13 @@ def test_offline_zip_build_from_a_fixture_cache(binary: Path, home: Path, tmp_pa
         (cache / "sha256" / digest[:2] / digest).write_bytes(data)
     lock = Lock.model_validate(
         {
-            "pack": {"id": "bureau", "name": {"fr": "Bureau", "en": "Office"}, "label": "BUREAU", "locale": "fr", "overlays": ["docs-fr"]},
+            "pack": {
+                "id": "bureau",
+                "name": {"fr": "Bureau", "en": "Office"},
+                "label": "BUREAU",
+                "locale": "fr",
+                "overlays": ["docs-fr"],  # shipped in the binary
+            },
             "profile": {
                 "id": "win7-32",
                 "name": {"fr": "Windows 7", "en": "Windows 7"},
