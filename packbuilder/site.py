@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,11 @@ def format_words(fmt: str, lang: str) -> str:
     return FORMAT_WORDS.get(fmt, OTHER_FORMAT)[lang]
 
 
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Numbers compared as numbers: "Windows 7" before "Windows 10"."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text.casefold()) if part)
+
+
 def is_bootable(image: dict[str, Any]) -> bool:
     return image["format"] in BOOTABLE_FORMATS or bool(image.get("pack", {}).get("base"))
 
@@ -125,7 +131,7 @@ def group_images(images: list[dict[str, Any]]) -> list[Group]:
                 title = {"fr": f"{name['fr']}, démarrage sur la clé", "en": f"{name['en']}, started from the key"}
             groups[key] = Group(key, title, [])
         groups[key].images.append(image)
-    return sorted(groups.values(), key=lambda g: (g.key.endswith(":live"), g.title["fr"].casefold(), g.key))
+    return sorted(groups.values(), key=lambda g: (g.key.endswith(":live"), natural_key(g.title["fr"]), g.key))
 
 
 def apps_by_category(apps: list[dict[str, Any]], lang: str) -> list[tuple[str, list[dict[str, Any]]]]:
