@@ -63,9 +63,10 @@ class _Node:
     """A file or folder of the tree; ``children`` is None for a file."""
 
     name: str
-    path: Path
+    path: str
     rel: str
     size: int = 0
+    entries: int = 0  # a folder's 32-byte directory entries
     children: list[_Node] | None = None
     first_cluster: int = 0
     clusters: int = 0
@@ -79,6 +80,8 @@ class _Node:
 def _case_key(name: str) -> str:
     # FAT compares names upper-cased character by character (Windows' up-case table), so
     # "ß" stays "ß" rather than becoming "SS" as str.upper() would.
+    if name.isascii():
+        return name.upper()
     return "".join(c if len(c.upper()) != 1 else c.upper() for c in name)
 
 
@@ -106,7 +109,7 @@ def _scan(tree: Path) -> tuple[_Node, list[str]]:
     """Read the tree (children sorted by name) and every problem that stops it going on FAT32."""
     if not tree.is_dir() or tree.is_symlink():
         raise AssemblyError(f"{tree} is not a folder", hint="pass the staged folder to write into the image")
-    root = _Node(name="", path=tree, rel="", children=[])
+    root = _Node(name="", path=os.fspath(tree), rel="", children=[])
     problems: list[str] = []
     stack = [root]
     while stack:
@@ -128,7 +131,7 @@ def _scan(tree: Path) -> tuple[_Node, list[str]]:
             if key in seen:
                 problems.append(f"{shown_rel}: differs only by case from {seen[key]!r} (FAT32 ignores case): rename one")
             seen[key] = entry.name
-            node = _Node(name=entry.name, path=Path(entry.path), rel=rel)
+            node = _Node(name=entry.name, path=entry.path, rel=rel)
             try:
                 if entry.is_symlink():
                     problems.append(f"{shown_rel}: is a symbolic link, FAT32 has none: copy its target instead")
@@ -147,7 +150,9 @@ def _scan(tree: Path) -> tuple[_Node, list[str]]:
                 problems.append(f"{shown_rel}: cannot be read ({exc.strerror}): fix its permissions")
                 continue
             folder.children.append(node)
-        if not problems and _dir_entries(folder, is_root=folder is root) > MAX_DIR_ENTRIES:
+        # '.' and '..' (the label in the root), then each child's long name and 8.3 entry
+        folder.entries = (1 if folder is root else 2) + sum(1 + _lfn_count(c.name) for c in folder.children)
+        if folder.entries > MAX_DIR_ENTRIES:
             problems.append(f"{shown}: too many files for one FAT32 folder (at most {MAX_DIR_ENTRIES} entries): split it")
     return root, sorted(problems)
 
@@ -216,16 +221,11 @@ def _assign_short_names(children: list[_Node]) -> None:
         child.long = True
 
 
-def _lfn_count(node: _Node) -> int:
-    if _exact_short(node.name) is not None and node.name == node.name.upper():
+def _lfn_count(name: str) -> int:
+    """Long-name entries before a name's 8.3 entry (0 for a name that is its own 8.3 name)."""
+    if name.isascii() and name == name.upper() and _exact_short(name) is not None:
         return 0
-    return -(-len(node.name.encode("utf-16-le")) // 26)
-
-
-def _dir_entries(folder: _Node, *, is_root: bool) -> int:
-    """32-byte entries of a folder: '.' and '..' (or the label in the root), then each child."""
-    assert folder.children is not None
-    return (1 if is_root else 2) + sum(1 + _lfn_count(c) for c in folder.children)
+    return -(-len(name.encode("utf-16-le", "surrogatepass")) // 26)
 
 
 def _checksum(short: bytes) -> int:
@@ -337,7 +337,7 @@ def _needed_clusters(root: _Node, cluster_bytes: int) -> int:
         if node.children is None:
             total += -(-node.size // cluster_bytes)
         else:
-            total += max(1, -(-_dir_entries(node, is_root=node is root) * 32 // cluster_bytes))
+            total += max(1, -(-node.entries * 32 // cluster_bytes))
             stack.extend(node.children)
     return total
 
@@ -446,7 +446,7 @@ def _allocate(root: _Node, cluster_bytes: int, first: int) -> int:
         if node.children is None:
             node.clusters = -(-node.size // cluster_bytes)
         else:
-            node.clusters = max(1, -(-_dir_entries(node, is_root=node is root) * 32 // cluster_bytes))
+            node.clusters = max(1, -(-node.entries * 32 // cluster_bytes))
         node.first_cluster = cluster
         cluster += node.clusters
     return cluster
