@@ -1,0 +1,139 @@
+"""Writing a 1 GiB FAT32 USB image of ~700 MiB in ~2,000 files must take at most 1.2x plain
+``mkfs.fat`` + ``mcopy -s`` of the same tree, at most 1.5x ``cp -r`` of the tree on the same
+disk, and under 150 MiB of memory.
+
+The writer runs in a child Python process, timed whole (start-up included), that reports its
+peak memory: its resident peak (``RUSAGE_SELF``) plus that of the tools it ran
+(``RUSAGE_CHILDREN``: mkfs.fat), added up as an upper bound. Each run starts after ``sync``, with no output left from the last
+one, so that no run pays for another's write-back. Best of three, runs interleaved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.common import report
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE_BYTES = 2**30
+MIB = 1 << 20
+TIME_VS_MTOOLS, TIME_VS_CP, MEMORY_MIB = 1.2, 1.5, 150
+LABEL, VOLUME_ID, EPOCH = "BENCH", 0x12345678, 1767225600
+REPEAT = 3
+TOOL_ENV = {**os.environ, "LANG": "C.UTF-8", "TZ": "UTC", "MTOOLS_SKIP_CHECK": "1", "SOURCE_DATE_EPOCH": str(EPOCH)}
+
+CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from packbuilder.image.fat import write_fat_image
+tree, out, label = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[4]
+size, volume_id, epoch = int(sys.argv[3]), int(sys.argv[5]), int(sys.argv[6])
+start = time.perf_counter()
+write_fat_image(tree, out, size, label, volume_id, epoch)
+elapsed = time.perf_counter() - start
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tools = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"seconds": elapsed, "peak_kib": own + tools, "own_kib": own, "tools_kib": tools}))
+"""
+
+
+def make_tree(root: Path) -> int:
+    """~2,000 files in nested folders, mixed sizes (100 of 2-8 MiB, the rest 1-200 KiB), random bytes."""
+    rng = random.Random(2026)
+    total = 0
+    categories = ["Bureautique", "Graphisme", "Internet", "Gestion", "Utilitaires", "Multimédia"]
+    for i in range(2000):
+        folder = root / "Apps" / categories[i % 6] / f"Logiciel {i % 50:02d}" / ("App" if i % 3 else "Données")
+        folder.mkdir(parents=True, exist_ok=True)
+        size = rng.randint(2 * MIB, 8 * MIB) if i % 20 == 0 else rng.randint(1024, 200 * 1024)
+        (folder / f"fichier {i:04d} été.bin").write_bytes(rng.randbytes(size))
+        total += size
+    return total
+
+
+def timed(fn: Callable[[], object]) -> float:
+    os.sync()  # start with no dirty pages from an earlier run
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run() -> bool:
+    work = Path(tempfile.mkdtemp(prefix="packbuilder-bench-fat-"))
+    try:
+        tree = work / "tree"
+        total = make_tree(tree)
+        print(f"fat bench tree: {sum(1 for p in tree.rglob('*') if p.is_file())} files, {total / MIB:.0f} MiB")
+        ours, mtools, cp = [], [], []
+        peaks = []
+        image, reference, copy = work / "key.img", work / "ref.img", work / "copy"
+        for _ in range(REPEAT):
+            result: dict[str, float] = {}
+
+            def write_ours(result: dict[str, float] = result) -> None:
+                argv = [sys.executable, "-c", CHILD, str(tree), str(image), str(IMAGE_BYTES), LABEL, str(VOLUME_ID), str(EPOCH)]
+                done = subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, text=True)
+                result.update(json.loads(done.stdout))
+
+            ours.append(timed(write_ours))  # the whole child, Python's start-up included
+            peaks.append(result["peak_kib"] / 1024)
+            image.unlink()
+            mtools.append(timed(lambda: mkfs_mcopy(tree, reference)))
+            reference.unlink()
+            cp.append(timed(lambda: subprocess.run(["cp", "-r", str(tree), str(copy)], check=True)))
+            shutil.rmtree(copy)
+        best, best_mtools, best_cp, peak = min(ours), min(mtools), min(cp), max(peaks)
+        results = [
+            report(
+                "fat image 700 MiB / 2000 files",
+                best,
+                "s",
+                "mkfs.fat + mcopy -s",
+                best_mtools,
+                f"<= {TIME_VS_MTOOLS}x",
+                best <= TIME_VS_MTOOLS * best_mtools,
+            ),
+            report(
+                "fat image 700 MiB / 2000 files", best, "s", "cp -r", best_cp, f"<= {TIME_VS_CP}x", best <= TIME_VS_CP * best_cp
+            ),
+            report(
+                "fat image peak memory (writer + mkfs.fat)",
+                peak,
+                "MiB",
+                "limit",
+                MEMORY_MIB,
+                f"< {MEMORY_MIB} MiB",
+                peak < MEMORY_MIB,
+            ),
+        ]
+        return all(results)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def mkfs_mcopy(tree: Path, image: Path) -> None:
+    """The reference: the same image size formatted by mkfs.fat, the tree copied by one mcopy -s."""
+    with image.open("wb") as fh:
+        fh.truncate(IMAGE_BYTES)
+    blocks = (IMAGE_BYTES - MIB) // 1024
+    subprocess.run(
+        ["mkfs.fat", "-F", "32", "-n", LABEL, f"--offset={2048}", str(image), str(blocks)],
+        check=True,
+        capture_output=True,
+        env=TOOL_ENV,
+    )
+    top = sorted(str(p) for p in tree.iterdir())
+    subprocess.run(["mcopy", "-s", "-i", f"{image}@@1M", *top, "::/"], check=True, capture_output=True, env=TOOL_ENV)
+
+
+if __name__ == "__main__":
+    sys.exit(0 if run() else 1)
