@@ -113,7 +113,7 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
 
 
 def is_bootable(image: dict[str, Any]) -> bool:
-    return image["format"] in BOOTABLE_FORMATS or bool(image.get("pack", {}).get("base"))
+    return image["format"] in BOOTABLE_FORMATS
 
 
 def group_images(images: list[dict[str, Any]]) -> list[Group]:
@@ -122,7 +122,7 @@ def group_images(images: list[dict[str, Any]]) -> list[Group]:
     for image in images:
         profile = image.get("profile") or {}
         pid = profile.get("id") or "?"
-        name = profile.get("name") or {"fr": pid, "en": pid}
+        name = profile.get("name") or {"fr": "Autres images", "en": "Other images"}
         bootable = is_bootable(image)
         key = f"{pid}:live" if bootable else pid
         if key not in groups:

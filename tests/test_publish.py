@@ -19,7 +19,7 @@ from packbuilder.fetch.signature import dearmor
 from packbuilder.lock import lock_bytes
 from packbuilder.model.lock import Lock
 from packbuilder.outputs import write_zip
-from packbuilder.site import format_size, render_site
+from packbuilder.site import format_size, group_images, render_site
 from packbuilder.stage import write_manifest
 from tests.conftest import run_cli
 from tests.test_menu import png_pixels, run_chromium
@@ -359,6 +359,25 @@ def test_render_site_is_deterministic(site: Path, tmp_path: Path) -> None:
     second = render_site(index, tmp_path / "b", signed=True)
     assert [p.relative_to(tmp_path / "a") for p in first] == [p.relative_to(tmp_path / "b") for p in second]
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, second, strict=True))
+
+
+def test_groups_by_kind_of_pc(site: Path, tmp_path: Path) -> None:
+    index = json.loads((site / "index.json").read_text(encoding="utf-8"))
+    w7 = next(i for i in index["images"] if i["profile"]["id"] == "windows-7-x86")
+    live = {**w7, "name": "vieux-pc.iso", "file": "images/vieux-pc.iso", "format": "iso"}
+    live["licences"], live["sbom"] = "licences/vieux-pc.iso.html", "sbom/vieux-pc.iso.cdx.json"
+    index["images"].append(live)
+    titles = [g.title["fr"] for g in group_images(index["images"])]
+    # Windows 7 before Windows 10 (numbers as numbers); images a PC starts from come last.
+    assert titles == [
+        PROFILES["windows-7-x86"][0],
+        PROFILES["windows-10-x64"][0],
+        PROFILES["windows-7-x86"][0] + ", démarrage sur la clé",
+    ]
+    render_site(index, tmp_path, signed=False)
+    text = (tmp_path / "index.en.html").read_text(encoding="utf-8")
+    assert "ISO image" in text and "started from the key" in text and "vieux-pc.iso" in text
+    assert (tmp_path / "licences" / "vieux-pc.iso.en.html").is_file()
 
 
 def test_sizes_in_words() -> None:

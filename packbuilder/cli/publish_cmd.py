@@ -13,7 +13,7 @@ from packbuilder.ui import OUTPUT
 
 def publish(
     outputs: Annotated[
-        list[Path], typer.Argument(metavar="OUTPUT...", help="Built images to publish (zip, usb .img or iso outputs of build).")
+        list[Path], typer.Argument(metavar="OUTPUT", help="Built images to publish (zip, usb .img or iso outputs of build).")
     ],
     site: Annotated[Path, typer.Option("--output", "-o", help="Site folder to write (created if missing).")],
     sign: Annotated[
