@@ -75,6 +75,21 @@ def roundtrip_yaml() -> YAML:
     return yaml
 
 
+def _keep_anchors(node: Any) -> None:
+    """Keep anchors nothing refers to: ruamel.yaml drops them on dump unless told otherwise."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    anchor = getattr(node, "anchor", None)
+    if anchor is not None and getattr(anchor, "value", None):
+        anchor.always_dump = True
+    if isinstance(node, CommentedMap):
+        for value in node.values():
+            _keep_anchors(value)
+    elif isinstance(node, CommentedSeq):
+        for value in node:
+            _keep_anchors(value)
+
+
 def _plain_or_quoted(value: str) -> Any:
     """A version YAML would read as a number ("26.02") is written in double quotes, like the catalog does."""
     import yaml as pyyaml
@@ -302,6 +317,7 @@ def insert_release(text: str, version: str, line: str | None, artifacts: list[Ne
 
     yaml = roundtrip_yaml()
     data = yaml.load(text)
+    _keep_anchors(data)
     releases = data["releases"]
     new_key = version_key(version)
     position = next((i for i, r in enumerate(releases) if version_key(str(r["version"])) < new_key), len(releases))
