@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from packbuilder.errors import AssemblyError, InputError, ToolMissing, VerificationError
 
@@ -236,8 +236,9 @@ def check_device(view: SystemView, path: str, image_size: int) -> Refusal | Bloc
         reasons.append(f"is not a removable or USB disk (transport {dev.tran or 'unknown'})")
     if dev.path in view.in_use and dev.path not in view.system:
         reasons.append(f"has mounted file systems ({'; '.join(view.in_use[dev.path])})")
-        first = dev.children[0].name if dev.children else dev.name
-        hints.append(f"unmount it first (eject it in the file manager, or: udisksctl unmount -b /dev/{first})")
+        mounted = next((n for n in dev.walk() if n.mountpoints), dev.children[0] if dev.children else dev)
+        if dev.portable:
+            hints.append(f"unmount it first (eject it in the file manager, or: udisksctl unmount -b {mounted.path})")
     if dev.size < image_size:
         reasons.append(f"is smaller than the image ({human_size(dev.size)} < {human_size(image_size)})")
         hints.append("use a larger key, or build the image with a smaller --size")
@@ -393,45 +394,20 @@ def plan_targets(
 # --- writing and reading back ---------------------------------------------------------------
 
 
-class Progress:
-    """What :func:`flash` reports; the default reports nothing."""
+class Progress(Protocol):
+    """What :func:`flash` reports as it goes (the CLI draws one bar per target)."""
 
+    def start(self, target: Target, phase: str, total: int) -> Any: ...
+
+    def advance(self, task: Any, nbytes: int) -> None: ...
+
+
+class _Silent:
     def start(self, target: Target, phase: str, total: int) -> Any:
         return None
 
     def advance(self, task: Any, nbytes: int) -> None:
         pass
-
-
-class RichProgress(Progress):
-    """One bar per target, on a terminal."""
-
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-        self.bars = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()
-        )
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> RichProgress:
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
-
-    def start(self, target: Target, phase: str, total: int) -> Any:
-        description = f"{target.name} {phase}"
-        if target.name in self.tasks:
-            task = self.tasks[target.name]
-            self.bars.reset(task, total=total, description=description)
-            return task
-        self.tasks[target.name] = self.bars.add_task(description, total=total)
-        return self.tasks[target.name]
-
-    def advance(self, task: Any, nbytes: int) -> None:
-        self.bars.advance(task, nbytes)
 
 
 @dataclass
@@ -575,6 +551,7 @@ class _Writer(threading.Thread):
         self.fd = -1
         self.direct = False
         self.started_at = 0.0
+        self.cancelled = False  # set when the run stops early (Ctrl-C, unreadable image): no fsync wait, no read-back
         try:
             self.fd, self.direct = _open(target, write=True)
         except OSError as exc:
@@ -584,7 +561,7 @@ class _Writer(threading.Thread):
     def run(self) -> None:
         try:
             self._write()
-            if self.verify and self.result.error is None:
+            if self.verify and self.result.error is None and not self.cancelled:
                 if self.hook is not None:
                     self.hook(self.result.target)
                 start = time.perf_counter()
@@ -599,7 +576,7 @@ class _Writer(threading.Thread):
         task = self.progress.start(self.result.target, "write", self.size)
         while (block := self.blocks.get()) is not None:
             try:
-                if self.result.error is None:
+                if self.result.error is None and not self.cancelled:
                     self.direct = _write_all(self.fd, block.view, self.direct)
                     self.progress.advance(task, len(block.view))
             except OSError as exc:
@@ -628,7 +605,7 @@ def flash(
     ``before_verify`` runs in each target's thread between its write and its read-back (tests
     use it to damage a target on purpose).
     """
-    progress = progress or Progress()
+    progress = progress or _Silent()
     size = image_size(image)
     writers = [_Writer(t, size, verify, progress, before_verify) for t in targets]
     pool: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
@@ -653,8 +630,12 @@ def flash(
                 for writer in writers:
                     writer.blocks.put(block)
                 offset += n
-    except OSError as exc:
-        raise AssemblyError(f"cannot read {image}: {exc.strerror}") from exc
+    except BaseException as exc:
+        for writer in writers:
+            writer.cancelled = True
+        if isinstance(exc, OSError):
+            raise AssemblyError(f"cannot read {image}: {exc.strerror}") from exc
+        raise
     finally:
         for writer in writers:
             writer.blocks.put(None)
@@ -665,18 +646,15 @@ def flash(
 
 
 def _reread_partitions(targets: Sequence[Target]) -> None:
-    """Ask the kernel to read the new partition table, so the key's partition shows up at once."""
-    blkrrpart = 0x125F  # BLKRRPART from linux/fs.h
-    for target in targets:
-        if target.device is None:
-            continue
-        try:
-            import fcntl
+    """Ask the kernel to read the new partition table (BLKRRPART), so the key's partition shows up at once."""
+    import fcntl
 
+    for target in (t for t in targets if t.device is not None):
+        try:
             fd = os.open(target.path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                fcntl.ioctl(fd, blkrrpart)
+                fcntl.ioctl(fd, 0x125F)  # BLKRRPART, linux/fs.h
             finally:
                 os.close(fd)
-        except (OSError, ImportError):
+        except OSError:
             continue  # best effort: the partition appears anyway when the key is plugged in again

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +13,37 @@ from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
     from packbuilder.flash import FlashResult, Target
+
+
+class RichProgress:
+    """One bar per target, on a terminal."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        self.bars = Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def start(self, target: Target, phase: str, total: int) -> Any:
+        description = f"{target.name} {phase}"
+        if target.name in self.tasks:
+            task = self.tasks[target.name]
+            self.bars.reset(task, total=total, description=description)
+            return task
+        self.tasks[target.name] = self.bars.add_task(description, total=total)
+        return self.tasks[target.name]
+
+    def advance(self, task: Any, nbytes: int) -> None:
+        self.bars.advance(task, nbytes)
 
 
 def _rate(size: int, seconds: float | None) -> str:
@@ -76,7 +107,7 @@ def flash(
 ) -> None:
     """Write a disk image to one or several USB keys at once, then read each back (exit 4 if one differs)."""
     from packbuilder.errors import InputError
-    from packbuilder.flash import RichProgress, candidate_lines, flash, image_size, plan_targets, probe_system
+    from packbuilder.flash import candidate_lines, flash, image_size, plan_targets, probe_system
 
     set_json(json_flag)
     size = image_size(image)
