@@ -202,6 +202,9 @@ def sbom_json(image: Published) -> str:
     bom = Bom(
         serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"packbuilder:{image.sha256}"), metadata=metadata, components=components
     )
+    # The image is made of its apps: say so, so the SBOM's dependency graph is complete.
+    assert metadata.component is not None
+    bom.register_dependency(metadata.component, components)
     text: str = JsonV1Dot5(bom).output_as_string(indent=2)
     return text
 
