@@ -91,11 +91,15 @@ def _keep_anchors(node: Any) -> None:
 
 
 def _plain_or_quoted(value: str) -> Any:
-    """A version YAML would read as a number ("26.02") is written in double quotes, like the catalog does."""
+    """A string YAML would not read back as itself ("26.02", "a: b") is written in double quotes, as the catalog does."""
     import yaml as pyyaml
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-    return value if isinstance(pyyaml.safe_load(value), str) else DoubleQuotedScalarString(value)
+    try:
+        same = pyyaml.safe_load(value) == value
+    except pyyaml.YAMLError:
+        same = False
+    return value if same else DoubleQuotedScalarString(value)
 
 
 # --- choosing the check and the previous release -----------------------------------------------
@@ -287,7 +291,7 @@ def _artifact_map(new: NewArtifact) -> Any:
         out["lang"] = new.spec.lang
     out["url"] = new.url
     out["sha256"] = new.sha256
-    out["checksum_source"] = new.checksum_source
+    out["checksum_source"] = _plain_or_quoted(new.checksum_source)
     if new.size is not None:
         out["size"] = new.size
     else:
@@ -304,10 +308,12 @@ def _artifact_map(new: NewArtifact) -> Any:
                 if isinstance(value, list):
                     value = CommentedSeq(value)
                     value.fa.set_flow_style()  # cpu: [sse2], as the catalog writes it
+                elif isinstance(value, str):
+                    value = _plain_or_quoted(value)
                 node[key] = value
             out["requires"] = node
         if prev.launch:
-            out["launch"] = prev.launch
+            out["launch"] = _plain_or_quoted(prev.launch)
     return out
 
 
