@@ -29,6 +29,12 @@ PACKAGES = {
     "mksquashfs": "squashfs-tools",
     "mke2fs": "e2fsprogs",
     "sfdisk": "fdisk",
+    "lsblk": "util-linux",
+    "gpg": "gnupg",
+    "msiextract": "msitools",
+    "innoextract": "innoextract",
+    "mtype": "mtools",
+    "qemu-system-x86_64": "qemu-system-x86",
 }
 
 
