@@ -152,6 +152,12 @@ def test_every_timestamp_is_the_epoch(tree: Path, tmp_path: Path) -> None:
         assert (tenths, ctime, cdate, adate, wtime, wdate) == (0, fat_time, fat_date, fat_date, fat_time, fat_date)
 
 
+def test_epoch_before_1980_is_clamped(tree: Path, tmp_path: Path) -> None:
+    early = write(tree, tmp_path / "early.img", epoch=0)
+    assert "1980-01-01   0:00" in run("mdir", "-i", f"{early}@@1M", "::/").stdout
+    assert sha256(early) == sha256(write(tree, tmp_path / "fat-epoch.img", epoch=calendar.timegm((1980, 1, 1, 0, 0, 0))))
+
+
 def test_long_names_for_every_non_ascii_or_lower_case_name(tree: Path, tmp_path: Path) -> None:
     image = write(tree, tmp_path / "key.img")
     docs = run("mdir", "-i", f"{image}@@1M", "::/Documents").stdout

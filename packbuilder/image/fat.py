@@ -107,7 +107,7 @@ def _name_problems(name: str) -> list[str]:
 
 def _scan(tree: Path) -> tuple[_Node, list[str]]:
     """Read the tree (children sorted by name) and every problem that stops it going on FAT32."""
-    if not tree.is_dir() or tree.is_symlink():
+    if not tree.is_dir():
         raise AssemblyError(f"{tree} is not a folder", hint="pass the staged folder to write into the image")
     root = _Node(name="", path=os.fspath(tree), rel="", children=[])
     problems: list[str] = []
