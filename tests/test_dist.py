@@ -159,7 +159,8 @@ def _item(app: str, name: str, kind: str, data: bytes, dest: str, launch: str) -
 
 def test_offline_zip_build_from_a_fixture_cache(binary: Path, home: Path, tmp_path: Path) -> None:
     """A lock of a small zip and a small 7z (unpacked by py7zr inside the binary), with the shipped
-    docs-fr overlay, built offline from a content-addressed cache; then checked by unzip and `verify`."""
+    docs-fr overlay, built offline from a content-addressed cache; then checked by unzip and
+    `verify`, and published."""
     writer = _zip({"Writer/writer.exe": b"MZ" + os.urandom(4000), "Writer/lisez-moi.txt": "Écrire".encode()})
     viewer = _7z({"viewer.exe": b"MZ" + os.urandom(6000)})
     cache = tmp_path / "cache"
@@ -218,3 +219,15 @@ def test_offline_zip_build_from_a_fixture_cache(binary: Path, home: Path, tmp_pa
 
     checked = run(binary, home, "verify", str(out))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    # publish: SHA256SUMS, a CycloneDX SBOM (cyclonedx-python-lib) and the site (templates/site/).
+    site = tmp_path / "site"
+    published = run(binary, home, "publish", str(out), "-o", str(site))
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert (site / "index.html").is_file()
+    assert "out.zip" in (site / "images" / "SHA256SUMS").read_text()
+    sboms = list(site.rglob("*.cdx.json"))
+    assert len(sboms) == 1
+    sbom = json.loads(sboms[0].read_text())
+    assert sbom["bomFormat"] == "CycloneDX"
+    assert {c["name"] for c in sbom["components"]} >= {"writer", "viewer"}
