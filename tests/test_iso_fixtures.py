@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import struct
 import subprocess
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from packbuilder.errors import InputError
 from packbuilder.image.inspect import ESP_GUID, HFSPLUS_GUID, BootLayout, inspect_iso
 from tests import qemu
 
@@ -246,6 +249,87 @@ def test_xorriso_replay_refuses_the_hfsplus_hybrid(isos: Path, tmp_path: Path) -
     if proc.returncode == 0:  # a later xorriso may fix it: then the note has to be revisited
         pytest.fail(f"xorriso now remasters the HFS+ hybrid: revise inspect's note\n{proc.stderr[-500:]}")
     assert re.search(r"GPT partitions \d+ and \d+ overlap", proc.stderr), proc.stderr[-500:]
+
+
+def _mkisofs(tmp_path: Path, name: str, *options: str) -> Path:
+    """A small data ISO made by xorriso with the given system-area options."""
+    root = tmp_path / "root"
+    root.mkdir(exist_ok=True)
+    (root / "a.txt").write_text("a\n")
+    esp = tmp_path / "esp.img"
+    if not esp.exists():
+        esp.write_bytes(bytes(1440 * 1024))
+        subprocess.run(["mformat", "-i", str(esp), "-f", "1440", "::"], check=True, capture_output=True)
+    out = tmp_path / name
+    _xorriso("-as", "mkisofs", "-o", out, "-V", "SYNTH", *[o.replace("ESP", str(esp)) for o in options], root)
+    return out
+
+
+def test_partition_offset_and_appended_partition(tmp_path: Path) -> None:
+    """xorriso -partition_offset 16 -append_partition (as live-build and memtest86+ images use)."""
+    iso = _mkisofs(tmp_path, "offset.iso", "-partition_offset", "16", "-append_partition", "2", "0xef", "ESP")
+    lay = inspect_iso(iso)
+    check_against_xorriso(iso, lay)
+    assert lay.partition_offset == 16
+    (appended,) = lay.appended
+    assert (appended.table, appended.index, appended.kind) == ("MBR", 2, "EFI system")
+    assert appended.offset == lay.data_end and appended.size == 1440 * 1024
+    assert lay.esp == (appended.offset, appended.size)
+    assert lay.boot_modes() == ("uefi-disk",)
+
+
+def test_appended_partition_in_gpt(tmp_path: Path) -> None:
+    iso = _mkisofs(tmp_path, "gpt.iso", "-appended_part_as_gpt", "-append_partition", "2", "0xef", "ESP")
+    with iso.open("rb") as f:  # a file object works as well as a path
+        lay = inspect_iso(f)
+    check_against_xorriso(iso, lay)
+    assert lay.gpt is not None and lay.gpt.valid
+    first = lay.appended[0]  # then xorriso's filler partition over its padding
+    assert (first.table, first.index, first.kind, first.offset) == ("GPT", 2, "EFI system", lay.data_end)
+    assert lay.partition_offset == 0 and lay.tail_bytes > 1440 * 1024
+
+
+def _rewrite_gpt_crcs(image: bytearray, entries_bytes: int | None) -> None:
+    """Store the entry array CRC over the first ``entries_bytes`` bytes, then a right header CRC."""
+    header_size = struct.unpack_from("<I", image, 512 + 12)[0]
+    lba, count, size = struct.unpack_from("<QII", image, 512 + 72)
+    array = image[lba * 512 : lba * 512 + count * size]
+    struct.pack_into("<I", image, 512 + 88, zlib.crc32(array[: entries_bytes if entries_bytes is not None else len(array)]))
+    struct.pack_into("<I", image, 512 + 16, 0)
+    struct.pack_into("<I", image, 512 + 16, zlib.crc32(image[512 : 512 + header_size]))
+
+
+def test_damaged_gpts_are_reported(isos: Path, tmp_path: Path) -> None:
+    original = (isos / "grub-hybrid.iso").read_bytes()
+    base_gpt = inspect_iso(isos / "grub-hybrid.iso").gpt
+    assert base_gpt is not None
+    used = len(base_gpt.partitions)
+
+    image = bytearray(original)
+    _rewrite_gpt_crcs(image, used * 128)  # the CRC over used entries only
+    (tmp_path / "used-only.iso").write_bytes(image)
+    gpt = inspect_iso(tmp_path / "used-only.iso").gpt
+    assert gpt is not None and gpt.header_crc_ok and not gpt.entries_crc_ok and gpt.entries_crc_used_only
+
+    image = bytearray(original)
+    image[512 + 40] ^= 1  # first usable LBA, header CRC left as it was
+    (tmp_path / "header.iso").write_bytes(image)
+    lay = inspect_iso(tmp_path / "header.iso")
+    assert lay.gpt is not None and not lay.gpt.header_crc_ok and not lay.gpt.valid
+    assert "GPT header CRC is wrong" in lay.notes and "uefi-disk" not in lay.boot_modes()
+
+    (tmp_path / "short.iso").write_bytes(original[: len(original) - 64 * 1024])  # backup GPT cut off
+    lay = inspect_iso(tmp_path / "short.iso")
+    assert lay.gpt is not None and lay.gpt.entries_crc_ok and not lay.gpt.backup_valid
+    assert any("beyond the end of the file" in n for n in lay.notes)
+
+
+def test_not_an_iso(tmp_path: Path) -> None:
+    (tmp_path / "zeros.iso").write_bytes(bytes(64 * 1024))
+    with pytest.raises(InputError, match="not an ISO 9660 image"):
+        inspect_iso(tmp_path / "zeros.iso")
+    with pytest.raises(InputError, match="cannot read"):
+        inspect_iso(tmp_path / "missing.iso")
 
 
 # --- QEMU boot matrix --------------------------------------------------------------------------

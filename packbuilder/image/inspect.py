@@ -201,6 +201,7 @@ class BootLayout:
     gpt: Gpt | None
     apm: Apm | None
     partition_offset: int  # in 2048-byte blocks, as xorriso's -partition_offset; 0 when none
+    data_end: int  # byte where the ISO 9660 data ends (with a partition offset: the inner volume's end)
     appended: tuple[AppendedPartition, ...]
     notes: tuple[str, ...]  # anomalies and facts a remaster must know about
 
@@ -320,7 +321,10 @@ class BootLayout:
             lines.append(f"APM: block size {self.apm.block_size}")
             for ap in self.apm.partitions:
                 lines.append(f"  {ap.index}: {ap.type} {ap.name!r}, block {ap.start}, {ap.size} blocks")
-        lines.append(f"partition offset: {self.partition_offset or 'none'}")
+        if self.partition_offset:
+            lines.append(f"partition offset: {self.partition_offset} (ISO data ends at byte {self.data_end})")
+        else:
+            lines.append("partition offset: none")
         if self.appended:
             for a in self.appended:
                 lines.append(f"appended partition: {a.table} {a.index} ({a.kind}), byte {a.offset}, {_size(a.size)}")
@@ -381,9 +385,11 @@ def _inspect(f: BinaryIO, name: str) -> BootLayout:
     if mbr is None and gpt is not None:
         notes.append("GPT without a valid MBR")
 
-    partition_offset = _partition_offset(f, mbr, gpt)
+    partition_offset, inner_blocks = _partition_offset(f, mbr, gpt)
     volume_end = volume_blocks * BLOCK
-    appended = tuple(_appended(mbr, gpt, apm, volume_end, partition_offset))
+    # The outer volume of a partition-offset image may span the appended partitions; the inner one does not.
+    data_end = (partition_offset + inner_blocks) * BLOCK if partition_offset else volume_end
+    appended = tuple(_appended(mbr, gpt, apm, data_end))
     for part_table, index, offset, size in _all_partitions(mbr, gpt, apm):
         if offset + size > file_size:
             notes.append(f"{part_table} partition {index} extends past the end of the file")
@@ -398,6 +404,7 @@ def _inspect(f: BinaryIO, name: str) -> BootLayout:
         gpt=gpt,
         apm=apm,
         partition_offset=partition_offset,
+        data_end=data_end,
         appended=appended,
         notes=(),
     )
@@ -597,16 +604,19 @@ def _c_string(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("latin-1")
 
 
-def _partition_offset(f: BinaryIO, mbr: Mbr | None, gpt: Gpt | None) -> int:
-    """xorriso's -partition_offset: a partition starting at block N > 0 holds a second superblock."""
+def _partition_offset(f: BinaryIO, mbr: Mbr | None, gpt: Gpt | None) -> tuple[int, int]:
+    """xorriso's -partition_offset: a partition starting at block N > 0 holds a second superblock.
+
+    Returns (N, the inner volume's size in blocks), or (0, 0).
+    """
     starts = sorted({p.start for p in (mbr.partitions if mbr else ())} | {p.start for p in (gpt.partitions if gpt else ())})
     for start in starts:
         if start == 0 or (start * SECTOR) % BLOCK:
             continue
-        vd = _read(f, start * SECTOR + SYSTEM_AREA, 7)
-        if vd == b"\x01CD001\x01":
-            return start * SECTOR // BLOCK
-    return 0
+        vd = _read(f, start * SECTOR + SYSTEM_AREA, BLOCK)
+        if len(vd) == BLOCK and vd[:7] == b"\x01CD001\x01":
+            return start * SECTOR // BLOCK, struct.unpack_from("<I", vd, 80)[0]
+    return 0, 0
 
 
 def _all_partitions(mbr: Mbr | None, gpt: Gpt | None, apm: Apm | None) -> Iterator[tuple[str, int, int, int]]:
@@ -625,7 +635,7 @@ def _all_partitions(mbr: Mbr | None, gpt: Gpt | None, apm: Apm | None) -> Iterat
 
 
 def _appended(
-    mbr: Mbr | None, gpt: Gpt | None, apm: Apm | None, volume_end: int, partition_offset: int
+    mbr: Mbr | None, gpt: Gpt | None, apm: Apm | None, data_end: int
 ) -> Iterator[AppendedPartition]:
     kinds: dict[tuple[str, int], str] = {}
     if mbr is not None:
@@ -634,10 +644,8 @@ def _appended(
         kinds.update({("GPT", p.index): p.type_name for p in gpt.partitions})
     if apm is not None:
         kinds.update({("APM", p.index): p.type for p in apm.partitions})
-    # With a partition offset the volume seen through the partition ends that much later.
-    end = volume_end + partition_offset * BLOCK
     for part_table, index, offset, size in _all_partitions(mbr, gpt, apm):
-        if offset >= end and size > 0:
+        if offset >= data_end and size > 0:
             yield AppendedPartition(table=part_table, index=index, offset=offset, size=size, kind=kinds[(part_table, index)])
 
 
