@@ -79,6 +79,8 @@ def _get(session: requests.Session, url: str, headers: dict[str, str] | None = N
         from packbuilder.fetch.download import _describe
 
         raise CheckError(f"{url}: {_describe(exc)}") from None
+    if response.status_code in (403, 429) and url.startswith(github_api()):
+        raise CheckError(f"{url}: HTTP {response.status_code}: GitHub API rate limit? set GITHUB_TOKEN to raise it")
     if response.status_code != 200:
         raise CheckError(f"{url}: HTTP {response.status_code} {response.reason or ''}".strip())
     if len(response.content) > MAX_PAGE:
@@ -204,7 +206,9 @@ def check_updates(apps: Iterable[App], jobs: int = 8) -> list[CheckResult]:
         import threading
 
         # One session per thread: requests sessions are not thread-safe.
-        session = sessions.setdefault(threading.get_ident(), make_session())
+        session = sessions.get(threading.get_ident())
+        if session is None:
+            session = sessions[threading.get_ident()] = make_session()
         return run_check(pair[0], pair[1], session)
 
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(work) or 1))) as pool:
