@@ -150,6 +150,8 @@ def test_esp_holds_the_efi_loaders(isos: Path, layouts: dict[str, BootLayout]) -
     )
     assert listing.returncode == 0, listing.stderr
     assert "BOOTX64.EFI" in listing.stdout.upper()
+    if Path("/usr/lib/grub/i386-efi").is_dir():  # grub-efi-ia32-bin: 32-bit UEFI too
+        assert "BOOTIA32.EFI" in listing.stdout.upper()
 
 
 # --- cross-check with xorriso ------------------------------------------------------------------
