@@ -22,7 +22,7 @@ import struct
 import uuid
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -413,7 +413,7 @@ def _inspect(f: BinaryIO, name: str) -> BootLayout:
                      "(it reports overlapping GPT partitions)")
     if volume_end > file_size:
         notes.append(f"the volume ({volume_end} bytes) is larger than the file: truncated image")
-    return BootLayout(**{**layout.__dict__, "notes": tuple(notes)})
+    return replace(layout, notes=tuple(notes))
 
 
 # --- readers -------------------------------------------------------------------------------------
