@@ -181,6 +181,13 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up on purpose (timeouts, killed downloads) are part of the tests: no tracebacks."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 class LocalServer:
     """An HTTPS server and its plain-http twin, serving the same files."""
 
@@ -188,11 +195,11 @@ class LocalServer:
         self.files = Files()
         self.cert, key = make_certificate(folder)
         handler = make_handler(self.files)
-        self.https = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.https = _QuietServer(("127.0.0.1", 0), handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.cert, key)
         self.https.socket = context.wrap_socket(self.https.socket, server_side=True)
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.http = _QuietServer(("127.0.0.1", 0), handler)
         self.files.http_port = self.http.server_address[1]
         self.threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (self.https, self.http)]
         for thread in self.threads:
