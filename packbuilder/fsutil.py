@@ -22,6 +22,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def write_texts(root: Path, texts: dict[str, str]) -> list[Path]:
+    """Write UTF-8 texts at paths relative to ``root``, in sorted order; return the files written."""
+    written = []
+    for rel in sorted(texts):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(texts[rel].encode("utf-8"))
+        written.append(path)
+    return written
+
+
 def tree_size(path: Path) -> int:
     """Bytes of the regular files under ``path`` (0 if it does not exist)."""
     if path.is_file():

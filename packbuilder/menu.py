@@ -21,6 +21,7 @@ from urllib.parse import quote
 import jinja2
 import markupsafe
 
+from packbuilder.fsutil import write_texts
 from packbuilder.model.common import Category, Kind, Platform
 from packbuilder.model.lock import Lock, LockedArtifact
 
@@ -266,10 +267,4 @@ def render_menu(lock: Lock, root: Path, launchers: dict[str, str | None], docs: 
     assert loader is not None
     outputs[CSS] = loader.get_source(env, "style.css")[0]
 
-    written = []
-    for rel in sorted(outputs):
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(outputs[rel].encode("utf-8"))
-        written.append(path)
-    return written
+    return write_texts(root, outputs)

@@ -28,6 +28,7 @@ from urllib.parse import quote
 import jinja2
 import markupsafe
 
+from packbuilder.fsutil import write_texts
 from packbuilder.menu import CATEGORY_LABELS, CATEGORY_ORDER
 
 LANGS = ("fr", "en")
@@ -230,10 +231,4 @@ def render_site(index: dict[str, Any], site: Path, signed: bool) -> list[Path]:
     assert loader is not None
     outputs[CSS] = loader.get_source(env, "site/site.css")[0]
 
-    written = []
-    for rel in sorted(outputs):
-        path = site / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(outputs[rel].encode("utf-8"))
-        written.append(path)
-    return written
+    return write_texts(site, outputs)

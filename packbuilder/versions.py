@@ -10,6 +10,7 @@ release, other words (esr, lts) after it, and a missing part sorts between the t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import total_ordering
 
@@ -79,7 +80,8 @@ class Version:
 
 OS_FAMILIES = ("windows", "linux-glibc")
 _SPEC_RE = re.compile(r"^(>=|<=|==|!=|>|<)\s*([0-9][0-9.]*)$")
-_OPS = {
+# How each bound compares two version keys: shared by OS ranges and upstream version constraints.
+COMPARATORS: dict[str, Callable[[VersionKey, VersionKey], bool]] = {
     ">=": lambda a, b: a >= b,
     "<=": lambda a, b: a <= b,
     ">": lambda a, b: a > b,
@@ -117,7 +119,7 @@ class OsRange:
         if family != self.family:
             return False
         key = version_key(version)
-        return all(_OPS[op](key, version_key(bound)) for op, bound in self.specs)
+        return all(COMPARATORS[op](key, version_key(bound)) for op, bound in self.specs)
 
     def __str__(self) -> str:
         return self.family + ",".join(op + bound for op, bound in self.specs)

@@ -9,10 +9,10 @@ fields, so regex repetitions such as ``[0-9a-f]{64}`` pass through untouched.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from packbuilder.versions import VersionKey, version_key
+from packbuilder.versions import COMPARATORS, version_key
 
 FIELD_RE = re.compile(r"\{([a-z_]+)\}")
 VERSION_FIELDS = ("version", "major", "minor", "patch")
@@ -21,14 +21,6 @@ HASH_REGEX_FIELDS = (*VERSION_FIELDS, "basename", "relpath")
 DEFAULT_TAG = "^v?(.+)$"
 
 _SPEC_RE = re.compile(r"^(>=|<=|==|!=|>|<)\s*([0-9][0-9A-Za-z.+_~-]*)$")
-_OPS: dict[str, Callable[[VersionKey, VersionKey], bool]] = {
-    ">=": lambda a, b: a >= b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-}
 
 
 @dataclass(frozen=True)
@@ -49,7 +41,7 @@ class Constraint:
 
     def allows(self, version: str) -> bool:
         key = version_key(version)
-        return all(_OPS[op](key, version_key(bound)) for op, bound in self.specs)
+        return all(COMPARATORS[op](key, version_key(bound)) for op, bound in self.specs)
 
     def __str__(self) -> str:
         return ",".join(op + bound for op, bound in self.specs)
