@@ -1,0 +1,100 @@
+"""The xorriso engine: a modifying remaster of the base with its boot equipment replayed.
+
+``xorriso -indev BASE -outdev OUT -boot_image any replay`` reads the base's El Torito catalog,
+system area (MBR, GPT, APM, boot code) and appended partitions, and writes them again for the new
+image, pointing each at where its boot image now lies. The overlay's commands are written to a file
+read with ``-options_from_file``: one ``-map`` per file, so thousands of files need no huge argument
+list, and names are quoted (any byte but NUL survives).
+
+Reproducible: ``SOURCE_DATE_EPOCH`` in xorriso's environment fixes its "now" (``-iso_nowtime``) and
+the dates of every file record (``-volume_date all_file_dates set_to_mtime``); every added file and
+directory gets the plan's epoch as its dates and root as its owner, so neither the builder's clock,
+umask nor user id reaches the output. The volume's dates (GRUB's ``--fs-uuid`` of the ISO) are the
+base's, so a grub-mkrescue image still finds itself.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from packbuilder import tools
+from packbuilder.errors import AssemblyError
+from packbuilder.image.iso import OverlayPlan, has_joliet, volume_uuid
+
+
+def quote(word: str) -> str:
+    """A word for xorriso's quoted input: double quotes, single quotes around a double quote."""
+    if "\n" in word or "\0" in word:
+        raise AssemblyError(f"{word!r}: a file name with a line break or NUL cannot go into the ISO")
+    return "".join(f"'{part}'" if part == '"' else f'"{part}"' for part in _split_quotes(word)) or '""'
+
+
+def _split_quotes(word: str) -> Iterable[str]:
+    part = ""
+    for ch in word:
+        if ch == '"':
+            if part:
+                yield part
+            part = ""
+            yield '"'
+        else:
+            part += ch
+    if part:
+        yield part
+
+
+def command_lines(plan: OverlayPlan, work: Path, joliet: bool) -> list[str]:
+    """xorriso commands (after -indev/-outdev/replay) for the plan; replaced contents go into ``work``."""
+    epoch = f"={plan.epoch}"
+    lines = ["-iso_rr_pattern off", "-disk_pattern off"]
+    if joliet:  # xorriso writes a Joliet tree only when asked; Windows reads DVDs through it
+        lines += ["-joliet on", "-compliance joliet_long_names"]
+    uuid = volume_uuid(plan.base)
+    if uuid is not None:
+        lines.append(f"-volume_date uuid {uuid}")
+    lines.append(f"-iso_nowtime {epoch}")
+    for directory in plan.dirs:
+        lines.append(f"-mkdir {quote(directory)}")
+    executables: list[str] = []
+    for iso_path, src in plan.files:
+        lines.append(f"-map {quote(str(src))} {quote(iso_path)}")
+        if os.stat(src).st_mode & 0o100:
+            executables.append(iso_path)
+    for n, (iso_path, data) in enumerate(plan.replace):
+        content = work / f"replace-{n}"
+        content.write_bytes(data)
+        lines.append(f"-map {quote(str(content))} {quote(iso_path)}")
+    touched = [*plan.dirs, *(p for p, _ in plan.files), *(p for p, _ in plan.replace)]
+    for path in touched:
+        is_dir = path in plan.dirs
+        mode = "0755" if is_dir or path in executables else "0644"
+        lines.append(f"-chmod {mode} {quote(path)} --")
+        lines.append(f"-chown 0 {quote(path)} --")
+        lines.append(f"-chgrp 0 {quote(path)} --")
+        lines.append(f"-alter_date b {epoch} {quote(path)} --")
+    # Parents the plan did not create (the root) get "now" for their dates: fixed by -iso_nowtime.
+    return lines
+
+
+def write_overlay_xorriso(plan: OverlayPlan, out: Path) -> None:
+    """Write the overlaid ISO to ``out``: built in a temporary file beside it, renamed on success."""
+    out = out.absolute()
+    tmp = out.with_name(f".{out.name}.xorriso-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".xorriso-", dir=out.parent) as work_dir:
+        work = Path(work_dir)
+        commands = work / "commands"
+        commands.write_text("\n".join(command_lines(plan, work, has_joliet(plan.base))) + "\n", encoding="utf-8")
+        argv: list[str | Path] = [
+            "xorriso", "-no_rc", "-abort_on", "FAILURE", "-return_with", "SORRY", "32",
+            "-indev", plan.base, "-outdev", tmp, "-boot_image", "any", "replay",
+            "-options_from_file", commands, "-commit", "-end",
+        ]
+        try:
+            tools.run(argv, env={"SOURCE_DATE_EPOCH": str(plan.epoch)})
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)  # xorriso leaves a partial file when it fails
