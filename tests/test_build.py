@@ -8,64 +8,17 @@ import json
 import os
 import shutil
 import subprocess
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import py7zr
 import pytest
 
 from packbuilder.lock import lock_bytes
-from packbuilder.model.lock import Lock
+from tests import factories
 from tests.conftest import FIXTURES, run_cli
 from tests.httpserver import LocalServer
 
 pytestmark = pytest.mark.slow
-
-
-def _zip(entries: dict[str, bytes]) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def _artifact(
-    app: str,
-    name: str,
-    category: str,
-    kind: str,
-    platform: str,
-    url: str,
-    data: bytes,
-    dest: str,
-    launch: str | None,
-    **extra: object,
-) -> dict[str, object]:
-    return {
-        "app": app,
-        "name": name,
-        "category": category,
-        "license": "GPL-3.0-or-later",
-        "homepage": f"https://{app}.example.org/",
-        "source_code": f"https://{app}.example.org/src",
-        "summary": {"fr": f"Résumé de {name} <b>&", "en": f"Summary of {name}"},
-        "version": "1.0",
-        "platform": platform,
-        "arch": "x86_64" if platform == "linux" else "x86",
-        "kind": kind,
-        "url": url,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "checksum_source": "test fixture",
-        "size": len(data),
-        "dest": dest,
-        "reason": f"{app} 1.0: newest release",
-        "launch": launch,
-        **extra,
-    }
 
 
 @pytest.fixture(scope="module")
@@ -73,90 +26,54 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
     """Artifacts, a server, a lock and a catalog (for the overlays): made once for the module."""
     base = tmp_path_factory.mktemp("build")
     server = LocalServer(base)
-    writer = _zip({"Writer/writer.exe": b"MZ" + os.urandom(20000), "Writer/lisez-moi.txt": "Écrire".encode()})
-    viewer_dir = base / "viewer.7z"
-    with py7zr.SevenZipFile(viewer_dir, "w") as sz:
-        sz.writestr(b"MZ" + os.urandom(30000), "viewer.exe")
-    viewer = viewer_dir.read_bytes()
+    writer = factories.zip_bytes({"Writer/writer.exe": b"MZ" + os.urandom(20000), "Writer/lisez-moi.txt": "Écrire".encode()})
+    viewer = factories.sevenzip_bytes({"viewer.exe": b"MZ" + os.urandom(30000)})
     appimage = b"\x7fELF" + os.urandom(50000)
-    (base / "setup").mkdir()
-    (base / "setup" / "core").mkdir()
+    (base / "setup" / "core").mkdir(parents=True)
     (base / "setup" / "core" / "browser.exe").write_bytes(b"MZ" + os.urandom(10000))
     subprocess.run(["7z", "a", "-bd", str(base / "setup.7z"), "core"], cwd=base / "setup", check=True, capture_output=True)
     installer = (base / "setup.7z").read_bytes()
-    items = []
     for name, data in (("writer.zip", writer), ("viewer.7z", viewer), ("Tool.AppImage", appimage), ("setup.exe", installer)):
         server.files.add(name, data)
+    item = factories.item
     items = [
-        _artifact(
+        item(
             "writer",
-            "Writer",
-            "office",
-            "zip",
-            "windows",
-            server.url("ok/writer.zip"),
-            writer,
-            "Apps/Bureautique/Writer",
-            "Writer/writer.exe",
+            url=server.url("ok/writer.zip"),
+            data=writer,
+            name="Writer",
+            launch="Writer/writer.exe",
             installed_size=100000,
         ),
-        _artifact(
-            "viewer",
-            "PDF Viewer",
-            "office",
-            "7z",
-            "windows",
-            server.url("ok/viewer.7z"),
-            viewer,
-            "Apps/Bureautique/PDF Viewer",
-            "viewer.exe",
-        ),
-        _artifact(
+        item("viewer", url=server.url("ok/viewer.7z"), data=viewer, name="PDF Viewer", kind="7z", launch="viewer.exe"),
+        item(
             "browser",
-            "Browser ESR",
-            "web",
-            "exe",
-            "windows",
-            server.url("ok/setup.exe"),
-            installer,
-            "Apps/Internet/Browser ESR",
-            "core/browser.exe",
+            url=server.url("ok/setup.exe"),
+            data=installer,
+            name="Browser ESR",
+            category="web",
+            kind="exe",
+            dest="Apps/Internet/Browser ESR",
+            launch="core/browser.exe",
             replaces="bigbrowser",
         ),
-        _artifact(
+        item(
             "tool",
-            "Tool",
-            "utilities",
-            "appimage",
-            "linux",
-            server.url("ok/Tool.AppImage"),
-            appimage,
-            "AppImages/Tool-1.0-x86_64.AppImage",
-            None,
+            url=server.url("ok/Tool.AppImage"),
+            data=appimage,
+            category="utilities",
+            kind="appimage",
+            platform="linux",
+            dest="AppImages/Tool-1.0-x86_64.AppImage",
         ),
     ]
-    lock = Lock.model_validate(
-        {
-            "pack": {
-                "id": "office",
-                "name": {"fr": "Bureau", "en": "Office"},
-                "label": "OFFICE",
-                "locale": "fr",
-                "overlays": ["docs-fr"],
-            },
-            "profile": {
-                "id": "win7-32",
-                "name": {"fr": "Windows 7", "en": "Windows 7"},
-                "os": "windows-7",
-                "arch": "x86",
-                "ram_mb": 2048,
-                "key_mb": 64,
-                "firmware": ["bios"],
-            },
-            "capacity_bytes": 64_000_000,
-            "items": items,
-            "excluded": [{"app": "bigsuite", "reason": "bigsuite excluded: 10.0 needs x86_64"}],
-        }
+    lock = factories.lock(
+        items,
+        pack="office",
+        label="OFFICE",
+        overlays=["docs-fr"],
+        key_mb=64,
+        excluded=[{"app": "bigsuite", "reason": "bigsuite excluded: 10.0 needs x86_64"}],
     )
     lock_path = base / "office.lock"
     lock_path.write_bytes(lock_bytes(lock))

@@ -11,7 +11,6 @@ These tests run when the binary exists and is newer than the sources it was buil
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import subprocess
@@ -19,11 +18,10 @@ import sys
 import zipfile
 from pathlib import Path
 
-import py7zr
 import pytest
 
 from packbuilder.lock import lock_bytes
-from packbuilder.model.lock import Lock
+from tests import factories
 from tests.conftest import ROOT
 
 REQUIRED = bool(os.environ.get("PACKBUILDER_BINARY"))
@@ -118,82 +116,31 @@ def test_manifest_lint_on_the_shipped_catalog(binary: Path, home: Path) -> None:
     assert "0 error(s)" in result.stdout + result.stderr
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def _7z(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with py7zr.SevenZipFile(buf, "w") as sz:
-        for name, data in entries.items():
-            sz.writestr(data, name)
-    return buf.getvalue()
-
-
-def _item(app: str, name: str, kind: str, data: bytes, dest: str, launch: str) -> dict[str, object]:
-    return {
-        "app": app,
-        "name": name,
-        "category": "office",
-        "license": "GPL-3.0-or-later",
-        "homepage": f"https://{app}.example.org/",
-        "source_code": f"https://{app}.example.org/src",
-        "summary": {"fr": f"Résumé de {name}", "en": f"Summary of {name}"},
-        "version": "1.0",
-        "platform": "windows",
-        "arch": "x86",
-        "kind": kind,
-        "url": f"https://{app}.example.org/{app}-1.0.{kind}",
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "checksum_source": "test fixture",
-        "size": len(data),
-        "dest": dest,
-        "reason": f"{app} 1.0: newest release",
-        "launch": launch,
-    }
-
-
 def test_offline_zip_build_from_a_fixture_cache(binary: Path, home: Path, tmp_path: Path) -> None:
     """A lock of a small zip and a small 7z (unpacked by py7zr inside the binary), with the shipped
     docs-fr overlay, built offline from a content-addressed cache; then checked by unzip and
     `verify`, and published."""
-    writer = _zip({"Writer/writer.exe": b"MZ" + os.urandom(4000), "Writer/lisez-moi.txt": "Écrire".encode()})
-    viewer = _7z({"viewer.exe": b"MZ" + os.urandom(6000)})
+    writer = factories.zip_bytes({"Writer/writer.exe": b"MZ" + os.urandom(4000), "Writer/lisez-moi.txt": "Écrire".encode()})
+    viewer = factories.sevenzip_bytes({"viewer.exe": b"MZ" + os.urandom(6000)})
     cache = tmp_path / "cache"
     for data in (writer, viewer):
         digest = hashlib.sha256(data).hexdigest()
         (cache / "sha256" / digest[:2]).mkdir(parents=True, exist_ok=True)
         (cache / "sha256" / digest[:2] / digest).write_bytes(data)
-    lock = Lock.model_validate(
-        {
-            "pack": {
-                "id": "bureau",
-                "name": {"fr": "Bureau", "en": "Office"},
-                "label": "BUREAU",
-                "locale": "fr",
-                "overlays": ["docs-fr"],  # shipped in the binary
-            },
-            "profile": {
-                "id": "win7-32",
-                "name": {"fr": "Windows 7", "en": "Windows 7"},
-                "os": "windows-7",
-                "arch": "x86",
-                "ram_mb": 2048,
-                "key_mb": 64,
-                "firmware": ["bios"],
-            },
-            "capacity_bytes": 64_000_000,
-            "items": [
-                _item("writer", "Writer", "zip", writer, "Apps/Bureautique/Writer", "Writer/writer.exe"),
-                _item("viewer", "PDF Viewer", "7z", viewer, "Apps/Bureautique/PDF Viewer", "viewer.exe"),
-            ],
-            "excluded": [],
-        }
-    )
+    item = factories.item
+    items = [
+        item("writer", url="https://writer.example.org/writer-1.0.zip", data=writer, name="Writer", launch="Writer/writer.exe"),
+        item(
+            "viewer",
+            url="https://viewer.example.org/viewer-1.0.7z",
+            data=viewer,
+            name="PDF Viewer",
+            kind="7z",
+            launch="viewer.exe",
+        ),
+    ]
+    # The docs-fr overlay is the one shipped in the binary.
+    lock = factories.lock(items, pack="bureau", label="BUREAU", overlays=["docs-fr"], key_mb=64)
     lock_path = tmp_path / "bureau.lock"
     lock_path.write_bytes(lock_bytes(lock))
     out = tmp_path / "out.zip"

@@ -17,7 +17,7 @@ import pytest
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.download import Downloader, FetchItem
 from packbuilder.lock import lock_bytes
-from packbuilder.model.lock import Lock
+from tests import factories
 from tests.conftest import ROOT, run_cli
 from tests.httpserver import LocalServer
 
@@ -208,50 +208,12 @@ def test_mirror_folder_and_served_cache(server: LocalServer, tmp_path: Path) -> 
 
 
 def make_lock(tmp_path: Path, entries: list[tuple[str, str, int]]) -> Path:
-    """A lock file whose items download from the test server: (app, url, size)."""
-    items = []
-    for app, url, size in entries:
-        digest = url.rsplit("#", 1)[1]
-        items.append(
-            {
-                "app": app,
-                "name": app.title(),
-                "category": "office",
-                "license": "MIT",
-                "homepage": "https://example.org/",
-                "source_code": "https://example.org/src",
-                "summary": {"fr": "x", "en": "x"},
-                "version": "1.0",
-                "platform": "windows",
-                "arch": "x86",
-                "kind": "zip",
-                "url": url.rsplit("#", 1)[0],
-                "sha256": digest,
-                "checksum_source": "test",
-                "size": size,
-                "dest": f"Apps/Bureautique/{app}",
-                "reason": "test",
-            }
-        )
-    lock = Lock.model_validate(
-        {
-            "lock_version": 1,
-            "pack": {"id": "t", "name": {"fr": "t", "en": "t"}, "label": "T", "locale": "fr", "overlays": []},
-            "profile": {
-                "id": "p",
-                "name": {"fr": "p", "en": "p"},
-                "os": "windows-7",
-                "arch": "x86",
-                "ram_mb": 1024,
-                "key_mb": 4000,
-                "firmware": ["bios"],
-            },
-            "capacity_bytes": 4_000_000_000,
-            "items": items,
-        }
-    )
+    """A lock file whose items download from the test server: (app, url#sha256, size)."""
+    items = [
+        factories.item(app, url=url.rsplit("#", 1)[0], sha256=url.rsplit("#", 1)[1], size=size) for app, url, size in entries
+    ]
     path = tmp_path / "test.lock"
-    path.write_bytes(lock_bytes(lock))
+    path.write_bytes(lock_bytes(factories.lock(items)))
     return path
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from packbuilder.fetch.signature import dearmor
 from packbuilder.lock import lock_bytes
-from packbuilder.model.lock import Lock
+from tests import factories
 from tests.conftest import FIXTURES, run_cli
 from tests.httpserver import LocalServer
 
@@ -83,42 +83,8 @@ def catalog_with_key(tmp_path: Path, keys: dict[str, object]) -> Path:
 
 
 def signed_lock(tmp_path: Path, server: LocalServer, name: str, digest: str, size: int, fingerprint: str) -> Path:
-    item = {
-        "app": "signed",
-        "name": "Signed",
-        "category": "office",
-        "license": "MIT",
-        "homepage": "https://example.org/",
-        "source_code": "https://example.org/src",
-        "summary": {"fr": "x", "en": "x"},
-        "version": "1.0",
-        "platform": "windows",
-        "arch": "x86",
-        "kind": "zip",
-        "url": server.url(f"ok/{name}"),
-        "sha256": digest,
-        "checksum_source": "test",
-        "size": size,
-        "dest": "Apps/Bureautique/Signed",
-        "reason": "test",
-        "signature": {"url": server.url(f"ok/{name}.sig"), "key_fingerprint": fingerprint, "key": "publisher.asc"},
-    }
-    lock = Lock.model_validate(
-        {
-            "pack": {"id": "t", "name": {"fr": "t", "en": "t"}, "label": "T", "locale": "fr", "overlays": []},
-            "profile": {
-                "id": "p",
-                "name": {"fr": "p", "en": "p"},
-                "os": "windows-7",
-                "arch": "x86",
-                "ram_mb": 1024,
-                "key_mb": 4000,
-                "firmware": ["bios"],
-            },
-            "capacity_bytes": 4_000_000_000,
-            "items": [item],
-        }
-    )
+    signature = {"url": server.url(f"ok/{name}.sig"), "key_fingerprint": fingerprint, "key": "publisher.asc"}
+    lock = factories.lock([factories.item("signed", url=server.url(f"ok/{name}"), sha256=digest, size=size, signature=signature)])
     path = tmp_path / f"{name}.lock"
     path.write_bytes(lock_bytes(lock))
     return path
