@@ -146,7 +146,9 @@ def test_esp_holds_the_efi_loaders(isos: Path, layouts: dict[str, BootLayout]) -
     assert esp is not None
     listing = subprocess.run(
         ["mdir", "-b", "-i", f"{isos / 'grub-hybrid.iso'}@@{esp[0]}", "::/EFI/BOOT"],
-        capture_output=True, text=True, env={**os.environ, "MTOOLS_SKIP_CHECK": "1"},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MTOOLS_SKIP_CHECK": "1"},
     )
     assert listing.returncode == 0, listing.stderr
     assert "BOOTX64.EFI" in listing.stdout.upper()
@@ -167,8 +169,15 @@ def check_against_xorriso(iso: Path, lay: BootLayout) -> None:
 
     platform = {0x00: "BIOS", 0xEF: "UEFI"}
     ours = [
-        [platform.get(e.platform, "?"), "y" if e.bootable else "n", "none" if e.emulation == 0 else "?",
-         f"0x{e.load_segment:04x}", f"0x{e.system_type:02x}", str(e.sector_count), str(e.load_rba)]
+        [
+            platform.get(e.platform, "?"),
+            "y" if e.bootable else "n",
+            "none" if e.emulation == 0 else "?",
+            f"0x{e.load_segment:04x}",
+            f"0x{e.system_type:02x}",
+            str(e.sector_count),
+            str(e.load_rba),
+        ]
         for e in lay.el_torito
     ]
     assert [f[1:] for f in _fields(plain, "El Torito boot img :")] == ours
@@ -244,9 +253,21 @@ def test_xorriso_replay_refuses_the_hfsplus_hybrid(isos: Path, tmp_path: Path) -
     """What inspect's HFS+ note warns about (xorriso 1.5.4: "GPT partitions 1 and 2 overlap")."""
     (tmp_path / "marker.txt").write_text("marker\n")
     proc = subprocess.run(
-        ["xorriso", "-indev", str(isos / "grub-hfsplus.iso"), "-outdev", str(tmp_path / "out.iso"),
-         "-boot_image", "any", "replay", "-map", str(tmp_path / "marker.txt"), "/PACK/marker.txt"],
-        capture_output=True, text=True,
+        [
+            "xorriso",
+            "-indev",
+            str(isos / "grub-hfsplus.iso"),
+            "-outdev",
+            str(tmp_path / "out.iso"),
+            "-boot_image",
+            "any",
+            "replay",
+            "-map",
+            str(tmp_path / "marker.txt"),
+            "/PACK/marker.txt",
+        ],
+        capture_output=True,
+        text=True,
     )
     if proc.returncode == 0:  # a later xorriso may fix it: then the note has to be revisited
         pytest.fail(f"xorriso now remasters the HFS+ hybrid: revise inspect's note\n{proc.stderr[-500:]}")
@@ -378,8 +399,7 @@ def boots(isos: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     images.update({(name, "remastered"): add_marker(isos / name, work / name, work / "marker.txt") for name in MODES})
     pool = ThreadPoolExecutor(max_workers=2)
     futures = {
-        key: pool.submit(_boot, images[key[0], key[1]], key[2], key[3], BANNERS.get(key[0], qemu.MARKER))
-        for key in MATRIX
+        key: pool.submit(_boot, images[key[0], key[1]], key[2], key[3], BANNERS.get(key[0], qemu.MARKER)) for key in MATRIX
     }
     yield futures
     pool.shutdown(wait=True, cancel_futures=True)
@@ -389,9 +409,7 @@ def boots(isos: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
 
 @pytest.mark.boot
 @pytest.mark.parametrize(("name", "variant", "firmware", "medium"), MATRIX)
-def test_boot(
-    name: str, variant: str, firmware: qemu.Firmware, medium: qemu.Medium, boots: dict[Key, Future[Boot]]
-) -> None:
+def test_boot(name: str, variant: str, firmware: qemu.Firmware, medium: qemu.Medium, boots: dict[Key, Future[Boot]]) -> None:
     result = boots[name, variant, firmware, medium].result()
     tail = result.text[-1500:]
     if name in BANNERS:
