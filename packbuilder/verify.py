@@ -126,3 +126,25 @@ def verify_output(path: Path) -> Report:
     if zipfile.is_zipfile(path):
         return verify_zip(path)
     return verify_image(path)
+
+
+def check_sums(image: Path, sums: Path) -> str | None:
+    """Compare a published image with its line in a SHA256SUMS file (GNU coreutils format).
+
+    Returns None when it matches, else a sentence saying what is wrong."""
+    try:
+        lines = sums.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {sums}: {exc}") from None
+    expected = None
+    for line in lines:
+        parts = line.strip().split(maxsplit=1)
+        if len(parts) == 2 and Path(parts[1].lstrip("*")).name == image.name:
+            expected = parts[0].lower()
+            break
+    if expected is None:
+        raise InputError(f"{sums} has no line for {image.name}", hint="give the SHA256SUMS published with this image")
+    actual = hash_file(image)
+    if actual != expected:
+        return f"{image.name} does not match {sums.name}: expected {expected}, got {actual} (damaged or incomplete download)"
+    return None

@@ -185,3 +185,21 @@ def test_failures_leave_no_partial_output(env: dict[str, object]) -> None:
     assert result.returncode in (2, 5), result.stderr
     assert "Traceback" not in result.stderr
     assert not small.exists() and not list(base.glob(".small.img.staging-*"))
+
+
+def test_verify_a_published_image_against_its_sha256sums(env: dict[str, object], outputs: dict[str, Path]) -> None:
+    folder = env["base"] / "published"  # type: ignore[operator]
+    folder.mkdir()
+    image = folder / "key.img"
+    shutil.copyfile(outputs["usb"], image)
+    sums = subprocess.run(["sha256sum", "key.img"], cwd=folder, check=True, capture_output=True, text=True).stdout
+    (folder / "SHA256SUMS").write_text(sums)
+    result = run_cli("verify", str(image))  # SHA256SUMS beside the image is used
+    assert result.returncode == 0, result.stderr
+    assert "matches" in result.stdout
+    with image.open("r+b") as fh:  # one flipped byte in the free space: the files still verify, the image does not
+        fh.seek(image.stat().st_size - 4096)
+        fh.write(b"\x01")
+    result = run_cli("verify", str(image), str(folder / "SHA256SUMS"))
+    assert result.returncode == 1
+    assert "does not match SHA256SUMS" in result.stderr
