@@ -1,4 +1,4 @@
-"""``build``: fetch, stage, then write the output (dir, zip or usb image), atomically.
+"""``build``: fetch, stage, then write the output (dir, zip, usb image or ISO), atomically.
 
 Everything is built in a staging folder beside the output and moved into place last; a
 failure removes the staging folder and leaves no partial output. zip and usb outputs are
@@ -21,11 +21,12 @@ from packbuilder.lock import lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage
 
 if TYPE_CHECKING:
+    from packbuilder.image.iso import IsoRequest
     from packbuilder.model.lock import Lock
     from packbuilder.ui import Output
 
-FORMATS = ("dir", "zip", "usb")
-EXTENSIONS = {"dir": "", "zip": ".zip", "usb": ".img"}
+FORMATS = ("dir", "zip", "usb", "iso")
+EXTENSIONS = {"dir": "", "zip": ".zip", "usb": ".img", "iso": ".iso"}
 ZIP_EPOCH_MIN = 315532800  # 1980-01-01: the earliest date a zip entry can hold
 
 
@@ -87,7 +88,9 @@ def build(
     output: Output,
     size_bytes: int | None = None,
     label: str | None = None,
+    iso: IsoRequest | None = None,
 ) -> Path:
+    """Build ``out``; for ``iso``, ``iso`` names the base (a dry run stops before writing anything)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     out = out.absolute()
@@ -105,6 +108,14 @@ def build(
         target = staging / ("out" + EXTENSIONS[fmt])
         if fmt == "zip":
             write_zip(tree, target, epoch)
+        elif fmt == "iso":
+            from packbuilder.image.iso import build_iso
+
+            if iso is None:
+                raise InputError("--format iso needs a base live ISO", hint="add --base BASE_ID or --base FILE.iso")
+            build_iso(lock, tree, iso, target, epoch, staging / "iso")
+            if iso.dry_run:
+                return out
         else:
             from packbuilder.image.fat import write_fat_image
 

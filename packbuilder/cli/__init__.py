@@ -15,6 +15,7 @@ from packbuilder.cli import (
     catalog_cmd,
     fetch_cmd,
     flash_cmd,
+    iso_cmd,
     manifest_cmd,
     plan_cmd,
     profiles_cmd,
@@ -42,6 +43,7 @@ app.command("build")(build_cmd.build)
 app.command("verify")(build_cmd.verify)
 app.command("publish")(publish_cmd.publish)
 app.command("flash")(flash_cmd.flash)
+app.command("inspect")(iso_cmd.inspect)
 app.add_typer(cache_cmd.app, name="cache")
 
 

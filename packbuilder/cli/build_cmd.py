@@ -12,7 +12,10 @@ from packbuilder.cli.fetch_cmd import JobsOpt, MirrorOpt, OfflineOpt, cache_dir,
 from packbuilder.cli.plan_cmd import SizeOpt
 from packbuilder.ui import OUTPUT
 
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="dir, zip or usb (raw FAT32 disk image).")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="dir, zip, usb (raw FAT32 disk image) or iso (live ISO + pack).")]
+BaseOpt = Annotated[str | None, typer.Option("--base", help="--format iso: base live ISO, a base id or an ISO file.")]
+EngineOpt = Annotated[str, typer.Option("--iso-engine", help="--format iso: auto, xorriso or pycdlib.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="--format iso: print the base's layout and the plan; write nothing.")]
 
 
 def overlays_dir() -> Path | None:
@@ -31,9 +34,12 @@ def build(
     jobs: JobsOpt = 4,
     mirror: MirrorOpt = None,
     offline: OfflineOpt = False,
+    base: BaseOpt = None,
+    iso_engine: EngineOpt = "auto",
+    dry_run: DryRunOpt = False,
     json_flag: JsonOpt = False,
 ) -> None:
-    """Build a key: a folder, a zip, or a FAT32 USB disk image."""
+    """Build a key: a folder, a zip, a FAT32 USB disk image, or a live ISO with the pack."""
     from packbuilder.errors import InputError
     from packbuilder.fetch.run import fetch_lock
     from packbuilder.fsutil import parse_size
@@ -42,12 +48,25 @@ def build(
 
     set_json(json_flag)
     if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)} (iso and usb-live come later)")
+        raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)} (usb-live comes later)")
     lock = load_target(pack_or_lock, profile, size)
     size_bytes = parse_size(size) if size else None
     result = fetch_lock(lock, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline, keys_dir())
     target = out or default_output(lock, fmt)
-    built = build_output(lock, fmt, target, result.paths, overlays_dir(), OUTPUT, size_bytes, label)
+    iso = None
+    if fmt == "iso":
+        from packbuilder.cli.iso_cmd import iso_request
+
+        iso = iso_request(base or lock.pack.base, iso_engine, dry_run, jobs, tuple(mirror or ()), offline)
+    elif base is not None or dry_run:
+        raise InputError("--base and --dry-run go with --format iso")
+    built = build_output(lock, fmt, target, result.paths, overlays_dir(), OUTPUT, size_bytes, label, iso)
+    if iso is not None:
+        from packbuilder.cli.iso_cmd import report_iso
+
+        report_iso(iso, built)
+        if dry_run:
+            return
     if OUTPUT.json_mode:
         side = built.with_name(built.name + ".sha256")
         OUTPUT.emit_json(
@@ -57,6 +76,7 @@ def build(
                 "pack": lock.pack.id,
                 "profile": lock.profile.id,
                 "sha256": side.read_text().split()[0] if side.exists() else None,
+                **({"iso": iso.as_json()} if iso is not None else {}),
             }
         )
         return
@@ -65,13 +85,25 @@ def build(
 
 def verify(
     output: Annotated[Path, typer.Argument(help="A key folder, zip or USB image built by packbuilder.")],
+    sums: Annotated[
+        Path | None,
+        typer.Argument(help="SHA256SUMS published with the image (default: the one beside it, if any)."),
+    ] = None,
     json_flag: JsonOpt = False,
 ) -> None:
-    """Check every file of a built key against its embedded manifest. Exit 1 if any differs."""
+    """Check a built key: the image against SHA256SUMS, then every file against its embedded manifest.
+    Exit 1 if anything differs."""
     from packbuilder.errors import CheckFailed
-    from packbuilder.verify import verify_output
+    from packbuilder.verify import check_sums, verify_output
 
     set_json(json_flag)
+    if sums is None and output.is_file() and (output.parent / "SHA256SUMS").is_file():
+        sums = output.parent / "SHA256SUMS"
+    if sums is not None:
+        problem = check_sums(output, sums)
+        if problem is not None:
+            raise CheckFailed(problem, hint="download the image again")
+        OUTPUT.info(f"{output.name}: matches {sums}")
     report = verify_output(output)
     if OUTPUT.json_mode:
         OUTPUT.emit_json(
