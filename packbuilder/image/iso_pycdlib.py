@@ -48,7 +48,7 @@ from packbuilder.image.inspect import BLOCK, SECTOR, BootLayout, inspect_iso
 
 CHUNK = 1 << 20
 TAIL_PADDING = 300 * 1024  # as xorriso's -pad: old Linux CD read-ahead fails on the volume's last blocks
-ALIGN = 1 << 20  # whole 64 heads x 32 sectors cylinders, as isohybrid pads
+ALIGN = 1 << 20  # one cylinder of 64 heads x 32 sectors, as isohybrid pads
 MAX_FILE = (1 << 32) - 1  # one extent; multi-extent files are not written
 XORRISO_HINT = "use --iso-engine xorriso (install xorriso)"
 D_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -88,7 +88,8 @@ def write_overlay_pycdlib(plan: OverlayPlanLike, out: Path) -> None:
     for data in _sources(root):
         data.lba = cursor
         cursor += -(-data.size // BLOCK)
-    total = -(-(cursor * BLOCK + TAIL_PADDING) // ALIGN) * ALIGN
+    align = ALIGN if layout.file_size % ALIGN == 0 else BLOCK  # keep isohybrid's whole cylinders, add none
+    total = -(-(cursor * BLOCK + TAIL_PADDING) // align) * align
 
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
@@ -512,14 +513,14 @@ class _Tree:
                  entries=[_Entry(r) for r in rest])
         build.dirs.append(d)
         taken = {_ident(r).rpartition(b";")[0].upper() if b";" in _ident(r) else _ident(r).upper() for r in rest}
-        by_name: dict[str, list[int]] = {}
-        for i, r in enumerate(rest):
-            by_name.setdefault(self.name_of(r), []).append(i)
+        by_name: dict[str, list[_Entry]] = {}
+        for entry in d.entries:
+            by_name.setdefault(self.name_of(entry.raw), []).append(entry)
         subs: list[tuple[_Node, _Entry, bytes | None]] = []
         new_subdirs = 0
         for name in sorted(node.children):
             child = node.children[name]
-            found = [d.entries[i] for i in by_name.get(name, [])]
+            found = by_name.get(name, [])
             if found and _is_dir(found[0].raw) != (child.data is None):
                 kind = "folder" if _is_dir(found[0].raw) else "file"
                 raise AssemblyError(f"{name!r} is a {kind} in the base ISO but not in the plan", hint="rename it in the pack")
