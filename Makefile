@@ -6,6 +6,8 @@ PIP ?= $(PYTHON) -m pip
 # System tools used by the tests, the image writers and the benchmarks (aria2: bench_fetch.py's reference),
 # installed when run as root on Debian/Ubuntu.
 APT_PACKAGES ?= gpgv gnupg openssl mtools dosfstools fdisk p7zip-full innoextract msitools xorriso squashfs-tools unzip zip aria2 chromium
+# usb-live images: SYSLINUX's mtools installer (syslinux) and the persistence volume (e2fsprogs).
+APT_PACKAGES += syslinux e2fsprogs
 # Boot tests: the fixture ISOs (scripts/make-fixture-isos.sh) and QEMU with SeaBIOS and OVMF.
 APT_PACKAGES += grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin grub-common isolinux syslinux-utils syslinux-common \
 	ovmf qemu-system-x86

@@ -433,6 +433,16 @@ def _install_syslinux(image: Path, loader: Loader, epoch: int) -> None:
               env=env)
 
 
+def _sync_backup_boot_sector(fd: int) -> None:
+    """The installer rewrites the boot sector only: the FAT32 backup (BPB offset 50) gets the same
+    copy, or fsck.fat and Windows' chkdsk report the two differ."""
+    start = PART_START * SECTOR
+    boot = os.pread(fd, SECTOR, start)
+    (backup,) = struct.unpack_from("<H", boot, 50)
+    if 0 < backup < 32:
+        os.pwrite(fd, boot, start + backup * SECTOR)
+
+
 def _write_persistence(image: Path, work: Path, layout: Layout, volume_id: int, epoch: int) -> None:
     """ext4 labelled ``persistence`` with /persistence.conf, made in place, every time and id fixed."""
     _require("mke2fs", "debugfs")
@@ -490,6 +500,7 @@ def _write(tmp: Path, fd: int, work: Path, args: _Args, prepared: tuple[fat._Nod
         boot_code = grub_boot_code()
     else:
         _install_syslinux(tmp, loader, args.epoch)
+        _sync_backup_boot_sector(fd)
         boot_code = SYSLINUX_MBR.read_bytes()
     os.pwrite(fd, mbr_bytes(boot_code, layout, args.volume_id), 0)
     if layout.persistence_sectors:
