@@ -287,22 +287,21 @@ def _is_dir(rec: bytes) -> bool:
     return bool(rec[25] & 0x02)
 
 
-def _patch(rec: bytes, extent: int, size: int, date: bytes | None) -> bytes:
+def _patch(rec: bytes, extent: int, size: int, epoch: int | None) -> bytes:
+    """The record pointing at a new extent; with ``epoch``, dated then (record and Rock Ridge TF)."""
     out = bytearray(rec)
     out[2:10] = _both32(extent)
     out[10:18] = _both32(size)
-    if date is not None:
-        out[18:25] = date
+    if epoch is not None:
+        out[18:25] = _date7(epoch)
         out[25] &= ~0x80  # one extent now, even where the old file had several
         start, su = _su(rec)
-        for sig, pos, _ in _susp(su):
+        for sig, pos, length in _susp(su):
             if sig == b"TF":
                 flags = su[pos + 4]
-                stamp = 17 if flags & 0x80 else 7
-                count = bin(flags & 0x7F).count("1")
-                body = date if stamp == 7 else b""
-                if body:
-                    out[start + pos + 5 : start + pos + 5 + 7 * count] = body * count
+                stamp = _date17(epoch) if flags & 0x80 else _date7(epoch)
+                count = min(bin(flags & 0x7F).count("1"), (length - 5) // len(stamp))
+                out[start + pos + 5 : start + pos + 5 + len(stamp) * count] = stamp * count
     return bytes(out)
 
 
@@ -382,6 +381,7 @@ class _Tree:
     def __init__(self, f: BinaryIO, block: int, vd: bytes, epoch: int) -> None:
         self.f, self.block, self.vd = f, block, vd
         self.joliet = vd[0] == 2
+        self.epoch = epoch
         self.date = _date7(epoch)
         self.date17 = _date17(epoch)
         self.root = vd[156 : 156 + vd[156]]
@@ -461,30 +461,28 @@ class _Tree:
         return 1 if self.dir_nlink < 2 else 2  # xorriso writes 1 ("unknown") for directories; others count
 
     def new_ident(self, name: str, is_dir: bool, taken: set[bytes]) -> bytes:
+        """A free identifier: Joliet keeps the name (64 UCS-2 characters), ISO 9660 gets level 2 d-characters."""
         if self.joliet:
             text = "".join("_" if c in '*/:;?\\' or ord(c) < 32 or ord(c) > 0xFFFF else c for c in name)
-            stem, dot, ext = ("", "", "") if is_dir else text.rpartition(".")
-            if not dot:
-                stem, ext = text, ""
-            limit = JOLIET_MAX
+            limit, encoding = JOLIET_MAX, "utf-16-be"
         else:
             text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").upper()
-            stem, dot, ext = ("", "", "") if is_dir else text.rpartition(".")
-            if not dot:
-                stem, ext = text.replace(".", "_"), ""
+            limit, encoding = (31 if is_dir else 30), "ascii"  # level 2: name and extension, separators not counted
+        stem, dot, ext = text.rpartition(".")
+        if is_dir or not dot or not stem:
+            stem, ext = text, ""
+        if not self.joliet:
             stem = "".join(c if c in D_CHARS else "_" for c in stem) or "_"
             ext = "".join(c if c in D_CHARS else "_" for c in ext)[:8]
-            limit = 31 if is_dir else 30  # ISO 9660 level 2
-        ext = ext[: max(0, limit - 2)]
+        sep = ("." if ext else "") if self.joliet or is_dir else "."  # ISO 9660 file names always have the dot
+        ext = ext[: limit // 2]
         for n in range(100000):
             suffix = f"_{n}" if n else ""
-            room = limit - len(suffix) - (len(ext) + 1 if ext or (dot and not self.joliet) else 0)
-            candidate = stem[:room] + suffix + ("." + ext if ext else "." if dot and not self.joliet else "")
-            encoded = candidate.encode("utf-16-be" if self.joliet else "ascii")
+            room = limit - len(suffix) - len(ext) - (len(sep) if self.joliet else 0)
+            encoded = (stem[:room] + suffix + sep + ext).encode(encoding)
             if encoded.upper() not in taken:
                 taken.add(encoded.upper())
-                version = (";1".encode("utf-16-be") if self.joliet else b";1") if not is_dir else b""
-                return encoded + version
+                return encoded + ("" if is_dir else ";1").encode(encoding)
         raise AssemblyError(f"no free ISO 9660 name for {name!r}", hint="rename the files")
 
     def new_record(self, ident: bytes, is_dir: bool, name: str | None) -> bytes:
@@ -566,7 +564,7 @@ class _Build:
         self.pt_order: list[_PtNode] = []
 
     def _final_records(self, d: _Dir) -> list[bytes]:
-        date = self.tree.date
+        date = self.tree.epoch
         parent = d.parent or d
         records = [_patch(d.dot, d.lba, d.size, date), _patch(d.dotdot, parent.lba, parent.size, date)]
         for e in d.entries:
@@ -654,7 +652,7 @@ class _Build:
         vd[80:88] = _both32(volume_blocks)
         vd[132:140] = _both32(self._path_table_size())
         vd[140:156] = struct.pack("<II", self.pt_l, 0) + struct.pack(">II", self.pt_m, 0)
-        root_record = _patch(self.tree.root, root.lba, root.size, self.tree.date)
+        root_record = _patch(self.tree.root, root.lba, root.size, self.tree.epoch)
         vd[156 : 156 + len(root_record)] = root_record
         vd[830:847] = self.tree.date17
         f.seek(self.tree.block * BLOCK)
