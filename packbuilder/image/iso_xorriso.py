@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError
@@ -67,15 +67,20 @@ def command_lines(plan: OverlayPlan, work: Path, joliet: bool) -> list[str]:
         content = work / f"replace-{n}"
         content.write_bytes(data)
         lines.append(f"-map {quote(str(content))} {quote(iso_path)}")
-    touched = [*plan.dirs, *(p for p, _ in plan.files), *(p for p, _ in plan.replace)]
-    for path in touched:
-        is_dir = path in plan.dirs
-        mode = "0755" if is_dir or path in executables else "0644"
-        lines.append(f"-chmod {mode} {quote(path)} --")
-        lines.append(f"-chown 0 {quote(path)} --")
-        lines.append(f"-chgrp 0 {quote(path)} --")
-        lines.append(f"-alter_date b {epoch} {quote(path)} --")
-    # Parents the plan did not create (the root) get "now" for their dates: fixed by -iso_nowtime.
+    # Owners, dates and modes: recursively on each new top folder (one command, not one per file),
+    # then one by one for what lies outside them (root pages, the live layer, replaced files).
+    new_dirs = set(plan.dirs)
+    tops = [d for d in plan.dirs if str(PurePosixPath(d).parent) not in new_dirs]
+    for top in tops:
+        q = quote(top)
+        lines += [f"-chown_r 0 {q} --", f"-chgrp_r 0 {q} --", f"-alter_date_r b {epoch} {q} --"]
+        lines += [f"-find {q} -type f -exec chmod 0644 --", f"-find {q} -type d -exec chmod 0755 --"]
+    inside = tuple(top + "/" for top in tops)
+    loose = [p for p, _ in plan.files if not p.startswith(inside)] + [p for p, _ in plan.replace]
+    for path in loose:
+        q = quote(path)
+        lines += [f"-chmod 0644 {q} --", f"-chown 0 {q} --", f"-chgrp 0 {q} --", f"-alter_date b {epoch} {q} --"]
+    lines += [f"-chmod 0755 {quote(path)} --" for path in executables]
     return lines
 
 
