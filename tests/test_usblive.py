@@ -170,6 +170,14 @@ def test_boot_files_per_loader(images: dict[str, Built]) -> None:
     assert b"(,1)/boot/grub" in _run_bytes("mtype", "-i", f"{images['grub'].path}@@{MIB}", "::/EFI/BOOT/BOOTX64.EFI")
 
 
+def test_large_base_files_copied_from_the_iso(isos: Path, images: dict[str, Built], tmp_path: Path) -> None:  # noqa: F811
+    """Files of 1 MiB or more go from the ISO straight into the image: efi.img (2.8 MiB) is the same."""
+    _run("xorriso", "-osirrox", "on", "-indev", isos / "grub-hybrid.iso", "-extract", "/efi.img", tmp_path / "efi.img")
+    expected = (tmp_path / "efi.img").read_bytes()
+    assert len(expected) >= MIB
+    assert _run_bytes("mtype", "-i", f"{images['grub'].path}@@{MIB}", "::/efi.img") == expected
+
+
 def _run_bytes(*args: str) -> bytes:
     proc = subprocess.run(list(args), capture_output=True, env=MTOOLS_ENV)
     assert proc.returncode == 0, proc.stderr

@@ -54,6 +54,7 @@ the same versions of the tools used (xorriso, GRUB, SYSLINUX, mtools, e2fsprogs)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -180,17 +181,47 @@ def _resolve_links(root: Path) -> list[str]:
     return dropped
 
 
-def extract_base(base: Path, dest: Path) -> None:
-    """The base ISO's files (Rock Ridge names) into ``dest``, plus its EFI image's files it lacks."""
+_LBA_LINE = re.compile(r"File data lba:\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*,\s*(\d+)\s*,\s*'(.*)'$")
+
+
+def _large_files(base: Path) -> dict[str, tuple[int, int]]:
+    """ISO path -> (byte offset, size) of the files of 1 MiB or more stored in one extent, which are
+    copied from the ISO into the image directly rather than extracted first (one copy, not two)."""
+    proc = tools.run(["xorriso", "-indev", base, "-find", "/", "-type", "f", "-exec", "report_lba", "--"])
+    extents: dict[str, list[tuple[int, int]]] = {}
+    for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+        found = _LBA_LINE.match(line.strip())
+        if found:
+            path = found.group(4).replace("'\"'\"'", "'")  # xorriso quotes ' as '"'"'
+            extents.setdefault(path, []).append((int(found.group(2)) * 2048, int(found.group(3))))
+    return {path: ext[0] for path, ext in extents.items() if len(ext) == 1 and ext[0][1] >= MIB}
+
+
+def extract_base(base: Path, dest: Path) -> dict[int, tuple[int, int]]:
+    """The base ISO's files (Rock Ridge names) into ``dest``, plus its EFI image's files it lacks.
+    Large files are left as sparse placeholders of their size: returns their inode number ->
+    (offset in the ISO, size)."""
     _require("xorriso")
-    tools.run(["xorriso", "-osirrox", "on", "-indev", base, "-extract", "/", dest])
+    large = _large_files(base)
+    # -rm only drops them from xorriso's view of the ISO; -rollback_end ends without writing anything.
+    removals = ["-rm", *large, "--"] if large else []
+    tools.run(["xorriso", "-osirrox", "on", "-iso_rr_pattern", "off", "-indev", base, *removals,
+               "-extract", "/", dest, "-rollback_end"])
     _make_writable(dest)
+    placeholders = {}
+    for iso_path, (offset, size) in large.items():
+        path = dest / iso_path.lstrip("/")
+        if path.parent.is_dir() and not path.exists():
+            with path.open("wb") as f:
+                f.truncate(size)
+            # by inode: a link to the file, made a hard link below, reads from the ISO too
+            placeholders[path.stat().st_ino] = (offset, size)
     _resolve_links(dest)
     if _find(dest, "EFI/BOOT/BOOTX64.EFI") is not None:
-        return
+        return placeholders
     layout = inspect_iso(base)
     if not layout.efi_entries:
-        return
+        return placeholders
     offset = layout.esp[0] if layout.esp is not None else layout.efi_entries[0].load_rba * 2048
     _require("mcopy")
     efi = dest.parent / f"{dest.name}.efi"
@@ -200,6 +231,7 @@ def extract_base(base: Path, dest: Path) -> None:
         _add_missing(efi, dest)
     finally:
         _rmtree(efi)
+    return placeholders
 
 
 def _find(root: Path, rel: str) -> Path | None:
@@ -464,11 +496,19 @@ def _write_persistence(image: Path, work: Path, layout: Layout, volume_id: int, 
         raise AssemblyError(f"debugfs could not set the times of persistence.conf: {proc.stderr.decode(errors='replace')}")
 
 
-def _prepare(base: Path, tree: Path, work: Path, volume_id: int) -> tuple[fat._Node, Loader, bytes | None]:
-    """Extract the base, add its boot extras; the merged tree, the loader and GRUB's core image if any."""
+@dataclass(frozen=True)
+class _Prepared:
+    root: fat._Node  # the merged tree
+    loader: Loader
+    core: bytes | None  # GRUB's core image for a GRUB base
+    from_iso: dict[int, tuple[int, int]]  # inode of a placeholder -> (offset in the ISO, size)
+
+
+def _prepare(base: Path, tree: Path, work: Path, volume_id: int) -> _Prepared:
+    """Extract the base, add its boot extras, merge the trees."""
     root, extras = work / "base", work / "extras"
     extras.mkdir()
-    extract_base(base, root)
+    from_iso = extract_base(base, root)
     loader = detect_loader(root)
     _patch_efi_grub(root, extras)
     core = None
@@ -482,18 +522,67 @@ def _prepare(base: Path, tree: Path, work: Path, volume_id: int) -> tuple[fat._N
         core = _grub_core(work, extras, volume_id)
         _check_core(core)
         drop = ("boot/grub/i386-pc",)
-    return merged_tree(root, extras, tree, drop), loader, core
+    return _Prepared(merged_tree(root, extras, tree, drop), loader, core, from_iso)
 
 
-def _write(tmp: Path, fd: int, work: Path, args: _Args, prepared: tuple[fat._Node, Loader, bytes | None]) -> None:
-    root, loader, core = prepared
+def _copy_from_iso(iso: int, source: tuple[int, int], dst: int, offset: int) -> None:
+    start, size = source
+    done = 0
+    while done < size:
+        try:
+            n = os.copy_file_range(iso, dst, size - done, start + done, offset + done)
+        except OSError as exc:
+            if exc.errno not in fat._NO_COPY_RANGE:
+                raise
+            chunk = os.pread(iso, min(MIB, size - done), start + done)
+            n = os.pwrite(dst, chunk, offset + done) if chunk else 0
+        if n == 0:
+            raise AssemblyError("the base ISO is shorter than its directory says", hint="download the base again")
+        done += n
+
+
+def _fill(fd: int, geo: fat._Geometry, prepared: _Prepared, args: _Args, iso: int) -> None:
+    """fat._fill, except that files left as placeholders are copied from the ISO itself."""
+    root = prepared.root
+    stamp = fat._dos_stamp(min(max(args.epoch, fat.FAT_TIME_MIN), fat.FAT_TIME_MAX))
+    fat._check_fit(root, geo.cluster_bytes, geo.clusters, args.size_bytes)
+    end = fat._allocate(root, geo.cluster_bytes, geo.root_cluster)
+    files = []
+    stack: list[tuple[fat._Node, int]] = [(root, 0)]
+    while stack:
+        folder, parent_cluster = stack.pop()
+        assert folder.children is not None
+        entries = fat._directory_bytes(folder, parent_cluster, args.label if folder is root else None, stamp)
+        os.pwrite(fd, entries.ljust(folder.clusters * geo.cluster_bytes, b"\0"), geo.offset(folder.first_cluster))
+        for child in folder.children:
+            if child.children is not None:
+                stack.append((child, 0 if folder is root else folder.first_cluster))  # ".." of a top folder is 0
+            elif child.size:
+                files.append(child)
+    fat_table = fat._fat_bytes(os.pread(fd, 8, geo.fat_offsets[0]), root, end)
+    for offset in geo.fat_offsets:
+        os.pwrite(fd, fat_table, offset)
+    for offset in geo.fsinfo_offsets:
+        info = bytearray(os.pread(fd, SECTOR, offset))
+        if info[:4] == b"RRaA" and info[484:488] == b"rrAa":
+            struct.pack_into("<II", info, 488, geo.clusters - (end - 2), end - 1)  # free count, last allocated
+            os.pwrite(fd, bytes(info), offset)
+    for node in files:
+        source = prepared.from_iso.get(os.stat(node.path).st_ino)
+        if source is None:
+            fat._copy_file(node, fd, geo.offset(node.first_cluster))
+        else:
+            _copy_from_iso(iso, source, fd, geo.offset(node.first_cluster))
+
+
+def _write(tmp: Path, fd: int, work: Path, args: _Args, prepared: _Prepared, iso: int) -> None:
+    loader, core = prepared.loader, prepared.core
     layout = args.layout
     spc = fat._cluster_sectors(layout.fat_sectors)
     os.ftruncate(fd, args.size_bytes)  # sparse: free clusters and the persistence volume's free blocks stay holes
     fat._format(tmp, layout.fat_sectors, spc, args.label, args.volume_id)
     geo = fat._read_geometry(fd, layout.fat_sectors, args.label, args.volume_id)
-    stamp = fat._dos_stamp(min(max(args.epoch, fat.FAT_TIME_MIN), fat.FAT_TIME_MAX))
-    fat._fill(fd, geo, root, args.label, stamp, args.size_bytes)
+    _fill(fd, geo, prepared, args, iso)
     if core is not None:
         os.pwrite(fd, grub_boot_code()[:MBR_CODE], 0)
         os.pwrite(fd, core, SECTOR)
@@ -538,11 +627,13 @@ def write_usb_live(base: Path, tree: Path, out: Path, size_bytes: int, label: st
     args = _Args(size_bytes, label, volume_id, epoch, layout)
     try:
         prepared = _prepare(base, tree, work, volume_id)
-        _check_room(prepared[0], layout, size_bytes)
+        _check_room(prepared.root, layout, size_bytes)
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        iso = os.open(base, os.O_RDONLY)
         try:
-            _write(tmp, fd, work, args, prepared)
+            _write(tmp, fd, work, args, prepared, iso)
         finally:
+            os.close(iso)
             os.close(fd)
         os.replace(tmp, out)
     except OSError as exc:
