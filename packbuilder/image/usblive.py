@@ -27,8 +27,13 @@ How each firmware starts the base:
   ``/boot/grub/i386-pc`` holds this machine's GRUB modules, which must match the core image (the base's
   are only used by its CD boot image, which a disk never runs).
 - UEFI (x64, and ia32 when the base has ``BOOTIA32.EFI``): the firmware reads FAT32 itself and starts
-  the base's own ``/EFI/BOOT/BOOTX64.EFI``; a GRUB made by grub-mkrescue falls back to the device it
-  started from when the ISO's UUID is not found, so it reads ``/boot/grub/grub.cfg`` from the key.
+  the base's own ``/EFI/BOOT/BOOTX64.EFI``. A GRUB made by grub-mkrescue has the built-in prefix
+  ``()/boot/grub``, "the drive I started from", which on a CD is the ISO but on a key is the whole disk,
+  not a file system: that prefix is changed to ``(,1)/boot/grub`` (partition 1 of the same drive) in the
+  copy on the key, so it reads the base's ``/boot/grub/grub.cfg`` and modules from the FAT32 partition.
+
+Files of the base of 1 MiB or more (the live system's squashfs) are copied from the ISO straight into
+the image (``copy_file_range``), the others are extracted by xorriso first: one copy of the big data.
 
 Limits:
 
@@ -40,7 +45,11 @@ Limits:
   by the ISO's volume label or UUID (``search --label``) will not find the key: its config must search
   by file (``search --file``) or use the device it started from, as most live systems' do.
 - Secure Boot is whatever the base's EFI loader is: a shim signed for the ISO layout usually works,
-  and nothing is signed here.
+  and nothing is signed here; a signed GRUB with the ``()`` prefix would lose its signature when
+  patched (grub-mkrescue's are not signed; Debian's and Ubuntu's signed GRUBs use another prefix).
+- The BIOS GRUB and SYSLINUX are this machine's (grub-pc-bin, syslinux 6.x), not the base's: a base's
+  ``grub.cfg`` or ``isolinux.cfg`` written for a much older or newer loader may use commands or
+  ``.c32`` modules this one lacks (the base's ``.c32`` files without a counterpart here are kept).
 - The persistence volume is used only when the base's boot entry passes ``persistence`` to live-boot
   (Debian live's menus have such an entry; the base's configs are not edited).
 - Windows before 10 1703 shows only the first partition of a removable disk: the FAT32 partition is
@@ -485,9 +494,14 @@ def _write_persistence(image: Path, work: Path, layout: Layout, volume_id: int, 
     hash_seed = str(uuid.uuid5(uuid.NAMESPACE_OID, f"packbuilder-hash-seed-{volume_id:08x}"))
     offset = layout.persistence_start * SECTOR
     env = {"E2FSPROGS_FAKE_TIME": str(epoch)}  # mke2fs and debugfs read "now" from it
-    tools.run(["mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-L", "persistence", "-U", fs_uuid,
-               "-E", f"offset={offset},hash_seed={hash_seed},nodiscard,root_owner=0:0", "-d", content,
-               image, str(layout.persistence_sectors * SECTOR // 4096)], env=env)
+    options = f"offset={offset},hash_seed={hash_seed},nodiscard,root_owner=0:0"
+    argv: list[str | Path] = ["mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-L", "persistence", "-U", fs_uuid, "-d", content,
+            image, str(layout.persistence_sectors * SECTOR // 4096)]
+    # The region is a hole of the new file, all zeros: e2fsprogs 1.47 can skip zeroing the inode tables
+    # and the journal (a second for 1 GiB); older versions do not know the option.
+    proc = tools.run([*argv[:-2], "-E", options + ",assume_storage_prezeroed=1", *argv[-2:]], env=env, check=False)
+    if proc.returncode != 0:
+        tools.run([*argv[:-2], "-E", options, *argv[-2:]], env=env)
     # -d copies the source file's times, and no one can set a ctime: set the four of them here.
     commands = work / "debugfs.cmd"
     commands.write_text("".join(f"sif /persistence.conf {field} @{epoch}\n" for field in ("atime", "mtime", "ctime", "crtime")))
