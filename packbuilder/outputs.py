@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from packbuilder.model.lock import Lock
     from packbuilder.ui import Output
 
-FORMATS = ("dir", "zip", "usb", "iso")
-EXTENSIONS = {"dir": "", "zip": ".zip", "usb": ".img", "iso": ".iso"}
+FORMATS = ("dir", "zip", "usb", "iso", "usb-live")
+EXTENSIONS = {"dir": "", "zip": ".zip", "usb": ".img", "iso": ".iso", "usb-live": ".img"}
 ZIP_EPOCH_MIN = 315532800  # 1980-01-01: the earliest date a zip entry can hold
 
 
@@ -89,6 +89,7 @@ def build(
     size_bytes: int | None = None,
     label: str | None = None,
     iso: IsoRequest | None = None,
+    persistence_bytes: int | None = None,
 ) -> Path:
     """Build ``out``; for ``iso``, ``iso`` names the base (a dry run stops before writing anything)."""
     if fmt not in FORMATS:
@@ -116,6 +117,14 @@ def build(
             build_iso(lock, tree, iso, target, epoch, staging / "iso")
             if iso.dry_run:
                 return out
+        elif fmt == "usb-live":
+            from packbuilder.image.usblive import write_usb_live
+
+            if iso is None:
+                raise InputError("--format usb-live needs a base live ISO", hint="add --base BASE_ID or --base FILE.iso")
+            size = size_bytes or lock.profile.key_mb * 1_000_000
+            label_text = (label or lock.pack.label).upper()
+            write_usb_live(iso.base, tree, target, size, label_text, volume_id(lock), epoch, persistence_bytes)
         else:
             from packbuilder.image.fat import write_fat_image
 

@@ -12,9 +12,17 @@ from packbuilder.cli.fetch_cmd import JobsOpt, MirrorOpt, OfflineOpt, cache_dir,
 from packbuilder.cli.plan_cmd import SizeOpt
 from packbuilder.ui import OUTPUT
 
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="dir, zip, usb (raw FAT32 disk image) or iso (live ISO + pack).")]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format", "-f", help="dir, zip, usb (FAT32 disk image), iso (live ISO + pack) or usb-live (bootable key + pack)."
+    ),
+]
 BaseOpt = Annotated[str | None, typer.Option("--base", help="--format iso: base live ISO, a base id or an ISO file.")]
 EngineOpt = Annotated[str, typer.Option("--iso-engine", help="--format iso: auto, xorriso or pycdlib.")]
+PersistenceOpt = Annotated[
+    str | None, typer.Option("--persistence", help="--format usb-live: size of a live-boot persistence volume, e.g. 1G.")
+]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="--format iso: print the base's layout and the plan; write nothing.")]
 
 
@@ -37,6 +45,7 @@ def build(
     base: BaseOpt = None,
     iso_engine: EngineOpt = "auto",
     dry_run: DryRunOpt = False,
+    persistence: PersistenceOpt = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """Build a key: a folder, a zip, a FAT32 USB disk image, or a live ISO with the pack."""
@@ -48,20 +57,25 @@ def build(
 
     set_json(json_flag)
     if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)} (usb-live comes later)")
+        raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     lock = load_target(pack_or_lock, profile, size)
     size_bytes = parse_size(size) if size else None
     result = fetch_lock(lock, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline, keys_dir())
     target = out or default_output(lock, fmt)
     iso = None
-    if fmt == "iso":
+    if fmt in ("iso", "usb-live"):
         from packbuilder.cli.iso_cmd import iso_request
 
+        if fmt == "usb-live" and dry_run:
+            raise InputError("--dry-run goes with --format iso")
         iso = iso_request(base or lock.pack.base, iso_engine, dry_run, jobs, tuple(mirror or ()), offline)
     elif base is not None or dry_run:
-        raise InputError("--base and --dry-run go with --format iso")
-    built = build_output(lock, fmt, target, result.paths, overlays_dir(), OUTPUT, size_bytes, label, iso)
-    if iso is not None:
+        raise InputError("--base and --dry-run go with --format iso or usb-live")
+    if persistence is not None and fmt != "usb-live":
+        raise InputError("--persistence goes with --format usb-live")
+    persistence_bytes = parse_size(persistence) if persistence else None
+    built = build_output(lock, fmt, target, result.paths, overlays_dir(), OUTPUT, size_bytes, label, iso, persistence_bytes)
+    if iso is not None and fmt == "iso":
         from packbuilder.cli.iso_cmd import report_iso
 
         report_iso(iso, built)
