@@ -18,7 +18,7 @@ install: install-system install-python
 
 install-system:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+		apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq $(APT_PACKAGES); \
 	else \
 		echo "not root or no apt-get: install these yourself if missing: $(APT_PACKAGES)"; \
 	fi
