@@ -8,7 +8,6 @@ Output is a pure function of the inputs: same lock, tree and version -> same byt
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import posixpath
 import re
@@ -16,16 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import quote
 
 import jinja2
-import markupsafe
 
 from packbuilder.fsutil import write_texts
 from packbuilder.model.common import Category, Kind, Platform
 from packbuilder.model.lock import Lock, LockedArtifact
+from packbuilder.pages import LANGS, Page, environment, format_date, href, translate
 
-LANGS = ("fr", "en")
 ASSETS = "Menu-fichiers"
 APPS_DIR = f"{ASSETS}/apps"
 CSS = f"{ASSETS}/style.css"
@@ -51,25 +48,6 @@ CATEGORY_LABELS: dict[Category, dict[str, str]] = {
     Category.EDUCATION: {"fr": "Éducation", "en": "Education"},
     Category.MULTIMEDIA: {"fr": "Multimédia", "en": "Multimedia"},
 }
-_MONTHS = {
-    "fr": (
-        "janvier", "février", "mars", "avril", "mai", "juin",
-        "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-    ),
-    "en": (
-        "January", "February", "March", "April", "May", "June",
-        "July", "August", "September", "October", "November", "December",
-    ),
-}
-
-
-@dataclass(frozen=True)
-class Page:
-    """One generated page: where it lives on the key and where its other-language twin lives."""
-
-    path: str
-    twin: str
-    lang: str
 
 
 @dataclass(frozen=True)
@@ -113,44 +91,12 @@ class Excluded:
     reason: str
 
 
-def href(target: str, page: str, folder: bool = False) -> str:
-    """Relative, percent-encoded link from ``page`` to ``target`` (both relative to the key's root)."""
-    rel = posixpath.relpath(target, posixpath.dirname(page) or ".")
-    if folder and not rel.endswith("/"):
-        rel += "/"
-    # quote() leaves only letters, digits, "_.-~" and "/" as they are: spaces, "#", "%", ":" and
-    # non-ASCII (as UTF-8) are encoded, so no name can turn into a fragment, a query or a scheme.
-    return quote(rel, safe="/")
-
-
 def windows_path(path: str) -> str:
     return path.replace("/", "\\")
 
 
-def format_date(date: dt.date | None, lang: str) -> str | None:
-    if date is None:
-        return None
-    day = "1er" if lang == "fr" and date.day == 1 else str(date.day)
-    return f"{day} {_MONTHS[lang][date.month - 1]} {date.year}"
-
-
-def _translate(lang: str, fr: str, en: str) -> markupsafe.Markup:
-    """``t("Ouvrir", "Open")`` in templates. Only for the templates' own literals, which are trusted
-    (they may hold entities such as ``&nbsp;``); never pass it text from a manifest."""
-    return markupsafe.Markup(fr if lang == "fr" else en)
-
-
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("packbuilder", "templates"),
-        # Every text comes from manifests: escape all of it. Templates are named *.html.j2,
-        # which select_autoescape() would not recognise, so turn it on unconditionally.
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = environment()
     env.filters["winpath"] = windows_path
     return env
 
@@ -210,9 +156,7 @@ def _grouped(entries: Iterable[AppEntry]) -> list[tuple[Category, list[AppEntry]
     for entry in entries:
         by_cat.setdefault(entry.item.category, []).append(entry)
     return [
-        (cat, sorted(by_cat[cat], key=lambda e: (e.item.name.casefold(), e.item.app)))
-        for cat in CATEGORY_ORDER
-        if cat in by_cat
+        (cat, sorted(by_cat[cat], key=lambda e: (e.item.name.casefold(), e.item.app))) for cat in CATEGORY_ORDER if cat in by_cat
     ]
 
 
@@ -252,7 +196,7 @@ def render_menu(lock: Lock, root: Path, launchers: dict[str, str | None], docs: 
             "page": page,
             "lang": page.lang,
             "url": functools.partial(href, page=page.path),
-            "t": functools.partial(_translate, page.lang),
+            "t": functools.partial(translate, page.lang),
             "date": format_date(lock.source_date, page.lang),
         }
         outputs[page.path] = env.get_template(template).render(context)

@@ -15,23 +15,19 @@ Pages (relative to the site folder)::
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import jinja2
-import markupsafe
 
 from packbuilder.fsutil import write_texts
 from packbuilder.menu import CATEGORY_LABELS, CATEGORY_ORDER
+from packbuilder.pages import LANGS, Page, environment, format_date, href, translate
 
-LANGS = ("fr", "en")
 CSS = "site.css"
 INDEX_PAGES = {"fr": "index.html", "en": "index.en.html"}
 GUIDE_PAGES = {"fr": "ecrire-une-cle.html", "en": "write-a-key.html"}
@@ -46,25 +42,6 @@ FORMAT_WORDS: dict[str, dict[str, str]] = {
     "iso": {"fr": "image ISO", "en": "ISO image"},
 }
 OTHER_FORMAT = {"fr": "fichier", "en": "file"}
-_MONTHS = {
-    "fr": (
-        "janvier", "février", "mars", "avril", "mai", "juin",
-        "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-    ),
-    "en": (
-        "January", "February", "March", "April", "May", "June",
-        "July", "August", "September", "October", "November", "December",
-    ),
-}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Page:
-    """One generated page: its path in the site, its other-language twin, its language."""
-
-    path: str
-    twin: str
-    lang: str
 
 
 @dataclass(frozen=True)
@@ -74,14 +51,6 @@ class Group:
     key: str
     title: dict[str, str]
     images: list[dict[str, Any]]
-
-
-def href(target: str, page: str) -> str:
-    """Relative, percent-encoded link from ``page`` to ``target`` (both relative to the site)."""
-    rel = posixpath.relpath(target, posixpath.dirname(page) or ".")
-    # Only letters, digits, "_.-~" and "/" stay as they are: no file name can become a fragment,
-    # a query or a scheme, and accented names resolve the same on every host and from a disk.
-    return quote(rel, safe="/")
 
 
 def format_size(size: int, lang: str) -> str:
@@ -94,14 +63,6 @@ def format_size(size: int, lang: str) -> str:
     if lang == "fr":
         text = text.replace(".", ",")
     return f"{text}\u00a0{units[unit]}"
-
-
-def format_date(iso: str | None, lang: str) -> str | None:
-    if not iso:
-        return None
-    date = dt.date.fromisoformat(iso)
-    day = "1er" if lang == "fr" and date.day == 1 else str(date.day)
-    return f"{day} {_MONTHS[lang][date.month - 1]} {date.year}"
 
 
 def format_words(fmt: str, lang: str) -> str:
@@ -157,23 +118,8 @@ def licence_pages(image: dict[str, Any]) -> dict[str, str]:
     return {"fr": fr, "en": f"{base}.en.html", "txt": f"{base}.txt"}
 
 
-def _translate(lang: str, fr: str, en: str) -> markupsafe.Markup:
-    """``t("Télécharger", "Download")`` in templates: only for the templates' own trusted literals
-    (they may hold entities such as ``&#160;``); never pass it text from the index."""
-    return markupsafe.Markup(fr if lang == "fr" else en)
-
-
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("packbuilder", "templates"),
-        # Every text comes from manifests: escape it in HTML (templates are *.html.j2, which the
-        # default would not recognise). Only the plain-text report is left unescaped.
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), disabled_extensions=("txt.j2",), default=True),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = environment()
     env.filters["size"] = format_size
     env.filters["ucfirst"] = lambda s: s[:1].upper() + s[1:]
     return env
@@ -185,7 +131,7 @@ def _page_context(page: Page, signed: bool) -> dict[str, Any]:
         "page": page,
         "lang": page.lang,
         "url": url,
-        "t": functools.partial(_translate, page.lang),
+        "t": functools.partial(translate, page.lang),
         "date": functools.partial(format_date, lang=page.lang),
         "format_words": functools.partial(format_words, lang=page.lang),
         "apps_by_category": functools.partial(apps_by_category, lang=page.lang),

@@ -10,19 +10,21 @@ from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.download import Downloader, FetchItem, FetchResult, Progress, SignatureCheck
 
 if TYPE_CHECKING:
+    from packbuilder.model.app import Artifact
     from packbuilder.model.base import Base
     from packbuilder.model.lock import Lock, LockedArtifact
     from packbuilder.ui import Output
 
 
-def item_for(art: LockedArtifact, keys_dir: Path | None = None) -> FetchItem:
+def fetch_item(art: Artifact | LockedArtifact, name: str, keys_dir: Path | None = None) -> FetchItem:
+    """What the downloader needs to fetch and check one artifact (from a manifest or a lock)."""
     algo, digest = art.digest
     signature = None
     if art.signature is not None:
         key_file = (keys_dir or Path("keys")) / art.signature.key
         signature = SignatureCheck(art.signature.url, art.signature.key_fingerprint, key_file, art.signature.required)
     return FetchItem(
-        name=f"{art.app} {art.version} ({art.platform.value}/{art.arch.value})",
+        name=name,
         urls=(art.url, *art.mirrors),
         algo=algo,
         digest=digest,
@@ -31,6 +33,10 @@ def item_for(art: LockedArtifact, keys_dir: Path | None = None) -> FetchItem:
         insecure=art.insecure,
         signature=signature,
     )
+
+
+def item_for(art: LockedArtifact, keys_dir: Path | None = None) -> FetchItem:
+    return fetch_item(art, f"{art.app} {art.version} ({art.platform.value}/{art.arch.value})", keys_dir)
 
 
 class RichProgress(Progress):

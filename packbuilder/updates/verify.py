@@ -16,7 +16,8 @@ from typing import Any
 from packbuilder.catalog import Catalog, display_path
 from packbuilder.errors import InputError
 from packbuilder.fetch.cache import Cache
-from packbuilder.fetch.download import Downloader, Failure, FetchItem, SignatureCheck
+from packbuilder.fetch.download import Downloader, Failure, FetchItem
+from packbuilder.fetch.run import fetch_item
 from packbuilder.model.app import App, Artifact
 from packbuilder.yamlsrc import YamlSyntaxError, load_yaml
 
@@ -134,22 +135,7 @@ def changed_targets(catalog: Catalog, ref: str) -> tuple[list[Target], int]:
 
 
 def _item(target: Target, keys_dir: Path) -> FetchItem:
-    art = target.artifact
-    algo, digest = art.digest
-    signature = None
-    if art.signature is not None:
-        sig = art.signature
-        signature = SignatureCheck(sig.url, sig.key_fingerprint, keys_dir / sig.key, sig.required)
-    return FetchItem(
-        name=target.label,
-        urls=(art.url, *art.mirrors),
-        algo=algo,
-        digest=digest,
-        size=art.size,
-        size_approx=art.size_approx,
-        insecure=art.insecure,
-        signature=signature,
-    )
+    return fetch_item(target.artifact, target.label, keys_dir)
 
 
 def _status(failure: Failure) -> str:
