@@ -8,11 +8,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_fat, bench_fetch, bench_flash, bench_iso, bench_resolve, bench_startup
+from bench import bench_fat, bench_fetch, bench_flash, bench_iso, bench_resolve, bench_startup, bench_usblive
 
 
 def main() -> int:
-    results = [bench_startup.run(), bench_resolve.run(), bench_fetch.run(), bench_fat.run(), bench_flash.run(), bench_iso.run()]
+    results = [bench_startup.run(), bench_resolve.run(), bench_fetch.run(), bench_fat.run(), bench_flash.run(), bench_iso.run(),
+               bench_usblive.run()]
     failed = [r for r in results if not r]
     print(f"\n{len(results) - len(failed)}/{len(results)} benchmarks met their targets")
     return 1 if failed else 0
