@@ -206,7 +206,7 @@ def _large_files(base: Path) -> dict[str, tuple[int, int]]:
     return {path: ext[0] for path, ext in extents.items() if len(ext) == 1 and ext[0][1] >= MIB}
 
 
-def extract_base(base: Path, dest: Path) -> dict[int, tuple[int, int]]:
+def extract_base(base: Path, dest: Path) -> dict[tuple[int, int], tuple[int, int]]:
     """The base ISO's files (Rock Ridge names) into ``dest``, plus its EFI image's files it lacks.
     Large files are left as sparse placeholders of their size: returns their inode number ->
     (offset in the ISO, size)."""
@@ -224,7 +224,8 @@ def extract_base(base: Path, dest: Path) -> dict[int, tuple[int, int]]:
             with path.open("wb") as f:
                 f.truncate(size)
             # by inode: a link to the file, made a hard link below, reads from the ISO too
-            placeholders[path.stat().st_ino] = (offset, size)
+            st = path.stat()
+            placeholders[(st.st_dev, st.st_ino)] = (offset, size)
     _resolve_links(dest)
     if _find(dest, "EFI/BOOT/BOOTX64.EFI") is not None:
         return placeholders
@@ -515,7 +516,9 @@ class _Prepared:
     root: fat._Node  # the merged tree
     loader: Loader
     core: bytes | None  # GRUB's core image for a GRUB base
-    from_iso: dict[int, tuple[int, int]]  # inode of a placeholder -> (offset in the ISO, size)
+    # (device, inode) of a placeholder -> (offset in the ISO, size). The device matters: the key's tree
+    # may live on another file system, where the same inode number names another file.
+    from_iso: dict[tuple[int, int], tuple[int, int]]
 
 
 def _prepare(base: Path, tree: Path, work: Path, volume_id: int) -> _Prepared:
@@ -582,7 +585,8 @@ def _fill(fd: int, geo: fat._Geometry, prepared: _Prepared, args: _Args, iso: in
             struct.pack_into("<II", info, 488, geo.clusters - (end - 2), end - 1)  # free count, last allocated
             os.pwrite(fd, bytes(info), offset)
     for node in files:
-        source = prepared.from_iso.get(os.stat(node.path).st_ino)
+        st = os.stat(node.path)
+        source = prepared.from_iso.get((st.st_dev, st.st_ino))
         if source is None:
             fat._copy_file(node, fd, geo.offset(node.first_cluster))
         else:
