@@ -12,7 +12,7 @@ APT_PACKAGES += syslinux e2fsprogs
 APT_PACKAGES += grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin grub-common isolinux syslinux-utils syslinux-common \
 	ovmf qemu-system-x86
 
-.PHONY: install install-system install-python test lint unit fixtures bench dist binary test-dist clean
+.PHONY: install install-system install-python test lint unit fixtures bench dist binary test-dist test-live clean
 
 install: install-system install-python
 
@@ -60,6 +60,12 @@ binary:
 # Runs the binary built just now with an empty environment; fails (never skips) if it is missing.
 test-dist: binary
 	PACKBUILDER_BINARY=dist/packbuilder $(PYTHON) -m pytest -q -p no:cacheprovider tests/test_dist.py
+
+# Maintainers, as root, not part of `test`: a minimal Debian live ISO built with live-build, packbuilder's
+# live layer added, booted in QEMU; its serial console must show the layer's files in the running
+# system (scripts/test-live.sh; about 15 minutes the first time, the base ISO is then kept in build/test-live).
+test-live:
+	bash scripts/test-live.sh
 
 clean:
 	rm -rf dist build .pytest_cache .mypy_cache .ruff_cache
