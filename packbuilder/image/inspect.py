@@ -18,6 +18,7 @@ and of ``xorriso -report_system_area``.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import uuid
 import zlib
@@ -168,6 +169,7 @@ class ApmPartition:
     type: str
     start: int  # in the map's block size
     size: int
+    hfs_volume: bool = False  # an HFS+ volume header really is there (not just an entry typed Apple_HFS)
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,9 @@ class BootLayout:
     def hfsplus(self) -> bool:
         """Carries an HFS+ hybrid (grub-mkrescue's default for Intel Macs)."""
         gpt_hfs = self.gpt is not None and bool(self.gpt.partition_of_type(HFSPLUS_GUID))
-        apm_hfs = self.apm is not None and any(p.type == "Apple_HFS" for p in self.apm.partitions)
+        # live-build writes an Apple_HFS entry named "EFI" over the FAT ESP, with no HFS+ in it: that
+        # is not a hybrid xorriso refuses to replay, so the volume header decides.
+        apm_hfs = self.apm is not None and any(p.type == "Apple_HFS" and p.hfs_volume for p in self.apm.partitions)
         return gpt_hfs or apm_hfs
 
     def boot_modes(self) -> tuple[str, ...]:
@@ -366,7 +370,7 @@ def _inspect(f: BinaryIO, name: str) -> BootLayout:
     system_area = _read(f, 0, SYSTEM_AREA)
     mbr = _mbr(system_area)
     gpt = _gpt(f, file_size)
-    apm = _apm(system_area)
+    apm = _with_hfs_volumes(f, _apm(system_area))
 
     if gpt is not None:
         if not gpt.header_crc_ok:
@@ -571,6 +575,19 @@ def _gpt(f: BinaryIO, file_size: int) -> Gpt | None:
         partitions=tuple(partitions),
         overlaps=overlaps,
     )
+
+
+def _with_hfs_volumes(f: BinaryIO, apm: Apm | None) -> Apm | None:
+    """Mark the Apple_HFS entries that hold an HFS+ (or HFSX) volume header, 1024 bytes in."""
+    if apm is None:
+        return None
+    parts = []
+    for part in apm.partitions:
+        if part.type == "Apple_HFS":
+            signature = _read(f, part.start * apm.block_size + 1024, 2)
+            part = dataclasses.replace(part, hfs_volume=signature in (b"H+", b"HX"))
+        parts.append(part)
+    return dataclasses.replace(apm, partitions=tuple(parts))
 
 
 def _apm(system_area: bytes) -> Apm | None:
