@@ -33,7 +33,7 @@ from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `python3 bench/bench_fetch.py`
 
-from bench.common import report
+from bench.common import report, vm_hwm_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 2**20
@@ -184,18 +184,6 @@ class Run:
     peak_mib: float  # VmHWM of the command's own process
 
 
-def _vm_hwm_kib(pid: int) -> int:
-    """The process's peak resident set so far (0 once it has exited)."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def run_command(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
     """Run ``argv``: its wall time and its peak RSS.
 
@@ -209,7 +197,7 @@ def run_command(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -
         deadline = start + RUN_TIMEOUT_S
         peak = 0
         while proc.poll() is None:
-            peak = max(peak, _vm_hwm_kib(proc.pid))
+            peak = max(peak, vm_hwm_kib(proc.pid))
             if time.perf_counter() > deadline:
                 proc.kill()
                 proc.wait()

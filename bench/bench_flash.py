@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `python3 bench/bench_flash.py`
 
-from bench.common import report
+from bench.common import report, settle
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 2**20
@@ -32,18 +32,6 @@ IMAGE_SIZE = 2 * 1024 * MiB
 TARGETS = 4
 RATIO = 1.3
 RUN_TIMEOUT_S = 900
-
-
-def _settle() -> str:
-    """Flush dirty pages; drop the page cache where allowed. Says what was done."""
-    os.sync()
-    if os.geteuid() == 0:
-        try:
-            Path("/proc/sys/vm/drop_caches").write_text("3\n")
-            return "sync + drop_caches before each run"
-        except OSError:
-            pass
-    return "sync before each run (page cache not dropped: not root)"
 
 
 def _write_image(path: Path) -> None:
@@ -85,10 +73,10 @@ def run() -> bool:
         image = Path(tmp, "image.img")
         _write_image(image)
         targets = [Path(tmp, f"key{n}.img") for n in range(TARGETS)]
-        how = _settle()
+        how = settle()
         reference = _reference(image, targets)
         _clear(targets)
-        _settle()
+        settle()
         elapsed = _packbuilder(image, targets)
     print(f"flash: 2 GiB image to {TARGETS} files in {base}; {how}")
     return report(

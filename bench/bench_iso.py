@@ -68,9 +68,23 @@ def make_base(work: Path) -> Path:
             f.write(block)
     base = work / "base.iso"
     subprocess.run(
-        ["xorriso", "-no_rc", "-indev", str(FIXTURE), "-outdev", str(base), "-boot_image", "any", "replay",
-         "-map", str(filler), "/live/filesystem.bin"],
-        check=True, capture_output=True, env=ENV,
+        [
+            "xorriso",
+            "-no_rc",
+            "-indev",
+            str(FIXTURE),
+            "-outdev",
+            str(base),
+            "-boot_image",
+            "any",
+            "replay",
+            "-map",
+            str(filler),
+            "/live/filesystem.bin",
+        ],
+        check=True,
+        capture_output=True,
+        env=ENV,
     )
     filler.unlink()
     return base
@@ -101,7 +115,9 @@ def child(engine: str, base: Path, tree: Path, out: Path, work: Path) -> dict[st
     shutil.rmtree(work, ignore_errors=True)
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(base), str(tree), str(out), engine, str(work), str(EPOCH)],
-        capture_output=True, text=True, env=ENV,
+        capture_output=True,
+        text=True,
+        env=ENV,
     )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}")
@@ -111,8 +127,20 @@ def child(engine: str, base: Path, tree: Path, out: Path, work: Path) -> dict[st
 
 def reference(base: Path, tree: Path, out: Path) -> dict[str, float]:
     out.unlink(missing_ok=True)
-    argv = ["xorriso", "-no_rc", "-indev", str(base), "-outdev", str(out), "-boot_image", "any", "replay",
-            "-map", str(tree), "/PACK"]
+    argv = [
+        "xorriso",
+        "-no_rc",
+        "-indev",
+        str(base),
+        "-outdev",
+        str(out),
+        "-boot_image",
+        "any",
+        "replay",
+        "-map",
+        str(tree),
+        "/PACK",
+    ]
     proc = subprocess.run([sys.executable, "-c", REFERENCE, *argv], capture_output=True, text=True, env=ENV, check=True)
     result: dict[str, float] = json.loads(proc.stdout.strip())
     return result
@@ -136,8 +164,10 @@ def run() -> bool:
         base = make_base(work)
         tree = work / "tree"
         total = make_tree(tree)
-        print(f"iso overlay: base {base.stat().st_size / MIB:.0f} MiB, overlay {total / MIB:.0f} MiB in 3000 files "
-              f"(set up in {time.perf_counter() - start:.1f} s)")
+        print(
+            f"iso overlay: base {base.stat().st_size / MIB:.0f} MiB, overlay {total / MIB:.0f} MiB in 3000 files "
+            f"(set up in {time.perf_counter() - start:.1f} s)"
+        )
         engines = ["xorriso"] + (["pycdlib"] if pycdlib_available() else [])
         if len(engines) == 1:
             print("iso overlay (pycdlib engine): skipped: packbuilder.image.iso_pycdlib is not there yet")
@@ -166,10 +196,18 @@ def run() -> bool:
                 continue
             best = min(r["seconds"] for r in runs[engine])
             peak = max(r["peak_kib"] for r in runs[engine]) / 1024
-            ok &= report(f"iso overlay ({engine} engine)", best, "s", "hand-written xorriso", ref,
-                         f"<= {limit}x", best <= limit * ref)
-            ok &= report(f"iso overlay ({engine} engine) peak memory", peak, "MiB", "limit", MEMORY_MIB,
-                         f"< {MEMORY_MIB} MiB", peak < MEMORY_MIB)
+            ok &= report(
+                f"iso overlay ({engine} engine)", best, "s", "hand-written xorriso", ref, f"<= {limit}x", best <= limit * ref
+            )
+            ok &= report(
+                f"iso overlay ({engine} engine) peak memory",
+                peak,
+                "MiB",
+                "limit",
+                MEMORY_MIB,
+                f"< {MEMORY_MIB} MiB",
+                peak < MEMORY_MIB,
+            )
         return ok
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `python3 bench/bench_usblive.py`
 
-from bench.common import report
+from bench.common import report, settle, vm_hwm_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "build" / "fixtures" / "grub-hybrid.iso"
@@ -80,9 +80,23 @@ def make_base(work: Path) -> Path:
             f.write(rng.randbytes(16 * MIB))
     base = work / "base.iso"
     subprocess.run(
-        ["xorriso", "-no_rc", "-indev", str(FIXTURE), "-outdev", str(base), "-boot_image", "any", "replay",
-         "-map", str(filler), "/big.bin"],
-        check=True, capture_output=True, env=ENV,
+        [
+            "xorriso",
+            "-no_rc",
+            "-indev",
+            str(FIXTURE),
+            "-outdev",
+            str(base),
+            "-boot_image",
+            "any",
+            "replay",
+            "-map",
+            str(filler),
+            "/big.bin",
+        ],
+        check=True,
+        capture_output=True,
+        env=ENV,
     )
     filler.unlink()
     return base
@@ -102,30 +116,6 @@ def make_tree(root: Path) -> int:
     (root / "Documents").mkdir()
     (root / "Menu.html").write_text("<!doctype html><title>Menu</title>\n")
     return total
-
-
-def settle() -> str:
-    """Flush dirty pages; drop the page cache where allowed. Says what was done."""
-    os.sync()
-    if os.geteuid() == 0:
-        try:
-            Path("/proc/sys/vm/drop_caches").write_text("3\n")
-            return "sync + drop_caches before each run"
-        except OSError:
-            pass
-    return "sync before each run (page cache not dropped: not root)"
-
-
-def _vm_hwm_kib(pid: int) -> int:
-    """The process's peak resident set so far (0 once it has exited)."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
 
 
 def _children(pid: int) -> list[int]:
@@ -165,14 +155,14 @@ def run_synced(argv: list[str]) -> Run:
         tools: dict[str, int] = {}
         mine = Path(f"/proc/{proc.pid}/comm").read_text().strip() if proc.poll() is None else ""
         while proc.poll() is None:
-            own = max(own, _vm_hwm_kib(proc.pid))
+            own = max(own, vm_hwm_kib(proc.pid))
             for pid in _children(proc.pid):
                 try:
                     name = Path(f"/proc/{pid}/comm").read_text().strip()
                 except OSError:
                     continue
                 if name != mine:  # not yet exec'd: still the parent's memory
-                    tools[name] = max(tools.get(name, 0), _vm_hwm_kib(pid))
+                    tools[name] = max(tools.get(name, 0), vm_hwm_kib(pid))
             time.sleep(POLL_S)
         os.sync()
         elapsed = time.perf_counter() - start
@@ -185,8 +175,19 @@ def run_synced(argv: list[str]) -> Run:
 
 
 def ours(base: Path, tree: Path, out: Path) -> Run:
-    argv = [sys.executable, "-c", CHILD, str(base), str(tree), str(out), str(IMAGE_BYTES), LABEL, str(VOLUME_ID),
-            str(EPOCH), str(PERSISTENCE_BYTES)]
+    argv = [
+        sys.executable,
+        "-c",
+        CHILD,
+        str(base),
+        str(tree),
+        str(out),
+        str(IMAGE_BYTES),
+        LABEL,
+        str(VOLUME_ID),
+        str(EPOCH),
+        str(PERSISTENCE_BYTES),
+    ]
     result = run_synced(argv)
     reported = json.loads(result.stdout.strip().splitlines()[-1])
     result.own_kib = max(result.own_kib, int(reported["own_kib"]))
@@ -212,9 +213,11 @@ def run() -> bool:
         tree = work / "tree"
         total = make_tree(tree)
         files = sum(1 for p in tree.rglob("*") if p.is_file())
-        print(f"usb-live image: base {base.stat().st_size / MIB:.0f} MiB, apps {total / MIB:.0f} MiB in {files} files, "
-              f"image {IMAGE_BYTES // GIB} GiB with {PERSISTENCE_BYTES // GIB} GiB persistence, in {work} "
-              f"(set up in {time.perf_counter() - start:.1f} s)")
+        print(
+            f"usb-live image: base {base.stat().st_size / MIB:.0f} MiB, apps {total / MIB:.0f} MiB in {files} files, "
+            f"image {IMAGE_BYTES // GIB} GiB with {PERSISTENCE_BYTES // GIB} GiB persistence, in {work} "
+            f"(set up in {time.perf_counter() - start:.1f} s)"
+        )
         out, copy = work / "live.img", work / "copy"
         runs: dict[str, list[Run]] = {"ours": [], "cp": []}
         how = ""
@@ -229,15 +232,33 @@ def run() -> bool:
         best, ref = min(r.seconds for r in runs["ours"]), min(r.seconds for r in runs["cp"])
         worst = max(runs["ours"], key=lambda r: r.peak_mib)
         tools = ", ".join(f"{name} {kib / 1024:.0f}" for name, kib in sorted(worst.tools_kib.items()))
-        print(f"usb-live image: {how}; runs {', '.join(f'{r.seconds:.2f}' for r in runs['ours'])} s, "
-              f"cp {', '.join(f'{r.seconds:.2f}' for r in runs['cp'])} s (each with its sync)")
+        print(
+            f"usb-live image: {how}; runs {', '.join(f'{r.seconds:.2f}' for r in runs['ours'])} s, "
+            f"cp {', '.join(f'{r.seconds:.2f}' for r in runs['cp'])} s (each with its sync)"
+        )
         print(f"usb-live image: peak memory: python {worst.own_kib / 1024:.0f} MiB, tools (MiB) {tools or 'none seen'}")
-        return all([
-            report("usb-live image 8 GiB (1 GiB base + 1 GiB apps, persistence)", best, "s", "cp + cp -r + sync", ref,
-                   f"<= {RATIO}x", best <= RATIO * ref),
-            report("usb-live image peak memory (python + largest tool)", worst.peak_mib, "MiB", "limit", MEMORY_MIB,
-                   f"< {MEMORY_MIB} MiB", worst.peak_mib < MEMORY_MIB),
-        ])
+        return all(
+            [
+                report(
+                    "usb-live image 8 GiB (1 GiB base + 1 GiB apps, persistence)",
+                    best,
+                    "s",
+                    "cp + cp -r + sync",
+                    ref,
+                    f"<= {RATIO}x",
+                    best <= RATIO * ref,
+                ),
+                report(
+                    "usb-live image peak memory (python + largest tool)",
+                    worst.peak_mib,
+                    "MiB",
+                    "limit",
+                    MEMORY_MIB,
+                    f"< {MEMORY_MIB} MiB",
+                    worst.peak_mib < MEMORY_MIB,
+                ),
+            ]
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

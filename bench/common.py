@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
@@ -34,3 +36,27 @@ def report(name: str, value: float, unit: str, reference_name: str, reference: f
         f"{name}: {value:.3f} {unit} | {reference_name}: {reference:.3f} {unit} | ratio {ratio:.2f}x | target {target}: {status}"
     )
     return ok
+
+
+def settle() -> str:
+    """Flush dirty pages; drop the page cache where allowed. Says what was done."""
+    os.sync()
+    if os.geteuid() == 0:
+        try:
+            Path("/proc/sys/vm/drop_caches").write_text("3\n")
+            return "sync + drop_caches before each run"
+        except OSError:
+            pass
+    return "sync before each run (page cache not dropped: not root)"
+
+
+def vm_hwm_kib(pid: int) -> int:
+    """A process's peak resident set so far, from /proc (0 once it has exited)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0

@@ -12,8 +12,15 @@ from bench import bench_fat, bench_fetch, bench_flash, bench_iso, bench_resolve,
 
 
 def main() -> int:
-    results = [bench_startup.run(), bench_resolve.run(), bench_fetch.run(), bench_fat.run(), bench_flash.run(), bench_iso.run(),
-               bench_usblive.run()]
+    results = [
+        bench_startup.run(),
+        bench_resolve.run(),
+        bench_fetch.run(),
+        bench_fat.run(),
+        bench_flash.run(),
+        bench_iso.run(),
+        bench_usblive.run(),
+    ]
     failed = [r for r in results if not r]
     print(f"\n{len(results) - len(failed)}/{len(results)} benchmarks met their targets")
     return 1 if failed else 0

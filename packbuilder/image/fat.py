@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -504,7 +505,17 @@ def _copy_file(node: _Node, dst: int, offset: int) -> None:
         os.close(src)
 
 
-def _fill(fd: int, geo: _Geometry, root: _Node, label: str, stamp: tuple[int, int, int], size_bytes: int) -> None:
+def _fill(
+    fd: int,
+    geo: _Geometry,
+    root: _Node,
+    label: str,
+    stamp: tuple[int, int, int],
+    size_bytes: int,
+    copy: Callable[[_Node, int, int], None] | None = None,
+) -> None:
+    """Write the directories, both FATs, FSInfo, then every file's data (with ``copy`` if given:
+    (node, fd, offset); usb-live images copy some files straight from the base ISO)."""
     _check_fit(root, geo.cluster_bytes, geo.clusters, size_bytes)  # exact now that the layout is known
     end = _allocate(root, geo.cluster_bytes, geo.root_cluster)
     files = []
@@ -528,7 +539,7 @@ def _fill(fd: int, geo: _Geometry, root: _Node, label: str, stamp: tuple[int, in
             struct.pack_into("<II", info, 488, geo.clusters - (end - 2), end - 1)  # free count, last allocated
             os.pwrite(fd, bytes(info), offset)
     for node in files:
-        _copy_file(node, fd, geo.offset(node.first_cluster))
+        (copy or _copy_file)(node, fd, geo.offset(node.first_cluster))
 
 
 def _chs(lba: int) -> bytes:

@@ -88,8 +88,19 @@ ISOLINUX_DIRS = ("isolinux", "boot/isolinux", "syslinux", "boot/syslinux", "")
 GRUB_CFG = "boot/grub/grub.cfg"
 # Modules built into the BIOS core image: enough to find the FAT partition and enter normal mode;
 # the rest load from /boot/grub/i386-pc on the key.
-GRUB_CORE_MODULES = ("biosdisk", "part_msdos", "part_gpt", "fat", "search", "search_fs_uuid", "search_fs_file",
-                     "configfile", "normal", "echo", "test")
+GRUB_CORE_MODULES = (
+    "biosdisk",
+    "part_msdos",
+    "part_gpt",
+    "fat",
+    "search",
+    "search_fs_uuid",
+    "search_fs_file",
+    "configfile",
+    "normal",
+    "echo",
+    "test",
+)
 # boot.img fields (grub-core/boot/i386/pc/boot.S, include/grub/i386/pc/boot.h)
 GRUB_BPB = (0x03, 0x5A)  # the BPB area grub-bios-setup keeps from the old sector
 GRUB_KERNEL_SECTOR = 0x5C  # 64-bit LBA of core.img's first sector
@@ -97,8 +108,15 @@ GRUB_DRIVE_CHECK = 0x66  # a jmp that grub-bios-setup turns into two nops for ha
 MBR_CODE = 440  # boot code bytes before the disk id and the partition table
 PERSISTENCE_CONF = b"/ union\n"
 # Tools and the Debian packages that provide them (tools.PACKAGES names the common ones).
-PACKAGES = {"grub-mkimage": "grub-common", "syslinux": "syslinux", "debugfs": "e2fsprogs", "mke2fs": "e2fsprogs",
-            "xorriso": "xorriso", "mcopy": "mtools", "mkfs.fat": "dosfstools"}
+PACKAGES = {
+    "grub-mkimage": "grub-common",
+    "syslinux": "syslinux",
+    "debugfs": "e2fsprogs",
+    "mke2fs": "e2fsprogs",
+    "xorriso": "xorriso",
+    "mcopy": "mtools",
+    "mkfs.fat": "dosfstools",
+}
 
 
 @dataclass(frozen=True)
@@ -214,8 +232,9 @@ def extract_base(base: Path, dest: Path) -> dict[tuple[int, int], tuple[int, int
     large = _large_files(base)
     # -rm only drops them from xorriso's view of the ISO; -rollback_end ends without writing anything.
     removals = ["-rm", *large, "--"] if large else []
-    tools.run(["xorriso", "-osirrox", "on", "-iso_rr_pattern", "off", "-indev", base, *removals,
-               "-extract", "/", dest, "-rollback_end"])
+    tools.run(
+        ["xorriso", "-osirrox", "on", "-iso_rr_pattern", "off", "-indev", base, *removals, "-extract", "/", dest, "-rollback_end"]
+    )
     _make_writable(dest)
     placeholders = {}
     for iso_path, (offset, size) in large.items():
@@ -369,8 +388,9 @@ def _grub_core(work: Path, extras: Path, volume_id: int) -> bytes:
     fs_uuid = f"{volume_id >> 16:04x}-{volume_id & 0xFFFF:04x}"  # how GRUB's fat module names the volume id
     early.write_text(f"search --no-floppy --fs-uuid --set=root {fs_uuid}\nset prefix=($root)/boot/grub\n")
     core = work / "core.img"
-    tools.run(["grub-mkimage", "-O", "i386-pc", "-o", core, "-c", early, "-p", "(,msdos1)/boot/grub",
-               "-d", GRUB_PC, *GRUB_CORE_MODULES])
+    tools.run(
+        ["grub-mkimage", "-O", "i386-pc", "-o", core, "-c", early, "-p", "(,msdos1)/boot/grub", "-d", GRUB_PC, *GRUB_CORE_MODULES]
+    )
     modules = extras / "boot" / "grub" / "i386-pc"
     modules.mkdir(parents=True)
     for path in sorted(GRUB_PC.iterdir()):
@@ -462,8 +482,10 @@ def _check_core(core: bytes) -> None:
     """diskboot.img (core's first sector) must read the rest from sector 2, as embedded at sector 1."""
     start, count, segment = struct.unpack_from("<QHH", core, SECTOR - 12)
     if start != 2 or count != -(-len(core) // SECTOR) - 1 or segment != 0x820:
-        raise AssemblyError(f"unexpected GRUB core image blocklist ({start}, {count}, {segment:#x})",
-                            hint="install GRUB 2.02 or later (grub-pc-bin)")
+        raise AssemblyError(
+            f"unexpected GRUB core image blocklist ({start}, {count}, {segment:#x})",
+            hint="install GRUB 2.02 or later (grub-pc-bin)",
+        )
 
 
 def _install_syslinux(image: Path, loader: Loader, epoch: int) -> None:
@@ -471,8 +493,7 @@ def _install_syslinux(image: Path, loader: Loader, epoch: int) -> None:
     _require("syslinux", "mcopy")
     # mtools stamps the files it writes with SOURCE_DATE_EPOCH: the same time as ours.
     env = {"SOURCE_DATE_EPOCH": str(min(max(epoch, fat.FAT_TIME_MIN), fat.FAT_TIME_MAX)), "MTOOLS_SKIP_CHECK": "1"}
-    tools.run(["syslinux", "--install", "--offset", str(PART_START * SECTOR), "--directory", "/" + loader.folder, image],
-              env=env)
+    tools.run(["syslinux", "--install", "--offset", str(PART_START * SECTOR), "--directory", "/" + loader.folder, image], env=env)
 
 
 def _sync_backup_boot_sector(fd: int) -> None:
@@ -496,8 +517,23 @@ def _write_persistence(image: Path, work: Path, layout: Layout, volume_id: int, 
     offset = layout.persistence_start * SECTOR
     env = {"E2FSPROGS_FAKE_TIME": str(epoch)}  # mke2fs and debugfs read "now" from it
     options = f"offset={offset},hash_seed={hash_seed},nodiscard,root_owner=0:0"
-    argv: list[str | Path] = ["mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-L", "persistence", "-U", fs_uuid, "-d", content,
-            image, str(layout.persistence_sectors * SECTOR // 4096)]
+    argv: list[str | Path] = [
+        "mke2fs",
+        "-q",
+        "-F",
+        "-t",
+        "ext4",
+        "-b",
+        "4096",
+        "-L",
+        "persistence",
+        "-U",
+        fs_uuid,
+        "-d",
+        content,
+        image,
+        str(layout.persistence_sectors * SECTOR // 4096),
+    ]
     # The region is a hole of the new file, all zeros: e2fsprogs 1.47 can skip zeroing the inode tables
     # and the journal (a second for 1 GiB); older versions do not know the option.
     proc = tools.run([*argv[:-2], "-E", options + ",assume_storage_prezeroed=1", *argv[-2:]], env=env, check=False)
@@ -560,37 +596,17 @@ def _copy_from_iso(iso: int, source: tuple[int, int], dst: int, offset: int) -> 
 
 def _fill(fd: int, geo: fat._Geometry, prepared: _Prepared, args: _Args, iso: int) -> None:
     """fat._fill, except that files left as placeholders are copied from the ISO itself."""
-    root = prepared.root
     stamp = fat._dos_stamp(min(max(args.epoch, fat.FAT_TIME_MIN), fat.FAT_TIME_MAX))
-    fat._check_fit(root, geo.cluster_bytes, geo.clusters, args.size_bytes)
-    end = fat._allocate(root, geo.cluster_bytes, geo.root_cluster)
-    files = []
-    stack: list[tuple[fat._Node, int]] = [(root, 0)]
-    while stack:
-        folder, parent_cluster = stack.pop()
-        assert folder.children is not None
-        entries = fat._directory_bytes(folder, parent_cluster, args.label if folder is root else None, stamp)
-        os.pwrite(fd, entries.ljust(folder.clusters * geo.cluster_bytes, b"\0"), geo.offset(folder.first_cluster))
-        for child in folder.children:
-            if child.children is not None:
-                stack.append((child, 0 if folder is root else folder.first_cluster))  # ".." of a top folder is 0
-            elif child.size:
-                files.append(child)
-    fat_table = fat._fat_bytes(os.pread(fd, 8, geo.fat_offsets[0]), root, end)
-    for offset in geo.fat_offsets:
-        os.pwrite(fd, fat_table, offset)
-    for offset in geo.fsinfo_offsets:
-        info = bytearray(os.pread(fd, SECTOR, offset))
-        if info[:4] == b"RRaA" and info[484:488] == b"rrAa":
-            struct.pack_into("<II", info, 488, geo.clusters - (end - 2), end - 1)  # free count, last allocated
-            os.pwrite(fd, bytes(info), offset)
-    for node in files:
+
+    def copy(node: fat._Node, fd: int, offset: int) -> None:
         st = os.stat(node.path)
         source = prepared.from_iso.get((st.st_dev, st.st_ino))
         if source is None:
-            fat._copy_file(node, fd, geo.offset(node.first_cluster))
+            fat._copy_file(node, fd, offset)
         else:
-            _copy_from_iso(iso, source, fd, geo.offset(node.first_cluster))
+            _copy_from_iso(iso, source, fd, offset)
+
+    fat._fill(fd, geo, prepared.root, args.label, stamp, args.size_bytes, copy)
 
 
 def _write(tmp: Path, fd: int, work: Path, args: _Args, prepared: _Prepared, iso: int) -> None:
@@ -623,8 +639,16 @@ class _Args:
     layout: Layout
 
 
-def write_usb_live(base: Path, tree: Path, out: Path, size_bytes: int, label: str, volume_id: int, epoch: int,
-                   persistence_bytes: int | None = None) -> None:
+def write_usb_live(
+    base: Path,
+    tree: Path,
+    out: Path,
+    size_bytes: int,
+    label: str,
+    volume_id: int,
+    epoch: int,
+    persistence_bytes: int | None = None,
+) -> None:
     """Write a bootable live USB image of exactly ``size_bytes`` (see the module's docstring): the base
     ISO's files and ``tree`` on FAT32 partition 1 (label ``label``, volume id ``volume_id``, every time
     ``epoch``), and with ``persistence_bytes`` a persistence volume as partition 2. Everything is checked
