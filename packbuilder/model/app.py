@@ -12,6 +12,7 @@ from packbuilder.model.common import (
     Arch,
     Category,
     CpuFlag,
+    Downloadable,
     Id,
     Kind,
     Model,
@@ -59,7 +60,7 @@ class SourceArchive(Model):
     sha256: Sha256 | None = None
 
 
-class Artifact(Model):
+class Artifact(Model, Downloadable):
     platform: Platform
     arch: Arch
     kind: Kind
@@ -90,22 +91,11 @@ class Artifact(Model):
         return self
 
     @property
-    def digest(self) -> tuple[str, str]:
-        """The strongest hash this artifact has: (algorithm, hex)."""
-        if self.sha256:
-            return ("sha256", self.sha256)
-        assert self.sha512
-        return ("sha512", self.sha512)
-
-    @property
     def portable(self) -> bool:
         from packbuilder.model.common import PORTABLE_KINDS
 
         return self.kind in PORTABLE_KINDS
 
-    @property
-    def download_size(self) -> int:
-        return self.size or self.size_approx or 0
 
 
 # --- update checks (``checkver``) and templates for new releases (``autoupdate``) -------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -142,6 +142,29 @@ Url = Annotated[str, AfterValidator(_check_url)]
 Spdx = Annotated[str, AfterValidator(_check_spdx)]
 VersionStr = Annotated[str, BeforeValidator(_no_number), AfterValidator(_check_version)]
 PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Downloadable:
+    """What an artifact in a manifest and an item of a lock share: its strongest hash and its size."""
+
+    if TYPE_CHECKING:
+        sha256: str | None
+        sha512: str | None
+        size: int | None
+        size_approx: int | None
+
+    @property
+    def digest(self) -> tuple[str, str]:
+        """The strongest hash given: (algorithm, hex)."""
+        if self.sha256:
+            return ("sha256", self.sha256)
+        assert self.sha512
+        return ("sha512", self.sha512)
+
+    @property
+    def download_size(self) -> int:
+        """Exact size when known, else the estimate."""
+        return self.size or self.size_approx or 0
 
 
 class Text(Model):

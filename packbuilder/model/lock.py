@@ -11,12 +11,12 @@ import datetime as dt
 from pydantic import Field
 
 from packbuilder.model.app import Signature
-from packbuilder.model.common import Arch, Category, Kind, Model, Platform, Text
+from packbuilder.model.common import Arch, Category, Downloadable, Kind, Model, Platform, Text
 
 LOCK_VERSION = 1
 
 
-class LockedArtifact(Model):
+class LockedArtifact(Model, Downloadable):
     app: str
     name: str
     category: Category
@@ -46,16 +46,6 @@ class LockedArtifact(Model):
     reason: str
     replaces: str | None = None
 
-    @property
-    def digest(self) -> tuple[str, str]:
-        if self.sha256:
-            return ("sha256", self.sha256)
-        assert self.sha512
-        return ("sha512", self.sha512)
-
-    @property
-    def download_size(self) -> int:
-        return self.size or self.size_approx or 0
 
 
 class LockedPack(Model):
