@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import report
+from bench.common import padded_iso, report
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "build" / "fixtures" / "grub-hybrid.iso"
@@ -61,33 +61,7 @@ print(json.dumps({"seconds": elapsed, "peak_kib": resource.getrusage(resource.RU
 
 def make_base(work: Path) -> Path:
     """grub-hybrid.iso with a 2 GiB file added: a base the size of a live DVD image."""
-    filler = work / "filler.bin"
-    with filler.open("wb") as f:
-        block = random.Random(1).randbytes(MIB)
-        for _ in range(BASE_PAD // MIB):
-            f.write(block)
-    base = work / "base.iso"
-    subprocess.run(
-        [
-            "xorriso",
-            "-no_rc",
-            "-indev",
-            str(FIXTURE),
-            "-outdev",
-            str(base),
-            "-boot_image",
-            "any",
-            "replay",
-            "-map",
-            str(filler),
-            "/live/filesystem.bin",
-        ],
-        check=True,
-        capture_output=True,
-        env=ENV,
-    )
-    filler.unlink()
-    return base
+    return padded_iso(FIXTURE, work / "base.iso", BASE_PAD, "/live/filesystem.bin", ENV)
 
 
 def make_tree(root: Path) -> int:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `python3 bench/bench_usblive.py`
 
-from bench.common import report, settle, vm_hwm_kib
+from bench.common import padded_iso, report, settle, vm_hwm_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "build" / "fixtures" / "grub-hybrid.iso"
@@ -73,33 +73,7 @@ def work_root() -> Path:
 
 def make_base(work: Path) -> Path:
     """grub-hybrid.iso with a 1 GiB pseudo-random file added: a base the size of a live CD image."""
-    filler = work / "big.bin"
-    rng = random.Random(1)
-    with filler.open("wb") as f:
-        for _ in range(BASE_PAD // (16 * MIB)):
-            f.write(rng.randbytes(16 * MIB))
-    base = work / "base.iso"
-    subprocess.run(
-        [
-            "xorriso",
-            "-no_rc",
-            "-indev",
-            str(FIXTURE),
-            "-outdev",
-            str(base),
-            "-boot_image",
-            "any",
-            "replay",
-            "-map",
-            str(filler),
-            "/big.bin",
-        ],
-        check=True,
-        capture_output=True,
-        env=ENV,
-    )
-    filler.unlink()
-    return base
+    return padded_iso(FIXTURE, work / "base.iso", BASE_PAD, "/big.bin", ENV)
 
 
 def make_tree(root: Path) -> int:

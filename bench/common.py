@@ -60,3 +60,23 @@ def vm_hwm_kib(pid: int) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def padded_iso(fixture: Path, out: Path, pad_bytes: int, iso_path: str, env: dict[str, str]) -> Path:
+    """``fixture`` with ``pad_bytes`` of pseudo-random data added at ``iso_path`` (boot records replayed):
+    a base the size of a real live image, made from a small bootable one."""
+    import random
+
+    filler = out.with_name(out.name + ".filler")
+    rng = random.Random(1)
+    chunk = 16 * 2**20
+    with filler.open("wb") as f:
+        for done in range(0, pad_bytes, chunk):
+            f.write(rng.randbytes(min(chunk, pad_bytes - done)))
+    cmd = ["xorriso", "-no_rc", "-indev", str(fixture), "-outdev", str(out), "-boot_image", "any", "replay",
+           "-map", str(filler), iso_path]  # fmt: skip
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+    finally:
+        filler.unlink()
+    return out
