@@ -18,6 +18,12 @@ from tests.conftest import FIXTURES, run_cli
 from tests.test_iso import isos  # noqa: F401  # the fixture bases, built once
 
 
+def build(base: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`packbuilder build` of the test lock, with the test catalog and the filled cache."""
+    catalog, cache = base / "mini" / "manifests", base / "cache"
+    return run_cli("--catalog", str(catalog), "--cache", str(cache), "build", str(base / "live.lock"), *args)
+
+
 @pytest.fixture(scope="module")
 def live_build(tmp_path_factory: pytest.TempPathFactory, isos: Path) -> dict[str, Path]:  # noqa: F811
     base = tmp_path_factory.mktemp("usblive-cli")
@@ -33,13 +39,8 @@ def live_build(tmp_path_factory: pytest.TempPathFactory, isos: Path) -> dict[str
     lock = factories.lock(items, pack="live", label="LIVE", overlays=["docs-fr", "marker"], key_mb=96)
     (base / "live.lock").write_bytes(lock_bytes(lock))
     out = base / "live.img"
-    result = run_cli(
-        "--catalog",
-        str(base / "mini" / "manifests"),
-        "--cache",
-        str(base / "cache"),
-        "build",
-        str(base / "live.lock"),
+    result = build(
+        base,
         "--format",
         "usb-live",
         "--base",
@@ -79,13 +80,8 @@ def test_it_boots_as_a_usb_disk_and_sees_the_pack(live_build: dict[str, Path]) -
 
 def test_usb_live_options_are_checked(live_build: dict[str, Path]) -> None:
     base = live_build["base"]
-    result = run_cli(
-        "--catalog",
-        str(base / "mini" / "manifests"),
-        "--cache",
-        str(base / "cache"),
-        "build",
-        str(base / "live.lock"),
+    result = build(
+        base,
         "--format",
         "zip",
         "--persistence",
@@ -93,13 +89,8 @@ def test_usb_live_options_are_checked(live_build: dict[str, Path]) -> None:
         "--offline",
     )
     assert result.returncode == 2 and "--persistence goes with --format usb-live" in result.stderr
-    result = run_cli(
-        "--catalog",
-        str(base / "mini" / "manifests"),
-        "--cache",
-        str(base / "cache"),
-        "build",
-        str(base / "live.lock"),
+    result = build(
+        base,
         "--format",
         "usb-live",
         "--offline",
