@@ -17,7 +17,8 @@ class ExitCode(IntEnum):
     NETWORK = 3  # download failed after retries and mirrors
     VERIFICATION = 4  # hash or signature mismatch
     ASSEMBLY = 5  # image or tree assembly failed
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    TERMINATED = 143  # SIGTERM (128 + 15), as shells report it
 
 
 class PackbuilderError(Exception):
@@ -60,3 +61,7 @@ class ToolMissing(PackbuilderError):
     """An external tool is not installed."""
 
     exit_code = ExitCode.USAGE
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``finally`` cleans up (staging folders)."""

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+COPY_CHUNK = 1 << 20
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -24,9 +28,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def write_texts(root: Path, texts: dict[str, str]) -> list[Path]:
     """Write UTF-8 texts at paths relative to ``root``, in sorted order; return the files written."""
+    from packbuilder.paths import join_within
+
     written = []
     for rel in sorted(texts):
-        path = root / rel
+        path = join_within(root, rel)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(texts[rel].encode("utf-8"))
         written.append(path)
@@ -61,3 +67,42 @@ def parse_size(text: str) -> int:
     if value <= 0:
         raise ValueError(f"{text!r}: a size must be positive")
     return value
+
+
+class NotRegularFile(OSError):
+    """A local source that is a link, a device, a FIFO or a folder: never read as data."""
+
+
+def open_regular(path: Path) -> tuple[int, int]:
+    """Open ``path`` for reading only if it is a regular file (links not followed, FIFOs not waited
+    on); return (fd, size). The check is made on the open file, so it cannot be swapped under us."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP: the last part is a symbolic link
+            raise NotRegularFile(f"{path} is a symbolic link: not read") from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise NotRegularFile(f"{path} is not a regular file: not read")
+    return fd, st.st_size
+
+
+def copy_regular(source: Path, dest: Path, limit: int, feed: Callable[[bytes], object] | None = None) -> int:
+    """Copy the regular file ``source`` to ``dest``, at most ``limit`` bytes (a file that is larger,
+    or grows while read, is refused); ``feed`` sees every block (to hash while copying)."""
+    fd, size = open_regular(source)
+    with os.fdopen(fd, "rb") as src:
+        if size > limit:
+            raise NotRegularFile(f"{source} has {size} bytes, more than the {limit} expected: not read")
+        copied = 0
+        with dest.open("wb") as out:
+            while block := src.read(COPY_CHUNK):
+                copied += len(block)
+                if copied > limit:
+                    raise NotRegularFile(f"{source} grew past the {limit} bytes expected while it was read")
+                out.write(block)
+                if feed is not None:
+                    feed(block)
+    return copied

@@ -85,7 +85,13 @@ def write_lock(lock: Lock, path: Path) -> None:
     """Write atomically: a reader never sees half a lock."""
     from packbuilder.fsutil import atomic_write_bytes
 
-    atomic_write_bytes(path, lock_bytes(lock))
+    try:
+        atomic_write_bytes(path, lock_bytes(lock))
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the lock file {display_path(path)}: {exc.strerror}",
+            hint="give --lock a file path in a folder you can write to",
+        ) from None
 
 
 def read_lock(path: Path) -> Lock:

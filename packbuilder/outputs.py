@@ -7,15 +7,17 @@ byte-reproducible from the same lock, and get their sha256 written beside them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packbuilder.errors import AssemblyError, InputError
+from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
 from packbuilder.lock import lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage
@@ -67,16 +69,102 @@ def write_sha256_file(out: Path) -> Path:
     return side
 
 
-def _clear_previous(out: Path) -> None:
-    """Replace a previous output of packbuilder; refuse to overwrite anything else."""
-    if not out.exists() and not out.is_symlink():
-        return
+# Largest disk image built: its sha256 is computed over every byte (~1 GB/s), holes included.
+MAX_IMAGE_BYTES = 256 * 10**9
+
+
+def is_own_output(out: Path) -> bool:
+    """Whether ``out`` was made by packbuilder: a key (folder, zip, FAT image) with its manifest,
+    or a file with the ``OUT.sha256`` line that ``build`` writes beside its outputs."""
+    if out.is_symlink():
+        return False
     if out.is_dir():
-        if not (out / MANIFEST).is_file():
-            raise InputError(f"{out} exists and is not a packbuilder output", hint="choose another -o path")
+        return (out / MANIFEST).is_file()
+    side = out.with_name(out.name + ".sha256")
+    try:
+        if side.read_text(encoding="utf-8").split()[1:] == [out.name]:
+            return True
+    except (OSError, UnicodeDecodeError, IndexError):
+        pass
+    from packbuilder.verify import read_manifest
+
+    try:
+        read_manifest(out)
+    except (PackbuilderError, OSError, zipfile.BadZipFile, ValueError):
+        return False
+    return True
+
+
+def check_target(out: Path) -> None:
+    """Refuse an ``-o`` that packbuilder would replace but did not make (``-o precious.txt``)."""
+    if (out.exists() or out.is_symlink()) and not is_own_output(out):
+        what = "a folder" if out.is_dir() else "a file"
+        raise InputError(
+            f"{out} exists and is {what} packbuilder did not make: not replaced",
+            hint="choose another -o path, or move that one away yourself",
+        )
+
+
+def check_image_size(size: int) -> None:
+    if size > MAX_IMAGE_BYTES:
+        raise InputError(
+            f"an image of {size / 1e9:,.0f} GB is larger than the {MAX_IMAGE_BYTES // 10**9} GB packbuilder writes",
+            hint="give a smaller --size: a key larger than its image keeps the rest free",
+        )
+
+
+@contextlib.contextmanager
+def claim(out: Path) -> Iterator[None]:
+    """One build at a time per output: a second one to the same ``-o`` stops with a clear error."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(out.with_name(f".{out.name}.lock")))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise InputError(f"another packbuilder is building {out} right now", hint="wait for it, or choose another -o") from None
+    try:
+        yield
+    finally:
+        lock.release()
+        out.with_name(f".{out.name}.lock").unlink(missing_ok=True)
+
+
+def _clear_previous(out: Path) -> None:
+    """Remove a previous output of packbuilder (checked by ``check_target`` before the build)."""
+    check_target(out)
+    if out.is_dir():
         shutil.rmtree(out)
-    else:
+    elif out.exists():
         out.unlink()
+
+
+def replace_dir(tree: Path, out: Path) -> None:
+    """Put the new key folder at ``out``; a previous key's user data (Documents/, the apps'
+    settings) moves into the new one, never deleted: it waits in ``.OUT.previous-PID`` until moved."""
+    check_target(out)
+    if not out.exists():
+        os.replace(tree, out)
+        return
+    from packbuilder.verify import read_manifest, user_data
+
+    try:
+        keep = user_data(read_manifest(out))
+    except PackbuilderError:
+        keep = ("Documents/",)
+    previous = out.with_name(f".{out.name}.previous-{os.getpid()}")
+    os.replace(out, previous)
+    os.replace(tree, out)
+    for folder in keep:
+        old = previous / folder.rstrip("/")
+        if old.is_dir() and not old.is_symlink():
+            new = out / folder.rstrip("/")
+            if new.is_dir() and not any(new.iterdir()):
+                new.rmdir()
+            if not new.exists():
+                new.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(old, new)
+    shutil.rmtree(previous)
 
 
 def build(
@@ -95,7 +183,31 @@ def build(
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     out = out.absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if not lock.items:
+        raise InputError("the lock holds no app: the key would be empty", hint="plan the pack for another profile")
+    check_target(out)
+    if fmt in ("usb", "usb-live"):
+        check_image_size(size_bytes or lock.profile.key_mb * 1_000_000)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with claim(out):
+            return _build(lock, fmt, out, cached, overlays_dir, output, size_bytes, label, iso, persistence_bytes)
+    except OSError as exc:
+        raise InputError(f"cannot write {out}: {exc.strerror}", hint="choose an -o in a folder you can write to") from None
+
+
+def _build(
+    lock: Lock,
+    fmt: str,
+    out: Path,
+    cached: dict[str, Path],
+    overlays_dir: Path | None,
+    output: Output,
+    size_bytes: int | None,
+    label: str | None,
+    iso: IsoRequest | None,
+    persistence_bytes: int | None,
+) -> Path:
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     epoch = build_epoch(lock)
@@ -103,8 +215,7 @@ def build(
         tree = stage(lock, cached, staging / "tree", overlays_dir)
         output.info(f"staged {sum(1 for _ in tree.rglob('*'))} files and folders")
         if fmt == "dir":
-            _clear_previous(out)
-            os.replace(tree, out)
+            replace_dir(tree, out)
             return out
         target = staging / ("out" + EXTENSIONS[fmt])
         if fmt == "zip":

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import struct
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from packbuilder.errors import AssemblyError
 from packbuilder.fetch.hashes import hash_file
 from packbuilder.lock import lock_bytes, lock_digest
 from packbuilder.model.lock import Lock, LockedArtifact
+from packbuilder.paths import UnsafePath, has_control, join_within
 from packbuilder.unpack import unpack
 
 MANIFEST = ".packbuilder/manifest.json"
@@ -56,8 +58,8 @@ def unpack_cap(item: LockedArtifact) -> int:
 
 def place_item(item: LockedArtifact, cached: Path, root: Path) -> str | None:
     """Put one artifact at its destination; return the program to start, relative to ``root``."""
-    dest = root / item.dest
     what = f"{item.app} {item.version} ({Path(item.url).name})"
+    dest = _within(root, item.dest, what)
     if item.kind.value == "appimage":
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(cached, dest)
@@ -67,20 +69,51 @@ def place_item(item: LockedArtifact, cached: Path, root: Path) -> str | None:
         raise AssemblyError(f"{what}: {item.dest} is already used by another app", hint="check the lock's destinations")
     unpack(cached, item.kind.value, dest, unpack_cap(item), what)
     if item.launch:
-        program = dest / item.launch
+        program = _within(dest, item.launch, what)
         if program.is_file():
             return f"{item.dest}/{item.launch}"
     return None
 
 
+def _within(root: Path, rel: str, what: str) -> Path:
+    try:
+        return join_within(root, rel)
+    except UnsafePath as exc:
+        raise AssemblyError(f"{what}: {exc}", hint="the lock or manifest names a place outside the key: fix it") from None
+
+
 def copy_overlays(names: tuple[str, ...], overlays_dir: Path | None, root: Path) -> list[str]:
-    """Copy each overlay folder's content to the key's root; return the guides under Docs/."""
+    """Copy each overlay folder's content to the key's root; return the guides under Docs/.
+
+    Only folders and regular files are copied: a symbolic link (or a device) in an overlay is
+    refused with its name, never followed (it could point at the build machine's files)."""
     for name in names:
-        if overlays_dir is None or not (overlays_dir / name).is_dir():
+        folder = None if overlays_dir is None else _within(overlays_dir, name, f"overlay {name!r}")
+        if folder is None or not folder.is_dir() or folder.is_symlink():
             raise AssemblyError(f"overlay {name!r} not found", hint="overlays live in overlays/<name>/ beside manifests/")
-        shutil.copytree(overlays_dir / name, root, dirs_exist_ok=True)
+        _copy_tree(folder, root)
     docs = root / "Docs"
     return sorted(p.relative_to(root).as_posix() for p in docs.rglob("*") if p.is_file()) if docs.is_dir() else []
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(src):
+        here = Path(dirpath)
+        target = dest / here.relative_to(src)
+        target.mkdir(exist_ok=True)
+        for name in sorted(dirnames + filenames):
+            path = here / name
+            mode = path.lstat().st_mode
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+                raise AssemblyError(
+                    f"overlay file {path} is {kind}: refused",
+                    hint="overlays hold plain files and folders: replace the link by a copy of what it points at",
+                )
+            _within(dest, path.relative_to(src).as_posix(), "overlay")
+            shutil.copyfile(path, target / name)
 
 
 def write_icon(path: Path) -> None:
@@ -105,6 +138,15 @@ def write_icon(path: Path) -> None:
     image = header + bytes(pixels) + mask
     icondir = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", size, size, 0, 0, 1, 32, len(image), 22)
     path.write_bytes(icondir + image)
+
+
+def autorun_inf(label: str) -> bytes:
+    """autorun.inf shows the key's name and icon. One line per key: a line break or a control
+    character in the name would add keys of its own (``open=...``), so it is refused."""
+    label = label[:32]
+    if has_control(label):
+        raise AssemblyError(f"the pack's name {label!r} holds a control character", hint="write the pack's name on one line")
+    return f"[autorun]\r\nlabel={label}\r\nicon=.packbuilder\\icon.ico\r\n".encode()
 
 
 def write_manifest(root: Path, lock: Lock) -> dict[str, Any]:
@@ -150,9 +192,7 @@ def stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | 
     (meta / "pack.lock").write_bytes(lock_bytes(lock))
     write_icon(meta / "icon.ico")
     # Windows ignores autorun on USB keys for programs, but still shows the label and icon.
-    (root / "autorun.inf").write_bytes(
-        f"[autorun]\r\nlabel={lock.pack.name.fr[:32]}\r\nicon=.packbuilder\\icon.ico\r\n".encode()
-    )
+    (root / "autorun.inf").write_bytes(autorun_inf(lock.pack.name.fr))
     write_manifest(root, lock)
     normalise_times(root, build_epoch(lock))
     return root

@@ -10,9 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from packbuilder import tools
-from packbuilder.errors import InputError
+from packbuilder.errors import CheckFailed, InputError
 from packbuilder.fetch.hashes import hash_file, new_hasher
+from packbuilder.paths import check_relpath
 from packbuilder.stage import MANIFEST
+
+# What a person writes on the key, never checked: their documents (and the apps' settings, listed
+# in the manifest's ``apps[].data``).
+USER_DATA = ("Documents/",)
 
 
 @dataclass
@@ -20,20 +25,52 @@ class Report:
     checked: int = 0
     missing: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.changed)
+        return not (self.missing or self.changed or self.added)
+
+    def details(self) -> list[str]:
+        return (
+            [f"missing: {p}" for p in self.missing]
+            + [f"changed: {p}" for p in self.changed]
+            + [f"added: {p}" for p in self.added]
+        )
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.missing)} missing and {len(self.changed)} changed file(s) of {self.checked},"
+            f" {len(self.added)} file(s) added"
+        )
 
 
 def _load_manifest(text: bytes, where: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
         assert isinstance(data, dict) and isinstance(data["files"], list)
+        for entry in data["files"]:
+            check_relpath(entry["path"])
+            assert isinstance(entry["size"], int) and isinstance(entry["sha256"], str)
         return data
-    except (ValueError, AssertionError, KeyError):
+    except (ValueError, AssertionError, KeyError, TypeError):
         raise InputError(f"{where}: {MANIFEST} is damaged", hint="the key cannot be checked; rebuild it") from None
+
+
+def user_data(manifest: dict[str, Any]) -> tuple[str, ...]:
+    """Folders whose content belongs to the key's users (with a trailing ``/``)."""
+    apps = manifest.get("apps")
+    if not isinstance(apps, list):
+        apps = []
+    data = [a["data"].rstrip("/") + "/" for a in apps if isinstance(a, dict) and isinstance(a.get("data"), str)]
+    return USER_DATA + tuple(d for d in data if d != "/")
+
+
+def _added(present: set[str], manifest: dict[str, Any]) -> list[str]:
+    listed = {entry["path"] for entry in manifest["files"]} | {MANIFEST}
+    skip = user_data(manifest)
+    return sorted(p for p in present - listed if not p.startswith(skip))
 
 
 def verify_dir(root: Path) -> Report:
@@ -46,10 +83,12 @@ def verify_dir(root: Path) -> Report:
     for entry in report.manifest["files"]:
         path = root / entry["path"]
         report.checked += 1
-        if not path.is_file():
+        if path.is_symlink() or not path.is_file():
             report.missing.append(entry["path"])
         elif path.stat().st_size != entry["size"] or hash_file(path) != entry["sha256"]:
             report.changed.append(entry["path"])
+    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+    report.added = _added(present, report.manifest)
     return report
 
 
@@ -70,6 +109,7 @@ def verify_zip(archive: Path) -> Report:
                     hasher.update(block)
             if hasher.hexdigest() != entry["sha256"]:
                 report.changed.append(entry["path"])
+        report.added = _added({n for n in names if not n.endswith("/")}, report.manifest)
     return report
 
 
@@ -86,10 +126,28 @@ def fat_partition_offset(image: Path) -> int | None:
     return None
 
 
+def partitions_end(image: Path) -> int:
+    """Where the last partition of an MBR disk image ends, in bytes (0: no partition)."""
+    with image.open("rb") as fh:
+        mbr = fh.read(512)
+    end = 0
+    for i in range(4):
+        entry = mbr[446 + 16 * i : 446 + 16 * (i + 1)]
+        if entry[4]:
+            end = max(end, (int.from_bytes(entry[8:12], "little") + int.from_bytes(entry[12:16], "little")) * 512)
+    return end
+
+
 def verify_image(image: Path) -> Report:
     offset = fat_partition_offset(image)
     if offset is None:
         raise InputError(f"{image} is not a folder, zip or FAT disk image built by packbuilder")
+    size, end = image.stat().st_size, partitions_end(image)
+    if size < end:
+        raise CheckFailed(
+            f"{image} is incomplete: {size:,} bytes where its partitions need {end:,}",
+            hint="download or copy the image again (an interrupted download or a full disk cuts it short)",
+        )
     with tempfile.TemporaryDirectory(prefix="packbuilder-verify-") as tmp:
         env = {"MTOOLS_SKIP_CHECK": "1"}
         tools.run(["mcopy", "-s", "-n", "-i", f"{image}@@{offset}", "::/", tmp], env=env)

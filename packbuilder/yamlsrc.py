@@ -51,23 +51,41 @@ def format_loc(loc: Loc) -> str:
     return out or "(document)"
 
 
-def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int], constructor: Any) -> Any:
+# Manifests are a few levels deep and a few hundred values long. Far past that is an attack (an
+# alias "bomb" repeats one node millions of times in a few hundred bytes; deep nesting exhausts the stack).
+MAX_DEPTH = 40
+MAX_VALUES = 200_000
+
+
+@dataclass
+class _Budget:
+    values: int = 0
+
+
+def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int], constructor: Any, budget: _Budget) -> Any:
+    budget.values += 1
+    if budget.values > MAX_VALUES:
+        raise YamlSyntaxError(
+            Path(), node.start_mark.line + 1, f"more than {MAX_VALUES} values (aliases repeating a block?): refused"
+        )
+    if len(loc) > MAX_DEPTH:
+        raise YamlSyntaxError(Path(), node.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep: refused")
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
-            if isinstance(key, (dict, list)):
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlSyntaxError(Path(), key_node.start_mark.line + 1, "a mapping key must be a plain value")
+            key = constructor.construct_object(key_node, deep=True)
             if key in result:
                 raise YamlSyntaxError(Path(), key_node.start_mark.line + 1, f"duplicate key {key!r}: keep only one")
             child = (*loc, key)
             # The line of a key is where a reader looks for it, even when its value is a block below.
             lines[child] = key_node.start_mark.line + 1
-            result[key] = _convert(value_node, child, lines, constructor)
+            result[key] = _convert(value_node, child, lines, constructor, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*loc, i), lines, constructor) for i, item in enumerate(node.value)]
+        return [_convert(item, (*loc, i), lines, constructor, budget) for i, item in enumerate(node.value)]
     return constructor.construct_object(node, deep=True)
 
 
@@ -84,13 +102,15 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
     try:
         node = loader.get_single_node()
         lines: dict[Loc, int] = {}
-        data = {} if node is None else _convert(node, (), lines, loader)
+        data = {} if node is None else _convert(node, (), lines, loader, _Budget())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise YamlSyntaxError(path, line, f"YAML syntax error: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(path, 1, f"YAML error: {exc}") from None
+    except RecursionError:
+        raise YamlSyntaxError(path, 1, f"nested more than {MAX_DEPTH} levels deep: refused") from None
     except YamlSyntaxError as exc:
         raise YamlSyntaxError(path, exc.line, exc.message) from None
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +23,7 @@ from packbuilder.cli import (
     publish_cmd,
 )
 from packbuilder.cli.common import STATE
-from packbuilder.errors import ExitCode, PackbuilderError
+from packbuilder.errors import ExitCode, PackbuilderError, Terminated
 from packbuilder.ui import OUTPUT
 
 app = typer.Typer(
@@ -73,10 +74,20 @@ def main_options(
     OUTPUT.debug = debug
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+STOPPED_HINT = "nothing half-made was kept: downloads resume where they stopped; run the command again"
+
+
 def main() -> None:
     """Entry point: map errors to exit codes; tracebacks only with --debug."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = app(standalone_mode=False)
+        if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into this code without a word
+            raise KeyboardInterrupt
         sys.exit(code if isinstance(code, int) else 0)
     except PackbuilderError as exc:
         if OUTPUT.debug:
@@ -84,10 +95,19 @@ def main() -> None:
         OUTPUT.error(exc.message, exc.hint, exc.details)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
-        OUTPUT.error("interrupted")
+        OUTPUT.error("interrupted (Ctrl-C)", STOPPED_HINT)
         sys.exit(int(ExitCode.INTERRUPTED))
+    except Terminated:
+        OUTPUT.error("stopped (SIGTERM)", STOPPED_HINT)
+        sys.exit(int(ExitCode.TERMINATED))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a disk full, a read-only or vanished folder met outside the checks
+        if OUTPUT.debug:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        OUTPUT.error(f"cannot use{where}: {exc.strerror or exc}", hint="check the folder exists, is writable and has room")
+        sys.exit(int(ExitCode.ASSEMBLY))
     except Exception as exc:  # click's usage errors, then anything unexpected
         if isinstance(exc, typer.Abort):
             OUTPUT.error("aborted")

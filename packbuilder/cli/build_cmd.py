@@ -60,7 +60,7 @@ def build(
         raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     lock = load_target(pack_or_lock, profile, size)
     size_bytes = parse_size(size) if size else None
-    result = fetch_lock(lock, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline, keys_dir())
+    result = fetch_lock(lock, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline, keys_dir(), rehash=True)
     target = out or default_output(lock, fmt)
     iso = None
     if fmt in ("iso", "usb-live"):
@@ -126,6 +126,7 @@ def verify(
                 "checked": report.checked,
                 "missing": report.missing,
                 "changed": report.changed,
+                "added": report.added,
                 "ok": report.ok,
             }
         )
@@ -133,12 +134,7 @@ def verify(
             raise typer.Exit(1)
         return
     if not report.ok:
-        details = [f"missing: {p}" for p in report.missing] + [f"changed: {p}" for p in report.changed]
-        raise CheckFailed(
-            f"{output}: {len(report.missing)} missing and {len(report.changed)} changed file(s) of {report.checked}",
-            hint="rebuild or re-write the key",
-            details=details,
-        )
+        raise CheckFailed(f"{output}: {report.summary()}", hint="rebuild or re-write the key", details=report.details())
     OUTPUT.info(
         f"{output}: all {report.checked} files match ({report.manifest.get('pack')} for {report.manifest.get('profile')})"
     )

@@ -74,9 +74,9 @@ def gc() -> None:
 def export(dest: Annotated[Path, typer.Argument(help="Folder to copy to, e.g. on a USB drive.")]) -> None:
     """Copy every verified file to DEST (re-verified), to carry to a machine without internet."""
     from packbuilder.errors import CheckFailed
-    from packbuilder.fetch.cache import Cache
+    from packbuilder.fetch.cache import Cache, check_cache_dir
 
-    target = Cache(dest)
+    target = Cache(check_cache_dir(dest, "the export folder"))
     copied, bad = 0, []
     for entry in Cache(cache_dir()).entries():
         if target.add_file(entry.path, entry.algo, entry.digest, entry.meta):
@@ -93,16 +93,20 @@ def import_(src: Annotated[Path, typer.Argument(help="Folder written by `cache e
     """Add the files of an exported cache, re-verifying every hash."""
     from packbuilder.errors import CheckFailed, InputError
     from packbuilder.fetch.cache import Cache
+    from packbuilder.fsutil import NotRegularFile
 
     if not src.is_dir():
         raise InputError(f"{src} is not a folder", hint="give the folder written by `packbuilder cache export`")
     cache = Cache(cache_dir())
     added, bad = 0, []
     for entry in Cache(src).entries():
-        if cache.add_file(entry.path, entry.algo, entry.digest, entry.meta):
-            added += 1
-        else:
-            bad.append(f"{entry.path}: content does not match its name, not imported")
+        try:
+            if cache.add_file(entry.path, entry.algo, entry.digest, entry.meta):
+                added += 1
+            else:
+                bad.append(f"{entry.path}: content does not match its name, not imported")
+        except NotRegularFile as exc:
+            bad.append(f"{exc}")
     if bad:
         raise CheckFailed(f"{len(bad)} file(s) refused", details=bad)
     OUTPUT.info(f"{added} file(s) imported into {cache_dir()}")

@@ -22,9 +22,9 @@ OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the cache only;
 
 
 def cache_dir() -> Path:
-    from packbuilder.fetch.cache import default_cache_dir
+    from packbuilder.fetch.cache import check_cache_dir, default_cache_dir
 
-    return STATE.cache_dir or default_cache_dir()
+    return check_cache_dir(STATE.cache_dir or default_cache_dir())
 
 
 def keys_dir() -> Path | None:

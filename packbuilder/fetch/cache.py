@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,22 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from packbuilder.fetch.hashes import ALGOS, hash_file
+from packbuilder.fetch.hashes import ALGOS, hash_file, new_hasher
+from packbuilder.fsutil import copy_regular, open_regular
+
+_HEX = re.compile(r"[0-9a-f]{64}|[0-9a-f]{128}")
+
+
+def _check_digest(algo: str, digest: str) -> None:
+    """Cache paths are built from hashes that come from locks: refuse anything else (``../x``)."""
+    if algo not in ALGOS or not _HEX.fullmatch(digest) or len(digest) != (64 if algo == "sha256" else 128):
+        raise ValueError(f"{algo}:{digest!r} is not a hash: refusing to build a cache path from it")
+
+
+def _size_of(source: Path) -> int:
+    fd, size = open_regular(source)
+    os.close(fd)
+    return size
 
 
 def default_cache_dir() -> Path:
@@ -33,6 +48,25 @@ def default_cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("packbuilder", appauthor=False))
+
+
+def check_cache_dir(path: Path, what: str = "the cache folder") -> Path:
+    """A cache folder that exists (made if needed) and can be written, else a clear error."""
+    from packbuilder.errors import InputError
+
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{what} {path} is a file, not a folder", hint="give a folder (--cache DIR or $PACKBUILDER_CACHE)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(
+            f"{what} {path} cannot be written: {exc.strerror}",
+            hint="give a folder you can write to (--cache DIR or $PACKBUILDER_CACHE)",
+        ) from None
+    return path
 
 
 @dataclass(frozen=True)
@@ -49,12 +83,16 @@ class Cache:
         self.root = root
 
     def path(self, algo: str, digest: str) -> Path:
+        _check_digest(algo, digest)
         return self.root / algo / digest[:2] / digest
 
     def partial(self, algo: str, digest: str) -> Path:
+        _check_digest(algo, digest)
         return self.root / "partial" / f"{algo}-{digest}"
 
     def lock(self, digest: str) -> FileLock:
+        if not _HEX.fullmatch(digest):
+            raise ValueError(f"{digest!r} is not a hash")
         locks = self.root / "locks"
         locks.mkdir(parents=True, exist_ok=True)
         return FileLock(str(locks / f"{digest}.lock"))
@@ -85,6 +123,20 @@ class Cache:
         tmp.write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
         os.replace(tmp, folder / f"{digest}.json")
 
+    def checked(self, algo: str, digest: str, size: int | None = None) -> Path | None:
+        """Like ``lookup``, but re-hash the file: one altered in place (same size) is moved to
+        quarantine/ and reported missing, so it is fetched again rather than put on a key."""
+        path = self.lookup(algo, digest, size)
+        if path is None:
+            return None
+        actual = hash_file(path, algo)
+        if actual == digest:
+            return path
+        with self.lock(digest):
+            if path.exists():
+                self.quarantine(path, algo, digest, actual)
+        return None
+
     def quarantine(self, path: Path, algo: str, expected: str, actual: str) -> Path:
         folder = self.root / "quarantine"
         folder.mkdir(parents=True, exist_ok=True)
@@ -101,14 +153,14 @@ class Cache:
                 if not sub.is_dir():
                     continue
                 for path in sorted(sub.iterdir()):
-                    if path.name.startswith("."):
+                    if path.name.startswith(".") or not _HEX.fullmatch(path.name):
                         continue
                     meta_path = self.root / "meta" / f"{path.name}.json"
                     try:
                         meta = json.loads(meta_path.read_text(encoding="utf-8"))
                     except (OSError, ValueError):
                         meta = {}
-                    yield Entry(algo, path.name, path, path.stat().st_size, meta)
+                    yield Entry(algo, path.name, path, path.lstat().st_size, meta)
 
     def verify(self, entry: Entry) -> str | None:
         """Re-hash one entry; return the actual hash when it does not match its name."""
@@ -123,27 +175,47 @@ class Cache:
             if not folder.is_dir():
                 continue
             for path in folder.iterdir():
-                if name == "locks":
-                    lock = FileLock(str(path))
-                    try:
-                        lock.acquire(timeout=0)
-                    except Timeout:  # held by a running build: keep it
-                        continue
-                    lock.release()
+                if name in ("locks", "partial") and self._in_use(path, name):
+                    continue  # a running fetch holds it: keep it
+                try:
+                    freed += path.stat().st_size
+                    path.unlink()
+                except FileNotFoundError:  # finished by a running fetch meanwhile
+                    continue
                 files += 1
-                freed += path.stat().st_size
-                path.unlink()
         return files, freed
 
-    def add_file(self, source: Path, algo: str, digest: str, meta: dict[str, Any]) -> bool:
-        """Copy a file in if its hash matches its name (import); False when it does not."""
+    def _in_use(self, path: Path, folder: str) -> bool:
+        """Whether a running fetch holds the lock of this lock file or partial download."""
+        if folder == "locks":
+            lock = FileLock(str(path))
+        else:
+            digest = path.name.split("-", 1)[-1].split(".")[0]
+            if not _HEX.fullmatch(digest):
+                return False
+            lock = self.lock(digest)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+        return False
+
+    def add_file(self, source: Path, algo: str, digest: str, meta: dict[str, Any], limit: int | None = None) -> bool:
+        """Copy a regular file in (never a link, device or FIFO; at most ``limit`` bytes) if its hash
+        matches ``digest`` (import); False when it does not."""
         with self.lock(digest):
             if self.lookup(algo, digest):
                 return True
             tmp = self.root / "partial" / f".import-{digest}"
             tmp.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, tmp)
-            if hash_file(tmp, algo) != digest:
+            hasher = new_hasher(algo)
+            try:
+                copy_regular(source, tmp, limit if limit is not None else _size_of(source), hasher.update)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            if hasher.hexdigest() != digest:
                 tmp.unlink()
                 return False
             self.commit(tmp, algo, digest, meta)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 from packbuilder import __version__
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.hashes import CHUNK, feed_file, new_hasher
+from packbuilder.fsutil import copy_regular
 
 if TYPE_CHECKING:
     import requests
@@ -150,6 +150,7 @@ class Downloader:
         timeout: tuple[float, float] = (10.0, 60.0),
         progress: Progress | None = None,
         session_factory: Callable[[], requests.Session] = make_session,
+        rehash_hits: bool = False,
     ):
         self.cache = cache
         self.mirrors = tuple(mirrors)
@@ -157,6 +158,9 @@ class Downloader:
         self.timeout = timeout
         self.progress = progress or Progress()
         self._session_factory = session_factory
+        # For a build: a cached file is hashed again before it goes on a key (altered in place: fetched again).
+        self.rehash_hits = rehash_hits
+        self.stop = threading.Event()
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -173,36 +177,49 @@ class Downloader:
     # -- public API ----------------------------------------------------------------------------
 
     def fetch_all(self, items: Iterable[FetchItem], jobs: int = 4) -> FetchResult:
-        result = FetchResult()
+        """Fetch in ``jobs`` threads. Interrupted (Ctrl-C, SIGTERM), every download stops at its next
+        block, its partial file kept for a resume, and the interruption goes on up."""
         unique = list({item.digest: item for item in items}.values())
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for item, outcome in zip(unique, pool.map(self._fetch_safe, unique), strict=True):
-                with self._lock:
-                    if isinstance(outcome, Failure):
-                        result.failures.append(outcome)
-                    else:
-                        path, fresh = outcome
-                        result.paths[item.digest] = path
-                        (result.downloaded if fresh else result.cached).append(item)
-                        if fresh:
-                            result.bytes_downloaded += path.stat().st_size
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        try:
+            return self._collect(unique, pool.map(self._fetch_safe, unique))
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _collect(self, unique: list[FetchItem], outcomes: Iterable[tuple[Path, bool] | Failure]) -> FetchResult:
+        result = FetchResult()
+        for item, outcome in zip(unique, outcomes, strict=True):
+            with self._lock:
+                if isinstance(outcome, Failure):
+                    result.failures.append(outcome)
+                else:
+                    path, fresh = outcome
+                    result.paths[item.digest] = path
+                    (result.downloaded if fresh else result.cached).append(item)
+                    if fresh:
+                        result.bytes_downloaded += path.stat().st_size
         return result
 
     def fetch(self, item: FetchItem) -> tuple[Path, bool]:
         """The cached file for ``item``, downloading it if needed; (path, downloaded now)."""
-        hit = self.cache.lookup(item.algo, item.digest, item.size)
+        hit = self._hit(item)
         if hit is not None:
             return hit, False
         if self.offline:
             raise SourceError("not in the cache (offline)")
         with self.cache.lock(item.digest):
             # Another process may have finished it while we waited for the lock.
-            hit = self.cache.lookup(item.algo, item.digest, item.size)
+            hit = self._hit(item)
             if hit is not None:
                 return hit, False
             errors: list[str] = []
             verification = False
             for source in self._sources(item):
+                if self.stop.is_set():
+                    raise _Stopped("interrupted")
                 try:
                     return self._from_source(item, source), True
                 except SourceError as exc:
@@ -211,6 +228,11 @@ class Downloader:
             raise _AllSourcesFailed(errors, verification)
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _hit(self, item: FetchItem) -> Path | None:
+        if self.rehash_hits:
+            return self.cache.checked(item.algo, item.digest, item.size)
+        return self.cache.lookup(item.algo, item.digest, item.size)
 
     def _fetch_safe(self, item: FetchItem) -> tuple[Path, bool] | Failure:
         try:
@@ -249,12 +271,18 @@ class Downloader:
 
     def _from_folder(self, item: FetchItem, folder: Path) -> Path:
         candidate = folder / item.algo / item.digest[:2] / item.digest
-        if not candidate.is_file():
+        if not candidate.exists() and not candidate.is_symlink():
             raise SourceError(f"{folder}: no {item.algo}/{item.digest[:2]}/{item.digest} there")
         partial = self.cache.partial(item.algo, item.digest)
         partial.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(candidate, partial)
-        return self._verify_and_commit(item, partial, str(candidate))
+        hasher = new_hasher(item.algo)
+        limit = item.cap if item.cap is not None else 2**63
+        try:
+            copy_regular(candidate, partial, limit, hasher.update)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise SourceError(f"{candidate}: {exc.strerror or exc}") from None
+        return self._commit_hashed(item, partial, hasher.hexdigest(), str(candidate))
 
     def _download(self, item: FetchItem, url: str, http_ok: bool) -> Path:
         import requests
@@ -346,6 +374,8 @@ class Downloader:
         try:
             with partial.open(mode) as out:
                 for block in response.raw.stream(CHUNK, decode_content=False):
+                    if self.stop.is_set():
+                        raise _Stopped(f"{url}: stopped after {received} bytes (kept to resume)")
                     received += len(block)
                     if cap is not None and received > cap:
                         out.close()
@@ -361,11 +391,6 @@ class Downloader:
                 raise SourceError(f"{url}: cannot write {partial}: {exc}") from None
             raise _Resumable(f"{_describe(exc)} after {received} bytes") from None
         return received
-
-    def _verify_and_commit(self, item: FetchItem, partial: Path, origin: str) -> Path:
-        hasher = new_hasher(item.algo)
-        feed_file(hasher, partial)
-        return self._commit_hashed(item, partial, hasher.hexdigest(), origin)
 
     def _commit_hashed(self, item: FetchItem, partial: Path, actual: str, origin: str) -> Path:
         partial.with_name(partial.name + ".json").unlink(missing_ok=True)
@@ -404,6 +429,10 @@ class Downloader:
         finally:
             sig_path.unlink(missing_ok=True)
         return f"{verifier}: good signature by {spec.fingerprint}"
+
+
+class _Stopped(SourceError):
+    """The run is being interrupted: no other source is tried."""
 
 
 class _Resumable(Exception):

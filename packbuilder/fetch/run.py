@@ -92,15 +92,18 @@ def fetch_lock(
     mirrors: tuple[str, ...] = (),
     offline: bool = False,
     keys_dir: Path | None = None,
+    rehash: bool = False,
 ) -> FetchResult:
-    """Fetch every artifact of ``lock``; raise with every failure listed if any failed."""
+    """Fetch every artifact of ``lock``; raise with every failure listed if any failed.
+
+    ``rehash``: hash cached files again (for a build: what goes on a key is checked, not trusted)."""
     items = [item_for(art, keys_dir) for art in lock.items]
     cache = Cache(cache_dir)
     if output.progress_enabled and not offline:
         with RichProgress(sum(art.download_size for art in lock.items)) as progress:
-            result = Downloader(cache, mirrors, offline, progress=progress).fetch_all(items, jobs)
+            result = Downloader(cache, mirrors, offline, progress=progress, rehash_hits=rehash).fetch_all(items, jobs)
     else:
-        result = Downloader(cache, mirrors, offline).fetch_all(items, jobs)
+        result = Downloader(cache, mirrors, offline, rehash_hits=rehash).fetch_all(items, jobs)
     if result.failures:
         details = []
         for failure in result.failures:

@@ -44,7 +44,16 @@ def make_server(root: Path, bind: str, port: int) -> ThreadingHTTPServer:
 
 
 def serve_cache(root: Path, bind: str, port: int, output: Output) -> None:
-    server = make_server(root, bind, port)
+    from packbuilder.errors import InputError
+
+    try:
+        server = make_server(root, bind, port)
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(
+            f"cannot serve on {bind}:{port}: {reason}",
+            hint="choose another --port (1024-65535, e.g. 8378) or a --bind address of this machine (0.0.0.0: all)",
+        ) from None
     host = socket.gethostname()
     output.info(f"serving {root} on port {server.server_address[1]}")
     output.info(f"other volunteers: packbuilder fetch PACK --mirror http://{host}:{server.server_address[1]}")

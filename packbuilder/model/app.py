@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from packbuilder.model.common import (
+    AppName,
     Arch,
     Category,
     CpuFlag,
@@ -18,6 +19,7 @@ from packbuilder.model.common import (
     Model,
     Platform,
     PositiveInt,
+    RelPath,
     Sha256,
     Sha512,
     Spdx,
@@ -79,7 +81,7 @@ class Artifact(Model, Downloadable):
     )
     signature: Signature | None = None
     requires: Requires = Requires()
-    launch: str | None = Field(None, description="program to start, relative to the unpacked tree")
+    launch: RelPath | None = Field(None, description="program to start, relative to the unpacked tree ('/' separators)")
     notes: str | None = None
 
     @model_validator(mode="after")
@@ -226,7 +228,7 @@ class Release(Model):
 
 class App(Model):
     id: Id
-    name: str = Field(min_length=1)
+    name: AppName
     category: Category
     license: Spdx
     homepage: Url

@@ -69,8 +69,21 @@ class Firmware(StrEnum):
 
 
 def _check_id(value: str) -> str:
+    from packbuilder.paths import is_reserved_name
+
     if not ID_RE.match(value):
         raise ValueError(f"{value!r} is not a valid id: use lowercase letters, digits, '-' and '_' (e.g. 'firefox-esr')")
+    if is_reserved_name(value):
+        raise ValueError(f"{value!r} is a device name on Windows (con, aux, nul, com1...): choose another id")
+    return value
+
+
+def _check_app_name(value: str) -> str:
+    from packbuilder.paths import is_reserved_name
+
+    _check_line(value)
+    if is_reserved_name(value.strip()):
+        raise ValueError(f"{value!r} is a device name on Windows: the app's folder could not be made; choose another name")
     return value
 
 
@@ -127,6 +140,31 @@ def _no_number(value: Any) -> Any:
     return value
 
 
+def _check_line(value: str) -> str:
+    from packbuilder.paths import has_control
+
+    if has_control(value):
+        raise ValueError(f"{value!r} holds a control character (a line break, a tab...): write it on one line")
+    return value
+
+
+def _check_text(value: str) -> str:
+    from packbuilder.paths import has_control
+
+    if has_control(value.replace("\n", "")):
+        raise ValueError(f"{value!r} holds a control character other than a line break")
+    return value
+
+
+def _check_relpath(value: str) -> str:
+    from packbuilder.paths import UnsafePath, check_relpath
+
+    try:
+        return check_relpath(value)
+    except UnsafePath as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _check_version(value: str) -> str:
     from packbuilder.versions import is_valid_version
 
@@ -139,6 +177,9 @@ Id = Annotated[str, AfterValidator(_check_id)]
 Sha256 = Annotated[str, BeforeValidator(_hash_not_number), AfterValidator(_check_sha256)]
 Sha512 = Annotated[str, BeforeValidator(_hash_not_number), AfterValidator(_check_sha512)]
 Url = Annotated[str, AfterValidator(_check_url)]
+Line = Annotated[str, Field(min_length=1), AfterValidator(_check_line)]
+RelPath = Annotated[str, AfterValidator(_check_relpath)]
+AppName = Annotated[str, Field(min_length=1), AfterValidator(_check_app_name)]
 Spdx = Annotated[str, AfterValidator(_check_spdx)]
 VersionStr = Annotated[str, BeforeValidator(_no_number), AfterValidator(_check_version)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -170,5 +211,5 @@ class Downloadable:
 class Text(Model):
     """A short text in French (first) and English."""
 
-    fr: str = Field(min_length=1)
-    en: str = Field(min_length=1)
+    fr: Annotated[str, Field(min_length=1), AfterValidator(_check_text)]
+    en: Annotated[str, Field(min_length=1), AfterValidator(_check_text)]

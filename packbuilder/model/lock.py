@@ -7,60 +7,104 @@ of the menu), so a build months later is identical even if the catalog moved on.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
 from packbuilder.model.app import Signature
-from packbuilder.model.common import Arch, Category, Downloadable, Kind, Model, Platform, Text
+from packbuilder.model.common import (
+    AppName,
+    Arch,
+    Category,
+    Downloadable,
+    Id,
+    Kind,
+    Line,
+    Model,
+    Platform,
+    PositiveInt,
+    RelPath,
+    Sha256,
+    Sha512,
+    Text,
+    Url,
+    VersionStr,
+)
+from packbuilder.model.pack import Label
 
 LOCK_VERSION = 1
+# Where a lock may put an artifact on the key: nowhere else.
+DEST_ROOTS = ("Apps/", "AppImages/")
+
+
+def _check_dest(value: str) -> str:
+    if not value.startswith(DEST_ROOTS) or value.count("/") < 1 or value in DEST_ROOTS:
+        raise ValueError(f"{value!r} is not under Apps/ or AppImages/: a lock places apps there only")
+    return value
+
+
+Dest = Annotated[RelPath, AfterValidator(_check_dest)]
 
 
 class LockedArtifact(Model, Downloadable):
-    app: str
-    name: str
+    """One artifact, validated like a manifest's: a lock is shared, so it is data from outside."""
+
+    app: Id
+    name: AppName
     category: Category
-    license: str
-    homepage: str
-    source_code: str
+    license: Line
+    homepage: Url
+    source_code: Url
     summary: Text
     description: Text | None = None
-    version: str
+    version: VersionStr
     date: dt.date | None = None
     platform: Platform
     arch: Arch
     kind: Kind
-    lang: str | None = None
-    url: str
-    mirrors: tuple[str, ...] = ()
+    lang: str | None = Field(None, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    url: Url
+    mirrors: tuple[Url, ...] = ()
     insecure: bool = False
-    sha256: str | None = None
-    sha512: str | None = None
-    checksum_source: str
+    sha256: Sha256 | None = None
+    sha512: Sha512 | None = None
+    checksum_source: Line
     signature: Signature | None = None
-    size: int | None = None
-    size_approx: int | None = None
-    installed_size: int | None = None
-    launch: str | None = None
-    dest: str
-    reason: str
-    replaces: str | None = None
+    size: PositiveInt | None = None
+    size_approx: PositiveInt | None = None
+    installed_size: PositiveInt | None = None
+    launch: RelPath | None = None
+    dest: Dest
+    reason: Line
+    replaces: Id | None = None
 
+    @model_validator(mode="after")
+    def _safe_download(self) -> LockedArtifact:
+        if self.sha256 is None and self.sha512 is None:
+            raise ValueError("sha256 is missing: every item needs the sha256 (or sha512) of its file")
+        if self.size is None and self.size_approx is None:
+            raise ValueError("size is missing: every item needs 'size' (or 'size_approx')")
+        for url in (self.url, *self.mirrors):
+            if not url.startswith("https://") and not self.insecure:
+                raise ValueError(f"{url!r}: downloads must use https (a plain http URL needs 'insecure: true')")
+        if (self.kind == Kind.APPIMAGE) != self.dest.startswith("AppImages/"):
+            raise ValueError(f"{self.dest!r}: AppImages go under AppImages/, other kinds under Apps/")
+        return self
 
 
 class LockedPack(Model):
-    id: str
+    id: Id
     name: Text
-    label: str
-    locale: str
-    overlays: tuple[str, ...]
-    base: str | None = None
+    label: Label
+    locale: str = Field(pattern=r"^[a-z]{2}$")
+    overlays: tuple[Id, ...]
+    base: Id | None = None
 
 
 class LockedProfile(Model):
-    id: str
+    id: Id
     name: Text
-    os: str
+    os: Line
     arch: Arch
     ram_mb: int
     key_mb: int
@@ -68,8 +112,8 @@ class LockedProfile(Model):
 
 
 class LockedExclusion(Model):
-    app: str
-    reason: str
+    app: Id
+    reason: Line
 
 
 class Lock(Model):
@@ -77,6 +121,6 @@ class Lock(Model):
     pack: LockedPack
     profile: LockedProfile
     source_date: dt.date | None = Field(None, description="newest release date among the items: the build's timestamp")
-    capacity_bytes: int
+    capacity_bytes: PositiveInt
     items: tuple[LockedArtifact, ...]
     excluded: tuple[LockedExclusion, ...] = ()

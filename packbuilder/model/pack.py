@@ -17,6 +17,9 @@ def _check_label(value: str) -> str:
     return value
 
 
+Label = Annotated[str, AfterValidator(_check_label)]
+
+
 class CategoryRef(Model):
     """``- category: office``: every app of a category."""
 
@@ -29,9 +32,9 @@ class Pack(Model):
     summary: Text
     apps: tuple[Id | CategoryRef, ...] = Field(min_length=1, description="app ids, or {category: X} for a whole category")
     profiles: tuple[Id, ...] = Field((), description="profiles this pack is meant for (empty: any)")
-    overlays: tuple[str, ...] = Field(("docs-fr",), description="folders under overlays/ copied onto the key")
+    overlays: tuple[Id, ...] = Field(("docs-fr",), description="names of folders under overlays/ copied onto the key")
     base: Id | None = Field(None, description="base live ISO for iso and usb-live outputs")
     locale: str = Field("fr", pattern=r"^[a-z]{2}$")
-    label: Annotated[str, AfterValidator(_check_label)] = Field(
+    label: Label = Field(
         "PACKBUILDER", description="FAT volume label: at most 11 upper-case letters, digits, '_' or '-'"
     )
