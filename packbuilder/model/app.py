@@ -86,10 +86,7 @@ class Artifact(Model, Downloadable):
 
     @model_validator(mode="after")
     def _needs_hash_and_size(self) -> Artifact:
-        if self.sha256 is None and self.sha512 is None:
-            raise ValueError("sha256 is missing: every artifact needs the sha256 (or sha512) its publisher gave")
-        if self.size is None and self.size_approx is None:
-            raise ValueError("size is missing: give the exact 'size' in bytes (or 'size_approx' with 'size_source')")
+        self.check_hash_and_size()
         return self
 
     @property
