@@ -13,7 +13,7 @@ APT_PACKAGES += grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin grub-common iso
 	ovmf qemu-system-x86
 
 .PHONY: install install-system install-python test lint unit fixtures bench dist binary test-dist test-live clean \
-	install-build-tools matrix lock image images publish
+	install-build-tools matrix lock image images publish release
 
 install: install-system install-python
 
@@ -115,6 +115,18 @@ images: matrix
 publish:
 	$(PACKBUILDER) publish $(sort $(wildcard $(IMAGES_DIR)/*.img $(IMAGES_DIR)/*.iso $(IMAGES_DIR)/*.zip)) -o $(SITE_DIR) \
 		$(if $(BASE_URL),--base-url $(BASE_URL)) $(if $(SIGN_KEY),--sign $(SIGN_KEY)) $(foreach t,$(TRACKERS),--tracker $(t))
+
+# A GitHub release (gh, with GH_TOKEN) of the published site: the pages as a tarball, index.json,
+# SHA256SUMS (+ .sig), the torrents, and the images under GitHub's 2 GiB limit per file (the larger
+# ones are served by the site itself and reached through their torrent's web seed).
+RELEASE_MAX_BYTES ?= 2000000000
+release:
+	@test -n "$(TAG)" || { echo "usage: make release TAG=images-2026-03 [TARGET=commit]"; exit 2; }
+	tar -C $(SITE_DIR) --exclude=./images --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+		-czf $(dir $(SITE_DIR))site-pages.tar.gz .
+	gh release create "$(TAG)" $(if $(TARGET),--target "$(TARGET)") --title "$(TAG)" --notes "packbuilder images: see index.json" \
+		$(dir $(SITE_DIR))site-pages.tar.gz $(SITE_DIR)/index.json \
+		$$(find $(SITE_DIR)/images -maxdepth 1 -type f -size -$(RELEASE_MAX_BYTES)c | sort)
 
 clean:
 	rm -rf dist build .pytest_cache .mypy_cache .ruff_cache
