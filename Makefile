@@ -13,7 +13,7 @@ APT_PACKAGES += grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin grub-common iso
 	ovmf qemu-system-x86
 
 .PHONY: install install-system install-python test lint unit fixtures bench dist binary test-dist test-live clean \
-	install-build-tools matrix lock image images publish release
+	install-build-tools matrix lock image images bundle unbundle publish release
 
 install: install-system install-python
 
@@ -110,6 +110,18 @@ images: matrix
 	| while read -r pack profile format output; do \
 		$(MAKE) --no-print-directory image PACK="$$pack" PROFILE="$$profile" FORMAT="$$format" OUTPUT="$$output" || exit $$?; \
 	done
+
+# CI moves each image between jobs as a sparse tar: a key image is mostly free space (a hole in the
+# file), and GNU tar stores and restores only its data, so the gathering runner's disk holds the
+# images' data, not their full sizes.
+TRANSFER_DIR ?= build/transfer
+bundle:
+	@mkdir -p $(TRANSFER_DIR)
+	tar -C $(IMAGES_DIR) --sparse -cf $(TRANSFER_DIR)/$(OUTPUT).tar $(OUTPUT)
+
+unbundle:
+	@mkdir -p $(IMAGES_DIR)
+	for t in $(TRANSFER_DIR)/*.tar; do tar -C $(IMAGES_DIR) --sparse -xf "$$t" && rm "$$t" || exit 1; done
 
 # The images' .sha256 files are not published: SHA256SUMS replaces them.
 publish:
