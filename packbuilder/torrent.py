@@ -67,7 +67,10 @@ def check_base_url(url: str) -> str:
             f"--base-url {url!r} is not an http(s) address of a folder",
             hint="give the address where the site folder will be served, e.g. https://asso.example.org/cles/",
         )
-    return url if url.endswith("/") else url + "/"
+    # The path percent-encoded (what is already encoded stays so): clients want plain ASCII URLs.
+    path = quote(parts.path, safe="/%:@!$&'()*+,;=~")
+    url = parts._replace(path=path if path.endswith("/") else path + "/").geturl()
+    return url
 
 
 def check_tracker(url: str) -> str:

@@ -207,7 +207,7 @@ def test_aria2_refuses_a_web_seed_serving_other_bytes(outputs: list[Path], tmp_p
         (folder / image.name).write_bytes(image.read_bytes())
         made = make_torrent(folder / image.name, [bad_server.url(f"ok/{image.name}")], [], dt.datetime(2025, 6, 1, tzinfo=dt.UTC))
         dest = tmp_path / "dl"
-        result = aria2(made.torrent, dest, bad_server.cert, "--bt-stop-timeout=10")
+        result = aria2(made.torrent, dest, bad_server.cert, "--bt-stop-timeout=5")
     finally:
         bad_server.close()
     assert result.returncode != 0, result.stdout
@@ -261,3 +261,21 @@ def test_bad_torrent_options_are_usage_errors(outputs: list[Path], tmp_path: Pat
     result = run_cli("publish", str(outputs[0]), "-o", str(tmp_path / "site"), *args)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_web_seed_addresses_are_percent_encoded_under_the_base() -> None:
+    from packbuilder.torrent import web_seed
+
+    assert web_seed("https://asso.example.org/clés", "images/clé asso#1.img") == (
+        "https://asso.example.org/cl%C3%A9s/images/cl%C3%A9%20asso%231.img"
+    )
+    assert web_seed("http://10.0.0.2:8080", "images/a.img") == "http://10.0.0.2:8080/images/a.img"
+    assert web_seed("https://a.example.org/d%C3%A9p%C3%B4t/", "images/a.img") == "https://a.example.org/d%C3%A9p%C3%B4t/images/a.img"
+
+
+def test_publish_json_lists_the_torrents(outputs: list[Path], tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    result = run_cli("--json", "publish", *map(str, outputs), "-o", str(site), "--base-url", "https://a.example.org/")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["torrents"] == sorted(str(site / "images" / f"{p.name}.torrent") for p in outputs)
