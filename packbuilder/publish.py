@@ -237,8 +237,12 @@ def publish(
     trackers: tuple[str, ...] = (),
 ) -> list[Published]:
     from packbuilder.site import render_site
-    from packbuilder.torrent import annotate
+    from packbuilder.torrent import annotate, check_base_url, check_tracker
 
+    # Bad addresses are refused before anything is written.
+    if base_url is not None:
+        base_url = check_base_url(base_url)
+    trackers = tuple(check_tracker(t) for t in trackers)
     images_dir = site / "images"
     images = collect(outputs, images_dir)
     # Every published file gets a torrent (the list grows with compressed copies).

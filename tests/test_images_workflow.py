@@ -150,6 +150,12 @@ def test_build_job_caches_by_the_lock_it_writes_and_uploads_the_image(tmp_path: 
     cache = next(s for s in steps("build") if s.get("uses", "").startswith("actions/cache@"))
     hashed = re.fullmatch(r"downloads-\$\{\{ hashFiles\((.*)\) \}\}", cache["with"]["key"])
     assert hashed and cache["with"]["restore-keys"] == "downloads-"
+    default_cache = subprocess.run(
+        [sys.executable, "-c", "from packbuilder.fetch.cache import default_cache_dir; print(default_cache_dir())"],
+        env={k: v for k, v in make_env().items() if k not in ("PACKBUILDER_CACHE", "XDG_CACHE_HOME")},
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert Path(cache["with"]["path"]).expanduser() == Path(default_cache)
     lock = tmp_path / expand(hashed.group(1), job)
     assert json.loads(lock.read_text(encoding="utf-8"))["pack"]["id"] == job["pack"]
     build_step = expand(step("build", "Build the image")["run"], job)

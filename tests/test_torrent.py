@@ -261,6 +261,7 @@ def test_bad_torrent_options_are_usage_errors(outputs: list[Path], tmp_path: Pat
     result = run_cli("publish", str(outputs[0]), "-o", str(tmp_path / "site"), *args)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "site").exists()  # refused before anything was written
 
 
 def test_web_seed_addresses_are_percent_encoded_under_the_base() -> None:

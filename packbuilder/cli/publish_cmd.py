@@ -36,7 +36,6 @@ def publish(
     from packbuilder.publish import publish as publish_images
 
     set_json(json_flag)
-    site.mkdir(parents=True, exist_ok=True)
     if tracker and not base_url:
         from packbuilder.errors import InputError
 
