@@ -1,4 +1,4 @@
-"""``packbuilder catalog list|show``."""
+"""``packbuilder catalog list|show|matrix``."""
 
 from __future__ import annotations
 
@@ -106,3 +106,22 @@ def show(app_id: Annotated[str, typer.Argument(help="App id, e.g. gimp.")], json
                 f"  {art.platform.value}/{art.arch.value} {art.kind.value}{lang} · {size} · needs {needs or 'nothing stated'}"
             )
             out.print(f"    {art.url}\n    {algo}:{digest}\n    hash from: {art.checksum_source}")
+
+
+@app.command("matrix")
+def matrix(
+    pack: Annotated[list[str] | None, typer.Option("--pack", help="Only this pack (repeatable).")] = None,
+    image_format: Annotated[list[str] | None, typer.Option("--format", help="Only this format: usb or iso (repeatable).")] = None,
+    json_flag: JsonOpt = False,
+) -> None:
+    """The images to build: packs x their profiles x formats. --json gives a CI matrix ({"include": [...]})."""
+    from packbuilder.matrix import image_matrix
+
+    set_json(json_flag)
+    jobs = image_matrix(load(), pack, image_format)
+    if OUTPUT.json_mode:
+        # Exactly GitHub Actions' matrix shape, so a workflow can pass it to fromJSON() as it is.
+        OUTPUT.emit_json({"include": [job.as_dict() for job in jobs]})
+        return
+    for job in jobs:
+        OUTPUT.out.print(f"{job.pack} {job.profile} {job.format} {job.output}", highlight=False)
