@@ -12,7 +12,7 @@ from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
     from packbuilder.catalog import Catalog
-    from packbuilder.model import Pack, Profile
+    from packbuilder.model import Base, Pack, Profile
     from packbuilder.resolve import Plan
 
 SizeOpt = Annotated[str | None, typer.Option("--size", help="Key size, e.g. 8G (10^9 bytes, as sold) or 7.5GiB.")]
@@ -29,7 +29,25 @@ def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profil
     raise InputError(f"which PCs is {pack.id} for? --profile is needed", hint=f"choose one of: {choices}")
 
 
-def make_plan(catalog: Catalog, pack_arg: str, profile_id: str | None, size: str | None) -> Plan:
+def live_base(catalog: Catalog, pack: Pack, profile: Profile, live: bool | None, base_id: str | None) -> Base | None:
+    """The base a live key runs on: for iso/usb-live builds (``live``), and by default when a pack
+    with a base goes to a Linux PC. None for an ISO file given by path (its contents are unknown)."""
+    from packbuilder.model import Platform
+
+    if live is None:
+        live = pack.base is not None and profile.platform == Platform.LINUX
+    wanted = base_id or pack.base
+    return catalog.bases.get(wanted) if live and wanted else None
+
+
+def make_plan(
+    catalog: Catalog,
+    pack_arg: str,
+    profile_id: str | None,
+    size: str | None,
+    live: bool | None = None,
+    base_id: str | None = None,
+) -> Plan:
     """Resolve and check capacity: shared by plan, fetch and build."""
     from packbuilder.catalog import load_pack_arg, overlays_root
     from packbuilder.errors import InputError
@@ -46,7 +64,7 @@ def make_plan(catalog: Catalog, pack_arg: str, profile_id: str | None, size: str
             raise InputError(f"--size: {exc}") from None
     overlays = overlays_root(catalog.root)
     overlay_bytes = sum(tree_size(overlays / name) for name in pack.overlays) if overlays else 0
-    plan = resolve(catalog, pack, profile, capacity, overlay_bytes)
+    plan = resolve(catalog, pack, profile, capacity, overlay_bytes, live_base(catalog, pack, profile, live, base_id))
     check_capacity(catalog, plan)
     return plan
 
@@ -71,10 +89,16 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "dest": i.dest,
                 "reason": i.reason,
                 "replaces": i.replaces,
+                "needed_by": i.needed_by,
             }
             for i in plan.items
         ],
         "excluded": [{"app": e.app, "reason": e.reason} for e in plan.excluded],
+        "base": plan.base.id if plan.base else None,
+        "base_apps": [
+            {"app": b.app.id, "name": b.app.name, "version": b.app.version, "wanted": b.wanted, "reason": b.reason}
+            for b in plan.base_apps
+        ],
         "warnings": list(plan.warnings),
         "download_bytes": plan.download_bytes,
         "total_bytes": plan.total_bytes,
@@ -108,6 +132,10 @@ def print_plan(plan: Plan) -> None:
         out.print(f"  [green]+[/] {escape(i.reason)}")
     for e in plan.excluded:
         out.print(f"  [red]-[/] {escape(e.reason)}")
+    if plan.base is not None:
+        out.print(f"[bold]In the live system ({plan.base.id})[/]")
+        for b in plan.base_apps:
+            out.print(f"  [blue]=[/] {escape(b.reason)}")
     for w in plan.warnings:
         OUTPUT.warn(w)
     pct = 100 * plan.total_bytes / plan.capacity_bytes
