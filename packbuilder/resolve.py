@@ -320,6 +320,8 @@ def _pick(catalog: Catalog, app: App, profile: Profile, locale: str, taken: set[
         alt_choice = runnable_on(alt, profile, locale)
         if alt_choice.release and alt_choice.artifact:
             reason = f"{alt.id} {alt_choice.release.version} instead of {choice.reason}"
+            if not recommended(alt_choice.artifact, profile):
+                reason += f"; works, but {alt_choice.artifact.requires.ram_mb_recommended} MiB of memory is recommended"
             dest = dest_for(alt, alt_choice.release, alt_choice.artifact)
             return PlanItem(alt, alt_choice.release, alt_choice.artifact, reason, dest, replaces=app.id), ""
     return None, choice.reason.removeprefix(app.id + ": ")

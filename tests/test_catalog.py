@@ -140,3 +140,78 @@ def test_catalog_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PACKBUILDER_CATALOG", str(ROOT / "tests" / "fixtures" / "mini" / "manifests"))
     assert find_catalog(None) == ROOT / "tests" / "fixtures" / "mini" / "manifests"
     assert find_catalog(tmp_path / "manifests") == tmp_path / "manifests"
+
+
+# What vieux-pc promises on its Windows PCs: each need met by one of these apps.
+OLD_PC_NEEDS = {
+    "word processing": {"abiword", "libreoffice", "onlyoffice"},
+    "pdf": {"sumatrapdf"},
+    "passwords": {"keepassxc", "keepass", "keepass1"},
+    "accounting": {"homebank", "gnucash", "grisbi", "moneymanagerex"},
+    "media": {"vlc", "mpc-hc"},
+    "archives": {"7zip", "peazip"},
+    "text": {"notepadplusplus", "notepad3"},
+    "browser": {"firefox-esr", "firefox", "supermium"},
+}
+
+
+@pytest.mark.parametrize("profile", ["windows-xp-x86", "windows-7-x86"])
+def test_old_pc_pack_covers_every_need_on_xp_and_7(catalog, profile: str) -> None:  # type: ignore[no-untyped-def]
+    got = set(items(catalog, "vieux-pc", profile))
+    missing = [need for need, apps in OLD_PC_NEEDS.items() if not apps & got]
+    assert missing == [], (profile, sorted(got))
+
+
+def test_xp_gets_the_last_versions_that_run_there(catalog) -> None:  # type: ignore[no-untyped-def]
+    xp = items(catalog, "vieux-pc", "windows-xp-x86")
+    assert xp["sumatrapdf"].release.version == "3.1.2"
+    assert xp["gnucash"].release.version == "3.5" and xp["gnucash"].replaces == "homebank"
+    assert xp["keepass1"].replaces == "keepassxc"
+    assert "works, but 1024 MiB of memory is recommended" in xp["supermium"].reason
+
+
+def test_gnucash_floors_follow_its_announcements(catalog) -> None:  # type: ignore[no-untyped-def]
+    gnucash = catalog.app("gnucash")
+    from packbuilder.resolve import runnable_on
+
+    assert runnable_on(gnucash, catalog.profile("windows-10-x64")).version == "5.16"
+    assert runnable_on(gnucash, catalog.profile("windows-7-x86")).version == "3.11"
+    assert runnable_on(gnucash, catalog.profile("windows-xp-x86")).version == "3.5"
+
+
+def test_scribus_brings_ghostscript(catalog) -> None:  # type: ignore[no-untyped-def]
+    plan = items(catalog, "atelier-graphisme", "windows-10-x64")
+    assert plan["ghostscript"].needed_by == "scribus"
+    assert plan["ghostscript"].reason.startswith("ghostscript 10.07.1: needed by scribus")
+
+
+def test_live_debian_12_refuses_appimages_built_for_a_newer_glibc(catalog) -> None:  # type: ignore[no-untyped-def]
+    pack, profile = catalog.pack("atelier-graphisme"), catalog.profile("linux-x86_64-uefi")
+    assert "gimp" in {i.app.id for i in resolve(catalog, pack, profile).items}  # Debian 13 installed: fine
+    live = resolve(catalog, pack, profile, base=catalog.base("debian-live-12-amd64"))
+    reasons = {e.app: e.reason for e in live.excluded}
+    assert "gimp" not in {i.app.id for i in live.items}
+    assert "needs glibc 2.41 or later" in reasons["gimp"] and "debian-live-12-amd64 has glibc 2.36" in reasons["gimp"]
+
+
+def test_old_linux_pc_gets_a_live_key_with_the_base_apps_listed(catalog) -> None:  # type: ignore[no-untyped-def]
+    from packbuilder.errors import InputError
+    from packbuilder.resolve import check_not_empty
+
+    pack, profile = catalog.pack("vieux-pc"), catalog.profile("linux-i686-bios-1g")
+    with pytest.raises(InputError) as err:  # as a plain key: nothing runs there
+        check_not_empty(resolve(catalog, pack, profile))
+    assert "--format iso or usb-live" in (err.value.hint or "")
+    live = resolve(catalog, pack, profile, base=catalog.base(pack.base or ""))
+    check_not_empty(live)
+    assert {b.app.id for b in live.base_apps} >= {"firefox-esr", "libreoffice"}
+
+
+def test_plan_lists_the_base_apps(tmp_path: Path) -> None:
+    result = run_cli("plan", "vieux-pc", "--profile", "linux-i686-bios-1g", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["base"] == "debian-live-12-i386"
+    assert {b["app"] for b in data["base_apps"]} >= {"firefox-esr", "libreoffice"}
+    empty = run_cli("build", "vieux-pc", "--profile", "linux-i686-bios-1g", "--format", "dir", "-o", str(tmp_path / "k"))
+    assert empty.returncode == 2 and "the key would be empty" in empty.stderr
