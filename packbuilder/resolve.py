@@ -290,6 +290,18 @@ def dest_for(app: App, release: Release, art: Artifact) -> str:
     return f"Apps/{CATEGORY_FOLDERS[app.category.value]}/{safe}"
 
 
+def live_base(
+    catalog: Catalog, pack: Pack, profile: Profile, live: bool | None = None, base_id: str | None = None
+) -> Base | None:
+    """The base a key runs on as a live system: for iso/usb-live builds (``live``), and by
+    default when a pack with a base goes to a Linux PC. None for a base not in the catalog
+    (an ISO file given by path: its contents are unknown)."""
+    if live is None:
+        live = pack.base is not None and profile.platform == Platform.LINUX
+    wanted = base_id or pack.base
+    return catalog.bases.get(wanted) if live and wanted else None
+
+
 def live_profile(profile: Profile, base: Base) -> Profile:
     """The PC as a live key on ``base`` runs it: Linux apps meet the base's glibc and arch."""
     if profile.platform != Platform.LINUX:

@@ -11,7 +11,7 @@ import yaml
 
 from packbuilder.catalog import check_tree, find_catalog, load_catalog
 from packbuilder.model import KINDS, Category
-from packbuilder.resolve import check_capacity, resolve
+from packbuilder.resolve import check_capacity, live_base, resolve
 from tests.conftest import ROOT, run_cli
 
 MANIFESTS = ROOT / "manifests"
@@ -98,8 +98,7 @@ def test_every_shipped_pack_and_profile_resolves_or_fails_clearly(catalog) -> No
     for pack in catalog.packs.values():
         for profile in catalog.profiles.values():
             # As `plan` does: a pack with a base goes to a Linux PC as a live key.
-            live = pack.base is not None and profile.platform.value == "linux"
-            plan = resolve(catalog, pack, profile, base=catalog.base(pack.base) if live and pack.base else None)
+            plan = resolve(catalog, pack, profile, base=live_base(catalog, pack, profile))
             declared = not pack.profiles or profile.id in pack.profiles
             try:
                 check_capacity(catalog, plan)

@@ -12,7 +12,7 @@ from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
     from packbuilder.catalog import Catalog
-    from packbuilder.model import Base, Pack, Profile
+    from packbuilder.model import Pack, Profile
     from packbuilder.resolve import Plan
 
 SizeOpt = Annotated[str | None, typer.Option("--size", help="Key size, e.g. 8G (10^9 bytes, as sold) or 7.5GiB.")]
@@ -29,17 +29,6 @@ def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profil
     raise InputError(f"which PCs is {pack.id} for? --profile is needed", hint=f"choose one of: {choices}")
 
 
-def live_base(catalog: Catalog, pack: Pack, profile: Profile, live: bool | None, base_id: str | None) -> Base | None:
-    """The base a live key runs on: for iso/usb-live builds (``live``), and by default when a pack
-    with a base goes to a Linux PC. None for an ISO file given by path (its contents are unknown)."""
-    from packbuilder.model import Platform
-
-    if live is None:
-        live = pack.base is not None and profile.platform == Platform.LINUX
-    wanted = base_id or pack.base
-    return catalog.bases.get(wanted) if live and wanted else None
-
-
 def make_plan(
     catalog: Catalog,
     pack_arg: str,
@@ -52,7 +41,7 @@ def make_plan(
     from packbuilder.catalog import load_pack_arg, overlays_root
     from packbuilder.errors import InputError
     from packbuilder.fsutil import parse_size, tree_size
-    from packbuilder.resolve import check_capacity, resolve
+    from packbuilder.resolve import check_capacity, live_base, resolve
 
     pack = load_pack_arg(catalog, pack_arg)
     profile = pick_profile(catalog, pack, profile_id)
