@@ -214,3 +214,14 @@ def test_plan_lists_the_base_apps(tmp_path: Path) -> None:
     assert {b["app"] for b in data["base_apps"]} >= {"firefox-esr", "libreoffice"}
     empty = run_cli("build", "vieux-pc", "--profile", "linux-i686-bios-1g", "--format", "dir", "-o", str(tmp_path / "k"))
     assert empty.returncode == 2 and "the key would be empty" in empty.stderr
+
+
+def test_live_builds_plan_for_the_base_they_name(catalog) -> None:  # type: ignore[no-untyped-def]
+    from packbuilder.cli.plan_cmd import make_plan
+
+    dir_key = make_plan(catalog, "atelier-graphisme", "linux-x86_64-uefi", None, live=False)
+    assert "gimp" in {i.app.id for i in dir_key.items} and dir_key.base is None
+    iso = make_plan(catalog, "atelier-graphisme", "linux-x86_64-uefi", None, live=True, base_id="debian-live-12-amd64")
+    assert iso.base is not None and iso.base.id == "debian-live-12-amd64"
+    assert "gimp" not in {i.app.id for i in iso.items}
+    assert {b.app.id for b in iso.base_apps} >= {"firefox-esr", "libreoffice"}
