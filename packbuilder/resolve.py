@@ -413,6 +413,29 @@ def resolve(
 _RUNS_ON: dict[Arch, tuple[Arch, ...]] = {Arch.X86: (Arch.X86, Arch.X86_64), Arch.ANY: tuple(Arch)}
 
 
+def check_live_items(catalog: Catalog, base: Base, items: list[tuple[str, str]]) -> None:
+    """Refuse, for a live key on ``base``, the artifacts (app id, url) of a lock whose catalog
+    entry needs a newer glibc than the base's: a lock may have been planned for another system."""
+    from packbuilder.errors import InputError
+
+    if not base.glibc:
+        return
+    problems = []
+    for app_id, url in items:
+        app = catalog.apps.get(app_id)
+        arts = [a for r in app.releases for a in r.artifacts if a.url == url] if app else []
+        for art in arts:
+            rng = OsRange.parse(art.requires.os) if art.requires.os else None
+            if art.platform == Platform.LINUX and rng and not rng.contains("linux-glibc", base.glibc):
+                problems.append(f"{app_id}: needs {describe_os_range(art.requires.os or '')}, {base.id} has glibc {base.glibc}")
+    if problems:
+        raise InputError(
+            f"the lock holds Linux apps that will not start on the live system of {base.id}",
+            hint="plan the pack again for the live key (build PACK --format iso), or drop these apps",
+            details=problems,
+        )
+
+
 def check_not_empty(plan: Plan) -> None:
     """Refuse a key with nothing on it: say why each app was left out, and what would help."""
     from packbuilder.errors import InputError

@@ -225,3 +225,17 @@ def test_live_builds_plan_for_the_base_they_name(catalog) -> None:  # type: igno
     assert iso.base is not None and iso.base.id == "debian-live-12-amd64"
     assert "gimp" not in {i.app.id for i in iso.items}
     assert {b.app.id for b in iso.base_apps} >= {"firefox-esr", "libreoffice"}
+
+
+def test_a_lock_planned_for_an_installed_linux_is_refused_for_an_older_live_base(tmp_path: Path) -> None:
+    lock = tmp_path / "graphisme.lock"
+    made = run_cli("plan", "atelier-graphisme", "--profile", "linux-x86_64-uefi", "--lock", str(lock), "--json")
+    assert made.returncode == 0, made.stderr
+    assert "gimp" in {i["app"] for i in json.loads(made.stdout)["items"]}
+    iso = run_cli(
+        "--cache", str(tmp_path / "cache"), "build", str(lock), "--format", "iso", "--base", "debian-live-12-amd64",
+        "--offline", "-o", str(tmp_path / "k.iso"),
+    )
+    assert iso.returncode == 2, iso.stderr
+    assert "will not start on the live system of debian-live-12-amd64" in iso.stderr
+    assert "gimp: needs glibc 2.41 or later, debian-live-12-amd64 has glibc 2.36" in iso.stderr

@@ -62,6 +62,10 @@ def load_target(
             catalog = load()
         except PackbuilderError:  # a lock needs no catalog: the staleness check is a bonus
             return lock
+        if live and (base or lock.pack.base) in catalog.bases:
+            from packbuilder.resolve import check_live_items
+
+            check_live_items(catalog, catalog.bases[base or lock.pack.base or ""], [(i.app, i.url) for i in lock.items])
         changes = stale_report(lock, catalog)
         if changes:
             OUTPUT.warn(f"{pack_or_lock} is stale: the catalog changed since it was written (the lock is used as is):")
