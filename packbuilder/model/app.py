@@ -44,8 +44,20 @@ class Requires(Model):
 
     os: OsRangeStr | None = Field(None, description="OS range, e.g. 'windows>=6.1', 'windows>=6.1,<10', 'linux-glibc>=2.28'")
     ram_mb: PositiveInt | None = Field(None, description="minimum RAM in MiB")
+    ram_mb_recommended: PositiveInt | None = Field(
+        None,
+        description="RAM in MiB below which the build still works but is not recommended: "
+        "another build of the same release that needs less is preferred",
+    )
     cpu: tuple[CpuFlag, ...] = Field((), description="CPU features needed, e.g. [sse2]")
+    depends: tuple[Id, ...] = Field((), description="other apps this build needs (e.g. [ghostscript]), added to the key")
     source: str | None = Field(None, description="where these requirements were read")
+
+    @model_validator(mode="after")
+    def _recommended_above_minimum(self) -> Requires:
+        if self.ram_mb and self.ram_mb_recommended and self.ram_mb_recommended < self.ram_mb:
+            raise ValueError("ram_mb_recommended is below ram_mb: the recommended memory is at least the minimum")
+        return self
 
 
 class Signature(Model):
