@@ -149,15 +149,9 @@ def autorun_inf(label: str) -> bytes:
     return f"[autorun]\r\nlabel={label}\r\nicon=.packbuilder\\icon.ico\r\n".encode()
 
 
-def write_manifest(root: Path, lock: Lock) -> dict[str, Any]:
-    """List every file with its sha256 (what `packbuilder verify` checks)."""
-    files = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if rel == MANIFEST:
-            continue
-        files.append({"path": rel, "size": path.stat().st_size, "sha256": hash_file(path)})
-    manifest = {
+def manifest_document(lock: Lock, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The key's manifest: every file with its size and sha256, and the lock it was built from."""
+    return {
         "format": 1,
         "packbuilder": __version__,
         "pack": lock.pack.id,
@@ -166,6 +160,17 @@ def write_manifest(root: Path, lock: Lock) -> dict[str, Any]:
         "lock": json.loads(lock_bytes(lock)),
         "files": files,
     }
+
+
+def write_manifest(root: Path, lock: Lock) -> dict[str, Any]:
+    """List every file with its sha256 (what `packbuilder verify` checks)."""
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel == MANIFEST:
+            continue
+        files.append({"path": rel, "size": path.stat().st_size, "sha256": hash_file(path)})
+    manifest = manifest_document(lock, files)
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
 
