@@ -29,7 +29,7 @@ from packbuilder.fetch.hashes import hash_file
 from packbuilder.lock import lock_bytes, lock_digest
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import UnsafePath, has_control, join_within
-from packbuilder.unpack import unpack
+from packbuilder.unpack import Hashes, unpack
 
 MANIFEST = ".packbuilder/manifest.json"
 # When the lock carries no release date and SOURCE_DATE_EPOCH is unset: a fixed, valid FAT/zip date.
@@ -56,8 +56,9 @@ def unpack_cap(item: LockedArtifact) -> int:
     return max(item.download_size, 1) * BOMB_FACTOR_DOWNLOAD
 
 
-def place_item(item: LockedArtifact, cached: Path, root: Path) -> str | None:
-    """Put one artifact at its destination; return the program to start, relative to ``root``."""
+def place_item(item: LockedArtifact, cached: Path, root: Path, hashes: Hashes | None = None) -> str | None:
+    """Put one artifact at its destination; return the program to start, relative to ``root``.
+    ``hashes`` receives the (size, sha256) of the files unpacked from a zip, relative to ``root``."""
     what = f"{item.app} {item.version} ({Path(item.url).name})"
     dest = _within(root, item.dest, what)
     if item.kind.value == "appimage":
@@ -67,7 +68,10 @@ def place_item(item: LockedArtifact, cached: Path, root: Path) -> str | None:
         return item.dest
     if dest.exists():
         raise AssemblyError(f"{what}: {item.dest} is already used by another app", hint="check the lock's destinations")
-    unpack(cached, item.kind.value, dest, unpack_cap(item), what)
+    found: Hashes | None = {} if hashes is not None else None
+    unpack(cached, item.kind.value, dest, unpack_cap(item), what, found)
+    if hashes is not None and found:
+        hashes.update({f"{item.dest}/{rel}": value for rel, value in found.items()})
     if item.launch:
         program = _within(dest, item.launch, what)
         if program.is_file():

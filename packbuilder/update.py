@@ -9,7 +9,8 @@ whatever the user put at the key's root are never written.
 A journal (``.packbuilder/update.json``, written atomically) records the phase and each app's
 progress. Killed or unplugged at any moment, the key still opens, each app folder is the old or the
 new version (at worst one app is missing while it waits to be swapped), and ``update`` run again
-finishes the job from the journal; ``update --rollback`` puts the old versions back instead.
+finishes the job from the journal; until every app is swapped, ``update --rollback`` puts the old
+versions back instead (after that the update is committed: it only goes forward).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from packbuilder.lock import lock_bytes, lock_digest
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import join_within
 from packbuilder.stage import MANIFEST, manifest_document, place_item, unpack_cap
+from packbuilder.unpack import Hashes
 
 JOURNAL = ".packbuilder/update.json"
 WORK = ".packbuilder/update"
@@ -245,16 +248,26 @@ def run(key: Path, journal: Journal, cached: dict[str, Path], purge: bool = Fals
     """Carry the journal's update through: stage, swap, regenerate, clean. Each step is idempotent."""
     changes = diff(journal.old, journal.new)
     work = key / WORK
+    hashes: Hashes = {}  # of the files staged by this run (a file staged by an interrupted run is hashed again)
     for change in changes:
         if change.new and change.kind in ("add", "update") and not journal.done(f"staged:{change.app}"):
-            _stage_app(work / "stage", change.new, cached, journal)
+            _stage_app(work / "stage", change.new, cached, journal, hashes)
     for change in changes:
         if change.kind != "keep" and not journal.done(f"swapped:{change.app}"):
             _swap(key, work, change)
             journal.step(f"swapped:{change.app}")
-    if not journal.done("regenerated"):
-        regenerate(key, journal.new, journal.data["manifest"], changes)
-        journal.step("regenerated")
+    if not journal.done("committed"):
+        journal.step("committed")  # every app is in place: from here the update only goes forward
+    # The old versions are deleted while the menu and manifest are written (unlinking is the disk's
+    # work, rendering the processor's).
+    cleaner = threading.Thread(target=shutil.rmtree, args=(work / "old",), kwargs={"ignore_errors": True})
+    cleaner.start()
+    try:
+        if not journal.done("regenerated"):
+            regenerate(key, journal.new, journal.data["manifest"], changes, hashes)
+            journal.step("regenerated")
+    finally:
+        cleaner.join()
     if purge:
         _purge(key, journal.data["manifest"], [c.app for c in changes if c.kind == "remove"])
     # The journal goes first: once it is gone the update is done; a leftover work folder is only
@@ -264,11 +277,11 @@ def run(key: Path, journal: Journal, cached: dict[str, Path], purge: bool = Fals
     return changes
 
 
-def _stage_app(stage_root: Path, item: LockedArtifact, cached: dict[str, Path], journal: Journal) -> None:
+def _stage_app(stage_root: Path, item: LockedArtifact, cached: dict[str, Path], journal: Journal, hashes: Hashes) -> None:
     target = join_within(stage_root, item.dest)
     if target.exists() or target.is_symlink():  # a half-staged app from an interrupted run
         shutil.rmtree(target) if target.is_dir() else target.unlink()
-    place_item(item, cached[item.digest[1]], stage_root)
+    place_item(item, cached[item.digest[1]], stage_root, hashes)
     journal.step(f"staged:{item.app}")
 
 
@@ -298,6 +311,11 @@ def rollback(key: Path) -> Lock:
     journal = Journal.load(key)
     if journal is None:
         raise InputError(f"{key} has no unfinished update to roll back")
+    if journal.done("committed"):
+        raise InputError(
+            f"the update of {key} had already put every app in place: it cannot be rolled back",
+            hint="run `packbuilder update KEY` to finish it; bring older versions back with a lock: update KEY OLD.lock",
+        )
     work = key / WORK
     for change in reversed(diff(journal.old, journal.new)):
         if change.kind == "keep":
@@ -341,7 +359,9 @@ def _write_key_files(key: Path, lock: Lock) -> set[str]:
     return written
 
 
-def regenerate(key: Path, lock: Lock, old_manifest: dict[str, Any], changes: list[Change]) -> None:
+def regenerate(
+    key: Path, lock: Lock, old_manifest: dict[str, Any], changes: list[Change], known: Hashes | None = None
+) -> None:
     """Menu pages, pack.lock and the manifest for ``lock``: only new files are hashed."""
     written = _write_key_files(key, lock)
     stale = tuple(f"{c.old.dest}/" for c in changes if c.old and c.kind != "keep")
@@ -353,7 +373,7 @@ def regenerate(key: Path, lock: Lock, old_manifest: dict[str, Any], changes: lis
         if e["path"] not in written and e["path"] not in gone and not e["path"].startswith(stale)
     ]
     for dest in fresh:
-        files.extend(_entries(key, dest))
+        files.extend(_entries(key, dest, known or {}))
     files.extend(_entry(key, rel) for rel in sorted(written))
     files.sort(key=lambda e: e["path"])
     document = manifest_document(lock, files)
@@ -368,16 +388,19 @@ def _launcher(key: Path, item: LockedArtifact) -> str | None:
     return None
 
 
-def _entry(key: Path, rel: str) -> dict[str, Any]:
+def _entry(key: Path, rel: str, known: Hashes | None = None) -> dict[str, Any]:
     path = key / rel
-    return {"path": rel, "size": path.stat().st_size, "sha256": hash_file(path)}
+    size = path.stat().st_size
+    if known and rel in known and known[rel][0] == size:
+        return {"path": rel, "size": size, "sha256": known[rel][1]}
+    return {"path": rel, "size": size, "sha256": hash_file(path)}
 
 
-def _entries(key: Path, dest: str) -> list[dict[str, Any]]:
+def _entries(key: Path, dest: str, known: Hashes) -> list[dict[str, Any]]:
     root = key / dest
     if root.is_file():
         return [_entry(key, dest)]
-    return [_entry(key, p.relative_to(key).as_posix()) for p in sorted(root.rglob("*")) if p.is_file()]
+    return [_entry(key, p.relative_to(key).as_posix(), known) for p in sorted(root.rglob("*")) if p.is_file()]
 
 
 def _purge(key: Path, manifest: dict[str, Any], removed: list[str]) -> None:

@@ -143,6 +143,7 @@ STEPS = [
     "parked:writer",
     "moved:writer",
     "swapped:writer",
+    "committed",
     "regenerated",
 ]
 
@@ -161,7 +162,7 @@ def test_killed_at_each_step_then_finished(env: dict[str, Any], tmp_path: Path, 
     check_updated(key)
 
 
-@pytest.mark.parametrize("step", ["staged:writer", "parked:tool", "moved:writer", "regenerated"])
+@pytest.mark.parametrize("step", ["journal", "staged:writer", "parked:tool", "moved:writer", "swapped:writer"])
 def test_killed_then_rolled_back(env: dict[str, Any], tmp_path: Path, step: str) -> None:
     key = fresh_key(env, tmp_path)
     before = {p: data for p, (_, data) in snapshot(key).items()}
@@ -171,6 +172,16 @@ def test_killed_then_rolled_back(env: dict[str, Any], tmp_path: Path, step: str)
     assert result.returncode == 0, result.stderr
     assert {p: data for p, (_, data) in snapshot(key).items()} == before
     assert run_cli("verify", str(key)).returncode == 0
+
+
+def test_a_committed_update_only_goes_forward(env: dict[str, Any], tmp_path: Path) -> None:
+    key = fresh_key(env, tmp_path)
+    killed = cli(env, "update", str(key), str(env["base"] / "b.lock"), "--yes", **{FAULT_ENV: "committed"})
+    assert killed.returncode == -9
+    refused = cli(env, "update", str(key), "--rollback")
+    assert refused.returncode == 2 and "cannot be rolled back" in refused.stderr, refused.stderr
+    assert cli(env, "update", str(key)).returncode == 0
+    check_updated(key)
 
 
 def test_a_key_from_an_older_packbuilder_is_refused_clearly(env: dict[str, Any], tmp_path: Path) -> None:
