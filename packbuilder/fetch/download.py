@@ -23,8 +23,8 @@ from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.folder import FolderMirror, Wanted
 from packbuilder.fetch.hashes import CHUNK, feed_file, new_hasher
 from packbuilder.fetch.reach import Reach, host_of
-from packbuilder.fetch.session import describe as _describe
-from packbuilder.fetch.session import make_session, no_network_reason
+from packbuilder.fetch.session import describe, no_network_reason
+from packbuilder.fetch.session import make_session as make_session  # also used from here by packbuilder.updates
 from packbuilder.fsutil import copy_regular
 
 if TYPE_CHECKING:
@@ -492,6 +492,9 @@ def _save_sidecar(sidecar: Path, url: str, response: requests.Response) -> None:
     if validator and validator.startswith("W/"):
         validator = None  # a weak ETag cannot guarantee the same bytes
     sidecar.write_text(json.dumps({"url": url, "validator": validator}), encoding="utf-8")
+
+
+_describe = describe  # the name packbuilder.updates imports
 
 
 def _layout_path(root: Path, item: FetchItem) -> Path:

@@ -187,10 +187,10 @@ def offline_error(result: FetchResult, total: int, downloader: Downloader, targe
     details = ["missing:"]
     for failure in result.failures:
         item = failure.item
-        size = f"{item.size / 1e6:,.1f} MB" if item.size else "size unknown"
         file = item.urls[0].rsplit("/", 1)[-1] if item.urls else "?"
-        details.append(f"  {item.name}: {file} ({size}, {item.algo} {item.digest[:16]}…)")
-        details.extend(f"    {e}" for e in failure.errors if "not tried:" not in e and "(offline)" not in e)
+        details.append(f"  {item.name}: {file} ({_size(item.size)}, {item.algo} {item.digest[:16]}…)")
+        # What the folders and LAN mirrors said; the internet's failures are the message above.
+        details.extend(f"    {e}" for e in failure.errors if _from_local(e, downloader))
     ways = ["ways out:"]
     if not downloader.mirrors:
         ways.append("  - a folder of these files (a USB stick: downloaded by hand, any names, or a `cache export`):"
@@ -203,6 +203,24 @@ def offline_error(result: FetchResult, total: int, downloader: Downloader, targe
     ways.append(f"  - on a connected machine: packbuilder fetch {target}, then packbuilder cache export FOLDER,"
                 " and bring FOLDER here")
     return NetworkError(message, hint="\n".join(ways), details=details)
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "size unknown"
+    return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size / 1e3:,.1f} kB"
+
+
+def _from_local(error: str, downloader: Downloader) -> bool:
+    """Whether a source error came from a --mirror (folder or LAN), not from the internet."""
+    import re
+
+    from packbuilder.fetch.reach import host_of
+
+    match = re.match(r"https?://[^/\s]+", error)
+    if match is None:
+        return "(offline)" not in error
+    return host_of(match.group(0)) in downloader.reach.local
 
 
 def _checksum_from_list(base: Base, downloader: Downloader, keys_dir: Path | None) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 from email.utils import formatdate
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,6 +126,9 @@ def serve_cache(root: Path, bind: str, port: int, output: Output) -> None:
     host = socket.gethostname()
     real_port = server.server_address[1]
     output.info(f"serving {root} on port {real_port}")
+    # Serve at once; announcing (a second or two of mDNS probing) happens meanwhile.
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
         with advertise(real_port, bind) as addresses:
             if addresses:
@@ -132,6 +136,8 @@ def serve_cache(root: Path, bind: str, port: int, output: Output) -> None:
             else:
                 output.warn("no network card to announce the cache on: others must name it")
             output.info(f"or: packbuilder fetch PACK --mirror http://{host}:{real_port}")
-            server.serve_forever()
+            while thread.is_alive():
+                thread.join(0.5)
     finally:
+        server.shutdown()
         server.server_close()
