@@ -8,7 +8,6 @@ matched is renamed to its final place, so nothing unverified is ever visible.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -23,7 +22,7 @@ from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.folder import FolderMirror, Wanted
 from packbuilder.fetch.hashes import CHUNK, feed_file, new_hasher
 from packbuilder.fetch.reach import Reach, host_of
-from packbuilder.fetch.session import describe, no_network_reason
+from packbuilder.fetch.session import describe, no_network_reason, resume_point, save_sidecar
 from packbuilder.fetch.session import make_session as make_session  # also used from here by packbuilder.updates
 from packbuilder.fsutil import copy_regular
 
@@ -155,7 +154,9 @@ class Downloader:
         self.stop = threading.Event()
         self.reach = Reach()
         self.folders = {
-            m: FolderMirror(Path(m), cache.root / "mirrors") for m in self.mirrors if not re.match(r"^https?://", m)
+            m: FolderMirror(Path(m), cache.root / "mirrors", stop=self.stop)
+            for m in self.mirrors
+            if not re.match(r"^https?://", m)
         }
         self.reach.local = {host_of(m) for m in self.mirrors if m not in self.folders}
         self._local = threading.local()
@@ -307,7 +308,7 @@ class Downloader:
         partial = self.cache.partial(item.algo, item.digest)
         sidecar = partial.with_name(partial.name + ".json")
         partial.parent.mkdir(parents=True, exist_ok=True)
-        offset, validator = _resume_point(partial, sidecar, url)
+        offset, validator = resume_point(partial, sidecar, url)
         hasher = new_hasher(item.algo)
         headers = {}
         if offset:
@@ -327,7 +328,7 @@ class Downloader:
                 if offset == 0:
                     hasher = new_hasher(item.algo)
                 self.progress.reset(task, offset)
-                _save_sidecar(sidecar, url, response)
+                save_sidecar(sidecar, url, response)
                 self._check_length(response, item, url, offset, partial)
                 received = self._stream(response, item, url, partial, offset, hasher, task)
         finally:
@@ -471,27 +472,6 @@ class _AllSourcesFailed(Exception):
         super().__init__("; ".join(errors))
         self.errors = errors
         self.verification = verification
-
-
-def _resume_point(partial: Path, sidecar: Path, url: str) -> tuple[int, str | None]:
-    """Bytes already downloaded from this URL, and the validator for If-Range."""
-    try:
-        meta = json.loads(sidecar.read_text(encoding="utf-8"))
-        size = partial.stat().st_size
-    except (OSError, ValueError):
-        partial.unlink(missing_ok=True)
-        return 0, None
-    if meta.get("url") != url:
-        partial.unlink(missing_ok=True)  # a partial from another source may not be the same bytes
-        return 0, None
-    return size, meta.get("validator")
-
-
-def _save_sidecar(sidecar: Path, url: str, response: requests.Response) -> None:
-    validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
-    if validator and validator.startswith("W/"):
-        validator = None  # a weak ETag cannot guarantee the same bytes
-    sidecar.write_text(json.dumps({"url": url, "validator": validator}), encoding="utf-8")
 
 
 _describe = describe  # the name packbuilder.updates imports

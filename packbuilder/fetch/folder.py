@@ -64,6 +64,7 @@ class FolderMirror:
     _hashes: dict[str, dict[str, str]] = field(default_factory=dict)  # rel -> {algo: hex}, this run
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _locate_lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: hashing stops at its next block
 
     # -- the walk -----------------------------------------------------------------------------
 
@@ -124,10 +125,16 @@ class FolderMirror:
                     self._hashes[info.rel] = have
                     continue
             todo.append((info, algos))
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        try:
             for (info, _), digests in zip(todo, pool.map(self._hash, todo), strict=True):
                 if digests:
                     self._hashes[info.rel] = digests
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         if todo:
             self._save_memo()
         by_digest = {h: rel for rel, hashes in self._hashes.items() for h in hashes.values()}
@@ -157,6 +164,8 @@ class FolderMirror:
         hashers = {algo: new_hasher(algo) for algo in sorted(algos)}
         with os.fdopen(fd, "rb") as fh:
             while block := fh.read(CHUNK):
+                if self.stop.is_set():
+                    return {}
                 for hasher in hashers.values():
                     hasher.update(block)
         return {algo: hasher.hexdigest() for algo, hasher in hashers.items()}

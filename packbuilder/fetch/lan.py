@@ -37,7 +37,13 @@ def _interfaces(bind: str | None = None) -> list[str] | None:
 
 
 def _open(interfaces: list[str] | None) -> Zeroconf:
+    import logging
+
     from zeroconf import InterfaceChoice, IPVersion, Zeroconf
+
+    # A network card without multicast makes zeroconf log a warning per packet: what matters
+    # (found or not) is said by packbuilder itself.
+    logging.getLogger("zeroconf").setLevel(logging.ERROR)
 
     return Zeroconf(interfaces=interfaces or InterfaceChoice.All, ip_version=IPVersion.V4Only)
 

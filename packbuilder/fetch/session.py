@@ -1,4 +1,4 @@
-"""The HTTP session, and what a failed connection says about the network.
+"""The HTTP session, what a failed connection says about the network, and resume bookkeeping.
 
 Retrying helps with a busy server (429, 5xx) or a connection cut in the middle of a body. It
 does not help when the name does not resolve, the port is refused or the network is
@@ -10,12 +10,14 @@ rest of the run (``reach.Reach``).
 from __future__ import annotations
 
 import errno
+import json
 import os
 from typing import TYPE_CHECKING
 
 from packbuilder import __version__
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from types import TracebackType
     from typing import Self
 
@@ -126,3 +128,24 @@ def describe(exc: BaseException) -> str:
         return "read timed out"
     name = type(exc).__name__
     return f"{name}: {exc}" if str(exc) else name
+
+
+def resume_point(partial: Path, sidecar: Path, url: str) -> tuple[int, str | None]:
+    """Bytes already downloaded from this URL, and the validator for If-Range."""
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        size = partial.stat().st_size
+    except (OSError, ValueError):
+        partial.unlink(missing_ok=True)
+        return 0, None
+    if meta.get("url") != url:
+        partial.unlink(missing_ok=True)  # a partial from another source may not be the same bytes
+        return 0, None
+    return size, meta.get("validator")
+
+
+def save_sidecar(sidecar: Path, url: str, response: requests.Response) -> None:
+    validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
+    if validator and validator.startswith("W/"):
+        validator = None  # a weak ETag cannot guarantee the same bytes
+    sidecar.write_text(json.dumps({"url": url, "validator": validator}), encoding="utf-8")
