@@ -124,6 +124,22 @@ def test_a_build_from_a_folder_of_hand_named_files_never_waits_on_upstream(serve
     assert len(memo) == 1 and "copie abîmée.zip" in json.loads(memo[0].read_text(encoding="utf-8"))["files"]
 
 
+def test_offline_with_a_folder_holding_links_and_fifos_reads_only_the_real_files(server: LocalServer, tmp_path: Path) -> None:
+    datas = archives("fifo", 2)
+    lock = served_lock(server, tmp_path, datas)
+    stick = hand_named_stick(tmp_path / "stick", datas)
+    os.mkfifo(stick / "attente.zip")  # opening it would wait for a writer forever
+    (stick / "zéros.zip").symlink_to("/dev/zero")
+    (stick / "ailleurs").symlink_to("/", target_is_directory=True)  # never walked into
+    started = time.monotonic()
+    build = ["build", str(lock), "--format", "dir", "-o", str(tmp_path / "key"), "--offline", "--mirror", str(stick)]
+    result = run_cli(*build, env=env_for(server, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30 and upstream_hits(server, datas) == 0
+    memo = json.loads(next((tmp_path / "cache" / "mirrors").glob("*.json")).read_text(encoding="utf-8"))
+    assert not [rel for rel in memo["files"] if "attente" in rel or "zéros" in rel or rel.startswith("ailleurs")]
+
+
 def test_the_folder_index_is_remembered_and_follows_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     datas = archives("memo", 3)
     stick = hand_named_stick(tmp_path / "stick", datas)

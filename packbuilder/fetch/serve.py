@@ -138,6 +138,8 @@ def serve_cache(root: Path, bind: str, port: int, output: Output) -> None:
             output.info(f"or: packbuilder fetch PACK --mirror http://{host}:{real_port}")
             while thread.is_alive():
                 thread.join(0.5)
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not an error
+        output.info("stopped serving")
     finally:
         server.shutdown()
         server.server_close()
