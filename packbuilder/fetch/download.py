@@ -295,11 +295,24 @@ class Downloader:
         partial.parent.mkdir(parents=True, exist_ok=True)
         hasher = new_hasher(item.algo)
         limit = item.cap if item.cap is not None else 2**63
+        task = self.progress.start(item, item.size or item.size_approx)
+
+        def feed(block: bytes) -> None:
+            if self.stop.is_set():
+                raise _Stopped(f"{candidate}: copy stopped")
+            hasher.update(block)
+            self.progress.advance(task, len(block))
+
         try:
-            copy_regular(candidate, partial, limit, hasher.update)
+            copy_regular(candidate, partial, limit, feed)
         except OSError as exc:
             partial.unlink(missing_ok=True)
             raise SourceError(f"{candidate}: {exc.strerror or exc}") from None
+        except _Stopped:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            self.progress.finish(task)
         return self._commit_hashed(item, partial, hasher.hexdigest(), str(candidate))
 
     def _download(self, item: FetchItem, url: str, http_ok: bool) -> Path:
