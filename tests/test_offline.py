@@ -24,8 +24,9 @@ import requests
 
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.download import Downloader, FetchItem
-from packbuilder.fetch.folder import FolderMirror, Wanted
+from packbuilder.fetch.folder import FileInfo, FolderMirror, Wanted
 from packbuilder.lock import lock_bytes
+from packbuilder.model.base import Base
 from tests import factories, test_fetch
 from tests.conftest import ROOT, run_cli
 from tests.httpserver import LocalServer
@@ -147,9 +148,9 @@ def test_the_folder_index_is_remembered_and_follows_changes(tmp_path: Path, monk
     hashed: list[str] = []
     real_hash = FolderMirror._hash
 
-    def counting(self: FolderMirror, job: tuple[object, set[str]]) -> dict[str, str]:
-        hashed.append(job[0].rel)  # type: ignore[attr-defined]
-        return real_hash(self, job)  # type: ignore[arg-type]
+    def counting(self: FolderMirror, job: tuple[FileInfo, set[str]]) -> dict[str, str]:
+        hashed.append(job[0].rel)
+        return real_hash(self, job)
 
     monkeypatch.setattr(FolderMirror, "_hash", counting)
     memo = tmp_path / "cache" / "mirrors"
@@ -390,3 +391,35 @@ def test_mirror_auto_with_nothing_announced_warns_and_goes_on(server: LocalServe
     result = run_cli("fetch", str(lock), "--mirror", "auto", env=env_for(server, tmp_path))
     assert result.returncode == 0, result.stderr
     assert re.search(r"--mirror auto: no `packbuilder cache serve` answered", result.stderr)
+
+
+# -- a base live ISO, found on a stick under its own name ------------------------------------------
+
+
+def _base(data: bytes, url: str) -> Base:
+    return Base.model_validate(
+        {
+            "id": "tiny-live", "name": {"fr": "Petite", "en": "Tiny"}, "url": url,
+            "sha256": hashlib.sha256(data).hexdigest(), "checksum_source": "test", "size": len(data),
+            "arch": "x86_64", "firmware": ["bios"], "live": "plain",
+        }
+    )  # fmt: skip
+
+
+def test_a_base_iso_comes_from_a_folder_or_the_diagnosis_says_no_network(tmp_path: Path) -> None:
+    from packbuilder.errors import NetworkError
+    from packbuilder.fetch.run import fetch_base
+    from packbuilder.ui import Output
+
+    iso = archives("iso", 1, size=300_000)[0]
+    base = _base(iso, f"https://cdimage.nothing.invalid/tiny-live-{closed_port()}.iso")
+    quiet = Output(quiet=True)
+    with pytest.raises(NetworkError) as info:
+        fetch_base(base, tmp_path / "cache", quiet)
+    assert "base tiny-live: no network (cdimage.nothing.invalid: name not found (DNS))" in info.value.message
+    assert "--mirror a folder" in (info.value.hint or "")
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / "live.iso").write_bytes(iso)
+    path = fetch_base(base, tmp_path / "cache", quiet, mirrors=(str(stick),), offline=True)
+    assert path.read_bytes() == iso

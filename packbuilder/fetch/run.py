@@ -284,14 +284,23 @@ def fetch_base(
         name=f"base {base.id}", urls=(base.url, *base.mirrors), algo="sha256", digest=digest,
         size=base.size, size_approx=base.size_approx,
     )
-    if output.progress_enabled and not offline:
+    if output.progress_enabled and (mirrors or not offline):
         with RichProgress(base.size or base.size_approx or 0) as progress:
-            result = Downloader(cache, mirrors, offline, progress=progress).fetch_all([item], 1)
+            downloader.progress = progress
+            result = downloader.fetch_all([item], 1)
     else:
         result = downloader.fetch_all([item], 1)
     if result.failures:
         failure = result.failures[0]
-        error = VerificationError if failure.mismatch else NetworkError
-        raise error(f"base {base.id} could not be fetched", hint="check the connection, or give --base FILE.iso",
-                    details=failure.errors)
+        if failure.mismatch:
+            raise VerificationError(f"base {base.id} could not be fetched", hint="check the base's sha256",
+                                    details=failure.errors)
+        verdict = downloader.reach.no_network()
+        where = f"no network ({verdict})" if verdict else "offline" if offline else "could not be fetched"
+        raise NetworkError(
+            f"base {base.id}: {where}",
+            hint="give the ISO file itself (--base FILE.iso), or --mirror a folder that holds it (any name)"
+            " or auto (a `cache serve` nearby)" if not mirrors else "give the ISO file itself: --base FILE.iso",
+            details=failure.errors,
+        )
     return result.paths[digest]
