@@ -68,9 +68,12 @@ def user_data(manifest: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _added(present: set[str], manifest: dict[str, Any]) -> list[str]:
+    """Files in the folders packbuilder made (Apps/, AppImages/, Docs/, .packbuilder/...) that its
+    manifest does not list. The key's root and folders the user made there are the user's."""
     listed = {entry["path"] for entry in manifest["files"]} | {MANIFEST}
+    ours = tuple(f"{top}/" for top in {p.split("/", 1)[0] for p in listed if "/" in p})
     skip = user_data(manifest)
-    return sorted(p for p in present - listed if not p.startswith(skip))
+    return sorted(p for p in present - listed if p.startswith(ours) and not p.startswith(skip))
 
 
 def verify_dir(root: Path) -> Report:

@@ -21,6 +21,7 @@ from packbuilder.cli import (
     plan_cmd,
     profiles_cmd,
     publish_cmd,
+    update_cmd,
 )
 from packbuilder.cli.common import STATE
 from packbuilder.errors import ExitCode, PackbuilderError, Terminated
@@ -41,6 +42,7 @@ app.add_typer(profiles_cmd.app, name="profiles")
 app.command("plan")(plan_cmd.plan)
 app.command("fetch")(fetch_cmd.fetch)
 app.command("build")(build_cmd.build)
+app.command("update")(update_cmd.update)
 app.command("verify")(build_cmd.verify)
 app.command("publish")(publish_cmd.publish)
 app.command("flash")(flash_cmd.flash)

@@ -58,7 +58,7 @@ def build(
     set_json(json_flag)
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
-    lock = load_target(pack_or_lock, profile, size)
+    lock = load_target(pack_or_lock, profile, size, fmt in ("iso", "usb-live"), base)
     size_bytes = parse_size(size) if size else None
     result = fetch_lock(lock, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline, keys_dir(), rehash=True)
     target = out or default_output(lock, fmt)

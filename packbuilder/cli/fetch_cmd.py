@@ -53,7 +53,9 @@ def is_lock_file(arg: str) -> bool:
         return b'"lock_version"' in fh.read(4096)
 
 
-def load_target(pack_or_lock: str, profile: str | None, size: str | None) -> Lock:
+def load_target(
+    pack_or_lock: str, profile: str | None, size: str | None, live: bool | None = None, base: str | None = None
+) -> Lock:
     """A lock from a lock file (warning when stale), or from resolving a pack."""
     from packbuilder.lock import lock_from_plan, read_lock, stale_report
 
@@ -65,6 +67,10 @@ def load_target(pack_or_lock: str, profile: str | None, size: str | None) -> Loc
             catalog = load()
         except PackbuilderError:  # a lock needs no catalog: the staleness check is a bonus
             return lock
+        if live and (base or lock.pack.base) in catalog.bases:
+            from packbuilder.resolve import check_live_items
+
+            check_live_items(catalog, catalog.bases[base or lock.pack.base or ""], [(i.app, i.url) for i in lock.items])
         changes = stale_report(lock, catalog)
         if changes:
             OUTPUT.warn(f"{pack_or_lock} is stale: the catalog changed since it was written (the lock is used as is):")
@@ -73,7 +79,7 @@ def load_target(pack_or_lock: str, profile: str | None, size: str | None) -> Loc
         return lock
     from packbuilder.cli.plan_cmd import make_plan
 
-    return lock_from_plan(make_plan(load(), pack_or_lock, profile, size))
+    return lock_from_plan(make_plan(load(), pack_or_lock, profile, size, live, base))
 
 
 def fetch(

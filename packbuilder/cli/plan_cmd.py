@@ -29,12 +29,19 @@ def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profil
     raise InputError(f"which PCs is {pack.id} for? --profile is needed", hint=f"choose one of: {choices}")
 
 
-def make_plan(catalog: Catalog, pack_arg: str, profile_id: str | None, size: str | None) -> Plan:
+def make_plan(
+    catalog: Catalog,
+    pack_arg: str,
+    profile_id: str | None,
+    size: str | None,
+    live: bool | None = None,
+    base_id: str | None = None,
+) -> Plan:
     """Resolve and check capacity: shared by plan, fetch and build."""
     from packbuilder.catalog import load_pack_arg, overlays_root
     from packbuilder.errors import InputError
     from packbuilder.fsutil import parse_size, tree_size
-    from packbuilder.resolve import check_capacity, resolve
+    from packbuilder.resolve import check_capacity, live_base, resolve
 
     pack = load_pack_arg(catalog, pack_arg)
     profile = pick_profile(catalog, pack, profile_id)
@@ -46,7 +53,7 @@ def make_plan(catalog: Catalog, pack_arg: str, profile_id: str | None, size: str
             raise InputError(f"--size: {exc}") from None
     overlays = overlays_root(catalog.root)
     overlay_bytes = sum(tree_size(overlays / name) for name in pack.overlays) if overlays else 0
-    plan = resolve(catalog, pack, profile, capacity, overlay_bytes)
+    plan = resolve(catalog, pack, profile, capacity, overlay_bytes, live_base(catalog, pack, profile, live, base_id))
     check_capacity(catalog, plan)
     return plan
 
@@ -71,10 +78,16 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "dest": i.dest,
                 "reason": i.reason,
                 "replaces": i.replaces,
+                "needed_by": i.needed_by,
             }
             for i in plan.items
         ],
         "excluded": [{"app": e.app, "reason": e.reason} for e in plan.excluded],
+        "base": plan.base.id if plan.base else None,
+        "base_apps": [
+            {"app": b.app.id, "name": b.app.name, "version": b.app.version, "wanted": b.wanted, "reason": b.reason}
+            for b in plan.base_apps
+        ],
         "warnings": list(plan.warnings),
         "download_bytes": plan.download_bytes,
         "total_bytes": plan.total_bytes,
@@ -108,6 +121,10 @@ def print_plan(plan: Plan) -> None:
         out.print(f"  [green]+[/] {escape(i.reason)}")
     for e in plan.excluded:
         out.print(f"  [red]-[/] {escape(e.reason)}")
+    if plan.base is not None:
+        out.print(f"[bold]In the live system ({plan.base.id})[/]")
+        for b in plan.base_apps:
+            out.print(f"  [blue]=[/] {escape(b.reason)}")
     for w in plan.warnings:
         OUTPUT.warn(w)
     pct = 100 * plan.total_bytes / plan.capacity_bytes
