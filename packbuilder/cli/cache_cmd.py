@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, set_json
-from packbuilder.cli.fetch_cmd import cache_dir
+from packbuilder.cli.common import JsonOpt, ProfileOpt, load, set_json
+from packbuilder.cli.fetch_cmd import cache_dir, load_target
 from packbuilder.ui import OUTPUT
 
 app = typer.Typer(rich_markup_mode=None, help="The download cache: list, verify, clean, carry, share.", no_args_is_help=True)
@@ -89,27 +89,41 @@ def export(dest: Annotated[Path, typer.Argument(help="Folder to copy to, e.g. on
 
 
 @app.command("import")
-def import_(src: Annotated[Path, typer.Argument(help="Folder written by `cache export`.")]) -> None:
-    """Add the files of an exported cache, re-verifying every hash."""
-    from packbuilder.errors import CheckFailed, InputError
+def import_(
+    src: Annotated[Path, typer.Argument(help="A folder of downloads (any names), or one written by `cache export`.")],
+    target: Annotated[
+        str | None, typer.Option("--for", metavar="PACK|LOCK", help="Also list what this pack (with --profile) or lock lacks.")
+    ] = None,
+    profile: ProfileOpt = None,
+    json_flag: JsonOpt = False,
+) -> None:
+    """Add the files of a folder to the cache, found by hash whatever their names; every hash re-checked."""
+    from packbuilder.errors import CheckFailed, InputError, PackbuilderError
     from packbuilder.fetch.cache import Cache
-    from packbuilder.fsutil import NotRegularFile
+    from packbuilder.fetch.importer import catalog_artifacts, import_folder, items_known, report_lines, still_missing
+    from packbuilder.fetch.run import item_for
 
+    set_json(json_flag)
     if not src.is_dir():
-        raise InputError(f"{src} is not a folder", hint="give the folder written by `packbuilder cache export`")
+        raise InputError(f"{src} is not a folder", hint="give a folder of downloads, or one from `packbuilder cache export`")
+    items = [item_for(art) for art in load_target(target, profile, None).items] if target else []
+    try:
+        known = catalog_artifacts(load())
+    except PackbuilderError:
+        OUTPUT.warn("no catalog found: only files named by their hash (`cache export`) are recognised")
+        known = {}
+    known.update(items_known(items))
     cache = Cache(cache_dir())
-    added, bad = 0, []
-    for entry in Cache(src).entries():
-        try:
-            if cache.add_file(entry.path, entry.algo, entry.digest, entry.meta):
-                added += 1
-            else:
-                bad.append(f"{entry.path}: content does not match its name, not imported")
-        except NotRegularFile as exc:
-            bad.append(f"{exc}")
-    if bad:
-        raise CheckFailed(f"{len(bad)} file(s) refused", details=bad)
-    OUTPUT.info(f"{added} file(s) imported into {cache_dir()}")
+    report = import_folder(cache, src, known)
+    missing = still_missing(cache, items)
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json({**report.as_json(), "missing": [i.name for i in missing] if target else None})
+    else:
+        for line in report_lines(report, missing, target):
+            OUTPUT.info(line)
+    if report.refused:
+        raise CheckFailed(f"{len(report.refused)} file(s) refused", details=report.refused)
+    OUTPUT.info(f"{len(report.imported)} file(s) imported into {cache_dir()}")
 
 
 @app.command("serve")
@@ -117,7 +131,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8377,
     bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "0.0.0.0",
 ) -> None:
-    """Serve the cache over HTTP on the local network (others use --mirror http://HOST:PORT)."""
+    """Serve the cache read-only over HTTP on the local network, announced by mDNS (others use --mirror auto)."""
     from packbuilder.fetch.serve import serve_cache
 
     serve_cache(cache_dir(), bind, port, OUTPUT)

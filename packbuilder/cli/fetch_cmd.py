@@ -16,9 +16,14 @@ if TYPE_CHECKING:
 
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="Parallel downloads.")]
 MirrorOpt = Annotated[
-    list[str] | None, typer.Option("--mirror", help="Extra source: http://host:port of `cache serve`, or a folder.")
+    list[str] | None,
+    typer.Option(
+        "--mirror",
+        help="Source tried before the internet: a folder of downloads (any names), http://HOST:PORT of"
+        " `cache serve`, or auto (find `cache serve` on the local network).",
+    ),
 ]
-OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the cache only; never connect.")]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="No internet: the cache and the --mirror sources only.")]
 
 
 def cache_dir() -> Path:
