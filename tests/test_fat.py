@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from packbuilder.errors import AssemblyError, ExitCode, InputError
-from packbuilder.image import fat
 from packbuilder.image.fat import check_fat_tree, write_fat_image
+from packbuilder.image.fat import writer as fat_writer
+from packbuilder.image.fat.names import name_problems
 
 MIB = 1 << 20
 EPOCH = calendar.timegm((2026, 3, 14, 15, 9, 26))  # an odd second: FAT keeps 2-second steps and hundredths
@@ -243,9 +244,9 @@ def test_illegal_names_are_all_listed(tmp_path: Path) -> None:
 def test_names_too_long_for_fat32() -> None:
     # Linux file names stop at 255 bytes, which is never more than 255 UTF-16 units; other
     # file systems mounted there may allow more.
-    assert fat._name_problems("x" * 255) == []
-    assert fat._name_problems("x" * 256) == ["is 256 UTF-16 units long, FAT32 allows 255: shorten it"]
-    assert fat._name_problems("\U0001f4c1" * 128) == ["is 256 UTF-16 units long, FAT32 allows 255: shorten it"]
+    assert name_problems("x" * 255) == []
+    assert name_problems("x" * 256) == ["is 256 UTF-16 units long, FAT32 allows 255: shorten it"]
+    assert name_problems("\U0001f4c1" * 128) == ["is 256 UTF-16 units long, FAT32 allows 255: shorten it"]
 
 
 def test_file_of_4_gib_refused(tmp_path: Path) -> None:
@@ -282,7 +283,7 @@ def test_failure_while_writing_leaves_nothing(tree: Path, tmp_path: Path, monkey
     def disk_full(*_args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(fat, "_copy_file", disk_full)
+    monkeypatch.setattr(fat_writer, "copy_file", disk_full)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     with pytest.raises(AssemblyError, match="No space left"):
