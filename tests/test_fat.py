@@ -19,7 +19,7 @@ import pytest
 from packbuilder.errors import AssemblyError, ExitCode, InputError
 from packbuilder.image.fat import check_fat_tree, write_fat_image
 from packbuilder.image.fat import writer as fat_writer
-from packbuilder.image.fat.names import name_problems
+from packbuilder.image.fat.names import case_key, name_problems, short_names
 
 MIB = 1 << 20
 EPOCH = calendar.timegm((2026, 3, 14, 15, 9, 26))  # an odd second: FAT keeps 2-second steps and hundredths
@@ -315,3 +315,20 @@ def test_bad_label_refused(tree: Path, tmp_path: Path) -> None:
     for label in ("lower", "TWELVE-CHARS", "ÉTÉ", " LEADING", ""):
         with pytest.raises(InputError):
             write_fat_image(tree, tmp_path / "key.img", 64 * MIB, label, VOLUME_ID, EPOCH)
+
+
+def test_short_names_keep_exact_names_first() -> None:
+    """A generated ~n name never takes an exact 8.3 name, whatever the order; mixed case gets a long name."""
+    names = ["Read me.txt", "READ_M~1.TXT", "readme.txt", "MENU.HTM", "été.pdf", "README~1.TXT"]
+    assert short_names(names) == [
+        (b"README~2TXT", True),  # README~1.TXT is taken by a name listed after it
+        (b"READ_M~1TXT", False),
+        (b"README  TXT", True),
+        (b"MENU    HTM", False),
+        (b"_T_~1   PDF", True),  # short names are ASCII only
+        (b"README~1TXT", False),
+    ]
+
+
+def test_case_key_follows_fat_not_unicode_folding() -> None:
+    assert case_key("straße.txt") == "STRAßE.TXT" and case_key("Été") == "ÉTÉ"

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from packbuilder import tools
 from packbuilder.errors import AssemblyError, InputError
 from packbuilder.image.inspect import BLOCK, BootLayout, inspect_iso
+from packbuilder.image.iso9660.records import JOLIET_ESCAPES
 
 if TYPE_CHECKING:
     from packbuilder.model.lock import Lock
@@ -111,7 +112,7 @@ def has_joliet(iso: Path) -> bool:
             vd = f.read(BLOCK)
             if len(vd) < BLOCK or vd[1:6] != b"CD001" or vd[0] == 255:
                 return False
-            if vd[0] == 2 and vd[88:91] in (b"%/@", b"%/C", b"%/E"):  # supplementary VD, UCS-2 levels 1-3
+            if vd[0] == 2 and vd[88:91] in JOLIET_ESCAPES:  # supplementary VD, UCS-2 levels 1-3
                 return True
     return False
 
