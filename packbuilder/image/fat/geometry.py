@@ -91,12 +91,15 @@ class Room:
         return self.needed <= self.available
 
 
-def room(root: Node, part_sectors: int, clusters: int | None = None) -> Room:
-    """The tree's clusters against the partition's (estimated unless ``clusters`` is known)."""
+def room(root: Node, cluster_bytes: int, clusters: int) -> Room:
+    """The tree's clusters against a volume's ``clusters`` of ``cluster_bytes``."""
+    return Room(needed_clusters(root, cluster_bytes) * cluster_bytes, clusters * cluster_bytes, cluster_bytes)
+
+
+def estimated_room(root: Node, part_sectors: int) -> Room:
+    """The tree against the clusters mkfs.fat will at least make of ``part_sectors``."""
     spc = cluster_sectors(part_sectors)
-    cluster_bytes = spc * SECTOR
-    available = clusters_estimate(part_sectors, spc) if clusters is None else clusters
-    return Room(needed_clusters(root, cluster_bytes) * cluster_bytes, available * cluster_bytes, cluster_bytes)
+    return room(root, spc * SECTOR, clusters_estimate(part_sectors, spc))
 
 
 @dataclass(frozen=True)

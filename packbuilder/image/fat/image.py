@@ -8,7 +8,7 @@ from pathlib import Path
 
 from packbuilder.errors import AssemblyError, InputError
 from packbuilder.image import mbr
-from packbuilder.image.fat.geometry import PART_START, partition_sectors
+from packbuilder.image.fat.geometry import PART_START, estimated_room, partition_sectors
 from packbuilder.image.fat.names import LABEL_RE
 from packbuilder.image.fat.tree import scan_tree, tree_error
 from packbuilder.image.fat.writer import check_room, write_partition
@@ -32,7 +32,7 @@ def write_fat_image(tree: Path, out: Path, size_bytes: int, label: str, volume_i
     if problems:
         raise tree_error(tree, problems)
     part_sectors = partition_sectors(size_bytes)
-    check_room(root, part_sectors, size_bytes)
+    check_room(estimated_room(root, part_sectors), size_bytes)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     tmp = Path(name)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from packbuilder.errors import AssemblyError
 from packbuilder.image.fat.dirent import dos_stamp, folder_bytes
-from packbuilder.image.fat.geometry import MIB, Geometry, format_partition, read_geometry, room
+from packbuilder.image.fat.geometry import MIB, Geometry, Room, format_partition, read_geometry, room
 from packbuilder.image.fat.tree import Node, cluster_count
 from packbuilder.image.mbr import SECTOR
 
@@ -31,9 +31,8 @@ NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errn
 CopyFile = Callable[[Node, int, int], None]  # (node, image fd, byte offset in the image)
 
 
-def check_room(root: Node, part_sectors: int, size_bytes: int, clusters: int | None = None) -> None:
+def check_room(got: Room, size_bytes: int) -> None:
     """Refuse a tree that does not fit the partition, naming both sizes."""
-    got = room(root, part_sectors, clusters)
     if not got.fits:
         raise AssemblyError(
             f"the files need {got.needed} bytes ({got.needed / MIB:.1f} MiB in {got.cluster_bytes}-byte clusters) but a "
@@ -145,25 +144,33 @@ def _write_fats(fd: int, geo: Geometry, root: Node, end: int) -> None:
             os.pwrite(fd, bytes(info), offset)
 
 
-def write_partition(
-    image: Path,
-    fd: int,
-    part_sectors: int,
-    root: Node,
-    volume: tuple[str, int, int],
-    size_bytes: int,
-    copy: CopyFile | None = None,
-) -> Geometry:
-    """Format the partition at 1 MiB of ``image`` (open as ``fd``) as FAT32 and write ``root`` into it.
-    ``volume`` is (label, volume id, epoch); ``copy`` writes a file's data (default :func:`copy_file`:
-    usb-live images copy some files straight from the base ISO). ``size_bytes`` is only named in errors."""
-    label, volume_id, epoch = volume
+def format_partition_at(image: Path, fd: int, part_sectors: int, label: str, volume_id: int) -> Geometry:
+    """mkfs.fat on the partition at 1 MiB of ``image`` (open as ``fd``), its layout read back."""
     format_partition(image, part_sectors, label, volume_id)
-    geo = read_geometry(fd, part_sectors, label, volume_id)
-    check_room(root, part_sectors, size_bytes, geo.clusters)  # exact now that the layout is known
+    return read_geometry(fd, part_sectors, label, volume_id)
+
+
+def fill_partition(
+    fd: int, geo: Geometry, root: Node, volume: tuple[str, int], size_bytes: int, copy: CopyFile | None = None
+) -> None:
+    """Write ``root`` into the formatted partition of ``geo``: directories, both FATs, FSInfo, then
+    every file's data with ``copy`` (default :func:`copy_file`: usb-live images copy some files
+    straight from the base ISO). ``volume`` is (label, epoch); ``size_bytes`` is only named in errors."""
+    label, epoch = volume
+    check_room(room(root, geo.cluster_bytes, geo.clusters), size_bytes)  # exact now that the layout is known
     end = allocate(root, geo.cluster_bytes, geo.root_cluster)
     files = _write_folders(fd, geo, root, label, epoch)
     _write_fats(fd, geo, root, end)
     for node in files:
         (copy or copy_file)(node, fd, geo.offset(node.first_cluster))
+
+
+def write_partition(
+    image: Path, fd: int, part_sectors: int, root: Node, volume: tuple[str, int, int], size_bytes: int
+) -> Geometry:
+    """Format the partition at 1 MiB of ``image`` (open as ``fd``) as FAT32 and write ``root`` into it.
+    ``volume`` is (label, volume id, epoch); ``size_bytes`` is only named in errors."""
+    label, volume_id, epoch = volume
+    geo = format_partition_at(image, fd, part_sectors, label, volume_id)
+    fill_partition(fd, geo, root, (label, epoch), size_bytes)
     return geo

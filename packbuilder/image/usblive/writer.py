@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +13,9 @@ from packbuilder import tools
 from packbuilder.errors import AssemblyError, InputError, ToolMissing
 from packbuilder.image import mbr
 from packbuilder.image.fat import check_label
-from packbuilder.image.fat.geometry import MIB, PART_START, is_fat32, min_image_bytes, room
+from packbuilder.image.fat.geometry import MIB, PART_START, estimated_room, is_fat32, min_image_bytes
 from packbuilder.image.fat.tree import Node, drop_path, merge_trees, scan_tree, tree_error
-from packbuilder.image.fat.writer import copy_file, copy_range, write_partition
+from packbuilder.image.fat.writer import copy_file, copy_range, fill_partition, format_partition_at
 from packbuilder.image.mbr import SECTOR
 from packbuilder.image.usblive import boot
 from packbuilder.image.usblive.base import extract_base, remove_tree
@@ -52,7 +53,7 @@ def plan_layout(size_bytes: int, persistence_bytes: int | None) -> Layout:
 
 def check_room(root: Node, layout: Layout, size_bytes: int) -> None:
     """Refuse, before anything is written, a merged tree the FAT32 partition cannot hold."""
-    got = room(root, layout.fat_sectors)
+    got = estimated_room(root, layout.fat_sectors)
     if not got.fits:
         pers = layout.persistence_sectors * SECTOR
         raise AssemblyError(
@@ -140,8 +141,19 @@ def _write(tmp: Path, fd: int, work: Path, args: _Args, prepared: _Prepared, iso
             raise AssemblyError("the base ISO is shorter than its directory says", hint="download the base again")
 
     os.ftruncate(fd, args.size_bytes)  # sparse: free clusters and the persistence volume's free blocks stay holes
-    volume = (args.label, args.volume_id, args.epoch)
-    write_partition(tmp, fd, layout.fat_sectors, prepared.root, volume, args.size_bytes, copy)
+    geo = format_partition_at(tmp, fd, layout.fat_sectors, args.label, args.volume_id)
+    # mke2fs and debugfs write only the persistence volume's sectors, the fill only the FAT
+    # partition's: the persistence volume is made while the files are copied (a second core).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        persistence = (
+            pool.submit(write_persistence, tmp, work, layout.persistence_start, layout.persistence_sectors, args.volume_id,
+                        args.epoch)
+            if layout.persistence_sectors
+            else None
+        )
+        fill_partition(fd, geo, prepared.root, (args.label, args.epoch), args.size_bytes, copy)
+        if persistence is not None:
+            persistence.result()
     if prepared.core is not None:
         boot_code = boot.grub_boot_code()
         os.pwrite(fd, boot_code[: mbr.BOOT_CODE], 0)
@@ -151,8 +163,6 @@ def _write(tmp: Path, fd: int, work: Path, args: _Args, prepared: _Prepared, iso
         boot.sync_backup_boot_sector(fd)
         boot_code = boot.SYSLINUX_MBR.read_bytes()
     os.pwrite(fd, mbr_bytes(boot_code, layout, args.volume_id), 0)
-    if layout.persistence_sectors:
-        write_persistence(tmp, work, layout.persistence_start, layout.persistence_sectors, args.volume_id, args.epoch)
 
 
 def write_usb_live(
