@@ -1,6 +1,6 @@
 """An 8 GiB usb-live image from a ~1 GiB base ISO and ~1 GiB of apps in ~1,000 files, with a 1 GiB
 persistence volume: ``write_usb_live`` must take at most 1.3x ``cp`` of the same bytes onto the same
-disk (the base ISO file, then the tree with ``cp -r``), and stay under 200 MiB of peak memory.
+disk (the base ISO file, then the tree with ``cp -r``), and stay under 64 MiB of peak memory.
 
 The base is grub-hybrid.iso (build/fixtures, `make fixtures`) with a 1 GiB pseudo-random file added
 by xorriso, made once per run. Everything happens in a temporary folder on a disk
