@@ -277,3 +277,20 @@ def test_boot(name: str, firmware: qemu.Firmware, medium: qemu.Medium, boots: di
         assert BANNERS[name] in text, f"no {BANNERS[name]!r} after {seconds:.1f} s:\n{text[-1500:]}"
     else:
         assert qemu.marker(text) == "yes", f"marker after {seconds:.1f} s:\n{text[-1500:]}"
+
+
+def test_takes_the_layout_it_is_given(isos: Path, payload: Path, tmp_path: Path, outputs: dict[str, Path],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine writes from the layout its caller already read: the base is not inspected twice,
+    and the output is the same as when the engine reads the layout itself."""
+    from packbuilder.image.iso9660 import append
+
+    layout = inspect_iso(isos / "grub-hybrid.iso")
+
+    def inspected_again(_base: object) -> None:
+        raise AssertionError("the base was inspected again")
+
+    monkeypatch.setattr(append, "inspect_iso", inspected_again)
+    out = tmp_path / "given.iso"
+    write_overlay_append(plan_for(isos / "grub-hybrid.iso", payload), out, layout)
+    assert out.read_bytes() == outputs["grub-hybrid.iso"].read_bytes()
