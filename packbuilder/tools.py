@@ -35,6 +35,9 @@ PACKAGES = {
     "innoextract": "innoextract",
     "mtype": "mtools",
     "qemu-system-x86_64": "qemu-system-x86",
+    "grub-mkimage": "grub-common",
+    "syslinux": "syslinux",
+    "debugfs": "e2fsprogs",
 }
 
 

@@ -5,7 +5,8 @@ engine can keep the base booting (``check_engine``); the engines write it:
 
 - ``xorriso`` (:mod:`packbuilder.image.iso_xorriso`): a modifying remaster with
   ``-boot_image any replay``, where xorriso is installed;
-- ``pycdlib`` (:mod:`packbuilder.image.iso_pycdlib`): pure Python, for machines without xorriso.
+- ``pycdlib`` (:mod:`packbuilder.image.iso9660.append`): an appending ISO 9660 writer in pure Python,
+  for machines without xorriso (the name is kept for the command line; it does not use pycdlib).
 
 What is added: the key tree under ``/PACK/``; small redirect pages at the ISO root for the menu and
 the read-me pages (so a volunteer opening the DVD finds them first); and, when the base carries
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from packbuilder import tools
 from packbuilder.errors import AssemblyError, InputError
 from packbuilder.image.inspect import BLOCK, BootLayout, inspect_iso
+from packbuilder.image.iso9660.records import JOLIET_ESCAPES
 
 if TYPE_CHECKING:
     from packbuilder.model.lock import Lock
@@ -111,7 +112,7 @@ def has_joliet(iso: Path) -> bool:
             vd = f.read(BLOCK)
             if len(vd) < BLOCK or vd[1:6] != b"CD001" or vd[0] == 255:
                 return False
-            if vd[0] == 2 and vd[88:91] in (b"%/@", b"%/C", b"%/E"):  # supplementary VD, UCS-2 levels 1-3
+            if vd[0] == 2 and vd[88:91] in JOLIET_ESCAPES:  # supplementary VD, UCS-2 levels 1-3
                 return True
     return False
 
@@ -282,19 +283,6 @@ def choose_engine(engine: str, layout: BootLayout) -> str:
     return "pycdlib"
 
 
-def _pycdlib_writer() -> object:
-    try:
-        module = importlib.import_module("packbuilder.image.iso_pycdlib")
-    except ModuleNotFoundError as exc:
-        if exc.name != "packbuilder.image.iso_pycdlib":
-            raise
-        raise InputError(
-            "the pycdlib ISO engine is not part of this version of packbuilder",
-            hint="use --iso-engine xorriso (Debian/Ubuntu: apt-get install xorriso)",
-        ) from None
-    return module.write_overlay_pycdlib
-
-
 def write_iso(plan: OverlayPlan, out: Path, engine: str, layout: BootLayout | None = None) -> str:
     """Write the overlaid ISO to ``out`` (atomically); return the engine used."""
     layout = layout or inspect_iso(plan.base)
@@ -305,10 +293,11 @@ def write_iso(plan: OverlayPlan, out: Path, engine: str, layout: BootLayout | No
 
         write_overlay_xorriso(plan, out)
         return chosen
-    writer = _pycdlib_writer()
+    from packbuilder.image.iso9660.append import write_overlay_append
+
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
-        writer(plan, tmp)  # type: ignore[operator]
+        write_overlay_append(plan, tmp, layout)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
