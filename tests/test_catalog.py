@@ -11,7 +11,7 @@ import yaml
 
 from packbuilder.catalog import check_tree, find_catalog, load_catalog
 from packbuilder.model import KINDS, Category
-from packbuilder.resolve import check_capacity, resolve
+from packbuilder.plan.resolve import check_capacity, resolve
 from tests.conftest import ROOT, run_cli
 
 MANIFESTS = ROOT / "manifests"

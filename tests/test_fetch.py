@@ -16,7 +16,7 @@ import pytest
 
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.download import Downloader, FetchItem
-from packbuilder.lock import lock_bytes
+from packbuilder.plan.lock import lock_bytes
 from tests import factories
 from tests.conftest import ROOT, run_cli
 from tests.httpserver import LocalServer

@@ -10,8 +10,8 @@ import pytest
 
 from packbuilder.catalog import load_catalog
 from packbuilder.errors import InputError
-from packbuilder.lock import lock_from_plan, read_lock, stale_report, write_lock
-from packbuilder.resolve import resolve
+from packbuilder.plan.lock import lock_from_plan, read_lock, stale_report, write_lock
+from packbuilder.plan.resolve import resolve
 from tests.conftest import FIXTURES, run_cli
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from packbuilder.catalog import Catalog, load_catalog
 from packbuilder.errors import InputError
 from packbuilder.model import Arch, Profile
-from packbuilder.resolve import Plan, check_capacity, misfit, resolve
+from packbuilder.plan.resolve import Plan, check_capacity, misfit, resolve
 from packbuilder.versions import OsRange
 from tests.conftest import FIXTURES
 

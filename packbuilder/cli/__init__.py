@@ -21,7 +21,7 @@ from packbuilder.cli import (
     profiles_cmd,
     publish_cmd,
 )
-from packbuilder.cli.common import STATE
+from packbuilder.cli.options import WORKSPACE
 from packbuilder.errors import ExitCode, PackbuilderError
 from packbuilder.ui import OUTPUT
 
@@ -49,7 +49,7 @@ app.add_typer(cache_cmd.app, name="cache")
 
 def _version(value: bool) -> None:
     if value:
-        print(f"packbuilder {__version__}")
+        OUTPUT.text(f"packbuilder {__version__}")
         raise typer.Exit()
 
 
@@ -66,8 +66,8 @@ def main_options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    STATE.catalog_dir = catalog
-    STATE.cache_dir = cache
+    WORKSPACE.catalog_dir = catalog
+    WORKSPACE.cache_dir = cache
     OUTPUT.json_mode = json_mode
     OUTPUT.quiet = quiet
     OUTPUT.debug = debug

@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, set_json
-from packbuilder.cli.fetch_cmd import cache_dir
+from packbuilder.cli.options import WORKSPACE, JsonOpt, set_json
 from packbuilder.ui import OUTPUT
+
+
+def cache_dir() -> Path:
+    return WORKSPACE.cache()
 
 app = typer.Typer(rich_markup_mode=None, help="The download cache: list, verify, clean, carry, share.", no_args_is_help=True)
 
@@ -33,7 +36,7 @@ def list_entries(json_flag: JsonOpt = False) -> None:
         )
         return
     for e in entries:
-        OUTPUT.out.print(f"{e.algo}:{e.digest[:16]}…  {e.size / 1e6:10,.1f} MB  {e.meta.get('name', '?')}")
+        OUTPUT.info(f"{e.algo}:{e.digest[:16]}…  {e.size / 1e6:10,.1f} MB  {e.meta.get('name', '?')}")
     OUTPUT.info(f"{len(entries)} file(s), {sum(e.size for e in entries) / 1e6:,.1f} MB in {cache_dir()}")
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from packbuilder import __version__
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 USER_AGENT = f"packbuilder/{__version__} (USB keys of free software for associations)"
 MAX_REDIRECTS = 10
+SMALL_CAP = 4 << 20  # a checksum list or a signature: far more than any real one
 # Attempts per source for errors in the middle of a body (connection cut, read timeout):
 # each one resumes where the previous stopped.
 BODY_ATTEMPTS = 4
@@ -98,10 +99,22 @@ class FetchResult:
     bytes_downloaded: int = 0
 
 
-class Progress:
-    """What the downloader reports; the default reports nothing."""
+class Progress(Protocol):
+    """What the downloader reports (``ui.Bars`` shows it)."""
 
-    def start(self, item: FetchItem, total: int | None) -> Any:
+    def start(self, name: str, total: int | None) -> Any: ...
+
+    def advance(self, task: Any, nbytes: int) -> None: ...
+
+    def reset(self, task: Any, done: int) -> None: ...
+
+    def finish(self, task: Any) -> None: ...
+
+
+class NoProgress:
+    """Reports nothing (no terminal, --quiet, --json)."""
+
+    def start(self, name: str, total: int | None) -> Any:
         return None
 
     def advance(self, task: Any, nbytes: int) -> None:
@@ -155,7 +168,7 @@ class Downloader:
         self.mirrors = tuple(mirrors)
         self.offline = offline
         self.timeout = timeout
-        self.progress = progress or Progress()
+        self.progress: Progress = progress or NoProgress()
         self._session_factory = session_factory
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -270,7 +283,7 @@ class Downloader:
             headers["Range"] = f"bytes={offset}-"
             if validator:
                 headers["If-Range"] = validator
-        task = self.progress.start(item, item.size or item.size_approx)
+        task = self.progress.start(item.name, item.size or item.size_approx)
         try:
             response = self._get(url, headers, http_ok)
         except requests.RequestException as exc:
@@ -306,6 +319,31 @@ class Downloader:
                 raise SourceError(f"{url}: redirect to {target} refused")
             url = target
         raise SourceError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+    def read_small(self, url: str, cap: int = SMALL_CAP, http_ok: bool = False) -> bytes:
+        """A small document (a checksum list, a signature) in memory, under the downloads' rules:
+        redirects followed by hand (never from https to http), HTTP errors raised, at most ``cap`` bytes.
+
+        Raises :class:`SourceError` naming the URL.
+        """
+        import requests
+        import urllib3
+
+        if url.startswith("http://") and not http_ok:
+            raise SourceError(f"{url}: plain http refused")
+        try:
+            with self._get(url, {}, http_ok) as response:
+                if response.status_code != 200:
+                    raise SourceError(f"{url}: HTTP {response.status_code} {response.reason or ''}".strip())
+                length = response.headers.get("Content-Length", "")
+                if length.isdigit() and int(length) > cap:
+                    raise SourceError(f"{url}: the server announces {length} bytes, more than the {cap} allowed")
+                data = response.raw.read(cap + 1, decode_content=False)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise SourceError(f"{url}: {_describe(exc)}") from None
+        if len(data) > cap:
+            raise SourceError(f"{url}: more than the {cap} bytes allowed: stopped")
+        return bytes(data)
 
     def _check_status(self, response: requests.Response, url: str, offset: int, partial: Path) -> int:
         """Where the body starts: ``offset`` on 206, 0 when the server sends the whole file."""
@@ -379,8 +417,6 @@ class Downloader:
 
     def _check_signature(self, item: FetchItem, partial: Path) -> str:
         """Download the detached signature and check it; the file stays out of the cache if it fails."""
-        import requests
-
         from packbuilder import tools
         from packbuilder.errors import VerificationError
         from packbuilder.fetch.signature import verify_detached
@@ -391,13 +427,11 @@ class Downloader:
             return "not checked (no verifier installed; the manifest allows it)"
         sig_path = partial.with_name(partial.name + ".sig")
         try:
-            with self._get(spec.url, {}, http_ok=False) as response:
-                if response.status_code != 200:
-                    raise BadSignature(f"{spec.url}: HTTP {response.status_code} for the signature")
-                sig_path.write_bytes(response.raw.read(1 << 20, decode_content=False))
+            try:
+                sig_path.write_bytes(self.read_small(spec.url, cap=1 << 20))
+            except SourceError as exc:
+                raise BadSignature(f"{exc} (signature)") from None
             verifier = verify_detached(partial, sig_path, spec.key_file, spec.fingerprint, item.name)
-        except requests.RequestException as exc:
-            raise BadSignature(f"{spec.url}: {_describe(exc)} (signature)") from None
         except VerificationError as exc:
             self.cache.quarantine(partial, item.algo, item.digest, "badsignature")
             raise BadSignature(exc.message) from None

@@ -1,0 +1,95 @@
+"""``build`` from end to end: target → lock → fetch → base ISO → stage and write the output.
+
+The command line parses its flags into :class:`~packbuilder.model.build.BuildOptions`; this module
+does the rest and returns a :class:`BuildReport` for the command to print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from packbuilder.errors import InputError
+from packbuilder.model.build import NEEDS_BASE_HINT, BuildOptions, FetchOptions
+
+if TYPE_CHECKING:
+    from packbuilder.fetch.download import FetchResult
+    from packbuilder.model.lock import Lock
+    from packbuilder.outputs import BuiltOutput
+    from packbuilder.plan.targets import Target
+    from packbuilder.ui import Output
+    from packbuilder.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    options: BuildOptions
+    lock: Lock
+    built: BuiltOutput
+
+    def as_json(self) -> dict[str, Any]:
+        iso = self.built.iso.as_json() if self.built.iso is not None else None
+        if not self.built.written:  # a dry run: what would have been written
+            return {"dry_run": True, "output": str(self.built.path), **(iso or {})}
+        return {
+            "output": str(self.built.path),
+            "format": self.options.format.value,
+            "pack": self.lock.pack.id,
+            "profile": self.lock.profile.id,
+            "sha256": self.built.sha256,
+            **({"iso": iso} if iso is not None else {}),
+        }
+
+
+def load_target(ws: Workspace, arg: str, profile: str | None, capacity: int | None, output: Output) -> Lock:
+    """The lock a command works on; a stale lock file is used as it is, with a warning."""
+    from packbuilder.plan.targets import load_target as load
+
+    target: Target = load(arg, profile, capacity, ws.catalog)
+    if target.stale:
+        output.warn(f"{arg} is stale: the catalog changed since it was written (the lock is used as is):")
+        for change in target.stale:
+            output.warn(f"  {change}")
+    return target.lock
+
+
+def fetch_target(ws: Workspace, lock: Lock, options: FetchOptions, output: Output) -> FetchResult:
+    from packbuilder.fetch.run import fetch_lock
+
+    return fetch_lock(lock, ws.cache(), output, options.jobs, options.mirrors, options.offline, ws.keys_dir())
+
+
+def base_iso(ws: Workspace, base: str, options: FetchOptions, output: Output) -> Path:
+    """The base live ISO named by ``--base`` (or the pack): an ISO file, or a base id fetched into the cache."""
+    path = Path(base)
+    if path.is_file():
+        return path.absolute()
+    if "/" in base or base.endswith(".iso"):
+        raise InputError(f"{base}: no such ISO file", hint="give the path of a live ISO, or a base id (ls manifests/bases)")
+    from packbuilder.fetch.run import fetch_base
+
+    manifest = ws.catalog().base(base)
+    return fetch_base(manifest, ws.cache(), output, options.mirrors, options.offline, ws.keys_dir())
+
+
+def run_build(ws: Workspace, options: BuildOptions, output: Output) -> BuildReport:
+    """Resolve (or read) the lock, fetch what is missing, and write the output."""
+    from packbuilder.iso_output import IsoRequest
+    from packbuilder.outputs import build, default_output
+
+    lock = load_target(ws, options.target, options.profile, options.size_bytes, output)
+    fetched = fetch_target(ws, lock, options.fetch, output)
+    out = options.output or default_output(lock, options.format)
+    iso = None
+    if options.format.needs_base:
+        name = options.base or lock.pack.base
+        if name is None:
+            raise InputError(f"--format {options.format} needs a base live ISO", hint=NEEDS_BASE_HINT)
+        base = base_iso(ws, name, options.fetch, output)
+        iso = IsoRequest(base, options.iso_engine, options.dry_run)
+    built = build(
+        lock, options.format, out, fetched.paths, ws.overlays_dir(), output,
+        options.size_bytes, options.label, iso, options.persistence_bytes,
+    )
+    return BuildReport(options, lock, built)
