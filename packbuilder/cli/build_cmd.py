@@ -45,7 +45,7 @@ def build(
     json_flag: JsonOpt = False,
 ) -> None:
     """Build a key: a folder, a zip, a FAT32 USB disk image, or a live ISO with the pack."""
-    from packbuilder.build import run_build
+    from packbuilder.build.run import run_build
 
     set_json(json_flag)
     options = BuildOptions(

@@ -16,7 +16,7 @@ def fetch(
     json_flag: JsonOpt = False,
 ) -> None:
     """Download and verify every artifact of a pack (or lock) into the cache."""
-    from packbuilder.build import fetch_target, load_target
+    from packbuilder.build.run import fetch_target, load_target
     from packbuilder.model.build import FetchOptions
 
     set_json(json_flag)

@@ -28,8 +28,8 @@ def inspect(
     json_flag: JsonOpt = False,
 ) -> None:
     """Print an ISO's boot layout: El Torito, MBR, GPT, APM, appended partitions, boot modes."""
+    from packbuilder.build.iso import base_live_kind
     from packbuilder.image.inspect import inspect_iso
-    from packbuilder.iso_output import base_live_kind
 
     set_json(json_flag)
     layout = inspect_iso(iso)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from packbuilder.errors import AssemblyError, InputError
 from packbuilder.fetch.hashes import hash_file
 from packbuilder.fsutil import atomic_write_bytes, staged_output
-from packbuilder.iso_output import IsoReport, IsoRequest, build_iso
+from packbuilder.build.iso import IsoReport, IsoRequest, build_iso
 from packbuilder.model.build import NEEDS_BASE_HINT, OutputFormat
 from packbuilder.plan.lock import lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage

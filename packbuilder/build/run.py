@@ -16,7 +16,7 @@ from packbuilder.model.build import NEEDS_BASE_HINT, BuildOptions, FetchOptions
 if TYPE_CHECKING:
     from packbuilder.fetch.download import FetchResult
     from packbuilder.model.lock import Lock
-    from packbuilder.outputs import BuiltOutput
+    from packbuilder.build.outputs import BuiltOutput
     from packbuilder.plan.targets import Target
     from packbuilder.ui import Output
     from packbuilder.workspace import Workspace
@@ -75,8 +75,8 @@ def base_iso(ws: Workspace, base: str, options: FetchOptions, output: Output) ->
 
 def run_build(ws: Workspace, options: BuildOptions, output: Output) -> BuildReport:
     """Resolve (or read) the lock, fetch what is missing, and write the output."""
-    from packbuilder.iso_output import IsoRequest
-    from packbuilder.outputs import build, default_output
+    from packbuilder.build.iso import IsoRequest
+    from packbuilder.build.outputs import build, default_output
 
     lock = load_target(ws, options.target, options.profile, options.size_bytes, output)
     fetched = fetch_target(ws, lock, options.fetch, output)
