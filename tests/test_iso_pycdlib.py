@@ -237,7 +237,7 @@ def test_partition_offset_is_refused(tmp_path: Path, payload: Path) -> None:
 def test_failure_leaves_nothing(isos: Path, payload: Path, tmp_path: Path) -> None:
     (tmp_path / "adir").mkdir()  # stat() works, reading fails half-way through the write
     plan = plan_for(isos / "ipxe.iso", payload, files=(("/PACK/a.bin", tmp_path / "adir"),))
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(IsADirectoryError, match="Is a directory"):
         write_overlay_pycdlib(plan, tmp_path / "out.iso")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
 
