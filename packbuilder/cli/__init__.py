@@ -99,4 +99,4 @@ def main() -> None:
         if OUTPUT.debug:
             raise
         OUTPUT.error(f"internal error: {type(exc).__name__}: {exc}", hint="run again with --debug and report the traceback")
-        sys.exit(70)
+        sys.exit(int(ExitCode.INTERNAL))
