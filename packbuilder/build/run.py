@@ -46,7 +46,8 @@ def load_target(ws: Workspace, arg: str, profile: str | None, capacity: int | No
     """The lock a command works on; a stale lock file is used as it is, with a warning."""
     from packbuilder.plan.targets import load_target as load
 
-    target: Target = load(arg, profile, capacity, ws.catalog)
+    # The staleness check loads the whole catalog only to warn: not done when warnings are not shown.
+    target: Target = load(arg, profile, capacity, ws.catalog, check_stale=not output.quiet)
     if target.stale:
         output.warn(f"{arg} is stale: the catalog changed since it was written (the lock is used as is):")
         for change in target.stale:

@@ -60,12 +60,17 @@ class Target:
     stale: tuple[str, ...] = ()
 
 
-def load_target(arg: str, profile_id: str | None, capacity: int | None, catalog: Callable[[], Catalog]) -> Target:
-    """A lock file as it is (with its staleness against the catalog), or a pack resolved into a lock."""
+def load_target(
+    arg: str, profile_id: str | None, capacity: int | None, catalog: Callable[[], Catalog], check_stale: bool = True
+) -> Target:
+    """A lock file as it is (with its staleness against the catalog unless ``check_stale`` is off),
+    or a pack resolved into a lock."""
     from packbuilder.plan.lock import lock_from_plan, read_lock, stale_report
 
     if is_lock_file(arg):
         lock = read_lock(Path(arg))
+        if not check_stale:
+            return Target(lock)
         try:
             current = catalog()
         except PackbuilderError:  # a lock needs no catalog: the staleness check is a bonus
