@@ -20,6 +20,10 @@ class Workspace:
     cache_dir: Path | None = None
     _catalog: Catalog | None = field(default=None, repr=False)
 
+    def use(self, catalog_dir: Path | None, cache_dir: Path | None) -> None:
+        """Point at other folders (the global options of a new command): the loaded catalog is dropped."""
+        self.catalog_dir, self.cache_dir, self._catalog = catalog_dir, cache_dir, None
+
     def catalog_root(self) -> Path:
         """--catalog, $PACKBUILDER_CATALOG, ./manifests or the shipped catalog."""
         from packbuilder.catalog import find_catalog

@@ -1,4 +1,5 @@
-"""``build``: fetch, stage, then write the output (dir, zip, usb image or ISO), atomically.
+"""A build's output from a lock and its cached artifacts: stage, then write the folder, zip, FAT32
+image, live ISO or live USB image, all or nothing.
 
 Everything is built in a staging folder beside the output and moved into place last; a
 failure removes the staging folder and leaves no partial output. zip and usb outputs are
@@ -16,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from packbuilder.build.iso import IsoReport, IsoRequest, build_iso
 from packbuilder.errors import AssemblyError, InputError
 from packbuilder.fetch.hashes import hash_file
 from packbuilder.fsutil import atomic_write_bytes, staged_output
-from packbuilder.build.iso import IsoReport, IsoRequest, build_iso
 from packbuilder.model.build import NEEDS_BASE_HINT, OutputFormat
 from packbuilder.plan.lock import lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage

@@ -66,8 +66,7 @@ def main_options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    WORKSPACE.catalog_dir = catalog
-    WORKSPACE.cache_dir = cache
+    WORKSPACE.use(catalog, cache)
     OUTPUT.json_mode = json_mode
     OUTPUT.quiet = quiet
     OUTPUT.debug = debug
