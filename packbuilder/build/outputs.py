@@ -21,7 +21,7 @@ from packbuilder.build.iso import IsoReport, IsoRequest, build_iso
 from packbuilder.errors import AssemblyError, InputError
 from packbuilder.fetch.hashes import hash_file
 from packbuilder.fsutil import atomic_write_bytes, staged_output
-from packbuilder.model.build import NEEDS_BASE_HINT, OutputFormat
+from packbuilder.model.build import OutputFormat
 from packbuilder.plan.lock import lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage
 
@@ -108,7 +108,7 @@ def build(
     ``iso`` names the base for the iso and usb-live formats (an iso dry run stops before writing).
     """
     if fmt.needs_base and iso is None:
-        raise InputError(f"--format {fmt} needs a base live ISO", hint=NEEDS_BASE_HINT)
+        raise fmt.missing_base()
     out = out.absolute()
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packbuilder.errors import InputError
-from packbuilder.model.build import NEEDS_BASE_HINT, BuildOptions, FetchOptions
+from packbuilder.model.build import BuildOptions, FetchOptions
 
 if TYPE_CHECKING:
     from packbuilder.fetch.download import FetchResult
@@ -86,7 +86,7 @@ def run_build(ws: Workspace, options: BuildOptions, output: Output) -> BuildRepo
     if options.format.needs_base:
         name = options.base or lock.pack.base
         if name is None:
-            raise InputError(f"--format {options.format} needs a base live ISO", hint=NEEDS_BASE_HINT)
+            raise options.format.missing_base()
         base = base_iso(ws, name, options.fetch, output)
         iso = IsoRequest(base, options.iso_engine, options.dry_run)
     built = build(

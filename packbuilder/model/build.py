@@ -12,8 +12,6 @@ from pathlib import Path
 
 from packbuilder.errors import InputError
 
-NEEDS_BASE_HINT = "add --base BASE_ID or --base FILE.iso"
-
 
 class OutputFormat(StrEnum):
     DIR = "dir"
@@ -31,6 +29,10 @@ class OutputFormat(StrEnum):
     def needs_base(self) -> bool:
         """Built from a base live ISO."""
         return self in (OutputFormat.ISO, OutputFormat.USB_LIVE)
+
+    def missing_base(self) -> InputError:
+        """The error for an iso or usb-live build that names no base live ISO."""
+        return InputError(f"--format {self.value} needs a base live ISO", hint="add --base BASE_ID or --base FILE.iso")
 
     @property
     def has_sha256_file(self) -> bool:
