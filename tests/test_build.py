@@ -193,6 +193,22 @@ def test_failures_leave_no_partial_output(env: dict[str, object]) -> None:
     assert not small.exists() and not list(base.glob(".small.img.*"))
 
 
+def test_a_folder_output_replaces_only_a_previous_build(env: dict[str, object], outputs: dict[str, Path]) -> None:
+    base: Path = env["base"]  # type: ignore[assignment]
+    again = base / "key-again"
+    shutil.copytree(outputs["dir"], again)
+    (again / "Documents" / "stale.txt").write_text("from the previous build")
+    result = build(env, "dir", again)
+    assert result.returncode == 0, result.stderr
+    assert not (again / "Documents" / "stale.txt").exists() and (again / ".packbuilder/manifest.json").is_file()
+    theirs = base / "somebody-elses"
+    (theirs / "notes").mkdir(parents=True)
+    result = build(env, "dir", theirs)
+    assert result.returncode == 2 and "exists and is not a packbuilder output" in result.stderr
+    assert [p.name for p in theirs.iterdir()] == ["notes"]
+    assert not [p.name for p in base.iterdir() if p.name.startswith((".somebody-elses", ".key-again"))]
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

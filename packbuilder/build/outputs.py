@@ -113,8 +113,11 @@ def build(
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        tree = stage(lock, cached, staging / "tree", overlays_dir)
-        output.info(f"staged {sum(1 for _ in tree.rglob('*'))} files and folders")
+        if fmt is OutputFormat.DIR:  # the key's tree is the output: staged where it is renamed from
+            with staged_output(out, before_replace=_clear_previous) as target:
+                _stage(lock, cached, target, overlays_dir, output)
+            return BuiltOutput(out)
+        tree = _stage(lock, cached, staging / "tree", overlays_dir, output)
         if fmt is OutputFormat.ISO and iso is not None and iso.dry_run:
             dry = build_iso(lock, tree, iso, staging / "dry-run.iso", build_epoch(lock), staging / "iso")
             return BuiltOutput(out, iso=dry, written=False)
@@ -128,6 +131,12 @@ def build(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | None, output: Output) -> Path:
+    tree = stage(lock, cached, root, overlays_dir)
+    output.info(f"staged {sum(1 for _ in tree.rglob('*'))} files and folders")
+    return tree
+
+
 def _write_format(
     lock: Lock,
     fmt: OutputFormat,
@@ -139,13 +148,11 @@ def _write_format(
     iso: IsoRequest | None,
     persistence_bytes: int | None,
 ) -> IsoReport | None:
-    """Write ``tree`` as ``fmt`` at ``target`` (a path that does not exist yet)."""
+    """Write ``tree`` as ``fmt`` (any format but dir) at ``target`` (a path that does not exist yet)."""
     epoch = build_epoch(lock)
     size = size_bytes or lock.profile.key_mb * 1_000_000
     label_text = (label or lock.pack.label).upper()
-    if fmt is OutputFormat.DIR:
-        os.replace(tree, target)
-    elif fmt is OutputFormat.ZIP:
+    if fmt is OutputFormat.ZIP:
         write_zip(tree, target, epoch)
     elif fmt is OutputFormat.ISO:
         assert iso is not None
