@@ -129,8 +129,8 @@ def make_files(folder: Path) -> dict[str, str]:
 
 def write_lock(path: Path, base_url: str, digests: dict[str, str], size: int = FILE_SIZE) -> None:
     """A lock written with packbuilder's own model, as ``plan --lock`` would (every file ``size`` bytes)."""
-    from packbuilder.lock import lock_bytes
     from packbuilder.model.lock import Lock
+    from packbuilder.plan.lock import lock_bytes
 
     items = [
         {

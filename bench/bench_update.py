@@ -34,7 +34,7 @@ REPEAT = 3
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from packbuilder.lock import read_lock
+from packbuilder.plan.lock import read_lock
 from packbuilder import update as u
 key, lock, archive, digest = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 def written():

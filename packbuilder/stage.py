@@ -26,9 +26,9 @@ from typing import Any
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError
 from packbuilder.fetch.hashes import hash_file
-from packbuilder.lock import lock_bytes, lock_digest
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import UnsafePath, has_control, join_within
+from packbuilder.plan.lock import lock_bytes, lock_digest
 from packbuilder.unpack import Hashes, unpack
 
 MANIFEST = ".packbuilder/manifest.json"

@@ -28,9 +28,9 @@ from packbuilder import __version__
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
 from packbuilder.fsutil import atomic_write_bytes
-from packbuilder.lock import lock_bytes, lock_digest
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import join_within
+from packbuilder.plan.lock import lock_bytes, lock_digest
 from packbuilder.stage import MANIFEST, manifest_document, place_item, unpack_cap
 from packbuilder.unpack import Hashes
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from packbuilder.lock import lock_bytes
+from packbuilder.plan.lock import lock_bytes
 from tests import factories
 from tests.conftest import ROOT
 

@@ -26,9 +26,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from packbuilder.lock import lock_bytes
 from packbuilder.model.lock import Lock
 from packbuilder.paths import UnsafePath, join_within
+from packbuilder.plan.lock import lock_bytes
 from tests import factories
 from tests.conftest import FIXTURES, ROOT, TESTS, run_cli
 from tests.httpserver import LocalServer

@@ -23,8 +23,8 @@ import pytest
 
 from packbuilder.fetch.cache import Cache
 from packbuilder.image.inspect import inspect_iso
-from packbuilder.lock import lock_bytes
 from packbuilder.model.lock import Lock
+from packbuilder.plan.lock import lock_bytes
 from tests import qemu
 from tests.conftest import run_cli
 from tests.test_iso_fixtures import BANNERS, ISO_FIXTURES, MODES, NAMES, ROOT, TIMEOUT

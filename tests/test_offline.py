@@ -25,8 +25,8 @@ import requests
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.download import Downloader, FetchItem
 from packbuilder.fetch.folder import FileInfo, FolderMirror, Wanted
-from packbuilder.lock import lock_bytes
 from packbuilder.model.base import Base
+from packbuilder.plan.lock import lock_bytes
 from tests import factories, test_fetch
 from tests.conftest import ROOT, run_cli
 from tests.httpserver import LocalServer

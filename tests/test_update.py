@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from packbuilder.lock import lock_bytes
+from packbuilder.plan.lock import lock_bytes
 from packbuilder.update import FAULT_ENV, JOURNAL, UpdatePlan, check_space, diff, read_key
 from tests import factories
 from tests.conftest import FIXTURES, run_cli
@@ -201,7 +201,7 @@ def test_a_key_from_an_older_packbuilder_is_refused_clearly(env: dict[str, Any],
 
 def test_free_space_is_checked_before_anything(env: dict[str, Any], tmp_path: Path) -> None:
     from packbuilder.errors import InputError
-    from packbuilder.lock import read_lock
+    from packbuilder.plan.lock import read_lock
 
     key = fresh_key(env, tmp_path)
     manifest, old = read_key(key)

@@ -23,7 +23,7 @@ from packbuilder.cli import (
     publish_cmd,
     update_cmd,
 )
-from packbuilder.cli.common import STATE
+from packbuilder.cli.options import WORKSPACE
 from packbuilder.errors import ExitCode, PackbuilderError, Terminated
 from packbuilder.ui import OUTPUT
 
@@ -52,7 +52,7 @@ app.add_typer(cache_cmd.app, name="cache")
 
 def _version(value: bool) -> None:
     if value:
-        print(f"packbuilder {__version__}")
+        OUTPUT.text(f"packbuilder {__version__}")
         raise typer.Exit()
 
 
@@ -69,8 +69,7 @@ def main_options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    STATE.catalog_dir = catalog
-    STATE.cache_dir = cache
+    WORKSPACE.use(catalog, cache)
     OUTPUT.json_mode = json_mode
     OUTPUT.quiet = quiet
     OUTPUT.debug = debug
@@ -121,4 +120,4 @@ def main() -> None:
         if OUTPUT.debug:
             raise
         OUTPUT.error(f"internal error: {type(exc).__name__}: {exc}", hint="run again with --debug and report the traceback")
-        sys.exit(70)
+        sys.exit(int(ExitCode.INTERNAL))

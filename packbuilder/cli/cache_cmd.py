@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, ProfileOpt, load, set_json
-from packbuilder.cli.fetch_cmd import cache_dir, load_target
+from packbuilder.cli.options import WORKSPACE, JsonOpt, ProfileOpt, set_json
 from packbuilder.ui import OUTPUT
+
+
+def cache_dir() -> Path:
+    return WORKSPACE.cache()
 
 app = typer.Typer(rich_markup_mode=None, help="The download cache: list, verify, clean, carry, share.", no_args_is_help=True)
 
@@ -33,7 +36,7 @@ def list_entries(json_flag: JsonOpt = False) -> None:
         )
         return
     for e in entries:
-        OUTPUT.out.print(f"{e.algo}:{e.digest[:16]}…  {e.size / 1e6:10,.1f} MB  {e.meta.get('name', '?')}")
+        OUTPUT.info(f"{e.algo}:{e.digest[:16]}…  {e.size / 1e6:10,.1f} MB  {e.meta.get('name', '?')}")
     OUTPUT.info(f"{len(entries)} file(s), {sum(e.size for e in entries) / 1e6:,.1f} MB in {cache_dir()}")
 
 
@@ -106,9 +109,14 @@ def import_(
     set_json(json_flag)
     if not src.is_dir():
         raise InputError(f"{src} is not a folder", hint="give a folder of downloads, or one from `packbuilder cache export`")
-    items = [item_for(art) for art in load_target(target, profile, None).items] if target else []
+    if target:
+        from packbuilder.build.run import load_target
+
+        items = [item_for(art) for art in load_target(WORKSPACE, target, profile, None, OUTPUT).items]
+    else:
+        items = []
     try:
-        known = catalog_artifacts(load())
+        known = catalog_artifacts(WORKSPACE.catalog())
     except PackbuilderError:
         OUTPUT.warn("no catalog found: only files named by their hash (`cache export`) are recognised")
         known = {}

@@ -7,56 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, ProfileOpt, load, set_json
+from packbuilder.cli.options import WORKSPACE, JsonOpt, ProfileOpt, SizeOpt, set_json
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
-    from packbuilder.catalog import Catalog
-    from packbuilder.model import Pack, Profile
-    from packbuilder.resolve import Plan
-
-SizeOpt = Annotated[str | None, typer.Option("--size", help="Key size, e.g. 8G (10^9 bytes, as sold) or 7.5GiB.")]
-
-
-def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profile:
-    from packbuilder.errors import InputError
-
-    if profile_id is not None:
-        return catalog.profile(profile_id)
-    if len(pack.profiles) == 1:
-        return catalog.profile(pack.profiles[0])
-    choices = ", ".join(pack.profiles or sorted(catalog.profiles))
-    raise InputError(f"which PCs is {pack.id} for? --profile is needed", hint=f"choose one of: {choices}")
-
-
-def make_plan(
-    catalog: Catalog,
-    pack_arg: str,
-    profile_id: str | None,
-    size: str | None,
-    live: bool | None = None,
-    base_id: str | None = None,
-) -> Plan:
-    """Resolve and check capacity: shared by plan, fetch and build."""
-    from packbuilder.catalog import load_pack_arg, overlays_root
-    from packbuilder.errors import InputError
-    from packbuilder.fsutil import parse_size, tree_size
-    from packbuilder.resolve import check_capacity, live_base, resolve
-
-    pack = load_pack_arg(catalog, pack_arg)
-    profile = pick_profile(catalog, pack, profile_id)
-    capacity = None
-    if size is not None:
-        try:
-            capacity = parse_size(size)
-        except ValueError as exc:
-            raise InputError(f"--size: {exc}") from None
-    overlays = overlays_root(catalog.root)
-    overlay_bytes = sum(tree_size(overlays / name) for name in pack.overlays) if overlays else 0
-    plan = resolve(catalog, pack, profile, capacity, overlay_bytes, live_base(catalog, pack, profile, live, base_id))
-    check_capacity(catalog, plan)
-    return plan
-
+    from packbuilder.plan.resolve import Plan
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     return {
@@ -100,7 +55,6 @@ def print_plan(plan: Plan) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    out = OUTPUT.out
     profile = plan.profile
     table = Table(title=f"{plan.pack.id} for {profile.id} ({profile.name.en})", title_justify="left")
     for column in ("app", "version", "build", "kind", "download", "on key"):
@@ -115,20 +69,20 @@ def print_plan(plan: Plan) -> None:
             f"{approx}{i.artifact.download_size / 1e6:,.1f} MB",
             f"~{i.unpacked_size / 1e6:,.0f} MB",
         )
-    out.print(table)
-    out.print("[bold]Why[/]")
+    OUTPUT.show(table)
+    OUTPUT.info("[bold]Why[/]")
     for i in plan.items:
-        out.print(f"  [green]+[/] {escape(i.reason)}")
+        OUTPUT.info(f"  [green]+[/] {escape(i.reason)}")
     for e in plan.excluded:
-        out.print(f"  [red]-[/] {escape(e.reason)}")
+        OUTPUT.info(f"  [red]-[/] {escape(e.reason)}")
     if plan.base is not None:
-        out.print(f"[bold]In the live system ({plan.base.id})[/]")
+        OUTPUT.info(f"[bold]In the live system ({plan.base.id})[/]")
         for b in plan.base_apps:
-            out.print(f"  [blue]=[/] {escape(b.reason)}")
+            OUTPUT.info(f"  [blue]=[/] {escape(b.reason)}")
     for w in plan.warnings:
         OUTPUT.warn(w)
     pct = 100 * plan.total_bytes / plan.capacity_bytes
-    out.print(
+    OUTPUT.info(
         f"download {plan.download_bytes / 1e6:,.0f} MB · on the key {plan.total_bytes / 1e6:,.0f} MB "
         f"of {plan.capacity_bytes / 1e6:,.0f} MB ({pct:.0f}%)"
     )
@@ -142,11 +96,12 @@ def plan(
     json_flag: JsonOpt = False,
 ) -> None:
     """Resolve a pack for a profile: versions, reasons, lock file."""
+    from packbuilder.plan.targets import make_plan
+
     set_json(json_flag)
-    catalog = load()
-    result = make_plan(catalog, pack, profile, size)
+    result = make_plan(WORKSPACE.catalog(), pack, profile, size)
     if lock is not None:
-        from packbuilder.lock import lock_from_plan, write_lock
+        from packbuilder.plan.lock import lock_from_plan, write_lock
 
         write_lock(lock_from_plan(result), lock)
     if OUTPUT.json_mode:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, load, set_json
+from packbuilder.cli.options import WORKSPACE, JsonOpt, set_json
 from packbuilder.ui import OUTPUT
 
 app = typer.Typer(rich_markup_mode=None, help="Hardware profiles: the kinds of PC a pack is built for.", no_args_is_help=True)
@@ -14,7 +14,7 @@ app = typer.Typer(rich_markup_mode=None, help="Hardware profiles: the kinds of P
 def list_profiles(json_flag: JsonOpt = False) -> None:
     """List the hardware profiles."""
     set_json(json_flag)
-    catalog = load()
+    catalog = WORKSPACE.catalog()
     profiles = sorted(catalog.profiles.values(), key=lambda p: p.id)
     if OUTPUT.json_mode:
         OUTPUT.emit_json({"profiles": [p.model_dump(mode="json", exclude_none=True) for p in profiles]})
@@ -29,4 +29,4 @@ def list_profiles(json_flag: JsonOpt = False) -> None:
         table.add_row(
             p.id, os_name, p.arch.value, f"{p.ram_mb} MiB", ",".join(f.value for f in p.firmware), f"{p.key_mb} MB", p.name.en
         )
-    OUTPUT.out.print(table)
+    OUTPUT.show(table)

@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, ProfileOpt, set_json
-from packbuilder.cli.fetch_cmd import JobsOpt, MirrorOpt, OfflineOpt, cache_dir, keys_dir
-from packbuilder.cli.plan_cmd import SizeOpt
+from packbuilder.cli.options import WORKSPACE, JobsOpt, JsonOpt, MirrorOpt, OfflineOpt, ProfileOpt, SizeOpt, set_json
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
@@ -60,15 +58,13 @@ def update(
     _done(key, [c.describe() for c in changes if c.kind != "keep"])
 
 
-def _target(old: Lock, lock: Path | None, profile: str | None, size: str | None) -> Lock:
-    from packbuilder.cli.common import load
-    from packbuilder.cli.plan_cmd import make_plan
-    from packbuilder.lock import lock_from_plan, read_lock
+def _target(old: Lock, lock: Path | None, profile: str | None, size: int | None) -> Lock:
+    from packbuilder.plan.lock import lock_from_plan, read_lock
+    from packbuilder.plan.targets import make_plan
 
     if lock is not None:
         return read_lock(lock)
-    size = size or f"{old.capacity_bytes}"
-    return lock_from_plan(make_plan(load(), old.pack.id, profile or old.profile.id, size))
+    return lock_from_plan(make_plan(WORKSPACE.catalog(), old.pack.id, profile or old.profile.id, size or old.capacity_bytes))
 
 
 def _fetch(lock: Lock, items: list[LockedArtifact], jobs: int, mirror: list[str] | None, offline: bool) -> dict[str, Path]:
@@ -77,7 +73,7 @@ def _fetch(lock: Lock, items: list[LockedArtifact], jobs: int, mirror: list[str]
     if not items:
         return {}
     sub = lock.model_copy(update={"items": tuple(items)})
-    return fetch_lock(sub, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline, keys_dir(), rehash=True).paths
+    return fetch_lock(sub, WORKSPACE.cache(), OUTPUT, jobs, tuple(mirror or ()), offline, WORKSPACE.keys_dir(), rehash=True).paths
 
 
 def _show(plan: UpdatePlan) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from packbuilder.fetch.cache import Cache
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import requests
 
 MAX_REDIRECTS = 10
+SMALL_CAP = 4 << 20  # a checksum list or a signature: far more than any real one
 # Attempts per source for errors in the middle of a body (connection cut, read timeout):
 # each one resumes where the previous stopped.
 BODY_ATTEMPTS = 4
@@ -99,10 +100,22 @@ class FetchResult:
     bytes_downloaded: int = 0
 
 
-class Progress:
-    """What the downloader reports; the default reports nothing."""
+class Progress(Protocol):
+    """What the downloader reports (``ui.Bars`` shows it)."""
 
-    def start(self, item: FetchItem, total: int | None) -> Any:
+    def start(self, name: str, total: int | None) -> Any: ...
+
+    def advance(self, task: Any, nbytes: int) -> None: ...
+
+    def reset(self, task: Any, done: int) -> None: ...
+
+    def finish(self, task: Any) -> None: ...
+
+
+class NoProgress:
+    """Reports nothing (no terminal, --quiet, --json)."""
+
+    def start(self, name: str, total: int | None) -> Any:
         return None
 
     def advance(self, task: Any, nbytes: int) -> None:
@@ -147,7 +160,7 @@ class Downloader:
         self.mirrors = tuple(mirrors)
         self.offline = offline
         self.timeout = timeout
-        self.progress = progress or Progress()
+        self.progress: Progress = progress or NoProgress()
         self._session_factory = session_factory
         # For a build: a cached file is hashed again before it goes on a key (altered in place: fetched again).
         self.rehash_hits = rehash_hits
@@ -295,7 +308,7 @@ class Downloader:
         partial.parent.mkdir(parents=True, exist_ok=True)
         hasher = new_hasher(item.algo)
         limit = item.cap if item.cap is not None else 2**63
-        task = self.progress.start(item, item.size or item.size_approx)
+        task = self.progress.start(item.name, item.size or item.size_approx)
 
         def feed(block: bytes) -> None:
             if self.stop.is_set():
@@ -329,7 +342,7 @@ class Downloader:
             headers["Range"] = f"bytes={offset}-"
             if validator:
                 headers["If-Range"] = validator
-        task = self.progress.start(item, item.size or item.size_approx)
+        task = self.progress.start(item.name, item.size or item.size_approx)
         try:
             response = self._get(url, headers, http_ok)
         except requests.RequestException as exc:
@@ -376,6 +389,31 @@ class Downloader:
             url = target
         raise SourceError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
+    def read_small(self, url: str, cap: int = SMALL_CAP, http_ok: bool = False) -> bytes:
+        """A small document (a checksum list, a signature) in memory, under the downloads' rules:
+        redirects followed by hand (never from https to http), HTTP errors raised, at most ``cap`` bytes.
+
+        Raises :class:`SourceError` naming the URL.
+        """
+        import requests
+        import urllib3
+
+        if url.startswith("http://") and not http_ok:
+            raise SourceError(f"{url}: plain http refused")
+        try:
+            with self._get(url, {}, http_ok) as response:
+                if response.status_code != 200:
+                    raise SourceError(f"{url}: HTTP {response.status_code} {response.reason or ''}".strip())
+                length = response.headers.get("Content-Length", "")
+                if length.isdigit() and int(length) > cap:
+                    raise SourceError(f"{url}: the server announces {length} bytes, more than the {cap} allowed")
+                data = response.raw.read(cap + 1, decode_content=False)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise SourceError(f"{url}: {_describe(exc)}") from None
+        if len(data) > cap:
+            raise SourceError(f"{url}: more than the {cap} bytes allowed: stopped")
+        return bytes(data)
+
     def _check_status(self, response: requests.Response, url: str, offset: int, partial: Path) -> int:
         """Where the body starts: ``offset`` on 206, 0 when the server sends the whole file."""
         status = response.status_code
@@ -406,15 +444,19 @@ class Downloader:
     def _stream(
         self, response: requests.Response, item: FetchItem, url: str, partial: Path, offset: int, hasher: Any, task: Any
     ) -> int:
+        import http.client
+
         import requests
         import urllib3
 
         cap = item.cap
         received = offset
         mode = "ab" if offset else "wb"
+        length = response.headers.get("Content-Length", "")
+        expected = offset + int(length) if length.isdigit() else None
         try:
             with partial.open(mode) as out:
-                for block in response.raw.stream(CHUNK, decode_content=False):
+                for block in _body_blocks(response):
                     if self.stop.is_set():
                         raise _Stopped(f"{url}: stopped after {received} bytes (kept to resume)")
                     received += len(block)
@@ -426,11 +468,13 @@ class Downloader:
                     hasher.update(block)
                     self.progress.advance(task, len(block))
                 out.flush()
-                os.fsync(out.fileno())
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+                _datasync(out.fileno())
+        except (urllib3.exceptions.HTTPError, requests.RequestException, http.client.HTTPException, OSError) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)):
                 raise SourceError(f"{url}: cannot write {partial}: {exc}") from None
             raise _Resumable(f"{_describe(exc)} after {received} bytes") from None
+        if expected is not None and received < expected:
+            raise _Resumable(f"connection closed after {received} bytes of {expected}")
         return received
 
     def _commit_hashed(self, item: FetchItem, partial: Path, actual: str, origin: str) -> Path:
@@ -445,8 +489,6 @@ class Downloader:
 
     def _check_signature(self, item: FetchItem, partial: Path) -> str:
         """Download the detached signature and check it; the file stays out of the cache if it fails."""
-        import requests
-
         from packbuilder import tools
         from packbuilder.errors import VerificationError
         from packbuilder.fetch.signature import verify_detached
@@ -457,13 +499,11 @@ class Downloader:
             return "not checked (no verifier installed; the manifest allows it)"
         sig_path = partial.with_name(partial.name + ".sig")
         try:
-            with self._get(spec.url, {}, http_ok=False) as response:
-                if response.status_code != 200:
-                    raise BadSignature(f"{spec.url}: HTTP {response.status_code} for the signature")
-                sig_path.write_bytes(response.raw.read(1 << 20, decode_content=False))
+            try:
+                sig_path.write_bytes(self.read_small(spec.url, cap=1 << 20))
+            except SourceError as exc:
+                raise BadSignature(f"{exc} (signature)") from None
             verifier = verify_detached(partial, sig_path, spec.key_file, spec.fingerprint, item.name)
-        except requests.RequestException as exc:
-            raise BadSignature(f"{spec.url}: {_describe(exc)} (signature)") from None
         except VerificationError as exc:
             self.cache.quarantine(partial, item.algo, item.digest, "badsignature")
             raise BadSignature(exc.message) from None
@@ -474,6 +514,28 @@ class Downloader:
 
 class _Stopped(SourceError):
     """The run is being interrupted: no other source is tried."""
+
+
+def _body_blocks(response: requests.Response) -> Iterator[bytes | memoryview]:
+    """The raw body (no content decoding), block by block.
+
+    Where http.client carries the body (always, under requests), each block is read straight into
+    one reused buffer: no new bytes object per block, one copy fewer than urllib3's ``stream``.
+    A block is only valid until the next one is read: it is written and hashed at once.
+    """
+    body = getattr(response.raw, "_fp", None)
+    if not callable(getattr(body, "readinto", None)):
+        yield from response.raw.stream(CHUNK, decode_content=False)
+        return
+    assert body is not None
+    view = memoryview(bytearray(CHUNK))
+    while n := body.readinto(view):
+        yield view[:n]
+
+
+def _datasync(fd: int) -> None:
+    """The data on disk before the file is renamed into the cache (fdatasync skips the times; Windows has fsync only)."""
+    getattr(os, "fdatasync", os.fsync)(fd)
 
 
 class _Resumable(Exception):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from packbuilder.errors import NetworkError, PackbuilderError, VerificationError
 from packbuilder.fetch.cache import Cache
-from packbuilder.fetch.download import Downloader, FetchItem, FetchResult, Progress, SignatureCheck
+from packbuilder.fetch.download import Downloader, FetchItem, FetchResult, SignatureCheck, SourceError
 
 if TYPE_CHECKING:
     from packbuilder.model.app import Artifact
@@ -40,51 +40,6 @@ def item_for(art: LockedArtifact, keys_dir: Path | None = None) -> FetchItem:
     return fetch_item(art, f"{art.app} {art.version} ({art.platform.value}/{art.arch.value})", keys_dir)
 
 
-class RichProgress(Progress):
-    """One bar per file plus a total; only used on a terminal."""
-
-    def __init__(self, total_bytes: int):
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-        from rich.progress import Progress as Bars
-
-        self.bars = Bars(
-            TextColumn("{task.description}", justify="left"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self.total = self.bars.add_task("[bold]total", total=total_bytes or None)
-
-    def __enter__(self) -> RichProgress:
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
-
-    def start(self, item: FetchItem, total: int | None) -> Any:
-        return self.bars.add_task(item.name, total=total)
-
-    def advance(self, task: Any, nbytes: int) -> None:
-        self.bars.advance(task, nbytes)
-        self.bars.advance(self.total, nbytes)
-
-    def reset(self, task: Any, done: int) -> None:
-        self.bars.update(task, completed=done)
-        self.bars.advance(self.total, done)
-
-    def finish(self, task: Any) -> None:
-        self.bars.remove_task(task)
-
-
 def fetch_lock(
     lock: Lock,
     cache_dir: Path,
@@ -103,7 +58,7 @@ def fetch_lock(
     mirrors = resolve_mirrors(mirrors, output)
     downloader = Downloader(cache, mirrors, offline, rehash_hits=rehash)
     if output.progress_enabled and (mirrors or not offline):
-        with RichProgress(sum(art.download_size for art in lock.items)) as progress:
+        with output.bars(sum(art.download_size for art in lock.items)) as progress:
             downloader.progress = progress
             result = downloader.fetch_all(items, jobs)
     else:
@@ -224,36 +179,34 @@ def _from_local(error: str, downloader: Downloader) -> bool:
 
 
 def _checksum_from_list(base: Base, downloader: Downloader, keys_dir: Path | None) -> str:
-    """The base's sha256 read from its upstream checksum file (signature checked when declared)."""
+    """The base's sha256 read from its upstream checksum file (signature checked when declared).
+
+    The list and its signature come through the downloader: its redirect rules and a size cap.
+    """
     import tempfile
     from urllib.parse import urlsplit
-
-    import requests
 
     from packbuilder.fetch.signature import verify_detached
 
     assert base.checksums is not None
     sums = base.checksums
-    with tempfile.TemporaryDirectory(prefix="packbuilder-sums-") as tmp:
-        listing = Path(tmp) / "SHA256SUMS"
-        try:
-            response = downloader.session.get(sums.url, timeout=downloader.timeout)
-            response.raise_for_status()
-            listing.write_bytes(response.content)
-            if sums.signature is not None:
-                sig = Path(tmp) / "SHA256SUMS.sign"
-                signed = downloader.session.get(sums.signature.url, timeout=downloader.timeout)
-                signed.raise_for_status()
-                sig.write_bytes(signed.content)
-                key_file = (keys_dir or Path("keys")) / sums.signature.key
-                verify_detached(listing, sig, key_file, sums.signature.key_fingerprint, f"base {base.id}: {sums.url}")
-        except requests.RequestException as exc:
-            raise NetworkError(f"base {base.id}: cannot read {sums.url}: {exc}", hint="check the connection") from exc
-        name = Path(urlsplit(base.url).path).name
-        for line in listing.read_text(encoding="utf-8", errors="replace").splitlines():
-            digest, _, path = line.partition("  ")
-            if path.strip().lstrip("*").lstrip("./") == name and len(digest) == 64:
-                return digest.lower()
+    try:
+        listing = downloader.read_small(sums.url)
+        signature = downloader.read_small(sums.signature.url, cap=1 << 20) if sums.signature is not None else None
+    except SourceError as exc:
+        raise NetworkError(f"base {base.id}: cannot read its checksum list: {exc}", hint="check the connection") from None
+    if sums.signature is not None and signature is not None:
+        with tempfile.TemporaryDirectory(prefix="packbuilder-sums-") as tmp:
+            data, sig = Path(tmp) / "SHA256SUMS", Path(tmp) / "SHA256SUMS.sign"
+            data.write_bytes(listing)
+            sig.write_bytes(signature)
+            key_file = (keys_dir or Path("keys")) / sums.signature.key
+            verify_detached(data, sig, key_file, sums.signature.key_fingerprint, f"base {base.id}: {sums.url}")
+    name = Path(urlsplit(base.url).path).name
+    for line in listing.decode("utf-8", errors="replace").splitlines():
+        digest, _, path = line.partition("  ")
+        if path.strip().lstrip("*").lstrip("./") == name and len(digest) == 64:
+            return digest.lower()
     raise VerificationError(
         f"base {base.id}: {name} is not listed in {sums.url}",
         hint="the point release moved on: update the base's url (and check its notes)",
@@ -285,7 +238,7 @@ def fetch_base(
         size=base.size, size_approx=base.size_approx,
     )
     if output.progress_enabled and (mirrors or not offline):
-        with RichProgress(base.size or base.size_approx or 0) as progress:
+        with output.bars(base.size or base.size_approx or 0) as progress:
             downloader.progress = progress
             result = downloader.fetch_all([item], 1)
     else:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from packbuilder.catalog import Catalog, display_path
 from packbuilder.errors import InputError
 from packbuilder.model.lock import LOCK_VERSION, Lock, LockedArtifact, LockedExclusion, LockedPack, LockedProfile
-from packbuilder.resolve import Plan, PlanItem
+from packbuilder.plan.resolve import Plan, PlanItem
 
 
 def _locked_item(item: PlanItem) -> LockedArtifact:
@@ -149,7 +149,7 @@ def stale_report(lock: Lock, catalog: Catalog) -> list[str]:
     pack = catalog.packs.get(lock.pack.id)
     profile = catalog.profiles.get(lock.profile.id)
     if pack is not None and profile is not None:
-        from packbuilder.resolve import resolve
+        from packbuilder.plan.resolve import resolve
 
         fresh = {i.app.id: i.release.version for i in resolve(catalog, pack, profile).items}
         locked = {i.app: i.version for i in lock.items}
