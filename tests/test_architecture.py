@@ -18,15 +18,15 @@ PACKAGE = ROOT / "packbuilder"
 # with the helpers every stage uses at the bottom and the command line on top.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # updates.templates only expands {version} fields: the app model validates its templates with it.
-    ("packbuilder", "errors", "ui", "fsutil", "tools", "versions", "yamlsrc", "updates.templates"),
+    ("packbuilder", "errors", "ui", "fsutil", "paths", "tools", "versions", "yamlsrc", "updates.templates"),
     ("model",),
     ("catalog", "lint"),
-    ("plan",),
+    ("plan", "matrix"),
     ("fetch",),
     ("unpack", "pages", "menu", "stage"),
     ("image", "flash"),
-    ("build", "verify", "workspace"),
-    ("publish", "site", "updates"),
+    ("build", "verify", "workspace", "update"),
+    ("publish", "site", "torrent", "updates", "report"),
     ("cli", "__main__"),
 )
 
@@ -96,20 +96,27 @@ OWN_WAYS: dict[str, tuple[str, set[str]]] = {
     "os.replace": (
         "packbuilder/fsutil.py",
         {
-            # temp-then-rename variants left in modules being split elsewhere: to move onto fsutil.staged_output
-            "packbuilder/image/fat.py",
+            # temp-then-rename variants of the image writers: to move onto fsutil.staged_output
+            "packbuilder/image/fat/image.py",
             "packbuilder/image/iso.py",
-            "packbuilder/image/iso_pycdlib.py",
+            "packbuilder/image/iso9660/append.py",
             "packbuilder/image/iso_xorriso.py",
-            "packbuilder/image/usblive.py",
+            "packbuilder/image/usblive/writer.py",
             "packbuilder/fetch/cache.py",  # the cache's commit, quarantine and metadata
+            # not temp-then-rename: whole folders moved on one file system (a key's user data kept
+            # across a rebuild; apps swapped by update under its journal)
+            "packbuilder/build/outputs.py",
+            "packbuilder/update.py",
         },
     ),
     "os.rename": ("packbuilder/fsutil.py", set()),
     "print": ("packbuilder/ui.py", set()),
     "sys.stdout.write": ("packbuilder/ui.py", set()),
     "shutil.which": ("packbuilder/tools.py", set()),
-    "ToolMissing": ("packbuilder/tools.py", {"packbuilder/flash.py", "packbuilder/image/usblive.py"}),
+    "ToolMissing": (
+        "packbuilder/tools.py",
+        {"packbuilder/flash.py", "packbuilder/image/usblive/boot.py", "packbuilder/image/usblive/writer.py"},
+    ),
 }
 
 
