@@ -197,14 +197,16 @@ def test_a_folder_output_replaces_only_a_previous_build(env: dict[str, object], 
     base: Path = env["base"]  # type: ignore[assignment]
     again = base / "key-again"
     shutil.copytree(outputs["dir"], again)
-    (again / "Documents" / "stale.txt").write_text("from the previous build")
+    (again / "Documents" / "mine.txt").write_text("the key's user's")  # kept: a rebuild never deletes Documents/
+    (again / "Apps" / "stale.txt").write_text("from the previous build")
     result = build(env, "dir", again)
     assert result.returncode == 0, result.stderr
-    assert not (again / "Documents" / "stale.txt").exists() and (again / ".packbuilder/manifest.json").is_file()
+    assert not (again / "Apps" / "stale.txt").exists() and (again / ".packbuilder/manifest.json").is_file()
+    assert (again / "Documents" / "mine.txt").read_text() == "the key's user's"
     theirs = base / "somebody-elses"
     (theirs / "notes").mkdir(parents=True)
     result = build(env, "dir", theirs)
-    assert result.returncode == 2 and "exists and is not a packbuilder output" in result.stderr
+    assert result.returncode == 2 and "packbuilder did not make: not replaced" in result.stderr
     assert [p.name for p in theirs.iterdir()] == ["notes"]
     assert not [p.name for p in base.iterdir() if p.name.startswith((".somebody-elses", ".key-again"))]
 

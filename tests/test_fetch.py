@@ -169,13 +169,14 @@ def test_transient_errors_and_rate_limits_recover(server: LocalServer, tmp_path:
 
 def test_mirrors_are_tried_in_order(server: LocalServer, tmp_path: Path) -> None:
     data, digest = add(server, "mirrored.bin")
-    urls = [server.url("status/404/mirrored.bin"), server.url("wrong/mirrored.bin"), server.url("ok/mirrored.bin")]
+    # The manifest's URL first, then its mirrors: the mirrors are tried first, in order, upstream last.
+    urls = [server.url("ok/mirrored.bin"), server.url("status/404/mirrored.bin"), server.url("wrong/mirrored.bin")]
     path, _ = downloader(tmp_path).fetch(item(urls, digest, len(data)))
     assert path.read_bytes() == data
     asked = [r.path for r in server.files.requests_for("mirrored.bin")]
     assert asked == ["/status/404/mirrored.bin", "/wrong/mirrored.bin", "/ok/mirrored.bin"]
     meta = json.loads((tmp_path / "cache" / "meta" / f"{digest}.json").read_text())
-    assert meta["url"] == urls[2]
+    assert meta["url"] == urls[0]
 
 
 def test_plain_http_only_when_the_manifest_says_so(server: LocalServer, tmp_path: Path) -> None:
@@ -206,7 +207,7 @@ def test_mirror_folder_and_served_cache(server: LocalServer, tmp_path: Path) -> 
     dead = server.url("status/404/shared.bin")
     path, _ = downloader(tmp_path / "b", mirrors=[str(tmp_path / "a" / "cache")]).fetch(item(dead, digest, len(data)))
     assert path.read_bytes() == data
-    assert [r.path for r in server.files.requests_for("shared.bin")] == ["/ok/shared.bin", "/status/404/shared.bin"]
+    assert [r.path for r in server.files.requests_for("shared.bin")] == ["/ok/shared.bin"]  # local first: upstream not asked
     assert json.loads((tmp_path / "b" / "cache" / "meta" / f"{digest}.json").read_text())["url"].startswith(str(tmp_path / "a"))
     import threading
 
