@@ -11,6 +11,8 @@ APT_PACKAGES += syslinux e2fsprogs
 # Boot tests: the fixture ISOs (scripts/make-fixture-isos.sh) and QEMU with SeaBIOS and OVMF.
 APT_PACKAGES += grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin grub-common isolinux syslinux-utils syslinux-common \
 	ovmf qemu-system-x86
+# Launcher tests: Windows programs under Wine, stand-ins cross-compiled with mingw-w64 (64- and 32-bit).
+APT_PACKAGES += wine wine64 gcc-mingw-w64
 
 .PHONY: install install-system install-python test lint unit fixtures bench dist binary test-dist test-live clean
 

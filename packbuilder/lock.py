@@ -46,6 +46,7 @@ def _locked_item(item: PlanItem) -> LockedArtifact:
         dest=item.dest,
         reason=item.reason,
         replaces=item.replaces,
+        portable=app.portable,
     )
 
 

@@ -56,6 +56,7 @@ class AppEntry:
     program: str | None  # root-relative path of the program, None when unknown
     folder: str  # root-relative folder holding the app (or the AppImage)
     pages: dict[str, Page]
+    launcher: str | None = None  # root-relative launcher of a Windows app (Logiciels/...cmd)
 
     @property
     def linux(self) -> bool:
@@ -134,7 +135,7 @@ def describe_doc(root: Path, path: str) -> Doc:
     return Doc(path, title or fallback, parser.lang)
 
 
-def _entries(lock: Lock, launchers: dict[str, str | None]) -> list[AppEntry]:
+def _entries(lock: Lock, launchers: dict[str, str | None], starters: dict[str, str]) -> list[AppEntry]:
     entries = []
     for item in lock.items:
         program = launchers.get(item.app)
@@ -147,7 +148,7 @@ def _entries(lock: Lock, launchers: dict[str, str | None]) -> list[AppEntry]:
             "fr": Page(f"{APPS_DIR}/{item.app}.html", f"{APPS_DIR}/{item.app}.en.html", "fr"),
             "en": Page(f"{APPS_DIR}/{item.app}.en.html", f"{APPS_DIR}/{item.app}.html", "en"),
         }
-        entries.append(AppEntry(item, program, folder, pages))
+        entries.append(AppEntry(item, program, folder, pages, starters.get(item.app)))
     return entries
 
 
@@ -165,13 +166,22 @@ def _excluded(lock: Lock) -> list[Excluded]:
     return sorted(out, key=lambda e: e.app)
 
 
-def render_menu(lock: Lock, root: Path, launchers: dict[str, str | None], docs: list[str], version: str) -> list[Path]:
+def render_menu(
+    lock: Lock,
+    root: Path,
+    launchers: dict[str, str | None],
+    docs: list[str],
+    version: str,
+    starters: dict[str, str] | None = None,
+) -> list[Path]:
     """Write the menu pages, the app pages, the CSS and the read-me files into ``root``.
 
-    Returns the files written, sorted. See the module docstring for the rules every link follows.
+    ``launchers`` maps an app to its program, ``starters`` a Windows app to the launcher a person
+    starts (launchers.py). Returns the files written, sorted. See the module docstring for the rules
+    every link follows.
     """
     env = _environment()
-    entries = _entries(lock, launchers)
+    entries = _entries(lock, launchers, starters or {})
     common = {
         "lock": lock,
         "groups": _grouped(entries),

@@ -107,7 +107,7 @@ def write_icon(path: Path) -> None:
     path.write_bytes(icondir + image)
 
 
-def write_manifest(root: Path, lock: Lock) -> dict[str, Any]:
+def write_manifest(root: Path, lock: Lock, apps: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """List every file with its sha256 (what `packbuilder verify` checks)."""
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -123,6 +123,8 @@ def write_manifest(root: Path, lock: Lock) -> dict[str, Any]:
         "lock_sha256": lock_digest(lock),
         "lock": json.loads(lock_bytes(lock)),
         "files": files,
+        # Each Windows app's launcher and data folder (see launchers.py); verify ignores the data.
+        "apps": apps or [],
     }
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
@@ -132,6 +134,13 @@ def normalise_times(root: Path, epoch: int) -> None:
     for path in sorted(root.rglob("*"), reverse=True):
         os.utime(path, (epoch, epoch), follow_symlinks=False)
     os.utime(root, (epoch, epoch))
+
+
+def stage_launchers(lock: Lock, root: Path) -> list[dict[str, str]]:
+    """A launcher and a data folder for every Windows app; what the manifest's ``apps`` lists."""
+    from packbuilder.launchers import write_launchers
+
+    return [a.as_json() for a in write_launchers(lock.items, root)]
 
 
 def stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | None) -> Path:
@@ -144,7 +153,8 @@ def stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | 
         launchers[item.app] = place_item(item, cached[item.digest[1]], root)
     (root / "Documents").mkdir(exist_ok=True)
     docs = copy_overlays(lock.pack.overlays, overlays_dir, root)
-    render_menu(lock, root, launchers, docs, __version__)
+    apps = stage_launchers(lock, root)
+    render_menu(lock, root, launchers, docs, __version__, {a["app"]: a["launcher"] for a in apps})
     meta = root / ".packbuilder"
     meta.mkdir(exist_ok=True)
     (meta / "pack.lock").write_bytes(lock_bytes(lock))
@@ -153,7 +163,7 @@ def stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | 
     (root / "autorun.inf").write_bytes(
         f"[autorun]\r\nlabel={lock.pack.name.fr[:32]}\r\nicon=.packbuilder\\icon.ico\r\n".encode()
     )
-    write_manifest(root, lock)
+    write_manifest(root, lock, apps)
     normalise_times(root, build_epoch(lock))
     return root
 

@@ -10,7 +10,7 @@ import datetime as dt
 
 from pydantic import Field
 
-from packbuilder.model.app import Signature
+from packbuilder.model.app import Portable, Signature
 from packbuilder.model.common import Arch, Category, Downloadable, Kind, Model, Platform, Text
 
 LOCK_VERSION = 1
@@ -45,6 +45,7 @@ class LockedArtifact(Model, Downloadable):
     dest: str
     reason: str
     replaces: str | None = None
+    portable: Portable | None = None
 
 
 

@@ -1,0 +1,162 @@
+"""The key's launchers under Wine: a built key mapped as E: then F:, each launcher started with
+``wine cmd /c`` as Explorer would; the stand-in program records what it got and writes its settings
+through %APPDATA%, %LOCALAPPDATA%, the shell-folder API and the registry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from packbuilder.stage import stage
+from tests import factories
+from tests.wine_support import Wine, standin, wine  # noqa: F401  (session fixtures)
+
+REG_KEY = r"HKCU\Software\PackbuilderStandIn"
+RECIPE = {
+    "title": {"fr": "Éditeur de texte", "en": "Text editor"},
+    "env": {"BLOC_HOME": "{data}\\home"},
+    "args": ["-profile", "{data}\\profile", "-no-remote", "-env:UserInstallation={data_url}/user"],
+    "dirs": ["profile", "home"],
+    "files": [{"path": "doLocalConf.xml", "where": "app", "content": "<x/>\n"}],
+    "shell_folders": True,
+    "registry": [REG_KEY],
+    "registry_cleanup": True,
+    "source": "test recipe",
+}
+
+
+def build_key(tmp_path: Path, apps: list[tuple[dict[str, object], dict[str, bytes]]]) -> Path:
+    """Stage a key from zips holding the given files; return its root."""
+    cached, items = {}, []
+    for fields, files in apps:
+        data = factories.zip_bytes(files)
+        path = tmp_path / f"{fields['app']}.zip"
+        path.write_bytes(data)
+        cached[hashlib.sha256(data).hexdigest()] = path
+        items.append(factories.item(url=f"https://example.org/{fields['app']}.zip", data=data, **fields))  # type: ignore[arg-type]
+    return stage(factories.lock(items), cached, tmp_path / "key", None)
+
+
+def reg_runs(wine: Wine) -> str | None:  # noqa: F811
+    proc = wine.run("reg", "query", REG_KEY, "/v", "runs")
+    out = proc.stdout.decode(errors="replace")
+    return out.split("REG_DWORD")[-1].strip() if "REG_DWORD" in out else None
+
+
+def user_shell_appdata(wine: Wine) -> str:  # noqa: F811
+    proc = wine.run(
+        "reg", "query", r"HKCU\Software\Microsoft\Windows\CurrentVersion\Explorer\User Shell Folders", "/v", "AppData"
+    )
+    return proc.stdout.decode(errors="replace").split("REG_EXPAND_SZ")[-1].strip()
+
+
+def leftovers(wine: Wine) -> list[str]:  # noqa: F811
+    """Anything a stand-in wrote under the prefix's user profile."""
+    return sorted(str(p.relative_to(wine.profile)) for p in wine.profile.rglob("StandIn*"))
+
+
+def test_launcher_keeps_everything_on_the_key_from_e_and_f(wine: Wine, standin: Path, tmp_path: Path) -> None:  # noqa: F811
+    root = build_key(
+        tmp_path,
+        [
+            (
+                {"app": "bloc", "name": "Bloc-notes", "launch": "bin/bloc.exe", "portable": RECIPE},
+                {"bin/bloc.exe": standin.read_bytes()},
+            )
+        ],
+    )
+    manifest = json.loads((root / ".packbuilder/manifest.json").read_text(encoding="utf-8"))
+    launcher = "Logiciels/Éditeur de texte (Bloc-notes).cmd"
+    assert manifest["apps"] == [{"app": "bloc", "launcher": launcher, "data": "Data/bloc"}]
+    assert (root / "Apps/Bureautique/Bloc-notes/doLocalConf.xml").read_bytes() == b"<x/>\r\n"
+    # The PC's user has their own settings in the key the app writes: they must come back after.
+    wine.run("reg", "add", REG_KEY, "/v", "runs", "/t", "REG_DWORD", "/d", "41", "/f")
+    pc_appdata = user_shell_appdata(wine)
+    assert "AppData" in pc_appdata
+
+    for run, letter in enumerate("EF", 1):
+        wine.map_drive(letter, root)
+        proc = wine.start(f"{letter}:\\{launcher.replace('/', chr(92))}")
+        wine.unmap_drive(letter)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        rec = wine.record("bloc.exe")
+        data = f"{letter}:\\Data\\bloc"
+        assert rec["program"] == [f"{letter}:\\Apps\\Bureautique\\Bloc-notes\\bin\\bloc.exe"]
+        assert rec["cwd"] == [f"{letter}:\\Apps\\Bureautique\\Bloc-notes\\bin"]
+        assert rec["arg"] == [
+            "-profile",
+            f"{data}\\profile",
+            "-no-remote",
+            f"-env:UserInstallation=file:///{letter}:/Data/bloc/user",
+        ]
+        env = dict(e.split("=", 1) for e in rec["env"] if not e.startswith("="))
+        assert env["APPDATA"] == f"{data}\\AppData\\Roaming"
+        assert env["LOCALAPPDATA"] == f"{data}\\AppData\\Local"
+        assert env["BLOC_HOME"] == f"{data}\\home"
+        assert rec["shell-appdata"] == [f"{data}\\AppData\\Roaming"]
+        assert rec["shell-localappdata"] == [f"{data}\\AppData\\Local"]
+        assert rec["registry-runs"] == [str(run)]  # the app's own key, kept on the key between runs
+        for sub, name in (
+            ("Roaming", "env-roaming"),
+            ("Local", "env-local"),
+            ("Roaming", "shell-roaming"),
+            ("Local", "shell-local"),
+        ):
+            assert (root / f"Data/bloc/AppData/{sub}/StandIn/{name}.txt").read_text().split() == [str(run)]
+        # After the run: the PC's own registry and shell folders are back, nothing left in its profile.
+        assert reg_runs(wine) == "0x29"
+        assert user_shell_appdata(wine) == pc_appdata
+        assert leftovers(wine) == []
+        assert (root / "Data/bloc/registry-1.reg").is_file()
+        assert not (root / "Data/bloc/registry-pc-1.reg").exists()
+        assert not (root / "Data/bloc/shell-folders.reg").exists()
+
+
+def test_accented_folders_and_plain_launcher(wine: Wine, standin: Path, tmp_path: Path) -> None:  # noqa: F811
+    """A folder with an accent is found whatever code page cmd.exe reads the launcher in; an app
+    with no recipe still gets its AppData on the key, through the environment and the shell folders."""
+    root = build_key(
+        tmp_path,
+        [
+            (
+                {
+                    "app": "tux",
+                    "name": "Tux Écolo",
+                    "category": "education",
+                    "dest": "Apps/Éducation/Tux Écolo",
+                    "launch": "tux.exe",
+                },
+                {"tux.exe": standin.read_bytes()},
+            )
+        ],
+    )
+    script = (root / "Logiciels/Tux Écolo.cmd").read_bytes()
+    assert script.isascii() and b"\r\n" in script
+    wine.map_drive("G", root)
+    proc = wine.start("G:\\Logiciels\\Tux Écolo.cmd")
+    wine.unmap_drive("G")
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    rec = wine.record("tux.exe")
+    assert rec["program"] == ["G:\\Apps\\Éducation\\Tux Écolo\\tux.exe"]
+    assert (root / "Data/tux/AppData/Roaming/StandIn/env-roaming.txt").read_text().split() == ["1"]
+    assert (root / "Data/tux/AppData/Local/StandIn/shell-local.txt").read_text().split() == ["1"]
+    assert leftovers(wine) == []
+
+
+def test_32bit_standin_compiles_as_pe32(tmp_path: Path) -> None:
+    """The 32-bit stand-in is built (machine i386); running it needs a 32-bit Wine (see README)."""
+    from tests.wine_support import compile_standin
+
+    exe = compile_standin(tmp_path / "standin32.exe", "i686-w64-mingw32-gcc")
+    data = exe.read_bytes()
+    pe = int.from_bytes(data[0x3C:0x40], "little")
+    assert data[pe : pe + 4] == b"PE\0\0" and int.from_bytes(data[pe + 4 : pe + 6], "little") == 0x14C
+
+
+@pytest.fixture(autouse=True)
+def _fresh_records(wine: Wine) -> None:  # noqa: F811
+    for record in wine.out.iterdir():
+        record.unlink()
