@@ -38,7 +38,6 @@ DATA_DIR = "Data"
 DOCUMENTS_DIR = "Documents"
 APP_PAGES = "Menu-fichiers/apps"
 USER_SHELL_FOLDERS = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Explorer\User Shell Folders"
-SHELL_FOLDERS = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Explorer\Shell Folders"
 # Characters Windows refuses in a file name.
 _BAD_NAME = re.compile(r'[\\/:*?"<>|]+')
 _CMD_UNSAFE = set('%!^"<>|&\r\n')
@@ -163,24 +162,23 @@ def _runtime_lines(item: LockedArtifact, recipe: Portable, program_dir: str) -> 
 def _shell_folder_lines(before: bool) -> list[str]:
     """Point the user's AppData shell folders at the key for the run, and put them back after.
 
-    The backup is made only when the folders are not already on the key (another app of the key
-    running), so the PC's own values are the ones restored; a backup left by a crash is restored first.
+    Apps that ask Windows for these folders (SHGetFolderPath) ignore %APPDATA%. The backup is made only
+    when the folders are not already on the key (another app of the key running), so the PC's own
+    values are the ones restored; a backup left by a crash is restored first. Only "User Shell
+    Folders" is changed: "Shell Folders" is a cache that Windows rewrites from it.
     """
-    backups = (("%PB_DATA%\\shell-folders.reg", USER_SHELL_FOLDERS), ("%PB_DATA%\\shell-folders-cache.reg", SHELL_FOLDERS))
-    lines = []
-    for file, _ in backups:
-        lines += [f'if exist "{file}" reg import "{file}" >nul 2>&1', f'if exist "{file}" del "{file}"']
+    backup = "%PB_DATA%\\shell-folders.reg"
+    lines = [f'if exist "{backup}" reg import "{backup}" >nul 2>&1', f'if exist "{backup}" del "{backup}"']
     if not before:
         return lines
-    lines += [
+    return [
+        *lines,
         "set PB_OWN=",
         f'reg query "{USER_SHELL_FOLDERS}" /v AppData 2>nul | find /i "%PB_KEY%" >nul || set PB_OWN=1',
+        f'if defined PB_OWN reg export "{USER_SHELL_FOLDERS}" "{backup}" >nul 2>&1',
+        f'reg add "{USER_SHELL_FOLDERS}" /v AppData /t REG_EXPAND_SZ /d "%APPDATA%" /f >nul',
+        f'reg add "{USER_SHELL_FOLDERS}" /v "Local AppData" /t REG_EXPAND_SZ /d "%LOCALAPPDATA%" /f >nul',
     ]
-    lines += [f'if defined PB_OWN reg export "{key}" "{f}" >nul 2>&1' for f, key in backups]
-    for key, kind in ((USER_SHELL_FOLDERS, "REG_EXPAND_SZ"), (SHELL_FOLDERS, "REG_SZ")):
-        lines.append(f'reg add "{key}" /v AppData /t {kind} /d "%APPDATA%" /f >nul')
-        lines.append(f'reg add "{key}" /v "Local AppData" /t {kind} /d "%LOCALAPPDATA%" /f >nul')
-    return lines
 
 
 def _registry_lines(recipe: Portable, before: bool) -> list[str]:

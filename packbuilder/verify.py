@@ -36,6 +36,21 @@ def _load_manifest(text: bytes, where: str) -> dict[str, Any]:
         raise InputError(f"{where}: {MANIFEST} is damaged", hint="the key cannot be checked; rebuild it") from None
 
 
+def ignored_prefixes(manifest: dict[str, Any]) -> tuple[str, ...]:
+    """Folders whose content belongs to the key's user: Documents/ and every app's data folder.
+
+    What apps and people write there is theirs; verify checks neither changes nor additions in them."""
+    apps = manifest.get("apps")
+    if not isinstance(apps, list):
+        apps = []
+    data = [a["data"].rstrip("/") + "/" for a in apps if isinstance(a, dict) and isinstance(a.get("data"), str)]
+    return ("Documents/", *data)
+
+
+def _ignored(path: str, prefixes: tuple[str, ...]) -> bool:
+    return path.startswith(prefixes)
+
+
 def verify_dir(root: Path) -> Report:
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
@@ -43,7 +58,10 @@ def verify_dir(root: Path) -> Report:
             f"{root} has no {MANIFEST}: not a packbuilder key", hint="give a folder, zip or image built by packbuilder"
         )
     report = Report(manifest=_load_manifest(manifest_path.read_bytes(), str(root)))
+    skip = ignored_prefixes(report.manifest)
     for entry in report.manifest["files"]:
+        if _ignored(entry["path"], skip):
+            continue
         path = root / entry["path"]
         report.checked += 1
         if not path.is_file():
@@ -59,7 +77,10 @@ def verify_zip(archive: Path) -> Report:
         if MANIFEST not in names:
             raise InputError(f"{archive} has no {MANIFEST}: not a packbuilder key")
         report = Report(manifest=_load_manifest(zf.read(MANIFEST), str(archive)))
+        skip = ignored_prefixes(report.manifest)
         for entry in report.manifest["files"]:
+            if _ignored(entry["path"], skip):
+                continue
             report.checked += 1
             if entry["path"] not in names:
                 report.missing.append(entry["path"])

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
+import shutil
 from pathlib import Path
 
 import pytest
 
+from packbuilder.catalog import load_catalog
+from packbuilder.launchers import write_launchers
+from packbuilder.lock import locked_item
+from packbuilder.model.common import Arch, Platform
+from packbuilder.model.lock import LockedArtifact
+from packbuilder.resolve import PlanItem, dest_for
 from packbuilder.stage import stage
 from tests import factories
+from tests.conftest import ROOT
 from tests.wine_support import Wine, standin, wine  # noqa: F401  (session fixtures)
 
 REG_KEY = r"HKCU\Software\PackbuilderStandIn"
@@ -160,3 +169,71 @@ def test_32bit_standin_compiles_as_pe32(tmp_path: Path) -> None:
 def _fresh_records(wine: Wine) -> None:  # noqa: F811
     for record in wine.out.iterdir():
         record.unlink()
+
+
+def shipped_items() -> list[LockedArtifact]:
+    """Every catalog app that runs on Windows, with its first Windows build (64-bit when there is one)."""
+    catalog = load_catalog(ROOT / "manifests")
+    items = []
+    for app in sorted(catalog.apps.values(), key=lambda a: a.id):
+        for release in app.releases:
+            arts = [a for a in release.artifacts if a.platform == Platform.WINDOWS and a.launch]
+            arts = [a for a in arts if a.arch == Arch.X86_64] or arts
+            if arts:
+                plan_item = PlanItem(app, release, arts[0], "test", dest_for(app, release, arts[0]))
+                items.append(locked_item(plan_item))
+                break
+    return items
+
+
+def expand(value: str, letter: str, item: LockedArtifact) -> str:
+    data = f"{letter}:\\Data\\{item.app}"
+    return (
+        value.replace("{data_url}", f"file:///{letter}:/Data/{item.app}")
+        .replace("{data}", data)
+        .replace("{app}", f"{letter}:\\" + item.dest.replace("/", "\\"))
+    )
+
+
+def test_every_shipped_recipe_reaches_its_app(wine: Wine, standin: Path, tmp_path: Path) -> None:  # noqa: F811
+    """Each catalog app's program replaced by the stand-in: its launcher gives it the arguments and
+    environment its manifest says, from the key, and its settings land in its data folder. Apps whose
+    recipe adds nothing to the launcher's defaults get the same script as the tests above."""
+    every = shipped_items()
+    assert len(every) >= 25
+    items = [i for i in every if i.portable and (i.portable.args or i.portable.env or i.portable.registry or i.portable.dirs)]
+    assert len(items) >= 12
+    root = tmp_path / "key"
+    for item in items:
+        assert item.launch
+        program = root / item.dest / item.launch
+        program.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(standin, program)
+    launchers = {a.app: a.launcher for a in write_launchers(tuple(items), root)}
+    wine.map_drive("E", root)
+    pc_appdata = user_shell_appdata(wine)
+    for item in items:
+        recipe = item.portable
+        assert recipe is not None, f"{item.app}: no portable recipe in its manifest"
+        regkey = recipe.registry[0].split("\\", 1)[1] if recipe.registry else "Software\\PackbuilderStandIn"
+        proc = wine.start("E:\\" + launchers[item.app].replace("/", "\\"), env={"STANDIN_REGKEY": regkey}, settle=False)
+        assert proc.returncode == 0, (item.app, proc.stderr.decode(errors="replace"))
+        assert item.launch
+        rec = wine.record(posixpath.basename(item.launch))
+        program = "E:\\" + f"{item.dest}/{item.launch}".replace("/", "\\")
+        assert rec["program"] == [program], item.app
+        assert rec["cwd"] == [program.rsplit("\\", 1)[0]], item.app
+        assert rec.get("arg", []) == [expand(a, "E", item) for a in recipe.args], item.app
+        env = dict(e.split("=", 1) for e in rec["env"] if not e.startswith("="))
+        assert env["APPDATA"] == f"E:\\Data\\{item.app}\\AppData\\Roaming", item.app
+        for name, value in recipe.env.items():
+            assert env[name] == expand(value, "E", item), (item.app, name)
+        for rel in recipe.dirs:
+            assert (root / "Data" / item.app / rel).is_dir(), (item.app, rel)
+        assert rec["shell-appdata"] == [f"E:\\Data\\{item.app}\\AppData\\Roaming"], item.app
+        if recipe.registry and recipe.registry_cleanup:
+            assert wine.run("reg", "query", recipe.registry[0]).returncode != 0, f"{item.app}: registry left on the PC"
+            assert (root / "Data" / item.app / "registry-1.reg").is_file(), item.app
+    wine.unmap_drive("E")
+    assert user_shell_appdata(wine) == pc_appdata
+    assert leftovers(wine) == []

@@ -40,14 +40,18 @@ class Wine:
             "WINEPREFIX": str(self.prefix),
             "WINEDEBUG": "-all",
             "DISPLAY": "",
-            "WINEDLLOVERRIDES": "mscoree,mshtml=",
+            # No Mono or Gecko installers; no browser opened on the host (winebrowser) by a launcher.
+            "WINEDLLOVERRIDES": "mscoree,mshtml=;winebrowser.exe=d",
             "STANDIN_OUT": "Z:" + str(self.out).replace("/", "\\"),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",  # Wine reads the launchers' accented names from argv in the Unix locale
         }
 
-    def run(self, *args: str, timeout: int = RUN_TIMEOUT) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([need("wine"), *args], env=self.env, capture_output=True, timeout=timeout, check=False)
+    def run(
+        self, *args: str, timeout: int = RUN_TIMEOUT, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        full = {**self.env, **(env or {})}
+        return subprocess.run([need("wine"), *args], env=full, capture_output=True, timeout=timeout, check=False)
 
     def wait(self) -> None:
         """Until every program of the prefix has ended (launchers hand over with ``start``)."""
@@ -63,12 +67,15 @@ class Wine:
     def unmap_drive(self, letter: str) -> None:
         (self.prefix / "dosdevices" / f"{letter.lower()}:").unlink(missing_ok=True)
 
-    def start(self, launcher: str) -> subprocess.CompletedProcess[bytes]:
+    def start(self, launcher: str, env: dict[str, str] | None = None, settle: bool = True) -> subprocess.CompletedProcess[bytes]:
         """Start a launcher as Explorer would (``cmd /c``), then wait for what it started.
 
-        ``call``: Wine's cmd.exe lacks Windows' rule that keeps ``cmd /c "a path with spaces"`` whole."""
-        proc = self.run("cmd", "/c", "call", launcher)
-        self.wait()
+        ``call``: Wine's cmd.exe lacks Windows' rule that keeps ``cmd /c "a path with spaces"`` whole.
+        ``settle``: wait for every Wine process to end, which costs the wineserver's few seconds of
+        persistence; without it, the launcher is run in this console (PB_MIN) and waits for its app."""
+        proc = self.run("cmd", "/c", "call", launcher, env={**(env or {}), **({} if settle else {"PB_MIN": "1"})})
+        if settle:
+            self.wait()
         return proc
 
     def record(self, program: str) -> dict[str, list[str]]:

@@ -335,6 +335,13 @@ class App(Model):
     )
     portable: Portable | None = Field(None, description="how a launcher keeps the app's settings on the key (Windows)")
 
+    @model_validator(mode="after")
+    def _portable_needs_windows(self) -> App:
+        windows = any(a.platform == Platform.WINDOWS for r in self.releases for a in r.artifacts)
+        if self.portable is not None and not windows:
+            raise ValueError("portable: this app has no Windows artifact, so no launcher uses the recipe: remove it")
+        return self
+
     @field_validator("checkver")
     @classmethod
     def _one_check_per_line(cls, checks: tuple[Check, ...] | None, info: ValidationInfo) -> tuple[Check, ...] | None:

@@ -3,7 +3,7 @@
  * It records what it was given (command line, working folder, environment) in
  * %STANDIN_OUT%\<program name>.txt, then writes its "settings" the ways real apps do:
  * through %APPDATA% and %LOCALAPPDATA%, through the shell-folder API (SHGetFolderPathW),
- * and in the registry. Each settings file holds a run counter read back from the previous
+ * and in the registry (HKCU\\%STANDIN_REGKEY%). Each settings file holds a run counter read back from the previous
  * run, so a test sees that the same data is reused from another drive letter. */
 #include <windows.h>
 #include <shlobj.h>
@@ -62,7 +62,9 @@ int main(void) {
         bump(folder, L"shell-local.txt");
     }
     HKEY key;
-    if (RegCreateKeyExW(HKEY_CURRENT_USER, L"Software\\PackbuilderStandIn", 0, NULL, 0, KEY_ALL_ACCESS, NULL, &key, NULL) == ERROR_SUCCESS) {
+    wchar_t subkey[MAX_PATH] = L"Software\\PackbuilderStandIn";
+    GetEnvironmentVariableW(L"STANDIN_REGKEY", subkey, MAX_PATH); /* the key a recipe declares */
+    if (RegCreateKeyExW(HKEY_CURRENT_USER, subkey, 0, NULL, 0, KEY_ALL_ACCESS, NULL, &key, NULL) == ERROR_SUCCESS) {
         DWORD runs = 0, size = sizeof runs;
         RegQueryValueExW(key, L"runs", NULL, NULL, (BYTE *)&runs, &size);
         runs++;
