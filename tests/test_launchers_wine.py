@@ -237,3 +237,41 @@ def test_every_shipped_recipe_reaches_its_app(wine: Wine, standin: Path, tmp_pat
     wine.unmap_drive("E")
     assert user_shell_appdata(wine) == pc_appdata
     assert leftovers(wine) == []
+
+
+def distlib_launcher() -> bytes:
+    """distlib's console-script launcher for 64-bit Windows, as pip (PyPI) ships it: a real Windows
+    program not written here. pip installs it as ``<script>.exe``: the launcher, a ``#!`` line naming
+    the program to run, then a zip; it starts that program with its own path and its arguments."""
+    import pip
+
+    found = Path(pip.__file__).parent / "_vendor" / "distlib" / "t64.exe"
+    if not found.is_file():
+        pytest.fail(f"{found} not found: pip (`make install`) ships it")
+    return found.read_bytes()
+
+
+def test_real_windows_program_through_the_launcher(wine: Wine, standin: Path, tmp_path: Path) -> None:  # noqa: F811
+    payload = factories.zip_bytes({"__main__.py": b"raise SystemExit(0)\n"})
+    tool = distlib_launcher() + b"#!standin.exe\n" + payload
+    recipe = {"args": ["-profile", "{data}\\profile"], "dirs": ["profile"], "source": "test recipe"}
+    root = build_key(
+        tmp_path,
+        [
+            (
+                {"app": "outil", "name": "Outil", "launch": "outil.exe", "portable": recipe},
+                {"outil.exe": tool, "standin.exe": standin.read_bytes()},
+            )
+        ],
+    )
+    wine.map_drive("E", root)
+    proc = wine.start("E:\\Logiciels\\Outil.cmd")
+    wine.unmap_drive("E")
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    rec = wine.record("standin.exe")
+    folder = "E:\\Apps\\Bureautique\\Outil"
+    assert rec["program"] == [f"{folder}\\standin.exe"]
+    assert rec["arg"] == [f"{folder}\\outil.exe", "-profile", "E:\\Data\\outil\\profile"]
+    assert rec["shell-appdata"] == ["E:\\Data\\outil\\AppData\\Roaming"]
+    assert (root / "Data/outil/AppData/Roaming/StandIn/env-roaming.txt").read_text().split() == ["1"]
+    assert leftovers(wine) == []
