@@ -27,6 +27,15 @@ ASSETS = "Menu-fichiers"
 APPS_DIR = f"{ASSETS}/apps"
 CSS = f"{ASSETS}/style.css"
 MENU_PAGES = {"fr": "Menu.html", "en": "Menu-en.html"}
+# The same menu as an HTML application: mshta runs it with the right to start the launchers
+# (a browser only offers to download them). French, like the key's folder names.
+MENU_HTA = "Menu.hta"
+# What Windows calls the places a person clicks through, by the profile's Windows generation.
+EXPLORER_WORDS = {
+    "windows-xp": {"fr": ("Poste de travail", "l’Explorateur Windows"), "en": ("My Computer", "Windows Explorer")},
+    "windows-7": {"fr": ("Ordinateur", "l’Explorateur Windows"), "en": ("Computer", "Windows Explorer")},
+    "windows-10": {"fr": ("Ce PC", "l’Explorateur de fichiers"), "en": ("This PC", "File Explorer")},
+}
 README_PAGES = {"fr": "LISEZMOI.html", "en": "README.html"}
 
 # Menu order: what an association uses most comes first.
@@ -65,6 +74,11 @@ class AppEntry:
     @property
     def appimage(self) -> bool:
         return self.item.kind == Kind.APPIMAGE
+
+    @property
+    def launcher_name(self) -> str | None:
+        """The launcher as Explorer shows it (extensions hidden)."""
+        return posixpath.basename(self.launcher).removesuffix(".cmd") if self.launcher else None
 
     @property
     def program_name(self) -> str | None:
@@ -196,6 +210,11 @@ def render_menu(
         "menu_pages": MENU_PAGES,
         "readme_pages": README_PAGES,
         "css": CSS,
+        "hta": False,
+        "hta_page": MENU_HTA,
+        "launcher_dir": "Logiciels",
+        "launchers": [e for e in entries if e.launcher],
+        "explorer": EXPLORER_WORDS.get(lock.profile.os.split("/")[0], EXPLORER_WORDS["windows-10"]),
     }
     outputs: dict[str, str] = {}
 
@@ -214,6 +233,8 @@ def render_menu(
     for lang in LANGS:
         other = "en" if lang == "fr" else "fr"
         render("menu.html.j2", Page(MENU_PAGES[lang], MENU_PAGES[other], lang))
+        if lang == "fr" and any(e.launcher for e in entries):
+            render("menu.html.j2", Page(MENU_HTA, MENU_PAGES[other], lang), hta=True)
         render("readme.html.j2", Page(README_PAGES[lang], README_PAGES[other], lang))
         for entry in entries:
             render("app.html.j2", entry.pages[lang], app=entry)

@@ -4,6 +4,7 @@ byte-identical renders; then the pages as a real browser (headless Chromium) sho
 from __future__ import annotations
 
 import datetime as dt
+import json
 import posixpath
 import shutil
 import struct
@@ -15,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from packbuilder.launchers import write_launchers
 from packbuilder.menu import format_date, href, render_menu
 from packbuilder.model.lock import Lock
 
@@ -128,9 +130,18 @@ def stage_tree(root: Path) -> None:
 
 @pytest.fixture
 def key(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """The key with a launcher for each Windows app that names its program, as staging writes them."""
     root = tmp_path / "key"
     stage_tree(root)
-    return root, render_menu(make_lock(), root, LAUNCHERS, DOCS, "9.8.7")
+    lock = make_lock()
+    programs = {i.app: LAUNCHERS[i.app] for i in lock.items}
+    with_launch = tuple(
+        i.model_copy(update={"launch": posixpath.relpath(str(programs[i.app]), i.dest)})
+        for i in lock.items
+        if programs[i.app] and i.platform.value == "windows"
+    )
+    starters = {a.app: a.launcher for a in write_launchers(with_launch, root)}
+    return root, render_menu(lock, root, LAUNCHERS, DOCS, "9.8.7", starters)
 
 
 class Page(HTMLParser):
@@ -156,13 +167,14 @@ class Page(HTMLParser):
 
 
 def pages(root: Path) -> dict[str, Page]:
-    return {p.relative_to(root).as_posix(): Page(p.read_text(encoding="utf-8")) for p in sorted(root.rglob("*.html"))}
+    found = [p for p in sorted(root.rglob("*")) if p.suffix in (".html", ".hta")]
+    return {p.relative_to(root).as_posix(): Page(p.read_text(encoding="utf-8")) for p in found}
 
 
 def test_writes_both_languages_and_returns_the_files(key: tuple[Path, list[Path]]) -> None:
     root, written = key
     names = sorted(p.relative_to(root).as_posix() for p in written)
-    expected = ["LISEZMOI.html", "Menu-en.html", "Menu-fichiers/style.css", "Menu.html", "README.html"]
+    expected = ["LISEZMOI.html", "Menu-en.html", "Menu-fichiers/style.css", "Menu.hta", "Menu.html", "README.html"]
     for app in LAUNCHERS:
         expected += [f"Menu-fichiers/apps/{app}.html", f"Menu-fichiers/apps/{app}.en.html"]
     assert names == sorted(expected)
@@ -198,7 +210,7 @@ def test_every_link_resolves_on_the_key(key: tuple[Path, list[Path]]) -> None:
 def test_links_with_spaces_and_accents_are_percent_encoded(key: tuple[Path, list[Path]]) -> None:
     root, _ = key
     menu = (root / "Menu.html").read_text(encoding="utf-8")
-    assert 'href="Apps/Internet/Firefox%20ESR/core/firefox.exe"' in menu
+    assert 'href="Logiciels/Firefox%20ESR.cmd"' in menu  # the launcher, not the program
     assert 'href="Apps/Internet/Firefox%20ESR/"' in menu
     assert 'href="Apps/Education/%C3%89crivain/"' in menu  # no launcher: the folder
     assert href("Apps/A B/x.exe", "Menu-fichiers/apps/a.html") == "../../Apps/A%20B/x.exe"
@@ -208,9 +220,10 @@ def test_links_with_spaces_and_accents_are_percent_encoded(key: tuple[Path, list
 def test_no_script_and_accessible_structure(key: tuple[Path, list[Path]]) -> None:
     root, written = key
     for path in written:
-        assert "<script" not in path.read_text(encoding="utf-8").lower(), path
+        if path.suffix != ".hta":  # the HTA's one script starts launchers (test_launchers_menu.py)
+            assert "<script" not in path.read_text(encoding="utf-8").lower(), path
     for rel, page in pages(root).items():
-        if rel.startswith("Docs/"):
+        if rel.startswith("Docs/") or rel.endswith(".hta"):
             continue
         tags = [t for t, _ in page.tags]
         assert "script" not in tags and "iframe" not in tags
@@ -274,7 +287,7 @@ def test_linux_instructions_for_appimages(key: tuple[Path, list[Path]]) -> None:
     assert 'href="../../AppImages/KeePassXC-1.0-x86_64.AppImage"' in fr
     windows = (root / "Menu-fichiers/apps/firefox-esr.html").read_text(encoding="utf-8")
     assert "Démarrer sous Windows" in windows and "chmod" not in windows
-    assert 'href="../../Apps/Internet/Firefox%20ESR/core/firefox.exe"' in windows
+    assert 'href="../../Logiciels/Firefox%20ESR.cmd"' in windows
 
 
 def test_texts_from_the_lock_are_escaped(key: tuple[Path, list[Path]]) -> None:
@@ -403,3 +416,40 @@ def test_rendered_dom_names_every_app(key: tuple[Path, list[Path]], tmp_path: Pa
         for name in ("Firefox ESR", "Écrivain", "AbiWord", "KeePassXC", *words):
             assert name in dom, f"{page}: {name} missing from the rendered page"
         assert "<script" not in dom.lower()
+
+
+HTA_HARNESS = """
+var ran = [];
+function ActiveXObject(name) { this.Run = function (cmd, style, wait) { ran.push([name, cmd, style, wait]); }; }
+var location = { pathname: "/E:/Menu.hta" };
+var links = [];
+var document = { getElementsByTagName: function () { return links; } };
+var window = {};
+function link(cls, href) {
+  return { className: cls, target: "", getAttribute: function (n, flag) { return flag === 2 ? href : null; } };
+}
+links.push(link("btn primary start", "Logiciels/Firefox%20ESR.cmd"), link("btn", "Menu-fichiers/apps/x.html"), link("", "#web"));
+SCRIPT
+window.onload();
+var clicked = links[0].onclick();
+console.log(JSON.stringify({ ran: ran, clicked: clicked, targets: [links[1].target, links[2].target] }));
+"""
+
+
+def test_hta_starts_launchers_hidden(key: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    """Menu.hta's script (ES3, as mshta's JScript reads it) run by node with Windows' objects mocked:
+    "Démarrer" runs the launcher from the key's folder with its console hidden."""
+    root, _ = key
+    hta = (root / "Menu.hta").read_text(encoding="utf-8")
+    assert "<hta:application" in hta and 'href="Logiciels/Firefox%20ESR.cmd"' in hta and 'class="btn primary start"' in hta
+    script = hta.split('<script type="text/javascript">', 1)[1].split("</script>", 1)[0]
+    for modern in ("=>", "let ", "const ", "`", "addEventListener", "querySelector"):
+        assert modern not in script, f"{modern!r}: not in the JScript of Windows XP's mshta"
+    harness = tmp_path / "hta.js"
+    harness.write_text(HTA_HARNESS.replace("SCRIPT", script), encoding="utf-8")
+    node = shutil.which("node")
+    assert node, "node not found: `make install` installs nodejs"
+    proc = subprocess.run([node, str(harness)], capture_output=True, text=True, timeout=60, check=True)
+    out = json.loads(proc.stdout)
+    assert out["ran"] == [["WScript.Shell", '"E:\\Logiciels\\Firefox ESR.cmd"', 0, False]]
+    assert out["clicked"] is False and out["targets"] == ["_blank", ""]
