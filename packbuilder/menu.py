@@ -106,6 +106,17 @@ class Excluded:
     reason: str
 
 
+def explorer_words(os_name: str) -> dict[str, tuple[str, str]]:
+    """The names Windows gives "the computer" and its file manager, for a profile's ``os``
+    (a name such as windows-7, or a version such as windows-5.1)."""
+    name = os_name.split("/")[0].removeprefix("windows-")
+    if name in ("xp", "5.1", "5.2"):
+        return EXPLORER_WORDS["windows-xp"]
+    if name in ("vista", "7", "6.0", "6.1"):
+        return EXPLORER_WORDS["windows-7"]
+    return EXPLORER_WORDS["windows-10"]
+
+
 def windows_path(path: str) -> str:
     return path.replace("/", "\\")
 
@@ -214,7 +225,7 @@ def render_menu(
         "hta_page": MENU_HTA,
         "launcher_dir": "Logiciels",
         "launchers": [e for e in entries if e.launcher],
-        "explorer": EXPLORER_WORDS.get(lock.profile.os.split("/")[0], EXPLORER_WORDS["windows-10"]),
+        "explorer": explorer_words(lock.profile.os),
     }
     outputs: dict[str, str] = {}
 

@@ -668,3 +668,14 @@ def test_ie8_layout_of_the_cards_fits_two_per_row() -> None:
     assert card["display"] == "inline-block"
     first_width = next(v for p, v in next(d for s, d in css_rules(css) if s == ".card") if p == "width")
     assert first_width.endswith("%") and 2 * (float(first_width[:-1]) / 100 * 1016 + 16 + 4) <= 1016
+
+
+def test_pages_say_what_to_click_and_where_settings_live(key: tuple[Path, list[Path]]) -> None:
+    root, _ = key
+    lisezmoi = (root / "LISEZMOI.html").read_text(encoding="utf-8")
+    menu = (root / "Menu.html").read_text(encoding="utf-8")
+    for text in (lisezmoi, menu):
+        assert "<strong>Menu.hta</strong>" in text and "<strong>Logiciels</strong>" in text and "<strong>Data</strong>" in text
+        assert "l’Explorateur Windows" in text and "«&#160;Poste de travail&#160;»" in text  # the lock's PCs run XP
+    page = (root / "Menu-fichiers/apps/firefox-esr.html").read_text(encoding="utf-8")
+    assert "Data › firefox-esr" in page and 'class="btn primary start" href="../../Logiciels/Firefox%20ESR.cmd"' in page
