@@ -275,3 +275,32 @@ def test_real_windows_program_through_the_launcher(wine: Wine, standin: Path, tm
     assert rec["shell-appdata"] == ["E:\\Data\\outil\\AppData\\Roaming"]
     assert (root / "Data/outil/AppData/Roaming/StandIn/env-roaming.txt").read_text().split() == ["1"]
     assert leftovers(wine) == []
+
+
+def test_missing_runtime_opens_the_apps_page_instead(wine: Wine, standin: Path, tmp_path: Path) -> None:  # noqa: F811
+    """A 32-bit app that needs the Visual C++ runtime: the prefix's SysWOW64 has no vcruntime140.dll
+    (as a bare 64-bit Windows 7), so its launcher does not start it; the same app carrying the DLL
+    in its own folder (app-local) starts."""
+    recipe = {"runtimes": ["vcredist-2015"], "source": "test recipe"}
+    syswow64 = wine.prefix / "drive_c" / "windows" / "syswow64"
+    assert syswow64.is_dir() and not (syswow64 / "vcruntime140.dll").exists()
+    root = build_key(
+        tmp_path,
+        [
+            ({"app": "sans", "name": "Sans", "launch": "sans.exe", "portable": recipe}, {"sans.exe": standin.read_bytes()}),
+            (
+                {"app": "avec", "name": "Avec", "launch": "avec.exe", "portable": recipe},
+                {"avec.exe": standin.read_bytes(), "vcruntime140.dll": b"MZ stand-in for the app-local runtime"},
+            ),
+        ],
+    )
+    assert 'href="../../Logiciels/Sans.cmd"' in (root / "Menu-fichiers/apps/sans.html").read_text(encoding="utf-8")
+    assert "Visual C++" in (root / "Menu-fichiers/apps/sans.html").read_text(encoding="utf-8")
+    wine.map_drive("E", root)
+    missing = wine.start("E:\\Logiciels\\Sans.cmd", settle=False)  # in this console: its exit code
+    present = wine.start("E:\\Logiciels\\Avec.cmd")
+    wine.unmap_drive("E")
+    assert not (wine.out / "sans.exe.txt").exists()
+    assert missing.returncode == 1
+    assert present.returncode == 0, present.stderr.decode(errors="replace")
+    assert wine.record("avec.exe")["program"] == ["E:\\Apps\\Bureautique\\Avec\\avec.exe"]
