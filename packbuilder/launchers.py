@@ -105,7 +105,9 @@ def _prologue(item: LockedArtifact, wait: bool) -> list[str]:
     ]
     if wait:
         # This launcher waits for the app: go on in a minimised window so none stays in the way.
-        lines += ["if defined PB_MIN goto run", "set PB_MIN=1", 'start "" /min "%~f0" %*', "exit /b", ":run"]
+        # START runs a batch file as "cmd /k": the script ends with EXIT, else that window would stay.
+        # PB_MIN is cleared so that a launcher the app itself starts goes through the same steps.
+        lines += ["if defined PB_MIN goto run", "set PB_MIN=1", 'start "" /min "%~f0" %*', "exit", ":run", "set PB_MIN="]
     lines += [
         'for %%I in ("%~dp0..") do set "PB_KEY=%%~fI"',
         'if not "%PB_KEY:~-1%"=="\\" set "PB_KEY=%PB_KEY%\\"',
@@ -153,7 +155,7 @@ def _runtime_lines(item: LockedArtifact, recipe: Portable, program_dir: str) -> 
             f'if exist "%PB_SYS%\\{dll}" goto {label}',
             f'if exist "{program_dir}\\{dll}" goto {label}',
             f'start "" "%PB_KEY%{APP_PAGES.replace("/", chr(92))}\\{item.app}.html"',
-            "exit /b 1",
+            "exit 1",
             f":{label}",
         ]
     return lines
@@ -228,7 +230,7 @@ def launcher_script(item: LockedArtifact) -> str:
         lines += _registry_lines(recipe, before=False)
     if recipe.shell_folders:
         lines += _shell_folder_lines(before=False)
-    lines.append("endlocal")
+    lines.append("exit")
     text = "\r\n".join(lines) + "\r\n"
     assert text.isascii()
     return text
@@ -260,3 +262,15 @@ def write_launchers(items: tuple[LockedArtifact, ...], root: Path) -> list[AppLa
             target.write_bytes(file.content.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8"))
         written.append(AppLauncher(item.app, launcher, data))
     return written
+
+
+def appimage_homes(items: tuple[LockedArtifact, ...], root: Path) -> list[AppLauncher]:
+    """Linux AppImages keep their settings on the key too: the AppImage runtime's portable mode sets
+    HOME to a folder named after the file plus ``.home`` when it exists beside it
+    (https://docs.appimage.org/user-guide/portable-mode.html). The AppImage is its own launcher."""
+    homes = []
+    for item in items:
+        if item.kind == Kind.APPIMAGE:
+            (root / f"{item.dest}.home").mkdir(parents=True, exist_ok=True)
+            homes.append(AppLauncher(item.app, item.dest, f"{item.dest}.home"))
+    return homes

@@ -3,10 +3,12 @@
 Layout (see README, "Key layout")::
 
     Apps/<Catégorie>/<App>/       Windows apps, unpacked
-    AppImages/<App>-<v>-<arch>.AppImage
+    AppImages/<App>-<v>-<arch>.AppImage (+ .home/: its settings, AppImage portable mode)
+    Logiciels/<Nom>.cmd           one launcher per Windows app (launchers.py)
+    Data/<app>/                   each Windows app's settings
     Documents/                    empty, for the association's files
     Docs/ ...                     guides, from the pack's overlays
-    Menu.html, Menu-en.html, Menu-fichiers/, LISEZMOI.html, README.html, autorun.inf
+    Menu.html, Menu-en.html, Menu.hta, Menu-fichiers/, LISEZMOI.html, README.html, autorun.inf
     .packbuilder/manifest.json    every file with its sha256, the lock, the packbuilder version
     .packbuilder/pack.lock        the lock the key was built from
 """
@@ -137,10 +139,11 @@ def normalise_times(root: Path, epoch: int) -> None:
 
 
 def stage_launchers(lock: Lock, root: Path) -> list[dict[str, str]]:
-    """A launcher and a data folder for every Windows app; what the manifest's ``apps`` lists."""
-    from packbuilder.launchers import write_launchers
+    """A launcher and a data folder for every app (Windows launchers, AppImages' portable homes);
+    what the manifest's ``apps`` lists."""
+    from packbuilder.launchers import appimage_homes, write_launchers
 
-    return [a.as_json() for a in write_launchers(lock.items, root)]
+    return [a.as_json() for a in (*write_launchers(lock.items, root), *appimage_homes(lock.items, root))]
 
 
 def stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | None) -> Path:
@@ -154,7 +157,8 @@ def stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | 
     (root / "Documents").mkdir(exist_ok=True)
     docs = copy_overlays(lock.pack.overlays, overlays_dir, root)
     apps = stage_launchers(lock, root)
-    render_menu(lock, root, launchers, docs, __version__, {a["app"]: a["launcher"] for a in apps})
+    starters = {a["app"]: a["launcher"] for a in apps if a["launcher"].endswith(".cmd")}  # Windows launchers
+    render_menu(lock, root, launchers, docs, __version__, starters)
     meta = root / ".packbuilder"
     meta.mkdir(exist_ok=True)
     (meta / "pack.lock").write_bytes(lock_bytes(lock))

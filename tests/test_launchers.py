@@ -61,6 +61,8 @@ def test_script_runs_on_xp_cmd(tmp_path: Path) -> None:
         start = [s for s in start if " /D " in s]
         assert len(start) == 1
         assert item.launch and item.launch.replace("/", "\\") in start[-1] and start[-1].endswith(" %*")
+        # Run again by START (as "cmd /k") to wait minimised: only EXIT closes that window.
+        assert lines[-2] == "exit" and "exit /b" not in lines
         assert "%~dp0" in raw.decode() and ":\\" not in raw.decode().replace("%~dp0", "")  # no drive letter written
 
 
@@ -98,3 +100,26 @@ def test_verify_ignores_data_folders_and_documents(tmp_path: Path) -> None:
     assert verify_dir(root).ok
     (root / "Apps/Bureautique/App/app.exe").write_bytes(b"MZ changed")
     assert verify_dir(root).changed == ["Apps/Bureautique/App/app.exe"]
+
+
+def test_appimages_get_a_portable_home(tmp_path: Path) -> None:
+    data = b"\x7fELF AppImage"
+    (tmp_path / "a.AppImage").write_bytes(data)
+    items = [
+        factories.item(
+            "joplin",
+            url="https://example.org/a.AppImage",
+            data=data,
+            platform="linux",
+            kind="appimage",
+            dest="AppImages/Joplin-1.0-x86_64.AppImage",
+        )
+    ]
+    root = stage(factories.lock(items), {hashlib.sha256(data).hexdigest(): tmp_path / "a.AppImage"}, tmp_path / "key", None)
+    manifest = json.loads((root / ".packbuilder/manifest.json").read_text(encoding="utf-8"))
+    home = "AppImages/Joplin-1.0-x86_64.AppImage.home"
+    assert manifest["apps"] == [{"app": "joplin", "launcher": "AppImages/Joplin-1.0-x86_64.AppImage", "data": home}]
+    assert (root / home).is_dir() and not (root / LAUNCHER_DIR).exists()
+    (root / home / ".config").mkdir()
+    (root / home / ".config/joplin.json").write_text("{}")
+    assert verify_dir(root).ok
