@@ -426,7 +426,8 @@ var ran = [];
 function ActiveXObject(name) { this.Run = function (cmd, style, wait) { ran.push([name, cmd, style, wait]); }; }
 var location = { pathname: "/E:/Menu.hta" };
 var links = [];
-var document = { getElementsByTagName: function () { return links; } };
+var created = [];
+var document = { getElementsByTagName: function () { return links; }, createElement: function (t) { created.push(t); } };
 var window = {};
 function link(cls, href) {
   return { className: cls, target: "", getAttribute: function (n, flag) { return flag === 2 ? href : null; } };
@@ -435,7 +436,7 @@ links.push(link("btn primary start", "Logiciels/Firefox%20ESR.cmd"), link("btn",
 SCRIPT
 window.onload();
 var clicked = links[0].onclick();
-console.log(JSON.stringify({ ran: ran, clicked: clicked, targets: [links[1].target, links[2].target] }));
+console.log(JSON.stringify({ ran: ran, clicked: clicked, targets: [links[1].target, links[2].target], created: created }));
 """
 
 
@@ -456,6 +457,7 @@ def test_hta_starts_launchers_hidden(key: tuple[Path, list[Path]], tmp_path: Pat
     out = json.loads(proc.stdout)
     assert out["ran"] == [["WScript.Shell", '"E:\\Logiciels\\Firefox ESR.cmd"', 0, False]]
     assert out["clicked"] is False and out["targets"] == ["_blank", ""]
+    assert out["created"] == ["header", "nav", "main", "section", "footer"]  # IE 8 then styles them
 
 
 AXE = ROOT / "build" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
