@@ -143,7 +143,9 @@ def stage_launchers(lock: Lock, root: Path) -> list[dict[str, str]]:
     what the manifest's ``apps`` lists."""
     from packbuilder.launchers import appimage_homes, write_launchers
 
-    return [a.as_json() for a in (*write_launchers(lock.items, root), *appimage_homes(lock.items, root))]
+    # An app whose program is not where its manifest says gets no launcher (the menu shows its folder).
+    found = tuple(i for i in lock.items if i.launch and (root / i.dest / i.launch).is_file())
+    return [a.as_json() for a in (*write_launchers(found, root), *appimage_homes(lock.items, root))]
 
 
 def stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | None) -> Path:

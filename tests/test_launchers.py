@@ -102,6 +102,15 @@ def test_verify_ignores_data_folders_and_documents(tmp_path: Path) -> None:
     assert verify_dir(root).changed == ["Apps/Bureautique/App/app.exe"]
 
 
+def test_no_launcher_for_a_program_that_is_not_there(tmp_path: Path) -> None:
+    data = factories.zip_bytes({"other.exe": b"MZ"})
+    (tmp_path / "a.zip").write_bytes(data)
+    items = [factories.item("app", url="https://example.org/a.zip", data=data, launch="app.exe")]
+    root = stage(factories.lock(items), {hashlib.sha256(data).hexdigest(): tmp_path / "a.zip"}, tmp_path / "key", None)
+    assert json.loads((root / ".packbuilder/manifest.json").read_text(encoding="utf-8"))["apps"] == []
+    assert not (root / LAUNCHER_DIR).exists() and not (root / "Menu.hta").exists()
+
+
 def test_appimages_get_a_portable_home(tmp_path: Path) -> None:
     data = b"\x7fELF AppImage"
     (tmp_path / "a.AppImage").write_bytes(data)
