@@ -99,7 +99,7 @@ def _expand(value: str) -> str:
 def _prologue(item: LockedArtifact, wait: bool) -> list[str]:
     lines = [
         "@echo off",
-        f"rem {_ascii(item.name)} {item.version}: started from the key, settings in {DATA_DIR}\\{item.app} on the key.",
+        f"rem {_ascii(item.name)} {_ascii(item.version)}: started from the key, settings in {DATA_DIR}\\{item.app} on the key.",
         "rem Written by packbuilder (see the key's LISEZMOI.html). Works whatever letter the key gets.",
         "setlocal",
     ]
@@ -123,7 +123,8 @@ def _prologue(item: LockedArtifact, wait: bool) -> list[str]:
 
 
 def _ascii(text: str) -> str:
-    return text.encode("ascii", "replace").decode().replace("?", "_")
+    """Text for a ``rem`` line: ASCII, and nothing cmd.exe would still expand there."""
+    return "".join("_" if not c.isascii() or c in _CMD_UNSAFE else c for c in text)
 
 
 def _recipe_lines(item: LockedArtifact, recipe: Portable) -> list[str]:
@@ -176,7 +177,11 @@ def _shell_folder_lines(before: bool) -> list[str]:
     return [
         *lines,
         "set PB_OWN=",
-        f'reg query "{USER_SHELL_FOLDERS}" /v AppData 2>nul | find /i "%PB_KEY%" >nul || set PB_OWN=1',
+        # The value was written by a launcher with this very text, so case matters not (Wine's find has
+        # no /i); no backslash before the closing quote: find.exe would read it as an escaped quote;
+        # "if errorlevel" on its own line: Wine's cmd loses the status of "a | b >nul || c".
+        f'reg query "{USER_SHELL_FOLDERS}" /v AppData 2>nul | find "%PB_KEY%{DATA_DIR}" >nul',
+        "if errorlevel 1 set PB_OWN=1",
         f'if defined PB_OWN reg export "{USER_SHELL_FOLDERS}" "{backup}" >nul 2>&1',
         f'reg add "{USER_SHELL_FOLDERS}" /v AppData /t REG_EXPAND_SZ /d "%APPDATA%" /f >nul',
         f'reg add "{USER_SHELL_FOLDERS}" /v "Local AppData" /t REG_EXPAND_SZ /d "%LOCALAPPDATA%" /f >nul',

@@ -304,3 +304,23 @@ def test_missing_runtime_opens_the_apps_page_instead(wine: Wine, standin: Path, 
     assert missing.returncode == 1
     assert present.returncode == 0, present.stderr.decode(errors="replace")
     assert wine.record("avec.exe")["program"] == ["E:\\Apps\\Bureautique\\Avec\\avec.exe"]
+
+
+def test_shell_folders_already_on_the_key_are_not_saved_twice(wine: Wine, standin: Path, tmp_path: Path) -> None:  # noqa: F811
+    """While another app of the key runs, the user's AppData already points at the key: a second
+    launcher must not save that as the PC's value (the first one restores the PC's own)."""
+    root = build_key(tmp_path, [({"app": "deux", "name": "Deux", "launch": "deux.exe"}, {"deux.exe": standin.read_bytes()})])
+    pc_appdata = user_shell_appdata(wine)
+    usf = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Explorer\User Shell Folders"
+    other = "E:\\Data\\premier\\AppData\\Roaming"
+    wine.run("reg", "add", usf, "/v", "AppData", "/t", "REG_EXPAND_SZ", "/d", other, "/f")
+    try:
+        wine.map_drive("E", root)
+        proc = wine.start("E:\\Logiciels\\Deux.cmd")
+        wine.unmap_drive("E")
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        assert wine.record("deux.exe")["shell-appdata"] == ["E:\\Data\\deux\\AppData\\Roaming"]
+        assert user_shell_appdata(wine) != other  # not put back to the other app's: that one restores the PC's
+        assert not (root / "Data/deux/shell-folders.reg").exists()
+    finally:
+        wine.run("reg", "add", usf, "/v", "AppData", "/t", "REG_EXPAND_SZ", "/d", pc_appdata, "/f")
