@@ -324,3 +324,35 @@ def test_shell_folders_already_on_the_key_are_not_saved_twice(wine: Wine, standi
         assert not (root / "Data/deux/shell-folders.reg").exists()
     finally:
         wine.run("reg", "add", usf, "/v", "AppData", "/t", "REG_EXPAND_SZ", "/d", pc_appdata, "/f")
+
+
+def test_backups_left_by_a_crashed_run_are_restored_first(wine: Wine, standin: Path, tmp_path: Path) -> None:  # noqa: F811
+    """The PC was switched off while the app ran: its shell folders still point at the key and the app's
+    registry key holds the app's settings, the PC's own saved in the data folder. The next start puts
+    the PC's back before anything else, so they are not lost."""
+    recipe = {"registry": [REG_KEY], "registry_cleanup": True, "source": "test recipe"}
+    root = build_key(
+        tmp_path,
+        [({"app": "crash", "name": "Crash", "launch": "crash.exe", "portable": recipe}, {"crash.exe": standin.read_bytes()})],
+    )
+    usf = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Explorer\User Shell Folders"
+    pc_appdata = user_shell_appdata(wine)
+    data = root / "Data/crash"
+    win_data = "Z:" + str(data).replace("/", "\\")
+    # The state a crash leaves: the PC's values saved aside, the key's in place.
+    wine.run("reg", "add", REG_KEY, "/v", "runs", "/t", "REG_DWORD", "/d", "41", "/f")
+    assert wine.run("reg", "export", REG_KEY, f"{win_data}\\registry-pc-1.reg").returncode == 0
+    assert wine.run("reg", "export", usf, f"{win_data}\\shell-folders.reg").returncode == 0
+    wine.run("reg", "add", REG_KEY, "/v", "runs", "/t", "REG_DWORD", "/d", "7", "/f")
+    wine.run("reg", "add", usf, "/v", "AppData", "/t", "REG_EXPAND_SZ", "/d", "E:\\Data\\crash\\AppData\\Roaming", "/f")
+    try:
+        wine.map_drive("E", root)
+        proc = wine.start("E:\\Logiciels\\Crash.cmd")
+        wine.unmap_drive("E")
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        assert wine.record("crash.exe")["registry-runs"] == ["1"]  # neither the PC's 41 nor the crashed run's 7
+        assert reg_runs(wine) == "0x29"
+        assert user_shell_appdata(wine) == pc_appdata
+        assert not (data / "registry-pc-1.reg").exists() and not (data / "shell-folders.reg").exists()
+    finally:
+        wine.run("reg", "add", usf, "/v", "AppData", "/t", "REG_EXPAND_SZ", "/d", pc_appdata, "/f")
