@@ -125,7 +125,7 @@ def write_manifest(root: Path, lock: Lock, apps: list[dict[str, str]] | None = N
         "lock_sha256": lock_digest(lock),
         "lock": json.loads(lock_bytes(lock)),
         "files": files,
-        # Each Windows app's launcher and data folder (see launchers.py); verify ignores the data.
+        # Each app's launcher and data folder (launchers.py): verify ignores what is under the data.
         "apps": apps or [],
     }
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
