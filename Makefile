@@ -13,11 +13,23 @@ APT_PACKAGES += grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin grub-common iso
 	ovmf qemu-system-x86
 # GPT tests: sgdisk -v checks the headers and CRCs the gpt module writes (tests/test_gpt.py).
 APT_PACKAGES += gdisk
+# Launcher tests: Windows programs under Wine, stand-ins cross-compiled with mingw-w64 (64- and 32-bit).
+APT_PACKAGES += wine wine64 gcc-mingw-w64
+# Menu tests: node runs the HTA's script; npm installs axe-core (accessibility checks in Chromium).
+APT_PACKAGES += nodejs npm
 
-.PHONY: install install-system install-python test lint unit fixtures bench dist binary test-dist test-live clean \
+.PHONY: install install-system install-python install-npm test lint unit fixtures bench dist binary test-dist test-live clean \
 	install-build-tools matrix lock image images bundle unbundle publish release
 
-install: install-system install-python
+install: install-system install-python install-npm
+
+# axe-core for the menu's accessibility test, in a local folder (build/ is not committed).
+NPM_DIR = build/npm
+AXE = $(NPM_DIR)/node_modules/axe-core/axe.min.js
+install-npm: $(AXE)
+
+$(AXE):
+	npm install --no-save --no-audit --no-fund --prefix $(NPM_DIR) axe-core@4
 
 install-system:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -37,7 +49,7 @@ lint:
 	$(PYTHON) -m packbuilder manifest lint manifests
 
 # tests/test_dist.py runs the frozen binary: test-dist builds it first and runs it there.
-unit: fixtures
+unit: fixtures $(AXE)
 	$(PYTHON) -m pytest -q --ignore=tests/test_dist.py
 
 # Small bootable ISOs and Debian's boot images for the image and QEMU boot tests. One run of the

@@ -27,6 +27,15 @@ ASSETS = "Menu-fichiers"
 APPS_DIR = f"{ASSETS}/apps"
 CSS = f"{ASSETS}/style.css"
 MENU_PAGES = {"fr": "Menu.html", "en": "Menu-en.html"}
+# The same menu as an HTML application: mshta runs it with the right to start the launchers
+# (a browser only offers to download them). French, like the key's folder names.
+MENU_HTA = "Menu.hta"
+# What Windows calls the places a person clicks through, by the profile's Windows generation.
+EXPLORER_WORDS = {
+    "windows-xp": {"fr": ("Poste de travail", "l’Explorateur Windows"), "en": ("My Computer", "Windows Explorer")},
+    "windows-7": {"fr": ("Ordinateur", "l’Explorateur Windows"), "en": ("Computer", "Windows Explorer")},
+    "windows-10": {"fr": ("Ce PC", "l’Explorateur de fichiers"), "en": ("This PC", "File Explorer")},
+}
 README_PAGES = {"fr": "LISEZMOI.html", "en": "README.html"}
 
 # Menu order: what an association uses most comes first.
@@ -56,6 +65,7 @@ class AppEntry:
     program: str | None  # root-relative path of the program, None when unknown
     folder: str  # root-relative folder holding the app (or the AppImage)
     pages: dict[str, Page]
+    launcher: str | None = None  # root-relative launcher of a Windows app (Logiciels/...cmd)
 
     @property
     def linux(self) -> bool:
@@ -64,6 +74,11 @@ class AppEntry:
     @property
     def appimage(self) -> bool:
         return self.item.kind == Kind.APPIMAGE
+
+    @property
+    def launcher_name(self) -> str | None:
+        """The launcher as Explorer shows it (extensions hidden)."""
+        return posixpath.basename(self.launcher).removesuffix(".cmd") if self.launcher else None
 
     @property
     def program_name(self) -> str | None:
@@ -89,6 +104,17 @@ class Doc:
 class Excluded:
     app: str
     reason: str
+
+
+def explorer_words(os_name: str) -> dict[str, tuple[str, str]]:
+    """The names Windows gives "the computer" and its file manager, for a profile's ``os``
+    (a name such as windows-7, or a version such as windows-5.1)."""
+    name = os_name.split("/")[0].removeprefix("windows-")
+    if name in ("xp", "5.1", "5.2"):
+        return EXPLORER_WORDS["windows-xp"]
+    if name in ("vista", "7", "6.0", "6.1"):
+        return EXPLORER_WORDS["windows-7"]
+    return EXPLORER_WORDS["windows-10"]
 
 
 def windows_path(path: str) -> str:
@@ -134,7 +160,7 @@ def describe_doc(root: Path, path: str) -> Doc:
     return Doc(path, title or fallback, parser.lang)
 
 
-def _entries(lock: Lock, launchers: dict[str, str | None]) -> list[AppEntry]:
+def _entries(lock: Lock, launchers: dict[str, str | None], starters: dict[str, str]) -> list[AppEntry]:
     entries = []
     for item in lock.items:
         program = launchers.get(item.app)
@@ -147,7 +173,7 @@ def _entries(lock: Lock, launchers: dict[str, str | None]) -> list[AppEntry]:
             "fr": Page(f"{APPS_DIR}/{item.app}.html", f"{APPS_DIR}/{item.app}.en.html", "fr"),
             "en": Page(f"{APPS_DIR}/{item.app}.en.html", f"{APPS_DIR}/{item.app}.html", "en"),
         }
-        entries.append(AppEntry(item, program, folder, pages))
+        entries.append(AppEntry(item, program, folder, pages, starters.get(item.app)))
     return entries
 
 
@@ -165,13 +191,22 @@ def _excluded(lock: Lock) -> list[Excluded]:
     return sorted(out, key=lambda e: e.app)
 
 
-def render_menu(lock: Lock, root: Path, launchers: dict[str, str | None], docs: list[str], version: str) -> list[Path]:
+def render_menu(
+    lock: Lock,
+    root: Path,
+    launchers: dict[str, str | None],
+    docs: list[str],
+    version: str,
+    starters: dict[str, str] | None = None,
+) -> list[Path]:
     """Write the menu pages, the app pages, the CSS and the read-me files into ``root``.
 
-    Returns the files written, sorted. See the module docstring for the rules every link follows.
+    ``launchers`` maps an app to its program, ``starters`` a Windows app to the launcher a person
+    starts (launchers.py). Returns the files written, sorted. See the module docstring for the rules
+    every link follows.
     """
     env = _environment()
-    entries = _entries(lock, launchers)
+    entries = _entries(lock, launchers, starters or {})
     common = {
         "lock": lock,
         "groups": _grouped(entries),
@@ -186,6 +221,11 @@ def render_menu(lock: Lock, root: Path, launchers: dict[str, str | None], docs: 
         "menu_pages": MENU_PAGES,
         "readme_pages": README_PAGES,
         "css": CSS,
+        "hta": False,
+        "hta_page": MENU_HTA,
+        "launcher_dir": "Logiciels",
+        "launchers": [e for e in entries if e.launcher],
+        "explorer": explorer_words(lock.profile.os),
     }
     outputs: dict[str, str] = {}
 
@@ -204,6 +244,8 @@ def render_menu(lock: Lock, root: Path, launchers: dict[str, str | None], docs: 
     for lang in LANGS:
         other = "en" if lang == "fr" else "fr"
         render("menu.html.j2", Page(MENU_PAGES[lang], MENU_PAGES[other], lang))
+        if lang == "fr" and any(e.launcher for e in entries):
+            render("menu.html.j2", Page(MENU_HTA, MENU_PAGES[other], lang), hta=True)
         render("readme.html.j2", Page(README_PAGES[lang], README_PAGES[other], lang))
         for entry in entries:
             render("app.html.j2", entry.pages[lang], app=entry)

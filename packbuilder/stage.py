@@ -3,10 +3,12 @@
 Layout (see README, "Key layout")::
 
     Apps/<Catégorie>/<App>/       Windows apps, unpacked
-    AppImages/<App>-<v>-<arch>.AppImage
+    AppImages/<App>-<v>-<arch>.AppImage (+ .home/: its settings, AppImage portable mode)
+    Logiciels/<Nom>.cmd           one launcher per Windows app (launchers.py)
+    Data/<app>/                   each Windows app's settings
     Documents/                    empty, for the association's files
     Docs/ ...                     guides, from the pack's overlays
-    Menu.html, Menu-en.html, Menu-fichiers/, LISEZMOI.html, README.html, autorun.inf
+    Menu.html, Menu-en.html, Menu.hta, Menu-fichiers/, LISEZMOI.html, README.html, autorun.inf
     .packbuilder/manifest.json    every file with its sha256, the lock, the packbuilder version
     .packbuilder/pack.lock        the lock the key was built from
 """
@@ -153,7 +155,7 @@ def autorun_inf(label: str) -> bytes:
     return f"[autorun]\r\nlabel={label}\r\nicon=.packbuilder\\icon.ico\r\n".encode()
 
 
-def manifest_document(lock: Lock, files: list[dict[str, Any]]) -> dict[str, Any]:
+def manifest_document(lock: Lock, files: list[dict[str, Any]], apps: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """The key's manifest: every file with its size and sha256, and the lock it was built from."""
     return {
         "format": 1,
@@ -163,18 +165,20 @@ def manifest_document(lock: Lock, files: list[dict[str, Any]]) -> dict[str, Any]
         "lock_sha256": lock_digest(lock),
         "lock": json.loads(lock_bytes(lock)),
         "files": files,
+        # Each app's launcher and data folder (launchers.py): verify ignores what is under the data.
+        "apps": apps or [],
     }
 
 
-def write_manifest(root: Path, lock: Lock) -> dict[str, Any]:
-    """List every file with its sha256 (what `packbuilder verify` checks)."""
+def write_manifest(root: Path, lock: Lock, apps: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """List every file with its sha256 (what `packbuilder verify` checks), and each app's launcher and data."""
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
         if rel == MANIFEST:
             continue
         files.append({"path": rel, "size": path.stat().st_size, "sha256": hash_file(path)})
-    manifest = manifest_document(lock, files)
+    manifest = manifest_document(lock, files, apps)
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
 
@@ -183,6 +187,16 @@ def normalise_times(root: Path, epoch: int) -> None:
     for path in sorted(root.rglob("*"), reverse=True):
         os.utime(path, (epoch, epoch), follow_symlinks=False)
     os.utime(root, (epoch, epoch))
+
+
+def stage_launchers(lock: Lock, root: Path) -> list[dict[str, str]]:
+    """A launcher and a data folder for every app (Windows launchers, AppImages' portable homes);
+    what the manifest's ``apps`` lists."""
+    from packbuilder.launchers import appimage_homes, write_launchers
+
+    # An app whose program is not where its manifest says gets no launcher (the menu shows its folder).
+    found = tuple(i for i in lock.items if i.launch and (root / i.dest / i.launch).is_file())
+    return [a.as_json() for a in (*write_launchers(found, root), *appimage_homes(lock.items, root))]
 
 
 def stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | None) -> Path:
@@ -195,14 +209,16 @@ def stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | 
         launchers[item.app] = place_item(item, cached[item.digest[1]], root)
     (root / "Documents").mkdir(exist_ok=True)
     docs = copy_overlays(lock.pack.overlays, overlays_dir, root)
-    render_menu(lock, root, launchers, docs, __version__)
+    apps = stage_launchers(lock, root)
+    starters = {a["app"]: a["launcher"] for a in apps if a["launcher"].endswith(".cmd")}  # Windows launchers
+    render_menu(lock, root, launchers, docs, __version__, starters)
     meta = root / ".packbuilder"
     meta.mkdir(exist_ok=True)
     (meta / "pack.lock").write_bytes(lock_bytes(lock))
     write_icon(meta / "icon.ico")
     # Windows ignores autorun on USB keys for programs, but still shows the label and icon.
     (root / "autorun.inf").write_bytes(autorun_inf(lock.pack.name.fr))
-    write_manifest(root, lock)
+    write_manifest(root, lock, apps)
     normalise_times(root, build_epoch(lock))
     return root
 

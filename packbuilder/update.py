@@ -332,7 +332,7 @@ def rollback(key: Path) -> Lock:
     if journal.done("regenerated"):  # pages written for the new apps go too
         for rel in _listed(key / MANIFEST) - {e["path"] for e in old_manifest["files"]}:
             join_within(key, rel).unlink(missing_ok=True)
-    _write_key_files(key, journal.old)
+    _write_key_files(key, journal.old, _listed(key / MANIFEST))
     atomic_write_bytes(key / MANIFEST, (json.dumps(old_manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode())
     journal.path.unlink()
     shutil.rmtree(work, ignore_errors=True)
@@ -346,37 +346,53 @@ def _listed(manifest: Path) -> set[str]:
         return set()
 
 
-def _write_key_files(key: Path, lock: Lock) -> set[str]:
-    """The menu pages and pack.lock for ``lock``; returns the files written, relative to the key."""
+# Files made from the lock (launchers, menu pages): written again by an update; those of removed apps go.
+GENERATED = ("Logiciels/", "Menu-fichiers/")
+
+
+def _write_key_files(key: Path, lock: Lock, old_files: set[str]) -> tuple[set[str], list[dict[str, str]]]:
+    """The launchers, menu pages and pack.lock for ``lock``, and the stale ones of ``old_files``
+    removed; returns the files written (relative to the key) and the manifest's ``apps``."""
     from packbuilder.menu import render_menu
+    from packbuilder.stage import stage_launchers
 
     launchers = {i.app: _launcher(key, i) for i in lock.items}
     docs_dir = key / "Docs"
     docs = sorted(p.relative_to(key).as_posix() for p in docs_dir.rglob("*") if p.is_file()) if docs_dir.is_dir() else []
-    written = {p.relative_to(key).as_posix() for p in render_menu(lock, key, launchers, docs, __version__)}
+    apps = stage_launchers(lock, key)
+    starters = {a["app"]: a["launcher"] for a in apps if a["launcher"].endswith(".cmd")}
+    written = {p.relative_to(key).as_posix() for p in render_menu(lock, key, launchers, docs, __version__, starters)}
+    written.update(starters.values())
     atomic_write_bytes(key / ".packbuilder" / "pack.lock", lock_bytes(lock))
     written.add(".packbuilder/pack.lock")
-    return written
+    for rel in sorted(old_files - written):
+        if rel.startswith(GENERATED):
+            join_within(key, rel).unlink(missing_ok=True)
+    return written, apps
 
 
 def regenerate(
     key: Path, lock: Lock, old_manifest: dict[str, Any], changes: list[Change], known: Hashes | None = None
 ) -> None:
-    """Menu pages, pack.lock and the manifest for ``lock``: only new files are hashed."""
-    written = _write_key_files(key, lock)
+    """Launchers, menu pages, pack.lock and the manifest for ``lock``: only new files are hashed."""
+    old_files = {e["path"] for e in old_manifest["files"]}
+    written, apps = _write_key_files(key, lock, old_files)
     stale = tuple(f"{c.old.dest}/" for c in changes if c.old and c.kind != "keep")
     fresh = tuple(c.new.dest for c in changes if c.new and c.kind != "keep")
     gone = {s[:-1] for s in stale}
     files = [
         e
         for e in old_manifest["files"]
-        if e["path"] not in written and e["path"] not in gone and not e["path"].startswith(stale)
+        if e["path"] not in written
+        and e["path"] not in gone
+        and not e["path"].startswith(stale)
+        and not (e["path"].startswith(GENERATED) and not (key / e["path"]).is_file())
     ]
     for dest in fresh:
         files.extend(_entries(key, dest, known or {}))
     files.extend(_entry(key, rel) for rel in sorted(written))
     files.sort(key=lambda e: e["path"])
-    document = manifest_document(lock, files)
+    document = manifest_document(lock, files, apps)
     atomic_write_bytes(key / MANIFEST, (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode())
 
 

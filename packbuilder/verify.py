@@ -84,7 +84,10 @@ def verify_dir(root: Path) -> Report:
             f"{root} has no {MANIFEST}: not a packbuilder key", hint="give a folder, zip or image built by packbuilder"
         )
     report = Report(manifest=_load_manifest(manifest_path.read_bytes(), str(root)))
+    skip = user_data(report.manifest)
     for entry in report.manifest["files"]:
+        if entry["path"].startswith(skip):
+            continue
         path = root / entry["path"]
         report.checked += 1
         if path.is_symlink() or not path.is_file():
@@ -102,7 +105,10 @@ def verify_zip(archive: Path) -> Report:
         if MANIFEST not in names:
             raise InputError(f"{archive} has no {MANIFEST}: not a packbuilder key")
         report = Report(manifest=_load_manifest(zf.read(MANIFEST), str(archive)))
+        skip = user_data(report.manifest)
         for entry in report.manifest["files"]:
+            if entry["path"].startswith(skip):
+                continue
             report.checked += 1
             if entry["path"] not in names:
                 report.missing.append(entry["path"])

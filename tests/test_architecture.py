@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("catalog", "lint"),
     ("plan", "matrix"),
     ("fetch",),
-    ("unpack", "pages", "menu", "stage"),
+    ("unpack", "pages", "menu", "launchers", "stage"),
     ("image", "flash"),
     ("build", "verify", "workspace", "update"),
     ("publish", "site", "torrent", "updates", "report"),

@@ -4,7 +4,10 @@ byte-identical renders; then the pages as a real browser (headless Chromium) sho
 from __future__ import annotations
 
 import datetime as dt
+import html
+import json
 import posixpath
+import re
 import shutil
 import struct
 import subprocess
@@ -15,8 +18,10 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from packbuilder.launchers import write_launchers
 from packbuilder.menu import format_date, href, render_menu
 from packbuilder.model.lock import Lock
+from tests.conftest import ROOT
 
 SOURCE_DATE = dt.date(2026, 3, 14)
 GUIDE = """<!doctype html>
@@ -128,9 +133,18 @@ def stage_tree(root: Path) -> None:
 
 @pytest.fixture
 def key(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """The key with a launcher for each Windows app that names its program, as staging writes them."""
     root = tmp_path / "key"
     stage_tree(root)
-    return root, render_menu(make_lock(), root, LAUNCHERS, DOCS, "9.8.7")
+    lock = make_lock()
+    programs = {i.app: LAUNCHERS[i.app] for i in lock.items}
+    with_launch = tuple(
+        i.model_copy(update={"launch": posixpath.relpath(str(programs[i.app]), i.dest)})
+        for i in lock.items
+        if programs[i.app] and i.platform.value == "windows"
+    )
+    starters = {a.app: a.launcher for a in write_launchers(with_launch, root)}
+    return root, render_menu(lock, root, LAUNCHERS, DOCS, "9.8.7", starters)
 
 
 class Page(HTMLParser):
@@ -156,13 +170,14 @@ class Page(HTMLParser):
 
 
 def pages(root: Path) -> dict[str, Page]:
-    return {p.relative_to(root).as_posix(): Page(p.read_text(encoding="utf-8")) for p in sorted(root.rglob("*.html"))}
+    found = [p for p in sorted(root.rglob("*")) if p.suffix in (".html", ".hta")]
+    return {p.relative_to(root).as_posix(): Page(p.read_text(encoding="utf-8")) for p in found}
 
 
 def test_writes_both_languages_and_returns_the_files(key: tuple[Path, list[Path]]) -> None:
     root, written = key
     names = sorted(p.relative_to(root).as_posix() for p in written)
-    expected = ["LISEZMOI.html", "Menu-en.html", "Menu-fichiers/style.css", "Menu.html", "README.html"]
+    expected = ["LISEZMOI.html", "Menu-en.html", "Menu-fichiers/style.css", "Menu.hta", "Menu.html", "README.html"]
     for app in LAUNCHERS:
         expected += [f"Menu-fichiers/apps/{app}.html", f"Menu-fichiers/apps/{app}.en.html"]
     assert names == sorted(expected)
@@ -198,7 +213,7 @@ def test_every_link_resolves_on_the_key(key: tuple[Path, list[Path]]) -> None:
 def test_links_with_spaces_and_accents_are_percent_encoded(key: tuple[Path, list[Path]]) -> None:
     root, _ = key
     menu = (root / "Menu.html").read_text(encoding="utf-8")
-    assert 'href="Apps/Internet/Firefox%20ESR/core/firefox.exe"' in menu
+    assert 'href="Logiciels/Firefox%20ESR.cmd"' in menu  # the launcher, not the program
     assert 'href="Apps/Internet/Firefox%20ESR/"' in menu
     assert 'href="Apps/Education/%C3%89crivain/"' in menu  # no launcher: the folder
     assert href("Apps/A B/x.exe", "Menu-fichiers/apps/a.html") == "../../Apps/A%20B/x.exe"
@@ -208,9 +223,10 @@ def test_links_with_spaces_and_accents_are_percent_encoded(key: tuple[Path, list
 def test_no_script_and_accessible_structure(key: tuple[Path, list[Path]]) -> None:
     root, written = key
     for path in written:
-        assert "<script" not in path.read_text(encoding="utf-8").lower(), path
+        if path.suffix != ".hta":  # the HTA's one script starts launchers (test_launchers_menu.py)
+            assert "<script" not in path.read_text(encoding="utf-8").lower(), path
     for rel, page in pages(root).items():
-        if rel.startswith("Docs/"):
+        if rel.startswith("Docs/") or rel.endswith(".hta"):
             continue
         tags = [t for t, _ in page.tags]
         assert "script" not in tags and "iframe" not in tags
@@ -274,7 +290,7 @@ def test_linux_instructions_for_appimages(key: tuple[Path, list[Path]]) -> None:
     assert 'href="../../AppImages/KeePassXC-1.0-x86_64.AppImage"' in fr
     windows = (root / "Menu-fichiers/apps/firefox-esr.html").read_text(encoding="utf-8")
     assert "Démarrer sous Windows" in windows and "chmod" not in windows
-    assert 'href="../../Apps/Internet/Firefox%20ESR/core/firefox.exe"' in windows
+    assert 'href="../../Logiciels/Firefox%20ESR.cmd"' in windows
 
 
 def test_texts_from_the_lock_are_escaped(key: tuple[Path, list[Path]]) -> None:
@@ -403,3 +419,265 @@ def test_rendered_dom_names_every_app(key: tuple[Path, list[Path]], tmp_path: Pa
         for name in ("Firefox ESR", "Écrivain", "AbiWord", "KeePassXC", *words):
             assert name in dom, f"{page}: {name} missing from the rendered page"
         assert "<script" not in dom.lower()
+
+
+HTA_HARNESS = """
+var ran = [];
+function ActiveXObject(name) { this.Run = function (cmd, style, wait) { ran.push([name, cmd, style, wait]); }; }
+var location = { pathname: "/E:/Menu.hta" };
+var links = [];
+var created = [];
+var document = { getElementsByTagName: function () { return links; }, createElement: function (t) { created.push(t); } };
+var window = {};
+function link(cls, href) {
+  return { className: cls, target: "", getAttribute: function (n, flag) { return flag === 2 ? href : null; } };
+}
+links.push(link("btn primary start", "Logiciels/Firefox%20ESR.cmd"), link("btn", "Menu-fichiers/apps/x.html"), link("", "#web"));
+SCRIPT
+window.onload();
+var clicked = links[0].onclick();
+console.log(JSON.stringify({ ran: ran, clicked: clicked, targets: [links[1].target, links[2].target], created: created }));
+"""
+
+
+def test_hta_starts_launchers_hidden(key: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    """Menu.hta's script (ES3, as mshta's JScript reads it) run by node with Windows' objects mocked:
+    "Démarrer" runs the launcher from the key's folder with its console hidden."""
+    root, _ = key
+    hta = (root / "Menu.hta").read_text(encoding="utf-8")
+    assert "<hta:application" in hta and 'href="Logiciels/Firefox%20ESR.cmd"' in hta and 'class="btn primary start"' in hta
+    script = hta.split('<script type="text/javascript">', 1)[1].split("</script>", 1)[0]
+    for modern in ("=>", "let ", "const ", "`", "addEventListener", "querySelector"):
+        assert modern not in script, f"{modern!r}: not in the JScript of Windows XP's mshta"
+    harness = tmp_path / "hta.js"
+    harness.write_text(HTA_HARNESS.replace("SCRIPT", script), encoding="utf-8")
+    node = shutil.which("node")
+    assert node, "node not found: `make install` installs nodejs"
+    proc = subprocess.run([node, str(harness)], capture_output=True, text=True, timeout=60, check=True)
+    out = json.loads(proc.stdout)
+    assert out["ran"] == [["WScript.Shell", '"E:\\Logiciels\\Firefox ESR.cmd"', 0, False]]
+    assert out["clicked"] is False and out["targets"] == ["_blank", ""]
+    assert out["created"] == ["header", "nav", "main", "section", "footer"]  # IE 8 then styles them
+
+
+AXE = ROOT / "build" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """<script src="AXE"></script>
+<script>
+axe.run(document, {resultTypes: ["violations"]}).then(function (r) {
+  var p = document.createElement("pre");
+  p.id = "axe-result";
+  p.textContent = JSON.stringify(r.violations.map(function (v) {
+    return {id: v.id, nodes: v.nodes.map(function (n) { return n.target.join(" "); })};
+  }));
+  document.body.appendChild(p);
+});
+</script>
+</body>"""
+
+
+def axe_violations(root: Path, page: str, tmp_path: Path) -> list[dict[str, object]]:
+    """axe-core's WCAG checks on a page as headless Chromium renders it (a copy with axe added)."""
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} not found: `make install` installs axe-core with npm")
+    source = root / page
+    probe = source.with_name(f"axe-{source.name}")
+    text = source.read_text(encoding="utf-8").replace("</body>", AXE_RUN.replace("AXE", AXE.as_uri()))
+    probe.write_text(text, encoding="utf-8")
+    try:
+        result = run_chromium(
+            tmp_path, "--allow-file-access-from-files", "--virtual-time-budget=30000", "--dump-dom", probe.as_uri()
+        )
+    finally:
+        probe.unlink()
+    dom = result.stdout.decode("utf-8", errors="replace")
+    found = re.search(r'<pre id="axe-result">(.*?)</pre>', dom, re.S)
+    assert found, f"{page}: axe did not report\n{result.stderr.decode(errors='replace')[-2000:]}"
+    violations: list[dict[str, object]] = json.loads(html.unescape(found.group(1)))
+    return violations
+
+
+@pytest.mark.parametrize(
+    "page",
+    ["Menu.html", "Menu-en.html", "LISEZMOI.html", "Menu-fichiers/apps/firefox-esr.html", "Menu-fichiers/apps/keepassxc.en.html"],
+)
+def test_axe_finds_no_violation(key: tuple[Path, list[Path]], tmp_path: Path, page: str) -> None:
+    root, _ = key
+    assert axe_violations(root, page, tmp_path) == []
+
+
+def test_axe_on_a_real_pack_menu(tmp_path: Path) -> None:
+    """The shipped catalog's names and versions, with the docs-fr guides (where axe once found links
+    told apart by colour only)."""
+    from packbuilder.catalog import load_catalog
+    from packbuilder.plan.lock import lock_from_plan
+    from packbuilder.plan.resolve import resolve
+    from packbuilder.stage import copy_overlays
+
+    catalog = load_catalog(ROOT / "manifests")
+    lock = lock_from_plan(resolve(catalog, catalog.packs["asso-essentiel"], catalog.profiles["windows-10-x64"]))
+    root = tmp_path / "key"
+    (root / "Documents").mkdir(parents=True)
+    docs = copy_overlays(lock.pack.overlays, ROOT / "overlays", root)
+    starters = {a.app: a.launcher for a in write_launchers(lock.items, root)}
+    render_menu(lock, root, {}, docs, "9.8.7", starters)
+    for page in ("Menu.html", "Menu-en.html", "LISEZMOI.html"):
+        assert axe_violations(root, page, tmp_path) == [], page
+
+
+# What Internet Explorer 8 reads (CSS 2.1 plus a little: box-sizing, outline, max-width). Windows XP
+# and 7 open the menu, and Menu.hta, with it.
+IE8_PROPERTIES = frozenset(
+    [
+        "background",
+        "background-color",
+        "border",
+        "border-bottom",
+        "border-collapse",
+        "border-color",
+        "border-left",
+        "border-right",
+        "border-style",
+        "border-top",
+        "border-width",
+        "bottom",
+        "box-sizing",
+        "clear",
+        "clip",
+        "color",
+        "content",
+        "cursor",
+        "display",
+        "float",
+        "font",
+        "font-family",
+        "font-size",
+        "font-style",
+        "font-weight",
+        "height",
+        "left",
+        "letter-spacing",
+        "line-height",
+        "list-style",
+        "margin",
+        "margin-bottom",
+        "margin-left",
+        "margin-right",
+        "margin-top",
+        "max-height",
+        "max-width",
+        "min-height",
+        "min-width",
+        "outline",
+        "overflow",
+        "overflow-x",
+        "overflow-y",
+        "padding",
+        "padding-bottom",
+        "padding-left",
+        "padding-right",
+        "padding-top",
+        "position",
+        "right",
+        "table-layout",
+        "text-align",
+        "text-decoration",
+        "text-indent",
+        "text-transform",
+        "top",
+        "vertical-align",
+        "visibility",
+        "white-space",
+        "width",
+        "word-spacing",
+        "z-index",
+    ]
+)
+# Properties IE 8 ignores without harm: the page stays readable and clickable without them.
+IE8_ENHANCEMENTS = {
+    "-webkit-text-size-adjust": "phones only",
+    "text-size-adjust": "phones only",
+    "border-radius": "square corners",
+    "outline-offset": "the focus outline touches the link",
+    "text-underline-offset": "the underline sits closer",
+    "flex-wrap": "only with display: flex, after its fallback",
+    "justify-content": "only with display: flex, after its fallback",
+    "align-items": "only with display: flex, after its fallback",
+    "word-break": "IE 8 has no break-word: long paths may overflow",
+    "fill": "SVG icons: IE 8 shows the coloured square without the pictogram",
+    "stroke": "SVG icons",
+    "stroke-width": "SVG icons",
+    "stroke-linecap": "SVG icons",
+    "stroke-linejoin": "SVG icons",
+}
+# Values IE 8 drops: a declaration with one needs a fallback of the same property before it.
+IE8_UNREADABLE = re.compile(r"calc\(|var\(|\b(inline-)?flex\b|\bgrid\b|\d(rem|vw|vh|vmin|vmax)\b|rgba\(|hsla?\(")
+IE8_SELECTORS = re.compile(r"::|:not\(|:nth-|:last-|:only-|:checked|:target|:root|:empty|:enabled|:disabled|~")
+
+
+def css_rules(css: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(selector, declarations) of the rules IE 8 applies: media queries with features are skipped
+    (IE 8 ignores them), @media print is kept."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    rules = []
+    for block in re.finditer(r"@media([^{]*)\{((?:[^{}]*\{[^}]*\})*)\s*\}|([^{}@]+)\{([^}]*)\}", css):
+        if block.group(1) is not None:
+            if "(" in block.group(1):
+                continue
+            rules += css_rules(block.group(2))
+            continue
+        decls = [tuple(p.strip() for p in d.split(":", 1)) for d in block.group(4).split(";") if d.strip()]
+        rules.append((" ".join(block.group(3).split()), decls))  # type: ignore[arg-type]
+    return rules
+
+
+def ie8_problems(css: str) -> list[str]:
+    problems = []
+    for selector, decls in css_rules(css):
+        if IE8_SELECTORS.search(selector):
+            problems.append(f"{selector}: selector unknown to IE 8")
+        for i, (prop, value) in enumerate(decls):
+            if prop in IE8_ENHANCEMENTS:
+                continue
+            if prop not in IE8_PROPERTIES:
+                problems.append(f"{selector}: {prop} unknown to IE 8 (add it to IE8_ENHANCEMENTS if harmless)")
+            elif IE8_UNREADABLE.search(value):
+                fallback = [v for p, v in decls[:i] if p == prop and not IE8_UNREADABLE.search(v)]
+                if not fallback:
+                    problems.append(f"{selector}: {prop}: {value} needs a fallback {prop} before it for IE 8")
+    return problems
+
+
+def test_stylesheet_reads_in_ie8() -> None:
+    css = (ROOT / "packbuilder" / "templates" / "style.css").read_text(encoding="utf-8")
+    rules = css_rules(css)
+    assert len(rules) > 50
+    assert ie8_problems(css) == []
+    # The checker itself: what the stylesheet once had.
+    assert ie8_problems(".cards { display: flex; } .card { width: calc(50% - 16px); }") == [
+        ".cards: display: flex needs a fallback display before it for IE 8",
+        ".card: width: calc(50% - 16px) needs a fallback width before it for IE 8",
+    ]
+    assert ie8_problems("@media (max-width: 760px) { .card { width: calc(1px + 2%); } } li:nth-child(2) { gap: 1px; }") == [
+        "li:nth-child(2): selector unknown to IE 8",
+        "li:nth-child(2): gap unknown to IE 8 (add it to IE8_ENHANCEMENTS if harmless)",
+    ]
+
+
+def test_ie8_layout_of_the_cards_fits_two_per_row() -> None:
+    """Without flexbox and calc(), two inline-block cards of 46% plus their margins fit a 1000-pixel row."""
+    css = (ROOT / "packbuilder" / "templates" / "style.css").read_text(encoding="utf-8")
+    card = dict(next(d for s, d in css_rules(css) if s == ".card"))
+    assert card["display"] == "inline-block"
+    first_width = next(v for p, v in next(d for s, d in css_rules(css) if s == ".card") if p == "width")
+    assert first_width.endswith("%") and 2 * (float(first_width[:-1]) / 100 * 1016 + 16 + 4) <= 1016
+
+
+def test_pages_say_what_to_click_and_where_settings_live(key: tuple[Path, list[Path]]) -> None:
+    root, _ = key
+    lisezmoi = (root / "LISEZMOI.html").read_text(encoding="utf-8")
+    menu = (root / "Menu.html").read_text(encoding="utf-8")
+    for text in (lisezmoi, menu):
+        assert "<strong>Menu.hta</strong>" in text and "<strong>Logiciels</strong>" in text and "<strong>Data</strong>" in text
+        assert "l’Explorateur Windows" in text and "«&#160;Poste de travail&#160;»" in text  # the lock's PCs run XP
+    page = (root / "Menu-fichiers/apps/firefox-esr.html").read_text(encoding="utf-8")
+    assert "Data › firefox-esr" in page and 'class="btn primary start" href="../../Logiciels/Firefox%20ESR.cmd"' in page

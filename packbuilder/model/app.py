@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -107,6 +108,90 @@ class Artifact(Model, Downloadable):
 
         return self.kind in PORTABLE_KINDS
 
+
+
+# --- running from the key (``portable``) -------------------------------------------------------
+
+# Placeholders a recipe may use; the launcher replaces them with the key's paths at run time, so
+# they are right whatever drive letter Windows gives the key.
+PLACEHOLDERS = ("data", "data_url", "app")
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+# cmd.exe gives these characters a meaning even inside quotes ("%" expands, "^" "!" may escape):
+# refused in recipe values so a launcher can always quote them safely.
+_CMD_SPECIAL = set('%"^!<>|&\r\n')
+
+
+def _check_template_value(value: str) -> str:
+    bad = sorted(_CMD_SPECIAL & set(value))
+    if bad:
+        raise ValueError(f"{value!r}: the characters {' '.join(map(repr, bad))} cannot be passed safely by a launcher")
+    for name in _PLACEHOLDER_RE.findall(value):
+        if name not in PLACEHOLDERS:
+            raise ValueError(f"{value!r}: unknown placeholder {{{name}}}; use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
+    return value
+
+
+def _check_hkcu(value: str) -> str:
+    if not re.match(r"^(HKCU|HKEY_CURRENT_USER)\\[^%\"^!<>|&]+$", value):
+        raise ValueError(f"{value!r}: give a key under HKCU\\ (a launcher only touches the current user's registry)")
+    return value
+
+
+TemplateStr = Annotated[str, AfterValidator(_check_template_value)]
+HkcuKey = Annotated[str, AfterValidator(_check_hkcu)]
+
+
+class FileTarget(StrEnum):
+    APP = "app"
+    DATA = "data"
+
+
+class PortableFile(Model):
+    """A file written at build time that switches the app to its portable mode."""
+
+    path: RelPath = Field(description="relative to the app's folder (where: app) or to its data folder (where: data)")
+    where: FileTarget = Field(FileTarget.APP, description="app (next to the program) or data")
+    content: str = Field(description="the file's text, written as UTF-8 with CRLF line ends")
+
+
+class Runtime(StrEnum):
+    """Shared runtimes an app needs on the PC (see README, "Runtimes")."""
+
+    VCREDIST_2015 = "vcredist-2015"  # Microsoft Visual C++ 2015-2022 Redistributable (vcruntime140.dll)
+
+
+class Portable(Model):
+    """How a launcher on the key starts the app with its settings on the key (Windows)."""
+
+    title: Text | None = Field(None, description="what the app is for, names its launcher: 'Traitement de texte'")
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], TemplateStr] = Field(
+        default_factory=dict, description="environment variables, e.g. GIMP2_DIRECTORY: '{data}\\gimp'"
+    )
+    args: tuple[TemplateStr, ...] = Field((), description="arguments before the user's, e.g. ['-profile', '{data}\\profile']")
+    dirs: tuple[RelPath, ...] = Field((), description="folders the launcher creates in the data folder first")
+    files: tuple[PortableFile, ...] = ()
+    shell_folders: bool = Field(
+        True,
+        description="point the user's AppData shell folders at the key while the app runs (apps that ask Windows "
+        "for these folders ignore %APPDATA%); false only when the app's own switches cover everything",
+    )
+    registry: tuple[HkcuKey, ...] = Field((), description="registry keys the app still writes")
+    registry_cleanup: bool = Field(False, description="keep these keys in the data folder and restore the PC's own after the run")
+    runtimes: tuple[Runtime, ...] = Field((), description="runtimes the PC must have (not carried on the key)")
+    source: str = Field(min_length=3, description="where the portable switches were read (documentation URL)")
+    notes: str | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _launcher_owns(cls, env: dict[str, str]) -> dict[str, str]:
+        owned = sorted(k for k in env if k.upper() in LAUNCHER_VARS)
+        if owned:
+            raise ValueError(f"{', '.join(owned)} is set by every launcher: remove it")
+        return env
+
+
+# Set by every launcher; a recipe may not change them.
+LAUNCHER_VARS = frozenset({"APPDATA", "LOCALAPPDATA", "PB_KEY", "PB_DATA", "PB_APP", "PB_DATA_URL", "PB_MIN"})
 
 
 # --- update checks (``checkver``) and templates for new releases (``autoupdate``) -------------
@@ -251,6 +336,14 @@ class App(Model):
     checkver: tuple[Check, ...] | None = Field(
         None, min_length=1, description="how to find new versions, one check per release line (see CONTRIBUTING.md)"
     )
+    portable: Portable | None = Field(None, description="how a launcher keeps the app's settings on the key (Windows)")
+
+    @model_validator(mode="after")
+    def _portable_needs_windows(self) -> App:
+        windows = any(a.platform == Platform.WINDOWS for r in self.releases for a in r.artifacts)
+        if self.portable is not None and not windows:
+            raise ValueError("portable: this app has no Windows artifact, so no launcher uses the recipe: remove it")
+        return self
 
     @field_validator("checkver")
     @classmethod

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from packbuilder.model.app import Signature
+from packbuilder.model.app import Portable, Signature
 from packbuilder.model.common import (
     AppName,
     Arch,
@@ -77,6 +77,7 @@ class LockedArtifact(Model, Downloadable):
     dest: Dest
     reason: Line
     replaces: Id | None = None
+    portable: Portable | None = None
 
     @model_validator(mode="after")
     def _safe_download(self) -> LockedArtifact:

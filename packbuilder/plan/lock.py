@@ -15,7 +15,7 @@ from packbuilder.model.lock import LOCK_VERSION, Lock, LockedArtifact, LockedExc
 from packbuilder.plan.resolve import Plan, PlanItem
 
 
-def _locked_item(item: PlanItem) -> LockedArtifact:
+def locked_item(item: PlanItem) -> LockedArtifact:
     app, release, art = item.app, item.release, item.artifact
     return LockedArtifact(
         app=app.id,
@@ -46,6 +46,7 @@ def _locked_item(item: PlanItem) -> LockedArtifact:
         dest=item.dest,
         reason=item.reason,
         replaces=item.replaces,
+        portable=app.portable,
     )
 
 
@@ -66,7 +67,7 @@ def lock_from_plan(plan: Plan) -> Lock:
         ),
         source_date=max(dates) if dates else None,
         capacity_bytes=plan.capacity_bytes,
-        items=tuple(_locked_item(i) for i in plan.items),
+        items=tuple(locked_item(i) for i in plan.items),
         excluded=tuple(LockedExclusion(app=e.app, reason=e.reason) for e in plan.excluded),
     )
 
