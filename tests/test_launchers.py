@@ -71,7 +71,7 @@ BAD_RECIPES = {
     "args: ['-p', '{home}']": "unknown placeholder {home}",
     "args: ['100%']": "cannot be passed safely",
     "registry: ['HKLM\\Software\\X']": "give a key under HKCU",
-    "files: [{path: '../x', content: ''}]": "without '..'",
+    "files: [{path: '../x', content: ''}]": "climbs out of its folder with '..'",
 }
 
 
