@@ -87,15 +87,7 @@ def build_iso(lock: Lock, tree: Path, request: IsoRequest, out: Path, epoch: int
     layer_path = None
     if kind is LiveKind.DEBIAN_LIVE_BOOT:
         layer_path = live.LAYER_PATH
-        layer = work / live.LAYER_NAME
-        if request.dry_run:  # not built: counted as its AppImages
-            layer.write_bytes(b"")
-        else:
-            live.build_layer(lock, tree, layer, epoch, work / "layer-work")
-        extra_files = ((live.LAYER_PATH, layer),)
-        module = live.module_file(request.base)
-        if module is not None:
-            extra_replace = ((live.MODULE_FILE, module),)
+        extra_files, extra_replace = live.layer_files(lock, tree, request.base, epoch, work, "PACK", request.dry_run)
     plan = plan_overlay(request.base, tree, epoch, extra_files=extra_files, extra_replace=extra_replace, work=work / "root")
     if not request.dry_run:
         write_iso(plan, out, engine, layout)

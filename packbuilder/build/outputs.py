@@ -233,7 +233,7 @@ def _build(
             dry = build_iso(lock, tree, iso, staging / "dry-run.iso", build_epoch(lock), staging / "iso")
             return BuiltOutput(out, iso=dry, written=False)
         with staged_output(out, before_replace=_clear_previous) as target:
-            report = _write_format(lock, fmt, tree, target, staging, size_bytes, label, iso, persistence_bytes)
+            report = _write_format(lock, fmt, tree, target, staging, size_bytes, label, iso, persistence_bytes, output)
         digest = write_sha256_file(out) if fmt.has_sha256_file else None
         return BuiltOutput(out, digest, report)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -258,6 +258,7 @@ def _write_format(
     label: str | None,
     iso: IsoRequest | None,
     persistence_bytes: int | None,
+    output: Output,
 ) -> IsoReport | None:
     """Write ``tree`` as ``fmt`` (any format but dir) at ``target`` (a path that does not exist yet)."""
     epoch = build_epoch(lock)
@@ -269,10 +270,16 @@ def _write_format(
         assert iso is not None
         return build_iso(lock, tree, iso, target, epoch, staging / "iso")
     elif fmt is OutputFormat.USB_LIVE:
-        from packbuilder.image.usblive import write_usb_live
+        from packbuilder.image import live
+        from packbuilder.image.iso import live_kind
+        from packbuilder.image.usblive import LiveExtras, write_usb_live
 
         assert iso is not None
-        write_usb_live(iso.base, tree, target, size, label_text, volume_id(lock), epoch, persistence_bytes)
+        extras = LiveExtras(persistence_lang=lock.pack.locale if persistence_bytes else None)
+        if live_kind(iso.base) == "debian-live-boot":  # the same live layer as an ISO overlay, the tree at the root
+            extras.files, extras.replace = live.layer_files(lock, tree, iso.base, epoch, staging / "live", prefix="")
+        for note in write_usb_live(iso.base, tree, target, size, label_text, volume_id(lock), epoch, persistence_bytes, extras):
+            output.warn(note)
     else:
         from packbuilder.image.fat import write_fat_image
 

@@ -96,10 +96,12 @@ def layer_tree(lock: Lock, tree: Path, root: Path, prefix: str = "PACK") -> Path
         summary = item.summary.fr if lock.pack.locale == "fr" else item.summary.en
         _write(apps / f"packbuilder-{item.app}.desktop", _desktop(item.name, summary, exec_line, CATEGORIES[item.category.value]))
     menu_name = "Menu de la clé" if lock.pack.locale == "fr" else "Pack menu"
+    folder = prefix.strip("/")
+    menu_path = f"{MEDIUM}/{folder}/Menu.html" if folder else f"{MEDIUM}/Menu.html"
     _write(
         apps / "packbuilder-menu.desktop",
         _desktop(f"{menu_name} ({lock.pack.name.fr if lock.pack.locale == 'fr' else lock.pack.name.en})",
-                 lock.pack.id, f"xdg-open {MEDIUM}/{prefix}/Menu.html", "Office;Documentation;"),
+                 lock.pack.id, f"xdg-open {menu_path}", "Office;Documentation;"),
     )
     docs = tree / "Docs"
     if docs.is_dir():
@@ -117,9 +119,9 @@ def layer_tree(lock: Lock, tree: Path, root: Path, prefix: str = "PACK") -> Path
     return root
 
 
-def build_layer(lock: Lock, tree: Path, out: Path, epoch: int, work: Path) -> Path:
+def build_layer(lock: Lock, tree: Path, out: Path, epoch: int, work: Path, prefix: str = "PACK") -> Path:
     """Write the layer's squashfs to ``out`` (``work``: a new scratch folder)."""
-    root = layer_tree(lock, tree, work / "layer")
+    root = layer_tree(lock, tree, work / "layer", prefix)
     # SOURCE_DATE_EPOCH sets the creation time and every inode's time, as -mkfs-time and -all-time
     # would; mksquashfs refuses those options while the variable is set, and tools.run passes it through.
     tools.run(
@@ -128,3 +130,20 @@ def build_layer(lock: Lock, tree: Path, out: Path, epoch: int, work: Path) -> Pa
     )
     os.utime(out, (epoch, epoch))
     return out
+
+
+def layer_files(
+    lock: Lock, tree: Path, base: Path, epoch: int, work: Path, prefix: str = "PACK", dry_run: bool = False
+) -> tuple[tuple[tuple[str, Path], ...], tuple[tuple[str, bytes], ...]]:
+    """What a Debian live base gets, for ISO overlays and usb-live keys alike: the layer to add
+    (``/live/zz-packbuilder.squashfs``) and the base's ``filesystem.module`` with the layer appended
+    to replace, when it has one. ``prefix``: where the key's tree is on the medium (``PACK`` on an
+    ISO, the root on a usb-live key). A dry run writes an empty layer (counted as its AppImages)."""
+    layer = work / LAYER_NAME
+    work.mkdir(parents=True, exist_ok=True)
+    if dry_run:
+        layer.write_bytes(b"")
+    else:
+        build_layer(lock, tree, layer, epoch, work / "layer-work", prefix)
+    module = module_file(base)
+    return ((LAYER_PATH, layer),), (((MODULE_FILE, module),) if module is not None else ())

@@ -50,8 +50,12 @@ Limits:
 - The BIOS GRUB and SYSLINUX are this machine's (grub-pc-bin, syslinux 6.x), not the base's: a base's
   ``grub.cfg`` or ``isolinux.cfg`` written for a much older or newer loader may use commands or
   ``.c32`` modules this one lacks (the base's ``.c32`` files without a counterpart here are kept).
-- The persistence volume is used only when the base's boot entry passes ``persistence`` to live-boot
-  (Debian live's menus have such an entry; the base's configs are not edited).
+- With a persistence volume, the base's menus on the key (SYSLINUX's and GRUB's) get a first entry
+  « Avec sauvegarde (persistance) » passing ``persistence`` (:mod:`packbuilder.image.bootcfg`); the
+  base's entries follow unchanged. A base whose menus have no ``boot=live`` entry keeps its menus
+  and the build says so.
+- A Debian live base gets the same live layer as an ISO overlay (``/live/zz-packbuilder.squashfs``,
+  :mod:`packbuilder.image.live`), its menu entry pointing at the key's ``Menu.html``.
 - Windows before 10 1703 shows only the first partition of a removable disk: the FAT32 partition is
   entry 1, so that is the one it shows; the persistence volume stays hidden from Windows.
 - No GPT: UEFI firmware boots MBR keys, and Windows 7 refuses a GPT on removable disks.
@@ -65,6 +69,6 @@ the same versions of the tools used (xorriso, GRUB, SYSLINUX, mtools, e2fsprogs)
 
 from packbuilder.image.usblive.base import extract_base
 from packbuilder.image.usblive.boot import Loader, detect_loader
-from packbuilder.image.usblive.writer import Layout, mbr_bytes, plan_layout, write_usb_live
+from packbuilder.image.usblive.writer import Layout, LiveExtras, mbr_bytes, plan_layout, write_usb_live
 
-__all__ = ["Layout", "Loader", "detect_loader", "extract_base", "mbr_bytes", "plan_layout", "write_usb_live"]
+__all__ = ["Layout", "LiveExtras", "Loader", "detect_loader", "extract_base", "mbr_bytes", "plan_layout", "write_usb_live"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,3 +203,39 @@ def sync_backup_boot_sector(fd: int) -> None:
         os.pwrite(fd, boot, start + backup * SECTOR)
 
 
+
+
+def _edit(source: Path, target: Path, edit: Callable[[str, str], str | None], lang: str) -> bool:
+    text = source.read_text(encoding="utf-8", errors="surrogateescape")
+    new = edit(text, lang)
+    if new is None:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(new, encoding="utf-8", errors="surrogateescape")
+    return True
+
+
+def persistence_menus(root: Path, extras: Path, loader: Loader, lang: str) -> list[str]:
+    """Give the base's menus on the key a first entry that boots with ``persistence`` (see
+    :mod:`packbuilder.image.bootcfg`); the edited copies go into ``extras``. Returns notes for the user."""
+    from packbuilder.image.bootcfg import grub_add_persistence, syslinux_add_persistence
+
+    edited = []
+    if loader.kind == "syslinux":
+        # syslinux.cfg (the copy of isolinux.cfg) first, then the files it includes (Debian live: live.cfg).
+        folder = root / loader.folder
+        candidates = [(extras / loader.folder / "syslinux.cfg", extras / loader.folder / "syslinux.cfg")]
+        candidates += [
+            (cfg, extras / loader.folder / cfg.name) for cfg in sorted(folder.glob("*.cfg")) if cfg.name != "isolinux.cfg"
+        ]
+        if any(_edit(source, target, syslinux_add_persistence, lang) for source, target in candidates):
+            edited.append("SYSLINUX")
+    grub = extras / GRUB_CFG if (extras / GRUB_CFG).is_file() else root / GRUB_CFG
+    if grub.is_file() and _edit(grub, extras / GRUB_CFG, grub_add_persistence, lang):
+        edited.append("GRUB")
+    if edited:
+        return []
+    return [
+        "the base's boot menus have no live entry (boot=live) to copy: the persistence volume is used only when"
+        " 'persistence' is added to the kernel line by hand at boot"
+    ]

@@ -4,9 +4,10 @@ and the persistence volume added. See the package's docstring for the layout and
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packbuilder import tools
@@ -97,13 +98,21 @@ class _Prepared:
     from_iso: dict[tuple[int, int], tuple[int, int]]
 
 
-def _prepare(base: Path, tree: Path, work: Path, volume_id: int) -> _Prepared:
+def _prepare(base: Path, tree: Path, work: Path, volume_id: int, live: LiveExtras) -> _Prepared:
     """Extract the base, add its boot extras, merge the trees."""
     root, extras = work / "base", work / "extras"
     extras.mkdir()
     from_iso = extract_base(base, root)
     loader = boot.detect_loader(root)
     boot.patch_efi_grub(root, extras)
+    for iso_path, source in live.files:  # the live layer, as on an ISO overlay
+        target = extras / iso_path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    for iso_path, data in live.replace:
+        target = extras / iso_path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     core = None
     drop: tuple[str, ...] = ()
     if loader.kind == "syslinux":
@@ -112,11 +121,24 @@ def _prepare(base: Path, tree: Path, work: Path, volume_id: int) -> _Prepared:
             hint = "install it (Debian/Ubuntu: apt-get install syslinux-common)"
             raise ToolMissing(f"{boot.SYSLINUX_MBR} not found", hint=hint)
         boot.syslinux_extras(root, extras, loader)
-    else:
+    if live.persistence_lang is not None:
+        live.notes.extend(boot.persistence_menus(root, extras, loader, live.persistence_lang))
+    if loader.kind != "syslinux":
         core = boot.grub_core(work, extras, volume_id)
         boot.check_core(core)
         drop = ("boot/grub/i386-pc",)
     return _Prepared(merged_tree(root, extras, tree, drop), loader, core, from_iso)
+
+
+@dataclass
+class LiveExtras:
+    """What a live base gets besides its own files: the live layer's files to add and to replace
+    (ISO paths), and, for a key with persistence, the language of the boot entries that use it."""
+
+    files: tuple[tuple[str, Path], ...] = ()
+    replace: tuple[tuple[str, bytes], ...] = ()
+    persistence_lang: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -174,11 +196,14 @@ def write_usb_live(
     volume_id: int,
     epoch: int,
     persistence_bytes: int | None = None,
-) -> None:
+    live: LiveExtras | None = None,
+) -> list[str]:
     """Write a bootable live USB image of exactly ``size_bytes`` (see the package's docstring): the base
     ISO's files and ``tree`` on FAT32 partition 1 (label ``label``, volume id ``volume_id``, every time
     ``epoch``), and with ``persistence_bytes`` a persistence volume as partition 2. Everything is checked
-    before the image is written; it appears at ``out`` only when complete."""
+    before the image is written; it appears at ``out`` only when complete. Returns notes for the user
+    (e.g. a base whose menus have no live entry to copy for persistence)."""
+    live = live or LiveExtras()
     check_label(label, volume_id)
     if not base.is_file():
         raise InputError(f"{base} is not a file", hint="give the base live ISO")
@@ -191,7 +216,7 @@ def write_usb_live(
     tmp = work / "image"
     args = _Args(size_bytes, label, volume_id, epoch, layout)
     try:
-        prepared = _prepare(base, tree, work, volume_id)
+        prepared = _prepare(base, tree, work, volume_id, live)
         check_room(prepared.root, layout, size_bytes)
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         iso = os.open(base, os.O_RDONLY)
@@ -201,6 +226,7 @@ def write_usb_live(
             os.close(iso)
             os.close(fd)
         os.replace(tmp, out)
+        return live.notes
     except OSError as exc:
         raise AssemblyError(f"cannot write {out}: {exc}", hint="check the free space and permissions there") from None
     finally:
