@@ -191,23 +191,9 @@ def _excluded(lock: Lock) -> list[Excluded]:
     return sorted(out, key=lambda e: e.app)
 
 
-def render_menu(
-    lock: Lock,
-    root: Path,
-    launchers: dict[str, str | None],
-    docs: list[str],
-    version: str,
-    starters: dict[str, str] | None = None,
-) -> list[Path]:
-    """Write the menu pages, the app pages, the CSS and the read-me files into ``root``.
-
-    ``launchers`` maps an app to its program, ``starters`` a Windows app to the launcher a person
-    starts (launchers.py). Returns the files written, sorted. See the module docstring for the rules
-    every link follows.
-    """
-    env = _environment()
-    entries = _entries(lock, launchers, starters or {})
-    common = {
+def _common_context(lock: Lock, root: Path, entries: list[AppEntry], docs: list[str], version: str) -> dict[str, object]:
+    """What every page of the menu is rendered with."""
+    return {
         "lock": lock,
         "groups": _grouped(entries),
         "has_windows": any(not e.linux for e in entries),
@@ -227,6 +213,25 @@ def render_menu(
         "launchers": [e for e in entries if e.launcher],
         "explorer": explorer_words(lock.profile.os),
     }
+
+
+def render_menu(
+    lock: Lock,
+    root: Path,
+    launchers: dict[str, str | None],
+    docs: list[str],
+    version: str,
+    starters: dict[str, str] | None = None,
+) -> list[Path]:
+    """Write the menu pages, the app pages, the CSS and the read-me files into ``root``.
+
+    ``launchers`` maps an app to its program, ``starters`` a Windows app to the launcher a person
+    starts (launchers.py). Returns the files written, sorted. See the module docstring for the rules
+    every link follows.
+    """
+    env = _environment()
+    entries = _entries(lock, launchers, starters or {})
+    common = _common_context(lock, root, entries, docs, version)
     outputs: dict[str, str] = {}
 
     def render(template: str, page: Page, **extra: object) -> None:

@@ -13,14 +13,43 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.folder import FolderMirror, Wanted
 from packbuilder.fetch.hashes import CHUNK, feed_file, new_hasher
+from packbuilder.fetch.items import (  # re-exported: the downloader's public names
+    BadSignature as BadSignature,
+)
+from packbuilder.fetch.items import (
+    Failure as Failure,
+)
+from packbuilder.fetch.items import (
+    FetchItem as FetchItem,
+)
+from packbuilder.fetch.items import (
+    FetchResult as FetchResult,
+)
+from packbuilder.fetch.items import (
+    HashMismatch as HashMismatch,
+)
+from packbuilder.fetch.items import (
+    NoProgress as NoProgress,
+)
+from packbuilder.fetch.items import (
+    Progress as Progress,
+)
+from packbuilder.fetch.items import (
+    SignatureCheck as SignatureCheck,
+)
+from packbuilder.fetch.items import (
+    Source as Source,
+)
+from packbuilder.fetch.items import (
+    SourceError as SourceError,
+)
 from packbuilder.fetch.reach import Reach, host_of
 from packbuilder.fetch.session import describe, no_network_reason, resume_point, save_sidecar
 from packbuilder.fetch.session import make_session as make_session  # also used from here by packbuilder.updates
@@ -34,111 +63,6 @@ SMALL_CAP = 4 << 20  # a checksum list or a signature: far more than any real on
 # Attempts per source for errors in the middle of a body (connection cut, read timeout):
 # each one resumes where the previous stopped.
 BODY_ATTEMPTS = 4
-
-
-@dataclass(frozen=True)
-class SignatureCheck:
-    """A detached signature to check once the hash matched."""
-
-    url: str
-    fingerprint: str
-    key_file: Path
-    required: bool = True
-
-
-@dataclass(frozen=True)
-class FetchItem:
-    """One file to fetch: where from, and what it must hash to."""
-
-    name: str
-    urls: tuple[str, ...]
-    algo: str
-    digest: str
-    size: int | None = None
-    size_approx: int | None = None
-    insecure: bool = False
-    signature: SignatureCheck | None = None
-
-    @property
-    def cap(self) -> int | None:
-        """Most bytes to accept: the exact size, or a generous bound over an estimate."""
-        if self.size is not None:
-            return self.size
-        if self.size_approx is not None:
-            return self.size_approx * 2 + 16 * 2**20
-        return None
-
-
-class SourceError(Exception):
-    """One source failed for this item; the next mirror is tried."""
-
-
-class BadSignature(SourceError):
-    """The bytes match the manifest's hash, but the publisher's signature does not hold."""
-
-
-class HashMismatch(SourceError):
-    def __init__(self, url: str, expected: str, actual: str, quarantined: Path):
-        super().__init__(f"{url}: hash mismatch: expected {expected}, got {actual} (kept in {quarantined})")
-        self.expected = expected
-        self.actual = actual
-
-
-@dataclass
-class Failure:
-    item: FetchItem
-    errors: list[str]
-    mismatch: bool
-
-
-@dataclass
-class FetchResult:
-    paths: dict[str, Path] = field(default_factory=dict)  # digest -> cached file
-    downloaded: list[FetchItem] = field(default_factory=list)
-    cached: list[FetchItem] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    bytes_downloaded: int = 0
-
-
-class Progress(Protocol):
-    """What the downloader reports (``ui.Bars`` shows it)."""
-
-    def start(self, name: str, total: int | None) -> Any: ...
-
-    def advance(self, task: Any, nbytes: int) -> None: ...
-
-    def reset(self, task: Any, done: int) -> None: ...
-
-    def finish(self, task: Any) -> None: ...
-
-
-class NoProgress:
-    """Reports nothing (no terminal, --quiet, --json)."""
-
-    def start(self, name: str, total: int | None) -> Any:
-        return None
-
-    def advance(self, task: Any, nbytes: int) -> None:
-        pass
-
-    def reset(self, task: Any, done: int) -> None:
-        pass
-
-    def finish(self, task: Any) -> None:
-        pass
-
-
-@dataclass(frozen=True)
-class Source:
-    """One place to try: a URL or a folder; ``local`` for the --mirror ones (LAN, USB stick)."""
-
-    location: str
-    http_ok: bool
-    local: bool
-
-    @property
-    def is_url(self) -> bool:
-        return re.match(r"^https?://", self.location) is not None
 
 
 class Downloader:
