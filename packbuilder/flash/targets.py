@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packbuilder.errors import InputError
+from packbuilder.flash import compressed
 from packbuilder.flash.devices import BlockDevice, Refusal, SystemView, candidate_lines, check_device, human_size, probe_system
 
 
@@ -32,7 +33,8 @@ class Target:
             return f"{self.path}: new file"
 
 
-def image_size(image: Path) -> int:
+def image_size(image: Path, known: int | None = None) -> int:
+    """The raw image's size (``known``: from its block map), after checking the file is one."""
     try:
         st = image.stat()
     except OSError as exc:
@@ -42,7 +44,9 @@ def image_size(image: Path) -> int:
         raise InputError(f"{image} is not a regular file", hint="the image is a file such as asso.img")
     if st.st_size == 0:
         raise InputError(f"image {image} is empty", hint="build it again with `packbuilder build ... --format usb`")
-    return st.st_size
+    if known is not None:
+        return known
+    return compressed.raw_size(image) if compressed.kind(image) != "raw" else st.st_size
 
 
 def _file_target(arg: str, image_stat: os.stat_result) -> tuple[Target | None, str | None]:

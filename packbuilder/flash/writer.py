@@ -1,9 +1,11 @@
 """Write an image to every target at once, then read each back.
 
-Writing is a fan-out: each block of the image is read and hashed once, then handed to one
-writer thread per target. Block devices are opened with ``O_EXCL`` (the kernel refuses a
-mounted or otherwise held device) and ``O_DIRECT`` where it works, so the read-back reaches the
-key itself rather than the page cache: a fake-capacity key fails there, not at the first use.
+Writing is a fan-out: each buffer of the image is read, checked and hashed once
+(:mod:`packbuilder.flash.source`), then handed to one writer thread per target, which writes the
+parts that hold data at their offsets and reads back exactly those parts. Block devices are
+opened with ``O_EXCL`` (the kernel refuses a mounted or otherwise held device) and ``O_DIRECT``
+where it works, so the read-back reaches the key itself rather than the page cache: a
+fake-capacity key fails there, not at the first use.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import mmap
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +24,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from packbuilder.errors import AssemblyError, VerificationError
-from packbuilder.flash.targets import Target, image_size
+from packbuilder.flash.bmap import BlockMap
+from packbuilder.flash.source import Chunk, ImageReader
+from packbuilder.flash.targets import Target
 
 BLOCK_SIZE = 4 * 2**20
 QUEUE_BLOCKS = 8  # buffers in flight: bounds memory to (QUEUE_BLOCKS + 2) * BLOCK_SIZE
@@ -49,7 +54,7 @@ class TargetResult:
     target: Target
     write_seconds: float = 0.0
     verify_seconds: float | None = None
-    sha256: str | None = None
+    sha256: str | None = None  # of the bytes read back (the parts written)
     error: str | None = None
 
     def status(self, expected: str) -> str:
@@ -63,9 +68,12 @@ class TargetResult:
 @dataclass
 class FlashResult:
     image: Path
-    size: int
-    sha256: str
+    size: int  # the raw image's
+    sha256: str  # of the bytes written, in order: what each read-back must give
     results: list[TargetResult]
+    written: int = 0
+    image_sha256: str | None = None  # the whole raw image's, when it was all read (no block map)
+    bmap: Path | None = None
 
     def check(self) -> None:
         """Raise for write errors (exit 5), then for read-backs that differ (exit 4)."""
@@ -81,17 +89,17 @@ class FlashResult:
             raise VerificationError(
                 f"read-back differs from the image on {', '.join(r.target.name for r in bad)}",
                 hint="the key may be faulty or fake (smaller than it claims): try another key",
-                details=[f"{r.target.name}: sha256 {r.sha256} != image sha256 {self.sha256}" for r in bad],
+                details=[f"{r.target.name}: sha256 {r.sha256} != written sha256 {self.sha256}" for r in bad],
             )
 
 
 class _Block:
-    """An image block shared by every writer; back to the pool once each has written it."""
+    """A buffer shared by every writer; back to the pool once each has written it."""
 
-    def __init__(self, buf: mmap.mmap, pool: queue.SimpleQueue[mmap.mmap], length: int, offset: int, users: int):
-        self.buf, self.pool, self.offset = buf, pool, offset
-        self.view = memoryview(buf)[:length]
-        self.users = users
+    def __init__(self, chunk: Chunk, pool: queue.SimpleQueue[mmap.mmap], users: int):
+        self.chunk, self.pool, self.users = chunk, pool, users
+        whole = memoryview(chunk.buf)
+        self.pieces = [(chunk.offset + a, whole[a:b]) for a, b in chunk.pieces]
         self.lock = threading.Lock()
 
     def release(self) -> None:
@@ -99,8 +107,9 @@ class _Block:
             self.users -= 1
             last = self.users == 0
         if last:
-            self.view.release()
-            self.pool.put(self.buf)
+            for _, view in self.pieces:
+                view.release()
+            self.pool.put(self.chunk.buf)
 
 
 def _clear_direct(fd: int) -> None:
@@ -125,11 +134,11 @@ def _open(target: Target, write: bool) -> tuple[int, bool]:
     return os.open(target.path, flags), False
 
 
-def _write_all(fd: int, view: memoryview, direct: bool) -> bool:
+def _write_all(fd: int, offset: int, view: memoryview, direct: bool) -> bool:
     done = 0
     while done < len(view):
         try:
-            n = os.write(fd, view[done:])
+            n = os.pwrite(fd, view[done:], offset + done)
         except OSError as exc:
             if direct and exc.errno == errno.EINVAL:  # unaligned tail, or a driver refusing O_DIRECT
                 _clear_direct(fd)
@@ -142,34 +151,45 @@ def _write_all(fd: int, view: memoryview, direct: bool) -> bool:
     return direct
 
 
-def _read_back(target: Target, size: int, progress: Progress) -> str:
-    """sha256 of the first ``size`` bytes of the target, read from the device, not the page cache."""
+def _read_extent(fd: int, start: int, end: int, buf: mmap.mmap, direct: bool, step: Callable[[memoryview], None]) -> bool:
+    """Read bytes ``start``..``end`` of ``fd`` into ``step``, buffer by buffer; returns whether O_DIRECT still holds."""
+    pos = start
+    while pos < end:
+        want = min(BLOCK_SIZE, end - pos)
+        length = -(-want // DIRECT_ALIGN) * DIRECT_ALIGN if direct else want
+        with memoryview(buf) as whole:
+            try:
+                n = os.preadv(fd, [whole[:length]], pos)
+            except OSError as exc:
+                if not (direct and exc.errno == errno.EINVAL):
+                    raise
+                _clear_direct(fd)
+                direct = False
+                continue
+            if n == 0:
+                return direct  # shorter than the image: the digest will differ
+            n = min(n, want)
+            step(whole[:n])
+        pos += n
+    return direct
+
+
+def _read_back(target: Target, extents: Sequence[Sequence[int]], progress: Progress) -> str:
+    """sha256 of the target's bytes at ``extents``, read from the device, not the page cache."""
     fd, direct = _open(target, write=False)
     buf = mmap.mmap(-1, BLOCK_SIZE)
     digest = hashlib.sha256()
-    task = progress.start(target, "verify", size)
+    task = progress.start(target, "verify", sum(end - start for start, end in extents))
+
+    def step(data: memoryview) -> None:
+        digest.update(data)
+        progress.advance(task, len(data))
+
     try:
         if target.device is not None and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        left = size
-        while left:
-            want = min(BLOCK_SIZE, left)
-            length = -(-want // DIRECT_ALIGN) * DIRECT_ALIGN if direct else want
-            with memoryview(buf) as whole:
-                try:
-                    n = os.readv(fd, [whole[:length]])
-                except OSError as exc:
-                    if not (direct and exc.errno == errno.EINVAL):
-                        raise
-                    _clear_direct(fd)
-                    direct = False
-                    continue
-                if n == 0:
-                    break  # shorter than the image: the digest will differ
-                n = min(n, want)
-                digest.update(whole[:n])
-            left -= n
-            progress.advance(task, n)
+        for start, end in extents:
+            direct = _read_extent(fd, start, end, buf, direct, step)
     finally:
         os.close(fd)
         buf.close()
@@ -177,20 +197,24 @@ def _read_back(target: Target, size: int, progress: Progress) -> str:
 
 
 class _Writer(threading.Thread):
-    def __init__(self, target: Target, size: int, verify: bool, progress: Progress, hook: Callable[[Target], None] | None):
+    def __init__(
+        self, target: Target, reader: ImageReader, verify: bool, progress: Progress, hook: Callable[[Target], None] | None
+    ):
         super().__init__(name=f"flash {target.name}", daemon=True)
         self.result = TargetResult(target)
         self.blocks: queue.SimpleQueue[_Block | None] = queue.SimpleQueue()
-        self.size, self.verify, self.progress, self.hook = size, verify, progress, hook
+        self.reader, self.verify, self.progress, self.hook = reader, verify, progress, hook
         self.fd = -1
         self.direct = False
         self.started_at = 0.0
         self.cancelled = False  # set when the run stops early (Ctrl-C, unreadable image): no fsync wait, no read-back
         try:
             self.fd, self.direct = _open(target, write=True)
+            if stat.S_ISREG(os.fstat(self.fd).st_mode):
+                os.ftruncate(self.fd, reader.size)  # a file target is the image's size; what is not written is a hole
         except OSError as exc:
             busy = " (mounted or in use)" if exc.errno == errno.EBUSY else ""
-            self.result.error = f"cannot open: {exc.strerror}{busy}"
+            self.result.error = self.result.error or f"cannot open: {exc.strerror}{busy}"
 
     def run(self) -> None:
         try:
@@ -199,7 +223,7 @@ class _Writer(threading.Thread):
                 if self.hook is not None:
                     self.hook(self.result.target)
                 start = time.perf_counter()
-                self.result.sha256 = _read_back(self.result.target, self.size, self.progress)
+                self.result.sha256 = _read_back(self.result.target, self.reader.extents, self.progress)
                 self.result.verify_seconds = time.perf_counter() - start
         except OSError as exc:
             self.result.error = self.result.error or f"{exc.strerror or exc}"
@@ -207,14 +231,16 @@ class _Writer(threading.Thread):
             self.result.error = self.result.error or f"{type(exc).__name__}: {exc}"
 
     def _write(self) -> None:
-        task = self.progress.start(self.result.target, "write", self.size)
+        mapped = self.reader.block_map.mapped_bytes if self.reader.block_map is not None else self.reader.size
+        task = self.progress.start(self.result.target, "write", mapped)
         while (block := self.blocks.get()) is not None:
             try:
                 if self.result.error is None and not self.cancelled:
-                    self.direct = _write_all(self.fd, block.view, self.direct)
-                    self.progress.advance(task, len(block.view))
+                    for offset, view in block.pieces:
+                        self.direct = _write_all(self.fd, offset, view, self.direct)
+                    self.progress.advance(task, block.chunk.length)
             except OSError as exc:
-                self.result.error = f"write failed at byte {block.offset}: {exc.strerror}"
+                self.result.error = f"write failed at byte {block.chunk.offset}: {exc.strerror}"
             finally:
                 block.release()
         if self.fd < 0:
@@ -227,48 +253,46 @@ class _Writer(threading.Thread):
             os.close(self.fd)
 
 
+def _feed(reader: ImageReader, writers: Sequence[_Writer]) -> None:
+    pool: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
+    for _ in range(QUEUE_BLOCKS + 2):
+        pool.put(mmap.mmap(-1, BLOCK_SIZE))
+    try:
+        for chunk in reader.chunks(pool, BLOCK_SIZE):
+            block = _Block(chunk, pool, len(writers))
+            for writer in writers:
+                writer.blocks.put(block)
+    except OSError as exc:
+        raise AssemblyError(f"cannot read {reader.image}: {exc.strerror or exc}") from exc
+
+
 def flash(
     image: Path,
     targets: Sequence[Target],
     verify: bool = True,
     progress: Progress | None = None,
     before_verify: Callable[[Target], None] | None = None,
+    block_map: BlockMap | None = None,
+    bmap_path: Path | None = None,
 ) -> FlashResult:
-    """Write ``image`` to every target at once, then read each back. Per-target failures are in the result.
+    """Write ``image`` (raw or compressed) to every target at once, then read each back.
 
-    ``before_verify`` runs in each target's thread between its write and its read-back (tests
-    use it to damage a target on purpose).
+    With ``block_map``, only its ranges are written and read back. Per-target failures are in the
+    result. ``before_verify`` runs in each target's thread between its write and its read-back
+    (tests use it to damage a target on purpose).
     """
     progress = progress or _Silent()
-    size = image_size(image)
-    writers = [_Writer(t, size, verify, progress, before_verify) for t in targets]
-    pool: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
-    for _ in range(QUEUE_BLOCKS + 2):
-        pool.put(mmap.mmap(-1, BLOCK_SIZE))
-    digest = hashlib.sha256()
+    reader = ImageReader(image, block_map)
+    writers = [_Writer(t, reader, verify, progress, before_verify) for t in targets]
     start = time.perf_counter()
     for writer in writers:
         writer.started_at = start
         writer.start()
     try:
-        with image.open("rb", buffering=0) as src:
-            offset = 0
-            while offset < size:
-                buf = pool.get()
-                with memoryview(buf) as whole:
-                    n = src.readinto(whole[: min(BLOCK_SIZE, size - offset)])
-                    if not n:
-                        raise AssemblyError(f"{image} shrank while being written", hint="do not change the image while flashing")
-                    digest.update(whole[:n])
-                block = _Block(buf, pool, n, offset, len(writers))
-                for writer in writers:
-                    writer.blocks.put(block)
-                offset += n
-    except BaseException as exc:
+        _feed(reader, writers)
+    except BaseException:
         for writer in writers:
             writer.cancelled = True
-        if isinstance(exc, OSError):
-            raise AssemblyError(f"cannot read {image}: {exc.strerror}") from exc
         raise
     finally:
         for writer in writers:
@@ -276,7 +300,9 @@ def flash(
         for writer in writers:
             writer.join()
     _reread_partitions(targets)
-    return FlashResult(image, size, digest.hexdigest(), [w.result for w in writers])
+    whole = reader.image_digest.hexdigest() if reader.image_digest is not None else None
+    results = [w.result for w in writers]
+    return FlashResult(image, reader.size, reader.digest.hexdigest(), results, reader.written, whole, bmap_path)
 
 
 def _reread_partitions(targets: Sequence[Target]) -> None:

@@ -1,0 +1,124 @@
+"""The image side of a write: raw bytes in buffers, and which parts of each buffer to write.
+
+With a block map, only its ranges are read (the rest of the image is skipped, not decompressed
+where the format allows) and each range is checked against the map's sha256 as it streams by.
+Without one, every byte is read and hashed (the image's sha256), and blocks of zeros are left
+out: new file targets get holes there, disks keep what they held, as with a block map.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import lzma
+import mmap
+import queue
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packbuilder.errors import AssemblyError, InputError, VerificationError
+from packbuilder.flash.bmap import BlockMap, Range, zero_runs
+from packbuilder.flash.compressed import RawStream, open_raw, raw_size
+
+
+@dataclass
+class Chunk:
+    """``length`` raw bytes at image ``offset`` in ``buf``; ``pieces`` are the (start, end) parts of buf to write."""
+
+    buf: mmap.mmap
+    length: int
+    offset: int
+    pieces: list[tuple[int, int]]
+
+
+@dataclass
+class ImageReader:
+    image: Path
+    block_map: BlockMap | None = None
+    size: int = 0
+    extents: list[list[int]] = field(default_factory=list)  # [start, end) of the image written, merged
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)  # over the written bytes, in order
+    image_digest: hashlib._Hash | None = None  # the whole image's, when it is all read
+
+    def __post_init__(self) -> None:
+        if self.block_map is not None:
+            self.size = self.block_map.image_size
+        else:
+            self.size = raw_size(self.image)
+            self.image_digest = hashlib.sha256()
+
+    @property
+    def written(self) -> int:
+        return sum(end - start for start, end in self.extents)
+
+    def _add(self, start: int, end: int, data: memoryview) -> None:
+        self.digest.update(data)
+        if self.extents and self.extents[-1][1] == start:
+            self.extents[-1][1] = end
+        else:
+            self.extents.append([start, end])
+
+    def chunks(self, pool: queue.SimpleQueue[mmap.mmap], chunk_size: int) -> Iterator[Chunk]:
+        """Buffers taken from ``pool`` (the consumer gives them back), in image order."""
+        spans = self.block_map.ranges if self.block_map is not None else (Range(0, self.size),)
+        stream = open_raw(self.image, random_access=self.block_map is not None)
+        try:
+            for span in spans:
+                yield from self._span(stream, span, pool, chunk_size)
+        except (lzma.LZMAError, gzip.BadGzipFile, EOFError) as exc:
+            raise VerificationError(f"{self.image} is damaged: {exc}", hint="download the image again") from exc
+        except Exception as exc:
+            if type(exc).__name__ == "ZstdError":  # zstandard's error type, imported lazily
+                raise VerificationError(f"{self.image} is damaged: {exc}", hint="download the image again") from exc
+            raise
+        finally:
+            stream.close()
+
+    def _span(self, stream: RawStream, span: Range, pool: queue.SimpleQueue[mmap.mmap], chunk_size: int) -> Iterator[Chunk]:
+        stream.skip_to(span.start)
+        check = hashlib.sha256() if span.sha256 else None
+        pos = span.start
+        while pos < span.end:
+            buf = pool.get()
+            with memoryview(buf) as whole:
+                n = stream.readinto(whole[: min(chunk_size, span.end - pos)])
+                if not n:
+                    pool.put(buf)
+                    raise AssemblyError(f"{self.image} ends at byte {pos}, before its size {self.size}", hint="download it again")
+                data = whole[:n]
+                for hasher in (check, self.image_digest):
+                    if hasher is not None:
+                        hasher.update(data)
+                pieces = [(0, n)] if self.block_map is not None else [(a - pos, b - pos) for a, b in zero_runs(buf[:n], pos)]
+                for a, b in pieces:
+                    self._add(pos + a, pos + b, whole[a:b])
+            yield Chunk(buf, n, pos, pieces)
+            pos += n
+        if check is not None and check.hexdigest() != span.sha256:
+            raise VerificationError(
+                f"{self.image} does not match its block map at bytes {span.start}-{span.end}",
+                hint="the image or its .bmap is damaged or they are not from the same build: download both again",
+            )
+
+
+def load_map(image: Path, bmap: Path | None) -> tuple[BlockMap | None, Path | None]:
+    """The block map to use: ``bmap`` if given, else the one published beside the image, if any."""
+    from packbuilder.flash.bmap import beside, parse
+    from packbuilder.flash.compressed import open_raw
+
+    path = bmap or beside(image)
+    if path is None:
+        return None, None
+    block_map = parse(path)
+    stream = open_raw(image)
+    try:
+        known = stream.size
+    finally:
+        stream.close()
+    if known is not None and known != block_map.image_size:
+        raise InputError(
+            f"{path} describes an image of {block_map.image_size} bytes, but {image} holds {known}",
+            hint="give the .bmap published with this image (--bmap), or remove the stale one",
+        )
+    return block_map, path
