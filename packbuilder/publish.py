@@ -1,9 +1,11 @@
 """``publish``: put built images where associations can download and check them.
 
 ``SITE_DIR/images/`` holds the images, ``SHA256SUMS`` (GNU coreutils format: ``sha256sum -c``
-works in that folder) and optionally its detached signature ``SHA256SUMS.sig``. Beside them:
-``index.json`` (machine-readable), one CycloneDX SBOM and one licence/source report per image,
-and the static download site (French first).
+works in that folder) and optionally its detached signature ``SHA256SUMS.sig``. Beside each USB
+image: its compressed copies (``.img.xz``, ``.img.zst``) and block map (``.img.bmap``), all in
+SHA256SUMS. Beside them: ``index.json`` (machine-readable), ``os_list.json`` (Raspberry Pi Imager's
+repository format), one CycloneDX SBOM and one licence/source report per image, and the static
+download site (French first).
 """
 
 from __future__ import annotations
@@ -17,13 +19,25 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from packbuilder import __version__, tools
 from packbuilder.errors import InputError
 from packbuilder.fetch.hashes import hash_file
+from packbuilder.site import OS_LIST
 from packbuilder.verify import read_manifest
 
 FORMAT_OF_SUFFIX = {".img": "usb", ".zip": "zip", ".iso": "iso"}
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file published beside an image: a compressed copy (``xz``, ``zst``) or its block map (``bmap``)."""
+
+    name: str
+    kind: str
+    size: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,7 @@ class Published:
     size: int
     sha256: str
     manifest: dict[str, Any]
+    downloads: tuple[Download, ...] = ()
 
     @property
     def lock(self) -> dict[str, Any]:
@@ -70,13 +85,30 @@ def collect(outputs: list[Path], images_dir: Path) -> list[Published]:
         dest = images_dir / src.name
         if dest.resolve() != src.resolve():
             _place(src, dest)
-        published.append(Published(src.name, dest, dest.stat().st_size, hash_file(dest), manifest))
+        downloads = derived_files(dest) if FORMAT_OF_SUFFIX.get(dest.suffix) == "usb" else ()
+        published.append(Published(src.name, dest, dest.stat().st_size, hash_file(dest), manifest, downloads))
     return sorted(published, key=lambda p: p.name)
+
+
+def derived_files(image: Path) -> tuple[Download, ...]:
+    """Write the compressed copies and the block map of a USB image beside it (same bytes each time)."""
+    from packbuilder.flash.bmap import scan, to_xml
+    from packbuilder.flash.compressed import compress_xz, compress_zst
+
+    bmap = image.with_name(image.name + ".bmap")
+    bmap.write_text(to_xml(scan(image)), encoding="utf-8")
+    made = [bmap]
+    for suffix, compress in ((".xz", compress_xz), (".zst", compress_zst)):
+        dest = image.with_name(image.name + suffix)
+        compress(image, dest)
+        made.append(dest)
+    return tuple(Download(p.name, p.suffix[1:], p.stat().st_size, hash_file(p)) for p in made)
 
 
 def write_sha256sums(images: list[Published], images_dir: Path) -> Path:
     path = images_dir / "SHA256SUMS"
-    path.write_text("".join(f"{p.sha256}  {p.name}\n" for p in images), encoding="utf-8")
+    lines = [(p.sha256, p.name) for p in images] + [(d.sha256, d.name) for p in images for d in p.downloads]
+    path.write_text("".join(f"{sha}  {name}\n" for sha, name in sorted(lines, key=lambda line: line[1])), encoding="utf-8")
     return path
 
 
@@ -149,6 +181,11 @@ def index_document(images: list[Published]) -> dict[str, Any]:
                 "apps": _apps(p),
                 "sbom": f"sbom/{p.name}.cdx.json",
                 "licences": f"licences/{p.name}.html",
+                # Compressed copies first, the smallest first: what the site offers to download.
+                "downloads": [
+                    {"file": f"images/{d.name}", "name": d.name, "kind": d.kind, "size": d.size, "sha256": d.sha256}
+                    for d in sorted(p.downloads, key=lambda d: (d.kind == "bmap", d.size, d.name))
+                ],
             }
             for p in images
         ],
@@ -196,6 +233,7 @@ def sbom_json(image: Published) -> str:
             type=ComponentType.FIRMWARE,
             bom_ref=f"image:{image.name}",
             hashes=[HashType(alg=HashAlgorithm.SHA_256, content=image.sha256)],
+            external_references=_download_refs(image),
         ),
     )
     # A serial number derived from the image, not random: publishing twice gives the same file.
@@ -209,7 +247,70 @@ def sbom_json(image: Published) -> str:
     return text
 
 
-def publish(outputs: list[Path], site: Path, sign_key: Path | None = None) -> list[Published]:
+def _download_refs(image: Published) -> list[Any]:
+    """The image and its compressed copies and block map as distribution links, relative to the SBOM's folder."""
+    from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, XsUri
+
+    files = [(image.name, image.sha256)] + [(d.name, d.sha256) for d in image.downloads]
+    return [
+        ExternalReference(
+            type=ExternalReferenceType.DISTRIBUTION,
+            url=XsUri(f"../images/{quote(name)}"),
+            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=sha)],
+        )
+        for name, sha in files
+    ]
+
+
+def os_list(images: list[Published], base_url: str | None) -> dict[str, Any]:
+    """Raspberry Pi Imager's repository feed (``rpi-imager --repo URL``): one entry per USB image, its .img.xz.
+
+    Fields as in rpi-imager's doc/json-schema/os-list-schema.json (raspberrypi/rpi-imager, read at commit
+    71754dd16416e96fa0f9849704f43804eaa8196d): required name, description, icon, url, extract_size,
+    extract_sha256, image_download_size, release_date; image_download_sha256 is read by Imager for its
+    download cache (not in that schema, which allows more properties). .xz rather than .zst: the schema
+    says Imager before 1.7 does not read zstd. Imager fetches ``url`` and ``icon``: with ``base_url``
+    they are absolute, else relative to the site folder (unverified whether Imager resolves those).
+    """
+    def link(path: str) -> str:
+        return f"{base_url.rstrip('/')}/{quote(path)}" if base_url else quote(path)
+
+    entries = []
+    for image in images:
+        xz = next((d for d in image.downloads if d.kind == "xz"), None)
+        if xz is None:
+            continue
+        pack, profile = image.lock.get("pack", {}), image.lock.get("profile", {})
+        title = (pack.get("name") or {}).get("fr") or pack.get("id") or image.name
+        where = (profile.get("name") or {}).get("fr") or profile.get("id") or ""
+        count = len(image.lock.get("items", []))
+        entries.append(
+            {
+                "name": f"{title} ({where})" if where else title,
+                "description": f"Clé USB de {count} logiciels libres portables, pour : {where}" if where else image.name,
+                "icon": link(OS_LIST_ICON),
+                "url": link(f"images/{xz.name}"),
+                "extract_size": image.size,
+                "extract_sha256": image.sha256,
+                "image_download_size": xz.size,
+                "image_download_sha256": xz.sha256,
+                "release_date": image.date or "2000-01-01",
+            }
+        )
+    return {"os_list": entries}
+
+
+# A key drawn in two rectangles: the feed's icon, so Imager's list shows something recognisable.
+ICON_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="64" height="64">
+<rect x="22" y="4" width="20" height="16" rx="2" fill="#8a8f98"/>
+<rect x="14" y="18" width="36" height="42" rx="6" fill="#1f6feb"/>
+<text x="32" y="46" font-family="sans-serif" font-size="14" fill="#fff" text-anchor="middle">USB</text>
+</svg>
+"""
+OS_LIST_ICON = "os_list_icon.svg"
+
+
+def publish(outputs: list[Path], site: Path, sign_key: Path | None = None, base_url: str | None = None) -> list[Published]:
     from packbuilder.site import render_site
 
     images_dir = site / "images"
@@ -224,5 +325,8 @@ def publish(outputs: list[Path], site: Path, sign_key: Path | None = None) -> li
         (site / "sbom" / f"{image.name}.cdx.json").write_text(sbom_json(image) + "\n", encoding="utf-8")
     index = index_document(images)
     (site / "index.json").write_text(json.dumps(index, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    feed = os_list(images, base_url)
+    (site / OS_LIST).write_text(json.dumps(feed, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (site / OS_LIST_ICON).write_text(ICON_SVG, encoding="utf-8")
     render_site(index, site, signed=sign_key is not None)
     return images

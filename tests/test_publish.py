@@ -147,7 +147,8 @@ def site_files(site: Path) -> dict[str, bytes]:
 def test_sha256sums_checks_with_coreutils(site: Path, outputs: list[Path]) -> None:
     result = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=site / "images", capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(result.stdout.splitlines()) == sorted(f"{p.name}: OK" for p in outputs)
+    names = [p.name for p in outputs] + [f"{p.name}{s}" for p in outputs if p.suffix == ".img" for s in (".xz", ".zst", ".bmap")]
+    assert sorted(result.stdout.splitlines()) == sorted(f"{name}: OK" for name in names)
     assert not (site / "images" / "SHA256SUMS.sig").exists()
 
 

@@ -98,6 +98,28 @@ def _report(result: FlashResult) -> None:
         OUTPUT.info(f"  {r.target.name}: {r.status(result.sha256)}  {r.error or rates}")
 
 
+def _watch(image: Path, size: int, block_map: Any, verify: bool, yes: bool, devices: list[str] | None) -> None:
+    from packbuilder.errors import InputError
+    from packbuilder.flash.watch import KeyResult, Watcher, udev_events
+
+    if devices:
+        hint = f"packbuilder flash {image} --watch"
+        raise InputError("--watch writes the keys as they are plugged in: give no DEVICE", hint=hint)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError("refusing to erase keys without confirmation: standard input is not a terminal", hint="add --yes")
+        question = f"Every USB key plugged in from now on will be erased and get {image}. Go on?"
+        if not typer.confirm(question, default=False, err=True):
+            raise typer.Abort()
+
+    def report(key: KeyResult) -> None:
+        OUTPUT.info(key.line)
+
+    OUTPUT.info(f"waiting for USB keys to write {image} ({size} bytes); Ctrl-C to stop")
+    results = Watcher(image, size, block_map, verify, report=report).run(udev_events())
+    OUTPUT.info(f"{sum(k.ok for k in results)} key(s) written, {sum(not k.ok for k in results)} refused or failed")
+
+
 def flash(
     image: Annotated[
         Path, typer.Argument(help="Disk image to write: .img, .img.xz, .img.zst or .img.gz (packbuilder build --format usb).")
@@ -111,6 +133,7 @@ def flash(
     bmap: Annotated[
         Path | None, typer.Option("--bmap", help="Block map (default: IMAGE's .bmap beside it): write only the blocks in use.")
     ] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Write every USB key plugged in, one line each, until Ctrl-C.")] = False,
     json_flag: JsonOpt = False,
 ) -> None:
     """Write a disk image to one or several USB keys at once, then read each back (exit 4 if one differs)."""
@@ -121,6 +144,9 @@ def flash(
     image_size(image, 1)  # the file is there and not empty
     block_map, bmap_path = load_map(image, bmap)
     size = image_size(image, block_map.image_size if block_map else None)
+    if watch:
+        _watch(image, size, block_map, verify, yes, devices)
+        return
     if not devices:
         raise InputError(
             "no DEVICE given",

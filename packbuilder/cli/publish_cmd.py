@@ -20,6 +20,10 @@ def publish(
         Path | None,
         typer.Option("--sign", metavar="KEYFILE", help="Armored OpenPGP secret key: sign SHA256SUMS into SHA256SUMS.sig."),
     ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", metavar="URL", help="Where the site will be served: makes os_list.json's links absolute."),
+    ] = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """Publish built images: checksums, signature, SBOMs, licence reports and a static download site."""
@@ -27,7 +31,7 @@ def publish(
 
     set_json(json_flag)
     site.mkdir(parents=True, exist_ok=True)
-    images = publish_images(outputs, site, sign)
+    images = publish_images(outputs, site, sign, base_url)
     images_dir = site / "images"
     if OUTPUT.json_mode:
         OUTPUT.emit_json(
@@ -36,12 +40,24 @@ def publish(
                 "index": str(site / "index.html"),
                 "sha256sums": str(images_dir / "SHA256SUMS"),
                 "signature": str(images_dir / "SHA256SUMS.sig") if sign else None,
-                "images": [{"name": p.name, "size": p.size, "sha256": p.sha256, "format": p.format} for p in images],
+                "os_list": str(site / "os_list.json"),
+                "images": [
+                    {
+                        "name": p.name,
+                        "size": p.size,
+                        "sha256": p.sha256,
+                        "format": p.format,
+                        "downloads": [{"name": d.name, "size": d.size, "sha256": d.sha256} for d in p.downloads],
+                    }
+                    for p in images
+                ],
             }
         )
         return
     for image in images:
         OUTPUT.info(f"  {image.name}  {image.size} bytes  sha256:{image.sha256}")
+        for d in image.downloads:
+            OUTPUT.info(f"  {d.name}  {d.size} bytes  sha256:{d.sha256}")
     signed = " (signed: SHA256SUMS.sig)" if sign else ""
     OUTPUT.info(f"published {len(images)} image(s) to {site}: open {site / 'index.html'}{signed}")
     OUTPUT.info(f"check the downloads with: cd {images_dir} && sha256sum -c SHA256SUMS")
