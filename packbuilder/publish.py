@@ -28,6 +28,7 @@ from packbuilder.site import OS_LIST
 from packbuilder.verify import read_manifest
 
 FORMAT_OF_SUFFIX = {".img": "usb", ".zip": "zip", ".iso": "iso"}
+DOWNLOAD_ORDER = ("xz", "zst", "bmap")
 
 
 @dataclass(frozen=True)
@@ -181,10 +182,11 @@ def index_document(images: list[Published]) -> dict[str, Any]:
                 "apps": _apps(p),
                 "sbom": f"sbom/{p.name}.cdx.json",
                 "licences": f"licences/{p.name}.html",
-                # Compressed copies first, the smallest first: what the site offers to download.
+                # What the site offers, in this order: xz first (the most tools read it: 7-Zip, balenaEtcher,
+                # Raspberry Pi Imager), then zstd, then the block map.
                 "downloads": [
                     {"file": f"images/{d.name}", "name": d.name, "kind": d.kind, "size": d.size, "sha256": d.sha256}
-                    for d in sorted(p.downloads, key=lambda d: (d.kind == "bmap", d.size, d.name))
+                    for d in sorted(p.downloads, key=lambda d: DOWNLOAD_ORDER.index(d.kind))
                 ],
             }
             for p in images

@@ -162,7 +162,7 @@ def compress_zst(src: Path, dest: Path) -> None:
     """``dest`` = ``src`` compressed by zstd level 19 on every core; the frame records size and checksum."""
     import zstandard
 
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1, write_checksum=True, write_content_size=True)
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=_threads(), write_checksum=True, write_content_size=True)
     tmp = dest.with_name(f".{dest.name}.partial")
     try:
         with src.open("rb") as fin, tmp.open("wb") as fout:
