@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_fat, bench_fetch, bench_flash, bench_iso, bench_resolve, bench_startup, bench_usblive
+from bench import bench_fat, bench_fetch, bench_flash, bench_images, bench_iso, bench_resolve, bench_startup, bench_usblive
 
 
 def main() -> int:
@@ -18,6 +18,7 @@ def main() -> int:
         bench_fetch.run(),
         bench_fat.run(),
         bench_flash.run(),
+        bench_images.run(),
         bench_iso.run(),
         bench_usblive.run(),
     ]
