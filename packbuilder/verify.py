@@ -151,12 +151,16 @@ def verify_compressed_image(image: Path) -> Report:
 
 def _sums_line(sums: Path, name: str) -> str | None:
     try:
-        lines = sums.read_text(encoding="utf-8").splitlines()
+        return _lookup(sums.read_text(encoding="utf-8").splitlines(), name)
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def _lookup(lines: list[str], name: str) -> str | None:
+    """The hash of file ``name`` in SHA256SUMS lines (GNU coreutils format), else None."""
     for line in lines:
         parts = line.strip().split(maxsplit=1)
-        if len(parts) == 2 and parts[1].lstrip("*") == name:
+        if len(parts) == 2 and Path(parts[1].lstrip("*")).name == name:
             return parts[0].lower()
     return None
 
@@ -183,12 +187,7 @@ def check_sums(image: Path, sums: Path) -> str | None:
         lines = sums.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {sums}: {exc}") from None
-    expected = None
-    for line in lines:
-        parts = line.strip().split(maxsplit=1)
-        if len(parts) == 2 and Path(parts[1].lstrip("*")).name == image.name:
-            expected = parts[0].lower()
-            break
+    expected = _lookup(lines, image.name)
     if expected is None:
         raise InputError(f"{sums} has no line for {image.name}", hint="give the SHA256SUMS published with this image")
     actual = hash_file(image)

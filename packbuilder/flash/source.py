@@ -38,7 +38,8 @@ class ImageReader:
     block_map: BlockMap | None = None
     size: int = 0
     extents: list[list[int]] = field(default_factory=list)  # [start, end) of the image written, merged
-    digest: hashlib._Hash = field(default_factory=hashlib.sha256)  # over the written bytes, in order
+    # Over the written bytes in order; with a block map, over each range's sha256 in turn.
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     image_digest: hashlib._Hash | None = None  # the whole image's, when it is all read
 
     def __post_init__(self) -> None:
@@ -53,6 +54,9 @@ class ImageReader:
         return sum(end - start for start, end in self.extents)
 
     def _add(self, start: int, end: int, data: memoryview) -> None:
+        if self.block_map is not None:  # one extent per range, hashed in _span: one pass over the data, not two
+            self.extents[-1][1] = end
+            return
         self.digest.update(data)
         if self.extents and self.extents[-1][1] == start:
             self.extents[-1][1] = end
@@ -77,7 +81,9 @@ class ImageReader:
 
     def _span(self, stream: RawStream, span: Range, pool: queue.SimpleQueue[mmap.mmap], chunk_size: int) -> Iterator[Chunk]:
         stream.skip_to(span.start)
-        check = hashlib.sha256() if span.sha256 else None
+        check = hashlib.sha256() if self.block_map is not None else None
+        if check is not None:
+            self.extents.append([span.start, span.start])
         pos = span.start
         while pos < span.end:
             buf = pool.get()
@@ -95,7 +101,11 @@ class ImageReader:
                     self._add(pos + a, pos + b, whole[a:b])
             yield Chunk(buf, n, pos, pieces)
             pos += n
-        if check is not None and check.hexdigest() != span.sha256:
+        if check is None:
+            return
+        # With a map, what each target must read back is each range's sha256 in turn: hash those.
+        self.digest.update(check.digest())
+        if span.sha256 is not None and check.hexdigest() != span.sha256:
             raise VerificationError(
                 f"{self.image} does not match its block map at bytes {span.start}-{span.end}",
                 hint="the image or its .bmap is damaged or they are not from the same build: download both again",

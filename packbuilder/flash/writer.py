@@ -174,22 +174,27 @@ def _read_extent(fd: int, start: int, end: int, buf: mmap.mmap, direct: bool, st
     return direct
 
 
-def _read_back(target: Target, extents: Sequence[Sequence[int]], progress: Progress) -> str:
-    """sha256 of the target's bytes at ``extents``, read from the device, not the page cache."""
+def _read_back(target: Target, extents: Sequence[Sequence[int]], progress: Progress, per_extent: bool) -> str:
+    """sha256 of the target's bytes at ``extents`` (``per_extent``: of each extent's sha256 in turn, as
+    :class:`ImageReader` does with a block map), read from the device, not the page cache."""
     fd, direct = _open(target, write=False)
     buf = mmap.mmap(-1, BLOCK_SIZE)
     digest = hashlib.sha256()
     task = progress.start(target, "verify", sum(end - start for start, end in extents))
+    hasher = digest
 
     def step(data: memoryview) -> None:
-        digest.update(data)
+        hasher.update(data)
         progress.advance(task, len(data))
 
     try:
         if target.device is not None and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         for start, end in extents:
+            hasher = hashlib.sha256() if per_extent else digest
             direct = _read_extent(fd, start, end, buf, direct, step)
+            if per_extent:
+                digest.update(hasher.digest())
     finally:
         os.close(fd)
         buf.close()
@@ -223,7 +228,8 @@ class _Writer(threading.Thread):
                 if self.hook is not None:
                     self.hook(self.result.target)
                 start = time.perf_counter()
-                self.result.sha256 = _read_back(self.result.target, self.reader.extents, self.progress)
+                per_extent = self.reader.block_map is not None
+                self.result.sha256 = _read_back(self.result.target, self.reader.extents, self.progress, per_extent)
                 self.result.verify_seconds = time.perf_counter() - start
         except OSError as exc:
             self.result.error = self.result.error or f"{exc.strerror or exc}"
