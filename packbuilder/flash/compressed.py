@@ -19,6 +19,7 @@ import gzip
 import lzma
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -109,9 +110,10 @@ def _zstd(path: Path) -> RawStream:
     return _Sequential(reader, raw, size if size >= 0 else None)
 
 
-def open_raw(image: Path, random_access: bool = False) -> RawStream:
-    """The raw bytes of ``image``. ``random_access``: the caller skips (a block map); xz may then jump between
-    its blocks without checking their CRC (the map's checksums cover the bytes read)."""
+def open_raw(image: Path, wanted: Sequence[tuple[int, int]] | None = None) -> RawStream:
+    """The raw bytes of ``image``. ``wanted``: the (start, end) spans the caller will read (a block map's
+    ranges), in order; an xz file then decodes only its blocks holding them, without checking their CRC
+    (the map's checksums cover the bytes read)."""
     from packbuilder.flash import xzblocks
 
     try:
@@ -125,8 +127,8 @@ def open_raw(image: Path, random_access: bool = False) -> RawStream:
                 return _Sequential(gzip.GzipFile(fileobj=raw), raw, None)
             case _:
                 index = xzblocks.read_index(image)
-                if random_access and index is not None and index.seekable:
-                    return xzblocks.BlockReader(image, index)
+                if wanted is not None and index is not None and index.seekable:
+                    return xzblocks.BlockReader(image, index, wanted)
                 raw = image.open("rb")
                 return _Sequential(lzma.LZMAFile(raw), raw, index.size if index else None)
     except OSError as exc:

@@ -66,7 +66,8 @@ class ImageReader:
     def chunks(self, pool: queue.SimpleQueue[mmap.mmap], chunk_size: int) -> Iterator[Chunk]:
         """Buffers taken from ``pool`` (the consumer gives them back), in image order."""
         spans = self.block_map.ranges if self.block_map is not None else (Range(0, self.size),)
-        stream = open_raw(self.image, random_access=self.block_map is not None)
+        wanted = [(r.start, r.end) for r in spans] if self.block_map is not None else None
+        stream = open_raw(self.image, wanted)
         try:
             for span in spans:
                 yield from self._span(stream, span, pool, chunk_size)
