@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -60,6 +61,11 @@ def _timed(argv: list[str], **kw: object) -> float:
     return time.perf_counter() - start
 
 
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _compression(image: Path) -> bool:
     from packbuilder.flash.compressed import compress_xz, compress_zst
 
@@ -68,14 +74,19 @@ def _compression(image: Path) -> bool:
         ("zst", compress_zst, ["zstd", "-q", "-f", "-T0", "-19", str(image), "-o", f"{image}.ref.zst"]),
         ("xz", compress_xz, ["sh", "-c", f'xz -T0 -6 -c "{image}" > "{image}.ref.xz"']),
     ):
-        reference_s = ours_s = float("inf")
+        reference_s = ours_s = reference_cpu = ours_cpu = float("inf")
         for _ in range(REPEAT):  # alternated, best of each: a busy machine swings single runs by 2x
             settle()
+            cpu = _cpu(resource.RUSAGE_CHILDREN)
             reference_s = min(reference_s, _timed(reference))
+            reference_cpu = min(reference_cpu, _cpu(resource.RUSAGE_CHILDREN) - cpu)
             settle()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
             ours(image, Path(f"{image}.{suffix}"))
             ours_s = min(ours_s, time.perf_counter() - start)
+            ours_cpu = min(ours_cpu, _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu)
+        # CPU seconds (user + system, all threads and tools) say the same thing less disturbed by other load.
+        print(f"images: .{suffix} CPU {ours_cpu:.1f} s, reference {reference_cpu:.1f} s ({ours_cpu / reference_cpu:.2f}x)")
         size, ref_size = Path(f"{image}.{suffix}").stat().st_size, Path(f"{image}.ref.{suffix}").stat().st_size
         Path(f"{image}.ref.{suffix}").unlink()
         print(f"images: .{suffix} {size} bytes, reference {ref_size} bytes ({(size / ref_size - 1) * 100:+.2f} %)")

@@ -135,9 +135,17 @@ def open_raw(image: Path, wanted: Sequence[tuple[int, int]] | None = None) -> Ra
         raise InputError(f"cannot read image {image}: {exc.strerror or exc}") from exc
 
 
+def decode_errors() -> tuple[type[Exception], ...]:
+    """What the decompressors raise on damaged input."""
+    import zstandard
+
+    return (lzma.LZMAError, gzip.BadGzipFile, EOFError, zstandard.ZstdError)
+
+
 def raw_size(image: Path) -> int:
     """The raw image's size; gzip does not record it (only modulo 4 GiB), so a .gz is read through once."""
     stream = open_raw(image)
+    errors: tuple[type[Exception], ...] = (*decode_errors(), OSError)
     try:
         if stream.size is not None:
             return stream.size
@@ -147,7 +155,7 @@ def raw_size(image: Path) -> int:
             while n := stream.readinto(view):
                 total += n
         return total
-    except (lzma.LZMAError, gzip.BadGzipFile, EOFError, OSError) as exc:
+    except errors as exc:
         raise InputError(f"{image} is damaged or not a {kind(image)} file: {exc}", hint="download it again") from exc
     finally:
         stream.close()

@@ -8,9 +8,7 @@ out: new file targets get holes there, disks keep what they held, as with a bloc
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import lzma
 import mmap
 import queue
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ from pathlib import Path
 
 from packbuilder.errors import AssemblyError, InputError, VerificationError
 from packbuilder.flash.bmap import BlockMap, Range, zero_runs
-from packbuilder.flash.compressed import RawStream, open_raw, raw_size
+from packbuilder.flash.compressed import RawStream, decode_errors, kind, open_raw, raw_size
 
 
 @dataclass
@@ -71,14 +69,16 @@ class ImageReader:
         try:
             for span in spans:
                 yield from self._span(stream, span, pool, chunk_size)
-        except (lzma.LZMAError, gzip.BadGzipFile, EOFError) as exc:
+        except decode_errors() as exc:
             raise VerificationError(f"{self.image} is damaged: {exc}", hint="download the image again") from exc
-        except Exception as exc:
-            if type(exc).__name__ == "ZstdError":  # zstandard's error type, imported lazily
-                raise VerificationError(f"{self.image} is damaged: {exc}", hint="download the image again") from exc
-            raise
         finally:
             stream.close()
+
+    def _short(self, pos: int) -> Exception:
+        message = f"{self.image} ends at byte {pos}, before its size {self.size}"
+        if kind(self.image) == "raw":  # the image changed under us
+            return AssemblyError(message, hint="do not change the image while flashing")
+        return VerificationError(f"{message}: damaged or incomplete download", hint="download it again")
 
     def _span(self, stream: RawStream, span: Range, pool: queue.SimpleQueue[mmap.mmap], chunk_size: int) -> Iterator[Chunk]:
         stream.skip_to(span.start)
@@ -92,7 +92,7 @@ class ImageReader:
                 n = stream.readinto(whole[: min(chunk_size, span.end - pos)])
                 if not n:
                     pool.put(buf)
-                    raise AssemblyError(f"{self.image} ends at byte {pos}, before its size {self.size}", hint="download it again")
+                    raise self._short(pos)
                 data = whole[:n]
                 for hasher in (check, self.image_digest):
                     if hasher is not None:
