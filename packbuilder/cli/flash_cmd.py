@@ -138,10 +138,10 @@ def flash(
 ) -> None:
     """Write a disk image to one or several USB keys at once, then read each back (exit 4 if one differs)."""
     from packbuilder.errors import InputError
-    from packbuilder.flash import candidate_lines, flash, image_size, load_map, plan_targets, probe_system
+    from packbuilder.flash import candidate_lines, check_image_file, flash, image_size, load_map, plan_targets, probe_system
 
     set_json(json_flag)
-    image_size(image, 1)  # the file is there and not empty
+    check_image_file(image)
     block_map, bmap_path = load_map(image, bmap)
     size = image_size(image, block_map.image_size if block_map else None)
     if watch:

@@ -20,7 +20,7 @@ from packbuilder.flash.devices import (
     probe_system,
 )
 from packbuilder.flash.source import load_map
-from packbuilder.flash.targets import Target, image_size, plan_targets
+from packbuilder.flash.targets import Target, check_image_file, image_size, plan_targets
 from packbuilder.flash.writer import FlashResult, Progress, TargetResult, flash
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "TargetResult",
     "candidate_lines",
     "check_device",
+    "check_image_file",
     "dm_names",
     "flash",
     "human_size",

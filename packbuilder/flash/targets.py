@@ -35,6 +35,14 @@ class Target:
 
 def image_size(image: Path, known: int | None = None) -> int:
     """The raw image's size (``known``: from its block map), after checking the file is one."""
+    st = check_image_file(image)
+    if known is not None:
+        return known
+    return compressed.raw_size(image) if compressed.kind(image) != "raw" else st.st_size
+
+
+def check_image_file(image: Path) -> os.stat_result:
+    """The image's stat; a clear error if it is missing, not a regular file, or empty."""
     try:
         st = image.stat()
     except OSError as exc:
@@ -44,9 +52,7 @@ def image_size(image: Path, known: int | None = None) -> int:
         raise InputError(f"{image} is not a regular file", hint="the image is a file such as asso.img")
     if st.st_size == 0:
         raise InputError(f"image {image} is empty", hint="build it again with `packbuilder build ... --format usb`")
-    if known is not None:
-        return known
-    return compressed.raw_size(image) if compressed.kind(image) != "raw" else st.st_size
+    return st
 
 
 def _file_target(arg: str, image_stat: os.stat_result) -> tuple[Target | None, str | None]:
