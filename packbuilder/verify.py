@@ -133,7 +133,8 @@ def verify_compressed_image(image: Path) -> Report:
     block_map, _ = load_map(image, None)
     reader = ImageReader(image, block_map)
     pool: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
-    pool.put(mmap.mmap(-1, 4 * 2**20))
+    for _ in range(3):  # one being hashed, one being decompressed, one spare
+        pool.put(mmap.mmap(-1, 4 * 2**20))
     report = Report()
     try:
         for chunk in reader.chunks(pool, 4 * 2**20):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import mmap
 import queue
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,16 +63,21 @@ class ImageReader:
             self.extents.append([start, end])
 
     def chunks(self, pool: queue.SimpleQueue[mmap.mmap], chunk_size: int) -> Iterator[Chunk]:
-        """Buffers taken from ``pool`` (the consumer gives them back), in image order."""
+        """Buffers taken from ``pool`` (the consumer gives them back), in image order.
+
+        A thread decompresses into the buffers ahead of this one, which hashes them (both release
+        the GIL): on two cores, decompressing and hashing overlap instead of adding up."""
         spans = self.block_map.ranges if self.block_map is not None else (Range(0, self.size),)
         wanted = [(r.start, r.end) for r in spans] if self.block_map is not None else None
         stream = open_raw(self.image, wanted)
+        ahead = _ReadAhead(stream, spans, pool, chunk_size)
         try:
             for span in spans:
-                yield from self._span(stream, span, pool, chunk_size)
+                yield from self._span(ahead, span)
         except decode_errors() as exc:
             raise VerificationError(f"{self.image} is damaged: {exc}", hint="download the image again") from exc
         finally:
+            ahead.stop()
             stream.close()
 
     def _short(self, pos: int) -> Exception:
@@ -80,18 +86,15 @@ class ImageReader:
             return AssemblyError(message, hint="do not change the image while flashing")
         return VerificationError(f"{message}: damaged or incomplete download", hint="download it again")
 
-    def _span(self, stream: RawStream, span: Range, pool: queue.SimpleQueue[mmap.mmap], chunk_size: int) -> Iterator[Chunk]:
-        stream.skip_to(span.start)
+    def _span(self, ahead: _ReadAhead, span: Range) -> Iterator[Chunk]:
         check = hashlib.sha256() if self.block_map is not None else None
         if check is not None:
             self.extents.append([span.start, span.start])
         pos = span.start
         while pos < span.end:
-            buf = pool.get()
+            buf, n = ahead.next()
             with memoryview(buf) as whole:
-                n = stream.readinto(whole[: min(chunk_size, span.end - pos)])
                 if not n:
-                    pool.put(buf)
                     raise self._short(pos)
                 data = whole[:n]
                 for hasher in (check, self.image_digest):
@@ -133,3 +136,50 @@ def load_map(image: Path, bmap: Path | None) -> tuple[BlockMap | None, Path | No
             hint="give the .bmap published with this image (--bmap), or remove the stale one",
         )
     return block_map, path
+
+
+class _ReadAhead:
+    """Fills pool buffers from ``stream``, span after span, in a thread of its own."""
+
+    def __init__(self, stream: RawStream, spans: Sequence[Range], pool: queue.SimpleQueue[mmap.mmap], chunk_size: int):
+        self.stream, self.spans, self.pool, self.chunk_size = stream, spans, pool, chunk_size
+        self.filled: queue.SimpleQueue[tuple[mmap.mmap, int] | BaseException] = queue.SimpleQueue()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="image read-ahead", daemon=True)
+        self.thread.start()
+
+    def _buffer(self) -> mmap.mmap | None:
+        while not self.stopping.is_set():
+            try:
+                return self.pool.get(timeout=0.1)  # the writers give buffers back; stop() must not wait for them
+            except queue.Empty:
+                continue
+        return None
+
+    def _run(self) -> None:
+        try:
+            for span in self.spans:
+                self.stream.skip_to(span.start)
+                pos = span.start
+                while pos < span.end:
+                    buf = self._buffer()
+                    if buf is None:
+                        return
+                    with memoryview(buf) as whole:
+                        n = self.stream.readinto(whole[: min(self.chunk_size, span.end - pos)])
+                    self.filled.put((buf, n))
+                    if not n:
+                        return
+                    pos += n
+        except BaseException as exc:  # handed to the consumer, raised there
+            self.filled.put(exc)
+
+    def next(self) -> tuple[mmap.mmap, int]:
+        item = self.filled.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
