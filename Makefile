@@ -6,6 +6,9 @@ PIP ?= $(PYTHON) -m pip
 # System tools used by the tests, the image writers and the benchmarks (aria2: bench_fetch.py's reference),
 # installed when run as root on Debian/Ubuntu.
 APT_PACKAGES ?= gpgv gnupg openssl mtools dosfstools fdisk p7zip-full innoextract msitools xorriso squashfs-tools unzip zip aria2 chromium
+# Compressed images and block maps: publish runs xz (multithreaded, reproducible); the tests decompress with
+# xz and zstd and write our images with bmaptool (bmap-tools) to check our block maps.
+APT_PACKAGES += xz-utils zstd bmap-tools
 # usb-live images: SYSLINUX's mtools installer (syslinux) and the persistence volume (e2fsprogs).
 APT_PACKAGES += syslinux e2fsprogs
 # Boot tests: the fixture ISOs (scripts/make-fixture-isos.sh) and QEMU with SeaBIOS and OVMF.

@@ -1,9 +1,11 @@
 """``publish``: put built images where associations can download and check them.
 
 ``SITE_DIR/images/`` holds the images, ``SHA256SUMS`` (GNU coreutils format: ``sha256sum -c``
-works in that folder) and optionally its detached signature ``SHA256SUMS.sig``. Beside them:
-``index.json`` (machine-readable), one CycloneDX SBOM and one licence/source report per image,
-and the static download site (French first).
+works in that folder) and optionally its detached signature ``SHA256SUMS.sig``. Beside each USB
+image: its compressed copies (``.img.xz``, ``.img.zst``) and block map (``.img.bmap``), all in
+SHA256SUMS. Beside them: ``index.json`` (machine-readable), ``os_list.json`` (Raspberry Pi Imager's
+repository format), one CycloneDX SBOM and one licence/source report per image, and the static
+download site (French first).
 """
 
 from __future__ import annotations
@@ -17,16 +19,29 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from packbuilder import __version__, tools
 from packbuilder.errors import InputError
 from packbuilder.fetch.hashes import hash_file
+from packbuilder.site import OS_LIST
 from packbuilder.verify import read_manifest
 
 if TYPE_CHECKING:
     from packbuilder.torrent import TorrentInfo
 
 FORMAT_OF_SUFFIX = {".img": "usb", ".zip": "zip", ".iso": "iso"}
+DOWNLOAD_ORDER = ("xz", "zst", "bmap")
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file published beside an image: a compressed copy (``xz``, ``zst``) or its block map (``bmap``)."""
+
+    name: str
+    kind: str
+    size: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,7 @@ class Published:
     size: int
     sha256: str
     manifest: dict[str, Any]
+    downloads: tuple[Download, ...] = ()
 
     @property
     def lock(self) -> dict[str, Any]:
@@ -73,13 +89,30 @@ def collect(outputs: list[Path], images_dir: Path) -> list[Published]:
         dest = images_dir / src.name
         if dest.resolve() != src.resolve():
             _place(src, dest)
-        published.append(Published(src.name, dest, dest.stat().st_size, hash_file(dest), manifest))
+        downloads = derived_files(dest) if FORMAT_OF_SUFFIX.get(dest.suffix) == "usb" else ()
+        published.append(Published(src.name, dest, dest.stat().st_size, hash_file(dest), manifest, downloads))
     return sorted(published, key=lambda p: p.name)
+
+
+def derived_files(image: Path) -> tuple[Download, ...]:
+    """Write the compressed copies and the block map of a USB image beside it (same bytes each time)."""
+    from packbuilder.flash.bmap import scan, to_xml
+    from packbuilder.flash.compressed import compress_xz, compress_zst
+
+    bmap = image.with_name(image.name + ".bmap")
+    bmap.write_text(to_xml(scan(image)), encoding="utf-8")
+    made = [bmap]
+    for suffix, compress in ((".xz", compress_xz), (".zst", compress_zst)):
+        dest = image.with_name(image.name + suffix)
+        compress(image, dest)
+        made.append(dest)
+    return tuple(Download(p.name, p.suffix[1:], p.stat().st_size, hash_file(p)) for p in made)
 
 
 def write_sha256sums(images: list[Published], images_dir: Path) -> Path:
     path = images_dir / "SHA256SUMS"
-    path.write_text("".join(f"{p.sha256}  {p.name}\n" for p in images), encoding="utf-8")
+    lines = [(p.sha256, p.name) for p in images] + [(d.sha256, d.name) for p in images for d in p.downloads]
+    path.write_text("".join(f"{sha}  {name}\n" for sha, name in sorted(lines, key=lambda line: line[1])), encoding="utf-8")
     return path
 
 
@@ -152,6 +185,12 @@ def index_document(images: list[Published]) -> dict[str, Any]:
                 "apps": _apps(p),
                 "sbom": f"sbom/{p.name}.cdx.json",
                 "licences": f"licences/{p.name}.html",
+                # What the site offers, in this order: xz first (the most tools read it: 7-Zip, balenaEtcher,
+                # Raspberry Pi Imager), then zstd, then the block map.
+                "downloads": [
+                    {"file": f"images/{d.name}", "name": d.name, "kind": d.kind, "size": d.size, "sha256": d.sha256}
+                    for d in sorted(p.downloads, key=lambda d: DOWNLOAD_ORDER.index(d.kind))
+                ],
             }
             for p in images
         ],
@@ -199,6 +238,7 @@ def sbom_json(image: Published) -> str:
             type=ComponentType.FIRMWARE,
             bom_ref=f"image:{image.name}",
             hashes=[HashType(alg=HashAlgorithm.SHA_256, content=image.sha256)],
+            external_references=_download_refs(image),
         ),
     )
     # A serial number derived from the image, not random: publishing twice gives the same file.
@@ -210,6 +250,69 @@ def sbom_json(image: Published) -> str:
     bom.register_dependency(metadata.component, components)
     text: str = JsonV1Dot5(bom).output_as_string(indent=2)
     return text
+
+
+def _download_refs(image: Published) -> list[Any]:
+    """The image and its compressed copies and block map as distribution links, relative to the SBOM's folder."""
+    from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, XsUri
+
+    files = [(image.name, image.sha256)] + [(d.name, d.sha256) for d in image.downloads]
+    return [
+        ExternalReference(
+            type=ExternalReferenceType.DISTRIBUTION,
+            url=XsUri(f"../images/{quote(name)}"),
+            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=sha)],
+        )
+        for name, sha in files
+    ]
+
+
+def os_list(images: list[Published], base_url: str | None) -> dict[str, Any]:
+    """Raspberry Pi Imager's repository feed (``rpi-imager --repo URL``): one entry per USB image, its .img.xz.
+
+    Fields as in rpi-imager's doc/json-schema/os-list-schema.json (raspberrypi/rpi-imager, read at commit
+    71754dd16416e96fa0f9849704f43804eaa8196d): required name, description, icon, url, extract_size,
+    extract_sha256, image_download_size, release_date; image_download_sha256 is read by Imager for its
+    download cache (not in that schema, which allows more properties). .xz rather than .zst: the schema
+    says Imager before 1.7 does not read zstd. Imager fetches ``url`` and ``icon``: with ``base_url``
+    they are absolute, else relative to the site folder (unverified whether Imager resolves those).
+    """
+    def link(path: str) -> str:
+        return f"{base_url.rstrip('/')}/{quote(path)}" if base_url else quote(path)
+
+    entries = []
+    for image in images:
+        xz = next((d for d in image.downloads if d.kind == "xz"), None)
+        if xz is None:
+            continue
+        pack, profile = image.lock.get("pack", {}), image.lock.get("profile", {})
+        title = (pack.get("name") or {}).get("fr") or pack.get("id") or image.name
+        where = (profile.get("name") or {}).get("fr") or profile.get("id") or ""
+        count = len(image.lock.get("items", []))
+        entries.append(
+            {
+                "name": f"{title} ({where})" if where else title,
+                "description": f"Clé USB de {count} logiciels libres portables, pour : {where}" if where else image.name,
+                "icon": link(OS_LIST_ICON),
+                "url": link(f"images/{xz.name}"),
+                "extract_size": image.size,
+                "extract_sha256": image.sha256,
+                "image_download_size": xz.size,
+                "image_download_sha256": xz.sha256,
+                "release_date": image.date or "2000-01-01",
+            }
+        )
+    return {"os_list": entries}
+
+
+# A key drawn in two rectangles: the feed's icon, so Imager's list shows something recognisable.
+ICON_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="64" height="64">
+<rect x="22" y="4" width="20" height="16" rx="2" fill="#8a8f98"/>
+<rect x="14" y="18" width="36" height="42" rx="6" fill="#1f6feb"/>
+<text x="32" y="46" font-family="sans-serif" font-size="14" fill="#fff" text-anchor="middle">USB</text>
+</svg>
+"""
+OS_LIST_ICON = "os_list_icon.svg"
 
 
 def add_torrents(
@@ -245,8 +348,10 @@ def publish(
     trackers = tuple(check_tracker(t) for t in trackers)
     images_dir = site / "images"
     images = collect(outputs, images_dir)
-    # Every published file gets a torrent (the list grows with compressed copies).
-    torrents = add_torrents([p.path for p in images], site, base_url, list(trackers), [p.date for p in images])
+    # Every published image file gets a torrent: the raw image and its compressed copies.
+    files = [(p.path, p.date) for p in images]
+    files += [(images_dir / d.name, p.date) for p in images for d in p.downloads if d.kind != "bmap"]
+    torrents = add_torrents([f for f, _ in files], site, base_url, list(trackers), [d for _, d in files])
     sums = write_sha256sums(images, images_dir)
     add_sums(sums, [t.torrent for t in torrents.values()])
     if sign_key is not None:
@@ -259,5 +364,8 @@ def publish(
     index = index_document(images)
     annotate(index, site, torrents)
     (site / "index.json").write_text(json.dumps(index, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    feed = os_list(images, base_url)
+    (site / OS_LIST).write_text(json.dumps(feed, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (site / OS_LIST_ICON).write_text(ICON_SVG, encoding="utf-8")
     render_site(index, site, signed=sign_key is not None)
     return images

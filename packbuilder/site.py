@@ -33,6 +33,7 @@ INDEX_PAGES = {"fr": "index.html", "en": "index.en.html"}
 GUIDE_PAGES = {"fr": "ecrire-une-cle.html", "en": "write-a-key.html"}
 SUMS = "images/SHA256SUMS"
 SIG = "images/SHA256SUMS.sig"
+OS_LIST = "os_list.json"
 # Formats a PC starts from (a live system), as opposed to a key of apps used from a running PC.
 BOOTABLE_FORMATS = ("iso", "usb-live")
 FORMAT_WORDS: dict[str, dict[str, str]] = {
@@ -157,6 +158,8 @@ def render_site(index: dict[str, Any], site: Path, signed: bool) -> list[Path]:
         "generator": index.get("generator", "packbuilder"),
         "licence_pages": licence_pages,
         "is_bootable": is_bootable,
+        # Raspberry Pi Imager's feed, which publish writes when it has compressed USB images.
+        "os_list": OS_LIST if any(d.get("kind") == "xz" for i in images for d in i.get("downloads", [])) else None,
     }
     outputs: dict[str, str] = {}
     for lang in LANGS:

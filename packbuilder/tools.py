@@ -18,6 +18,7 @@ from packbuilder.errors import AssemblyError, PackbuilderError, ToolMissing
 # Tool -> Debian package that provides it.
 PACKAGES = {
     "7z": "p7zip-full",
+    "xz": "xz-utils",
     "gpgv": "gpgv",
     "sqv": "sqv",
     "mkfs.fat": "dosfstools",

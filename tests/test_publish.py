@@ -151,7 +151,8 @@ def site_files(site: Path) -> dict[str, bytes]:
 def test_sha256sums_checks_with_coreutils(site: Path, outputs: list[Path]) -> None:
     result = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=site / "images", capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(result.stdout.splitlines()) == sorted(f"{p.name}: OK" for p in outputs)
+    names = [p.name for p in outputs] + [f"{p.name}{s}" for p in outputs if p.suffix == ".img" for s in (".xz", ".zst", ".bmap")]
+    assert sorted(result.stdout.splitlines()) == sorted(f"{name}: OK" for name in names)
     assert not (site / "images" / "SHA256SUMS.sig").exists()
 
 
@@ -231,6 +232,77 @@ def test_not_an_image_is_refused(tmp_path: Path) -> None:
     result = run_cli("publish", str(stray), "-o", str(tmp_path / "site"))
     assert result.returncode == 2, result.stderr
     assert "notes.zip" in result.stderr
+
+
+# --- compressed copies, block maps and the Raspberry Pi Imager feed -------------------------------
+
+# What Raspberry Pi Imager requires of an os_list entry, as its published schema says
+# (raspberrypi/rpi-imager, doc/json-schema/os-list-schema.json, read at commit
+# 71754dd16416e96fa0f9849704f43804eaa8196d): an object with an "os_list" array (no other top-level
+# key but "imager"); each image entry has these keys with these JSON types.
+OS_ENTRY_REQUIRED = {
+    "name": "string", "description": "string", "icon": "string", "url": "string", "extract_size": "integer",
+    "extract_sha256": "string", "image_download_size": "integer", "release_date": "string",
+}  # fmt: skip
+OS_LIST_SCHEMA = {
+    "type": "object",
+    "required": ["os_list"],
+    "additionalProperties": False,
+    "properties": {
+        "imager": {"type": "object"},
+        "os_list": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": sorted(OS_ENTRY_REQUIRED),
+                "properties": {key: {"type": kind} for key, kind in OS_ENTRY_REQUIRED.items()},
+            },
+        },
+    },
+}
+
+
+def test_os_list_feed_matches_the_real_files_and_imagers_schema(site: Path, outputs: list[Path]) -> None:
+    import jsonschema
+
+    feed = json.loads((site / "os_list.json").read_text(encoding="utf-8"))
+    jsonschema.validate(feed, OS_LIST_SCHEMA)
+    usb = [p for p in outputs if p.suffix == ".img"]
+    assert len(feed["os_list"]) == len(usb) == 1
+    entry, image = feed["os_list"][0], usb[0]
+    download = site / unquote(entry["url"])
+    assert download.name == f"{image.name}.xz" and (site / entry["icon"]).is_file()
+    assert entry["image_download_size"] == download.stat().st_size
+    assert entry["image_download_sha256"] == hashlib.sha256(download.read_bytes()).hexdigest()
+    unpacked = subprocess.run(["xz", "-dc", str(download)], capture_output=True, check=True, timeout=120).stdout
+    assert entry["extract_size"] == len(unpacked) == image.stat().st_size
+    assert entry["extract_sha256"] == hashlib.sha256(unpacked).hexdigest() == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert entry["release_date"] == "2025-06-01" and "Windows 10" in entry["name"]
+
+
+def test_os_list_links_absolute_with_base_url(outputs: list[Path], tmp_path: Path) -> None:
+    publish_cli(*outputs, "-o", tmp_path / "site", "--base-url", "https://asso.example.org/cles/")
+    entry = json.loads((tmp_path / "site" / "os_list.json").read_text(encoding="utf-8"))["os_list"][0]
+    assert entry["url"] == "https://asso.example.org/cles/images/asso-essentiel-windows-10-x64.img.xz"
+    assert entry["icon"] == "https://asso.example.org/cles/os_list_icon.svg"
+
+
+def test_site_offers_the_compressed_download_first_with_its_size(site: Path) -> None:
+    index = json.loads((site / "index.json").read_text(encoding="utf-8"))
+    usb = next(i for i in index["images"] if i["format"] == "usb")
+    assert [d["kind"] for d in usb["downloads"]][-1] == "bmap"
+    first = usb["downloads"][0]
+    assert first["kind"] == "xz" and first["size"] == (site / first["file"]).stat().st_size  # xz: the widest support
+    for lang, page in (("fr", "index.html"), ("en", "index.en.html")):
+        text = (site / page).read_text(encoding="utf-8")
+        button = text[text.index(f'<a class="button" href="{first["file"]}"') :]
+        assert format_size(first["size"], lang) in button[: button.index("</a>")]
+        assert text.index(first["file"]) < text.index(f'href="{usb["file"]}"')  # before the uncompressed image
+    guide = (site / "ecrire-une-cle.html").read_text(encoding="utf-8")
+    assert "rpi-imager --repo https://ADRESSE-DU-SITE/os_list.json" in guide
+    sbom = json.loads((site / usb["sbom"]).read_text(encoding="utf-8"))
+    refs = {r["url"]: r["hashes"][0]["content"] for r in sbom["metadata"]["component"]["externalReferences"]}
+    assert {f"../{d['file']}": d["sha256"] for d in usb["downloads"]}.items() <= refs.items()
 
 
 # --- signing ---------------------------------------------------------------------------------

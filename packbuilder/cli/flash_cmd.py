@@ -57,13 +57,15 @@ def _report(result: FlashResult) -> None:
             {
                 "image": str(result.image),
                 "size": result.size,
-                "sha256": f"sha256:{result.sha256}",
+                "sha256": f"sha256:{result.image_sha256}" if result.image_sha256 else None,
+                "bmap": str(result.bmap) if result.bmap else None,
+                "written": result.written,
                 "targets": [
                     {
                         "target": r.target.name,
                         "status": r.status(result.sha256),
-                        "write_mb_s": round(result.size / r.write_seconds / 1e6, 1) if r.write_seconds else None,
-                        "verify_mb_s": round(result.size / r.verify_seconds / 1e6, 1) if r.verify_seconds else None,
+                        "write_mb_s": round(result.written / r.write_seconds / 1e6, 1) if r.write_seconds else None,
+                        "verify_mb_s": round(result.written / r.verify_seconds / 1e6, 1) if r.verify_seconds else None,
                         "sha256": f"sha256:{r.sha256}" if r.sha256 else None,
                         "error": r.error,
                     }
@@ -72,28 +74,62 @@ def _report(result: FlashResult) -> None:
             }
         )
         return
-    OUTPUT.info(f"{result.image}: {result.size} bytes, sha256:{result.sha256}")
+    whole = f"sha256:{result.image_sha256}" if result.image_sha256 else f"block map {result.bmap}"
+    OUTPUT.info(f"{result.image}: {result.size} bytes ({result.written} written), {whole}")
     for r in result.results:
-        rates = f"write {_rate(result.size, r.write_seconds)}, verify {_rate(result.size, r.verify_seconds)}"
+        rates = f"write {_rate(result.written, r.write_seconds)}, verify {_rate(result.written, r.verify_seconds)}"
         OUTPUT.info(f"  {r.target.name}: {r.status(result.sha256)}  {r.error or rates}")
 
 
+def _watch(image: Path, size: int, block_map: Any, verify: bool, yes: bool, devices: list[str] | None) -> None:
+    from packbuilder.errors import InputError
+    from packbuilder.flash.watch import KeyResult, Watcher, udev_events
+
+    if devices:
+        hint = f"packbuilder flash {image} --watch"
+        raise InputError("--watch writes the keys as they are plugged in: give no DEVICE", hint=hint)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError("refusing to erase keys without confirmation: standard input is not a terminal", hint="add --yes")
+        question = f"Every USB key plugged in from now on will be erased and get {image}. Go on?"
+        if not typer.confirm(question, default=False, err=True):
+            raise typer.Abort()
+
+    def report(key: KeyResult) -> None:
+        OUTPUT.info(key.line)
+
+    OUTPUT.info(f"waiting for USB keys to write {image} ({size} bytes); Ctrl-C to stop")
+    results = Watcher(image, size, block_map, verify, report=report).run(udev_events())
+    OUTPUT.info(f"{sum(k.ok for k in results)} key(s) written, {sum(not k.ok for k in results)} refused or failed")
+
+
 def flash(
-    image: Annotated[Path, typer.Argument(help="Disk image to write (packbuilder build --format usb).")],
+    image: Annotated[
+        Path, typer.Argument(help="Disk image to write: .img, .img.xz, .img.zst or .img.gz (packbuilder build --format usb).")
+    ],
     devices: Annotated[
         list[str] | None,
         typer.Argument(metavar="DEVICE...", help="Whole USB disks (/dev/sdb) or file paths; none: list the candidates."),
     ] = None,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Read every target back and compare.")] = True,
     yes: YesOpt = False,
+    bmap: Annotated[
+        Path | None, typer.Option("--bmap", help="Block map (default: IMAGE's .bmap beside it): write only the blocks in use.")
+    ] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Write every USB key plugged in, one line each, until Ctrl-C.")] = False,
     json_flag: JsonOpt = False,
 ) -> None:
     """Write a disk image to one or several USB keys at once, then read each back (exit 4 if one differs)."""
     from packbuilder.errors import InputError
-    from packbuilder.flash import candidate_lines, flash, image_size, plan_targets, probe_system
+    from packbuilder.flash import candidate_lines, check_image_file, flash, image_size, load_map, plan_targets, probe_system
 
     set_json(json_flag)
-    size = image_size(image)
+    check_image_file(image)
+    block_map, bmap_path = load_map(image, bmap)
+    size = image_size(image, block_map.image_size if block_map else None)
+    if watch:
+        _watch(image, size, block_map, verify, yes, devices)
+        return
     if not devices:
         raise InputError(
             "no DEVICE given",
@@ -105,8 +141,8 @@ def flash(
         _confirm(targets, image)
     if OUTPUT.progress_enabled:
         with OUTPUT.bars() as bars:
-            result = flash(image, targets, verify, _TargetBars(bars))
+            result = flash(image, targets, verify, _TargetBars(bars), block_map=block_map, bmap_path=bmap_path)
     else:
-        result = flash(image, targets, verify)
+        result = flash(image, targets, verify, block_map=block_map, bmap_path=bmap_path)
     _report(result)
     result.check()

@@ -23,7 +23,7 @@ def publish(
     base_url: Annotated[
         str | None,
         typer.Option(
-            "--base-url", metavar="URL", help="Address the site will be served at: a .torrent per image, web-seeded from there."
+            "--base-url", metavar="URL", help="Address the site will be served at: absolute links in os_list.json, a web-seeded .torrent per image."
         ),
     ] = None,
     tracker: Annotated[
@@ -49,13 +49,25 @@ def publish(
                 "index": str(site / "index.html"),
                 "sha256sums": str(images_dir / "SHA256SUMS"),
                 "signature": str(images_dir / "SHA256SUMS.sig") if sign else None,
-                "images": [{"name": p.name, "size": p.size, "sha256": p.sha256, "format": p.format} for p in images],
+                "os_list": str(site / "os_list.json"),
                 "torrents": sorted(str(t) for t in images_dir.glob("*.torrent")),
+                "images": [
+                    {
+                        "name": p.name,
+                        "size": p.size,
+                        "sha256": p.sha256,
+                        "format": p.format,
+                        "downloads": [{"name": d.name, "size": d.size, "sha256": d.sha256} for d in p.downloads],
+                    }
+                    for p in images
+                ],
             }
         )
         return
     for image in images:
         OUTPUT.info(f"  {image.name}  {image.size} bytes  sha256:{image.sha256}")
+        for d in image.downloads:
+            OUTPUT.info(f"  {d.name}  {d.size} bytes  sha256:{d.sha256}")
     if base_url:
         OUTPUT.info(f"torrents (web seed {base_url}): {images_dir}/*.torrent")
     signed = " (signed: SHA256SUMS.sig)" if sign else ""
