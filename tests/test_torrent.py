@@ -90,9 +90,15 @@ def torrents_of(site: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((site / "images").glob("*.torrent"))}
 
 
+def image_files(outputs: list[Path]) -> list[str]:
+    """The published image files: each output, and for a USB image its .xz and .zst copies."""
+    names = [p.name for p in outputs]
+    return sorted(names + [f"{p.name}{ext}" for p in outputs if p.suffix == ".img" for ext in (".xz", ".zst")])
+
+
 def test_each_image_has_a_web_seeded_v1_torrent(site: Path, outputs: list[Path], server: LocalServer) -> None:
     torrents = torrents_of(site)
-    assert sorted(torrents) == sorted(f"{p.name}.torrent" for p in outputs)
+    assert sorted(torrents) == sorted(f"{name}.torrent" for name in image_files(outputs))
     for out in outputs:
         meta, end = bdecode(torrents[f"{out.name}.torrent"])
         assert isinstance(meta, dict) and end == len(torrents[f"{out.name}.torrent"])
@@ -146,7 +152,8 @@ def test_sha256sums_cover_the_torrents(site: Path, outputs: list[Path]) -> None:
     result = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=site / "images", capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     checked = sorted(line.removesuffix(": OK") for line in result.stdout.splitlines())
-    assert checked == sorted([p.name for p in outputs] + [f"{p.name}.torrent" for p in outputs])
+    bmaps = [f"{p.name}.bmap" for p in outputs if p.suffix == ".img"]
+    assert checked == sorted(image_files(outputs) + bmaps + [f"{name}.torrent" for name in image_files(outputs)])
 
 
 def aria2(torrent: Path, dest: Path, ca: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -279,4 +286,4 @@ def test_publish_json_lists_the_torrents(outputs: list[Path], tmp_path: Path) ->
     result = run_cli("--json", "publish", *map(str, outputs), "-o", str(site), "--base-url", "https://a.example.org/")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["torrents"] == sorted(str(site / "images" / f"{p.name}.torrent") for p in outputs)
+    assert doc["torrents"] == sorted(str(site / "images" / f"{name}.torrent") for name in image_files(outputs))

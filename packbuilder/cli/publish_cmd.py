@@ -23,7 +23,9 @@ def publish(
     base_url: Annotated[
         str | None,
         typer.Option(
-            "--base-url", metavar="URL", help="Address the site will be served at: absolute links in os_list.json, a web-seeded .torrent per image."
+            "--base-url",
+            metavar="URL",
+            help="Address of the site: absolute links in os_list.json, a web-seeded .torrent per image.",
         ),
     ] = None,
     tracker: Annotated[
