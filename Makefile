@@ -41,7 +41,8 @@ unit: fixtures
 # Small bootable ISOs and Debian's boot images for the image and QEMU boot tests. One run of the
 # script makes them all; skipped while they are all there and newer than the script.
 FIXTURES_DIR = build/fixtures
-FIXTURES = $(addprefix $(FIXTURES_DIR)/,grub-hybrid.iso grub-hfsplus.iso isolinux-hybrid.iso grub-rescue-cdrom.iso ipxe.iso)
+FIXTURES = $(addprefix $(FIXTURES_DIR)/,grub-hybrid.iso grub-hfsplus.iso isolinux-hybrid.iso grub-rescue-cdrom.iso ipxe.iso \
+	secureboot.iso shimx64.efi.signed gcdx64.efi.signed)
 
 fixtures: $(FIXTURES)
 

@@ -44,9 +44,11 @@ Limits:
   built without ISOLINUX, Windows installers) is refused. A GRUB base whose ``grub.cfg`` finds its files
   by the ISO's volume label or UUID (``search --label``) will not find the key: its config must search
   by file (``search --file``) or use the device it started from, as most live systems' do.
-- Secure Boot is whatever the base's EFI loader is: a shim signed for the ISO layout usually works,
-  and nothing is signed here; a signed GRUB with the ``()`` prefix would lose its signature when
-  patched (grub-mkrescue's are not signed; Debian's and Ubuntu's signed GRUBs use another prefix).
+- Secure Boot is whatever the base's EFI loader is: its signed files (shim, the signed GRUB beside it)
+  are copied byte for byte, so a shim + signed GRUB chain that finds its config by file or by the
+  device it started from (Debian's: prefix ``/boot/grub``) keeps booting; nothing is signed here. A
+  signed GRUB with the ``()`` prefix would lose its signature when patched: such a base is refused
+  (grub-mkrescue's GRUBs are not signed).
 - The BIOS GRUB and SYSLINUX are this machine's (grub-pc-bin, syslinux 6.x), not the base's: a base's
   ``grub.cfg`` or ``isolinux.cfg`` written for a much older or newer loader may use commands or
   ``.c32`` modules this one lacks (the base's ``.c32`` files without a counterpart here are kept).
@@ -74,6 +76,7 @@ from pathlib import Path
 from packbuilder import tools
 from packbuilder.errors import AssemblyError, InputError, ToolMissing
 from packbuilder.image import fat
+from packbuilder.image.authenticode import read_signature
 from packbuilder.image.inspect import inspect_iso
 
 SECTOR = fat.SECTOR
@@ -334,6 +337,15 @@ def _patch_efi_grub(root: Path, extras: Path) -> list[str]:
         prefix = bytes(data[offset : offset + room]).split(b"\0")[0]
         if not prefix.startswith(b"()"):
             continue
+        signature = read_signature(bytes(data))
+        if signature.signed:
+            # Secure Boot firmware (or shim) would refuse the patched copy: the chain would be lost.
+            raise AssemblyError(
+                f"{path.relative_to(root)}: a signed GRUB whose prefix {prefix.decode(errors='replace')!r} reads the "
+                f"whole drive; on a key it must be patched, which breaks its signature ({signature.describe()})",
+                hint="use --format iso for this base (its signed loaders are kept as they are), or a base whose "
+                "signed GRUB finds its config by file (Debian's and Ubuntu's do)",
+            )
         new = b"(,1)" + prefix[2:]
         if len(new) >= room:
             raise AssemblyError(f"{path.relative_to(root)}: no room to point its GRUB prefix {prefix!r} at partition 1")
