@@ -38,9 +38,10 @@ NEEDED = ("secureboot.iso", "grub-hybrid.iso", "shimx64.efi.signed", "gcdx64.efi
 MICROSOFT_UEFI_CA = "CN=Microsoft Corporation UEFI CA 2011"
 MICROSOFT_2023 = "CN=Microsoft UEFI CA 2023"
 DEBIAN_CA = "CN=Debian Secure Boot CA"
-# The firmware's answers: the marker (the signed GRUB ran), or OVMF giving up on every boot option.
-REFUSED = "No bootable option or device was found"
-OUTCOME = re.compile(rf"{qemu.MARKER.pattern}|{REFUSED}")
+# What the console shows when a loader is refused: OVMF for an unsigned first loader (then it gives up on
+# every boot option), shim for a second loader its keys do not sign (then it waits for a key press).
+REFUSALS = {"unsigned": "Access Denied", "unsigned-grub": "Verification failed: (0x1A) Security Violation"}
+OUTCOME = re.compile(rf"{qemu.MARKER.pattern}|No bootable option or device was found|Verification failed")
 TIMEOUT = 150.0  # TCG, Secure Boot OVMF on q35; measured here 4-15 s per boot, the machine loaded
 
 
@@ -144,6 +145,7 @@ def _usb_live(work: Path, base: Path) -> tuple[subprocess.CompletedProcess[str],
 def outputs(sb_isos: Path, env: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:  # noqa: F811
     work = tmp_path_factory.mktemp("secureboot")
     made = {"base": sb_isos / "secureboot.iso", "unsigned": sb_isos / "grub-hybrid.iso"}
+    made["unsigned-grub"] = _shim_with_unsigned_grub(sb_isos, work)
     for engine in ("xorriso", "pycdlib"):
         out = work / f"iso-{engine}.iso"
         result = build_iso(env, sb_isos / "secureboot.iso", out, "--iso-engine", engine)
@@ -159,10 +161,9 @@ def outputs(sb_isos: Path, env: dict[str, Path], tmp_path_factory: pytest.TempPa
 def test_signed_loaders_kept_byte_for_byte(name: str, sb_isos: Path, outputs: dict[str, Path]) -> None:
     """The outputs carry shim and the signed GRUB unchanged where the firmware looks for them."""
     out = outputs[name]
-    if name == "usb-live":
-        where = f"{out}@@1M"  # the FAT32 partition
-    else:
-        where = f"{out}@@{inspect_iso(out).efi_entries[0].load_rba * 2048}"  # the El Torito EFI image
+    # usb-live: the FAT32 partition at 1 MiB; ISO: the El Torito EFI image
+    offset = "1M" if name == "usb-live" else str(inspect_iso(out).efi_entries[0].load_rba * 2048)
+    where = f"{out}@@{offset}"
     for inner, original in (("BOOTX64.EFI", "shimx64.efi.signed"), ("grubx64.efi", "gcdx64.efi.signed")):
         proc = subprocess.run(["mcopy", "-n", "-i", where, f"::/EFI/BOOT/{inner}", "-"], capture_output=True,
                               timeout=60, env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
@@ -170,48 +171,115 @@ def test_signed_loaders_kept_byte_for_byte(name: str, sb_isos: Path, outputs: di
         assert proc.stdout == (sb_isos / original).read_bytes(), f"{name}: {inner} differs from {original}"
 
 
-# (output, firmware medium, expected marker: None = refused by the firmware)
-BOOTS: list[tuple[str, qemu.Medium, str | None]] = [
-    ("base", "cd", "no"),
-    ("base", "disk", "no"),
-    ("iso-xorriso", "cd", "yes"),
-    ("iso-xorriso", "disk", "yes"),
-    ("iso-pycdlib", "cd", "yes"),
-    ("iso-pycdlib", "disk", "yes"),
-    ("usb-live", "disk", "yes"),
-    ("unsigned", "cd", None),
+def _shim_with_unsigned_grub(sb_isos: Path, work: Path) -> Path:
+    """secureboot.iso's chain with Debian's unsigned build of the same GRUB (grub-efi-amd64-bin) behind
+    the signed shim: shim must refuse it."""
+    tree = work / "unsigned-grub"
+    (tree / "EFI" / "BOOT").mkdir(parents=True)
+    (tree / "boot" / "grub").mkdir(parents=True)
+    (tree / "boot" / "grub" / "grub.cfg").write_text('echo "PACKBUILDER-MARKER: no"\nhalt\n')
+    shutil.copyfile(sb_isos / "shimx64.efi.signed", tree / "EFI" / "BOOT" / "BOOTX64.EFI")
+    shutil.copyfile("/usr/lib/grub/x86_64-efi/monolithic/gcdx64.efi", tree / "EFI" / "BOOT" / "grubx64.efi")
+    efi = tree / "efi.img"
+    for argv in (
+        ["mkfs.fat", "-C", str(efi), "6144"],
+        ["mmd", "-i", str(efi), "::/EFI", "::/EFI/BOOT"],
+        ["mcopy", "-i", str(efi), str(tree / "EFI" / "BOOT" / "BOOTX64.EFI"), str(tree / "EFI" / "BOOT" / "grubx64.efi"),
+         "::/EFI/BOOT/"],
+        ["xorriso", "-as", "mkisofs", "-o", str(work / "unsigned-grub.iso"), "-R", "-e", "efi.img", "-no-emul-boot",
+         str(tree)],
+    ):
+        subprocess.run(argv, check=True, capture_output=True, timeout=120)
+    return work / "unsigned-grub.iso"
+
+
+# (output, firmware, medium, expected marker: None = refused)
+BOOTS: list[tuple[str, qemu.Firmware, qemu.Medium, str | None]] = [
+    ("base", "uefi-secboot", "cd", "no"),
+    ("base", "uefi-secboot", "disk", "no"),
+    ("iso-xorriso", "uefi-secboot", "cd", "yes"),
+    ("iso-xorriso", "uefi-secboot", "disk", "yes"),
+    ("iso-pycdlib", "uefi-secboot", "cd", "yes"),
+    ("iso-pycdlib", "uefi-secboot", "disk", "yes"),
+    ("usb-live", "uefi-secboot", "disk", "yes"),
+    ("unsigned", "uefi-secboot", "cd", None),
+    ("unsigned-grub", "uefi-secboot", "cd", None),
+    # Controls: the same two boot without Secure Boot, so their refusals above are Secure Boot's doing.
+    ("unsigned", "uefi", "cd", "no"),
+    ("unsigned-grub", "uefi", "cd", "no"),
 ]
 
 
 @pytest.fixture(scope="module")
-def boots(outputs: dict[str, Path]) -> Iterator[dict[tuple[str, str], Future[tuple[str, float]]]]:
+def boots(outputs: dict[str, Path]) -> Iterator[dict[tuple[str, str, str], Future[tuple[str, float]]]]:
     """Every Secure Boot run, two at a time (TCG runs one guest per core)."""
     missing = qemu.missing_tools()
     assert not missing, f"install the Debian packages {' '.join(missing)} (make install does)"
 
-    def run(image: Path, medium: qemu.Medium) -> tuple[str, float]:
+    def run(image: Path, firmware: qemu.Firmware, medium: qemu.Medium) -> tuple[str, float]:
         start = time.monotonic()
-        text = qemu.boot(image, "uefi-secboot", medium, timeout=TIMEOUT, expect=OUTCOME)
+        text = qemu.boot(image, firmware, medium, timeout=TIMEOUT, expect=OUTCOME)
         return text, time.monotonic() - start
 
     pool = ThreadPoolExecutor(max_workers=2)
-    futures = {(name, medium): pool.submit(run, outputs[name], medium) for name, medium, _ in BOOTS}
+    futures = {(n, fw, m): pool.submit(run, outputs[n], fw, m) for n, fw, m, _ in BOOTS}
     yield futures
     pool.shutdown(wait=True, cancel_futures=True)
     done = [(k, f.result()[1]) for k, f in futures.items() if f.done() and not f.cancelled() and f.exception() is None]
-    print("\nSecure Boot times (s): " + ", ".join(f"{'/'.join(k)} {s:.1f}" for k, s in done))
+    print("\nUEFI boot times (s): " + ", ".join(f"{'/'.join(k)} {s:.1f}" for k, s in done))
 
 
 @pytest.mark.boot
-@pytest.mark.parametrize(("name", "medium", "expected"), BOOTS)
+@pytest.mark.parametrize(("name", "firmware", "medium", "expected"), BOOTS)
 def test_secure_boot(
-    name: str, medium: qemu.Medium, expected: str | None, boots: dict[tuple[str, str], Future[tuple[str, float]]]
+    name: str,
+    firmware: qemu.Firmware,
+    medium: qemu.Medium,
+    expected: str | None,
+    boots: dict[tuple[str, str, str], Future[tuple[str, float]]],
 ) -> None:
-    text, seconds = boots[name, medium].result()
+    text, seconds = boots[name, firmware, medium].result()
     tail = text[-1500:]
     assert qemu.marker(text) == expected, f"marker after {seconds:.1f} s:\n{tail}"
     if expected is None:
-        # OVMF's own words for a loader whose signature is not in db.
-        assert "Access Denied" in text, tail
+        assert REFUSALS[name] in text, tail
     else:
-        assert "Access Denied" not in text and "Welcome to GRUB!" in text, tail
+        assert not any(refusal in text for refusal in REFUSALS.values()), tail
+        assert "Welcome to GRUB!" in text or name == "unsigned-grub", tail
+
+
+# --- a signed GRUB that usb-live would have to patch ----------------------------------------------
+
+
+def _with_signature_of(image: bytes, signed: bytes) -> bytes:
+    """``image`` with ``signed``'s certificate table appended and its security directory pointing there:
+    a loader that carries a signature (not a valid one for these bytes, which is not checked here)."""
+    pe, spe = struct.unpack_from("<I", image, 0x3C)[0], struct.unpack_from("<I", signed, 0x3C)[0]
+    offset, size = struct.unpack_from("<II", signed, spe + 24 + 112 + 8 * 4)
+    padded = image + bytes(-len(image) % 8)
+    out = bytearray(padded + signed[offset : offset + size])
+    struct.pack_into("<II", out, pe + 24 + 112 + 8 * 4, len(padded), size)
+    return bytes(out)
+
+
+def test_usb_live_refuses_to_patch_a_signed_grub(sb_isos: Path, tmp_path: Path) -> None:
+    """A signed GRUB whose prefix is "()" (the drive it started from) would need its prefix patched to
+    find the FAT partition of a key, which breaks its signature: the build stops and says why."""
+    tree = tmp_path / "tree"
+    (tree / "EFI" / "BOOT").mkdir(parents=True)
+    (tree / "boot" / "grub").mkdir(parents=True)
+    (tree / "boot" / "grub" / "grub.cfg").write_text("echo hello\n")
+    grub = tmp_path / "grub.efi"
+    subprocess.run(["grub-mkimage", "-O", "x86_64-efi", "-p", "()/boot/grub", "-o", str(grub), "normal", "fat"],
+                   check=True, timeout=120)
+    loader = _with_signature_of(grub.read_bytes(), (sb_isos / "gcdx64.efi.signed").read_bytes())
+    assert read_signature(loader).signed
+    (tree / "EFI" / "BOOT" / "BOOTX64.EFI").write_bytes(loader)
+    base = tmp_path / "signed-mkrescue-like.iso"
+    subprocess.run(["xorriso", "-as", "mkisofs", "-o", str(base), "-R", "-J", "-V", "SIGNED_PREFIX", str(tree)],
+                   check=True, capture_output=True, timeout=120)
+    result, image = _usb_live(tmp_path, base)
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "EFI/BOOT/BOOTX64.EFI: a signed GRUB whose prefix '()/boot/grub'" in result.stderr, result.stderr
+    assert "Debian Secure Boot Signer" in result.stderr and "--format iso" in result.stderr, result.stderr
+    assert not image.exists()
