@@ -101,6 +101,20 @@ def test_other_certificate_types_are_not_authenticode(sb_isos: Path) -> None:
     assert not read_signature(bytes(shim)).signed
 
 
+def test_damaged_signature_data(sb_isos: Path) -> None:
+    """A certificate table whose PKCS#7 is cut or garbage: signed, signer not read, no exception."""
+    shim = bytearray((sb_isos / "shimx64.efi.signed").read_bytes())
+    pe = struct.unpack_from("<I", shim, 0x3C)[0]
+    offset, _size = struct.unpack_from("<II", shim, pe + 24 + 112 + 8 * 4)
+    for cut in (2, 9, 40, 300):
+        damaged = bytearray(shim)
+        damaged[offset + 8 + cut : offset + 8 + cut + 4] = b"\xff\xff\xff\xff"
+        result = read_signature(bytes(damaged))
+        assert result.signed, cut
+    shim[offset + 8 :] = bytes(len(shim) - offset - 8)
+    assert read_signature(bytes(shim)).describe() == "signed (Authenticode; signer not read)"
+
+
 def test_inspect_reports_the_uefi_loader(sb_isos: Path) -> None:
     signed = uefi_loader_signature(sb_isos / "secureboot.iso", inspect_iso(sb_isos / "secureboot.iso"))
     assert signed is not None and signed.signed and signed.signers[0].issuer.startswith(MICROSOFT_UEFI_CA)

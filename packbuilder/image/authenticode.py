@@ -13,16 +13,15 @@ Read here (Microsoft PE/COFF specification, "The Attribute Certificate Table"):
 - the table holds 8-byte aligned ``WIN_CERTIFICATE`` records: length (u32), revision (u16, 0x0200),
   type (u16, 2 = PKCS#7 SignedData), then the DER data.
 
-Each signer is named when the ``cryptography`` package is importable: the certificate of the PKCS#7 bag
-that issued no other certificate of the bag (the leaf; Authenticode bags hold the signer and its
-intermediates). Without it only the presence of a signature is reported. Nothing is verified here:
-the firmware decides, this only tells what is there.
+Each signer is named when the ``cryptography`` package is importable (the test extra has it): the
+certificate of the PKCS#7 bag that issued no other certificate of the bag (the leaf; Authenticode bags
+hold the signer and its intermediates). Without it only the presence of a signature is reported.
+Nothing is verified here: the firmware decides, this only tells what is there.
 """
 
 from __future__ import annotations
 
 import struct
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,18 +118,53 @@ def _win_certificates(table: bytes) -> list[tuple[int, bytes]]:
     return found
 
 
+def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of the value, end of the value) of the DER element at ``pos``; ValueError if cut."""
+    if pos + 2 > len(data):
+        raise ValueError("truncated DER")
+    tag, length = data[pos], data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > len(data):
+            raise ValueError("unsupported DER length")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(data):
+        raise ValueError("truncated DER")
+    return tag, pos, pos + length
+
+
+def _bag_certificates(der: bytes) -> list[bytes]:
+    """The DER certificates of a PKCS#7 SignedData (RFC 2315: ContentInfo { contentType,
+    [0] SignedData { version, digestAlgorithms, contentInfo, [0] IMPLICIT certificates, ... } }).
+    Walked here because Authenticode's inner content (SpcIndirectDataContent) is one that some
+    versions of cryptography's PKCS#7 loader refuse."""
+    _tag, pos, _end = _tlv(der, 0)  # ContentInfo SEQUENCE
+    _tag, _start, pos = _tlv(der, pos)  # contentType OID: skipped
+    _tag, pos, _end = _tlv(der, pos)  # [0] EXPLICIT
+    _tag, pos, end = _tlv(der, pos)  # SignedData SEQUENCE
+    for _ in range(3):  # version, digestAlgorithms, contentInfo
+        _tag, _start, pos = _tlv(der, pos)
+    tag, pos, certs_end = _tlv(der, pos)
+    if tag != 0xA0 or certs_end > end:
+        return []
+    certs = []
+    while pos < certs_end:
+        _tag, _start, cert_end = _tlv(der, pos)
+        certs.append(der[pos:cert_end])
+        pos = cert_end
+    return certs
+
+
 def _signer(der: bytes) -> Signer | None:
     """The bag's leaf certificate, None when it cannot be read."""
     try:
-        from cryptography.hazmat.primitives.serialization import pkcs7
+        from cryptography import x509
     except ImportError:  # optional: presence is still reported
         return None
     try:
-        # Authenticode's SignedData content is SpcIndirectDataContent, unknown to cryptography's DER
-        # parser: it warns and falls back to BER, which reads the certificates.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            certs = pkcs7.load_der_pkcs7_certificates(der)
+        certs = [x509.load_der_x509_certificate(c) for c in _bag_certificates(der)]
     except ValueError:
         return None
     issuers = {c.issuer.rfc4514_string() for c in certs}
