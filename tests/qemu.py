@@ -21,8 +21,10 @@ Firmware:
 - ``uefi-secboot``: OVMF built with Secure Boot (``OVMF_CODE_4M.secboot.fd``) and a variable store with
   Microsoft's keys enrolled and Secure Boot enabled (``OVMF_VARS_4M.ms.fd``), as most PCs ship. That
   build keeps its variables safe in SMM, so it runs only on a q35 machine with SMM on and the flash
-  secured (``-global driver=cfi.pflash01,property=secure,value=on``); S3 is off as Debian's OVMF
-  README asks for it. It refuses unsigned loaders with "Access Denied" on the console.
+  secured (``-global driver=cfi.pflash01,property=secure,value=on``), with S3 off as upstream OVMF's
+  instructions for SMM builds show (``-global ICH9-LPC.disable_s3=1``). On q35 the ``cd`` drive is a
+  SATA (AHCI) CD-ROM. OVMF refuses an unsigned first loader with "Access Denied" on the console; shim
+  refuses an unsigned second loader with "Verification failed: (0x1A) Security Violation".
 
 The image is attached read-only; UEFI runs get a private copy of OVMF's variable store.
 """
