@@ -56,9 +56,12 @@ unit: fixtures $(AXE)
 	$(PYTHON) -m pytest -q --ignore=tests/test_dist.py
 
 # Small bootable ISOs and Debian's boot images for the image and QEMU boot tests. One run of the
-# script makes them all; skipped while they are all there and newer than the script.
+# script makes them all; skipped while they are all there and newer than the script. Debian's
+# grub-rescue-pc, ipxe, shim-signed and grub-efi-amd64-signed (Secure Boot fixture) are fetched by
+# the script with `apt-get download`, checked against the archive index, never installed.
 FIXTURES_DIR = build/fixtures
-FIXTURES = $(addprefix $(FIXTURES_DIR)/,grub-hybrid.iso grub-hfsplus.iso isolinux-hybrid.iso grub-rescue-cdrom.iso ipxe.iso)
+FIXTURES = $(addprefix $(FIXTURES_DIR)/,grub-hybrid.iso grub-hfsplus.iso isolinux-hybrid.iso grub-rescue-cdrom.iso ipxe.iso \
+	secureboot.iso shimx64.efi.signed gcdx64.efi.signed)
 
 fixtures: $(FIXTURES)
 

@@ -10,15 +10,22 @@
 #   isolinux-hybrid.iso    ISOLINUX, isohybrid MBR (isohdpfx.bin), BIOS only
 #   grub-rescue-cdrom.iso  from Debian's grub-rescue-pc package
 #   ipxe.iso               from Debian's ipxe package
-#   *.deb and *.deb.sha256 the packages those two came from
+#   secureboot.iso         Secure Boot chain from Debian's signed packages: El Torito EFI image (FAT) with
+#                          EFI/BOOT/BOOTX64.EFI = shim (shim-signed, signed by Microsoft's UEFI CA) and
+#                          EFI/BOOT/grubx64.efi = Debian's signed CD GRUB (grub-efi-amd64-signed's
+#                          gcdx64.efi.signed, trusted by shim), the same files in the ISO tree, a GPT
+#                          ESP (the El Torito EFI image) for disks, as grub-mkrescue lays it out; BIOS
+#                          boot by an unsigned GRUB El Torito image and GRUB hybrid MBR
+#   shimx64.efi.signed, gcdx64.efi.signed  the two signed loaders, as Debian ships them
+#   *.deb and *.deb.sha256 the packages those four came from
 #
-# The three built ISOs print to the serial console (115200 baud) "PACKBUILDER-MARKER: yes" when
+# The four built ISOs print to the serial console (115200 baud) "PACKBUILDER-MARKER: yes" when
 # /PACK/marker.txt exists on the medium they booted from, else "PACKBUILDER-MARKER: no", then power off.
 # The ISOLINUX one does it through a small GRUB core image that ISOLINUX loads as a Linux kernel
 # (lnxboot.img + core.img), since ISOLINUX's own configuration cannot test for a file.
 #
 # Needs (Debian packages): grub-pc-bin grub-efi-amd64-bin [grub-efi-ia32-bin] grub-common xorriso
-# mtools isolinux syslinux-common, and apt-get to download the two Debian images.
+# mtools dosfstools isolinux syslinux-common, and apt-get to download Debian's packages.
 set -euo pipefail
 
 out=${1:-build/fixtures}
@@ -47,6 +54,7 @@ need_cmd grub-mkrescue grub-common
 need_cmd grub-mkimage grub-common
 need_cmd xorriso xorriso
 need_cmd mformat mtools
+need_cmd mkfs.fat dosfstools
 need_cmd dpkg-deb dpkg
 need_cmd apt-get apt
 need_file /usr/lib/grub/i386-pc/lnxboot.img grub-pc-bin
@@ -160,3 +168,36 @@ fetch_deb_iso() {  # fetch_deb_iso PACKAGE PATH_IN_PACKAGE
 }
 fetch_deb_iso grub-rescue-pc usr/lib/grub-rescue/grub-rescue-cdrom.iso
 fetch_deb_iso ipxe usr/lib/ipxe/ipxe.iso
+
+# --- Secure Boot: Debian's shim and signed GRUB -------------------------------------------------
+# Nothing signed is built or changed here: the two loaders are copied as Debian ships them. Debian's
+# CD GRUB (gcdx64) has the prefix /boot/grub on the device it started from and an embedded config that
+# sources $prefix/x86_64-efi/grub.cfg, else $prefix/grub.cfg (after searching /.disk/info when the
+# prefix is missing); seen under OVMF: prefix (cd0)/boot/grub from a CD and from the ISO as a USB disk.
+# It has serial, echo, test, search and halt built in (no module is loaded under Secure Boot), so the
+# marker config serves both the signed EFI GRUB and the BIOS one. OVMF copies its console to the serial
+# port, so the EFI boot prints each line twice (console and serial); the marker test reads the first.
+fetch_deb_iso shim-signed usr/lib/shim/shimx64.efi.signed
+fetch_deb_iso grub-efi-amd64-signed usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed
+sb="$work/secureboot"
+mkdir -p "$sb/EFI/BOOT" "$sb/boot/grub" "$sb/.disk"
+cp "$work/shim-signed-root/usr/lib/shim/shimx64.efi.signed" "$sb/EFI/BOOT/BOOTX64.EFI"
+cp "$work/grub-efi-amd64-signed-root/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed" "$sb/EFI/BOOT/grubx64.efi"
+echo "packbuilder Secure Boot fixture" >"$sb/.disk/info"
+write_marker_cfg "$sb/boot/grub/grub.cfg"
+# The El Torito EFI image: a FAT ESP just large enough for the two loaders (1 MiB + 3.7 MiB).
+mkfs.fat -C -n SECUREBOOT -i 5042534b "$work/efi.img" 6144 >/dev/null
+mmd -i "$work/efi.img" ::/EFI ::/EFI/BOOT
+mcopy -i "$work/efi.img" "$sb/EFI/BOOT/BOOTX64.EFI" "$sb/EFI/BOOT/grubx64.efi" ::/EFI/BOOT/
+cp "$work/efi.img" "$sb/boot/grub/efi.img"
+# BIOS: GRUB's El Torito core image with the marker config's modules, prefix /boot/grub on the CD.
+# shellcheck disable=SC2086  # $modules is a word list
+grub-mkimage -O i386-pc-eltorito -o "$sb/boot/grub/bios.img" -p /boot/grub biosdisk $modules
+xorriso -as mkisofs -o "$work/secureboot.iso" -V PACKBUILDER_SECUREBOOT -R -J \
+    --grub2-mbr /usr/lib/grub/i386-pc/boot_hybrid.img \
+    -b boot/grub/bios.img -no-emul-boot -boot-load-size 4 -boot-info-table --grub2-boot-info \
+    -eltorito-alt-boot -e boot/grub/efi.img -no-emul-boot -efi-boot-part --efi-boot-image --protective-msdos-label \
+    "$sb" >"$work/secureboot.log" 2>&1 \
+    || { cat "$work/secureboot.log" >&2; die "xorriso failed for secureboot.iso"; }
+mv "$work/secureboot.iso" "$out/secureboot.iso"
+echo "built $out/secureboot.iso"

@@ -14,6 +14,18 @@ Media:
   on real firmware, may also boot the El Torito catalog of a disk, so a UEFI "disk" boot that works
   does not alone prove the disk's GPT or ESP is sound: check those structurally as well.
 
+Firmware:
+
+- ``bios``: SeaBIOS on QEMU's default i440FX machine;
+- ``uefi``: OVMF (no Secure Boot) on the same machine;
+- ``uefi-secboot``: OVMF built with Secure Boot (``OVMF_CODE_4M.secboot.fd``) and a variable store with
+  Microsoft's keys enrolled and Secure Boot enabled (``OVMF_VARS_4M.ms.fd``), as most PCs ship. That
+  build keeps its variables safe in SMM, so it runs only on a q35 machine with SMM on and the flash
+  secured (``-global driver=cfi.pflash01,property=secure,value=on``), with S3 off as upstream OVMF's
+  instructions for SMM builds show (``-global ICH9-LPC.disable_s3=1``). On q35 the ``cd`` drive is a
+  SATA (AHCI) CD-ROM. OVMF refuses an unsigned first loader with "Access Denied" on the console; shim
+  refuses an unsigned second loader with "Verification failed: (0x1A) Security Violation".
+
 The image is attached read-only; UEFI runs get a private copy of OVMF's variable store.
 """
 
@@ -27,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-Firmware = Literal["bios", "uefi"]
+Firmware = Literal["bios", "uefi", "uefi-secboot"]
 Medium = Literal["cd", "disk"]
 
 MARKER = re.compile(r"PACKBUILDER-MARKER: (yes|no)")  # the console copy may follow with no newline
@@ -38,12 +50,14 @@ OVMF_PAIRS = (
     (Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.fd")),
     (Path("/usr/share/OVMF/OVMF_CODE.fd"), Path("/usr/share/OVMF/OVMF_VARS.fd")),
 )
+# Secure Boot: code with SMM-protected variables, and Microsoft's keys (PK, KEK, db, dbx) enrolled.
+OVMF_SECBOOT = (Path("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.ms.fd"))
 QEMU = "qemu-system-x86_64"
 
 
-def ovmf() -> tuple[Path, Path]:
+def ovmf(secure_boot: bool = False) -> tuple[Path, Path]:
     """OVMF's firmware code and variable store template (package ``ovmf``)."""
-    for code, variables in OVMF_PAIRS:
+    for code, variables in (OVMF_SECBOOT,) if secure_boot else OVMF_PAIRS:
         if code.is_file() and variables.is_file():
             return code, variables
     raise FileNotFoundError("OVMF not found under /usr/share/OVMF: install the Debian package ovmf")
@@ -54,6 +68,7 @@ def missing_tools() -> list[str]:
     missing = [] if shutil.which(QEMU) else ["qemu-system-x86"]
     try:
         ovmf()
+        ovmf(secure_boot=True)
     except FileNotFoundError:
         missing.append("ovmf")
     return missing
@@ -72,10 +87,13 @@ def command(image: Path, firmware: Firmware, medium: Medium, serial_log: Path, v
     """The QEMU command line for one boot (``vars_file``: a writable copy of OVMF_VARS for UEFI)."""
     args = [QEMU, "-accel", "tcg", "-m", "256", "-smp", "1", "-nographic", "-monitor", "none", "-parallel", "none"]
     args += ["-serial", f"file:{_drive_path(serial_log)}", "-nic", "none", "-no-reboot", "-boot", "menu=off"]
-    if firmware == "uefi":
+    if firmware in ("uefi", "uefi-secboot"):
         if vars_file is None:
             raise ValueError("a UEFI boot needs a writable copy of OVMF_VARS")
-        code, _ = ovmf()
+        code, _ = ovmf(secure_boot=firmware == "uefi-secboot")
+        if firmware == "uefi-secboot":
+            args += ["-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on"]
+            args += ["-global", "ICH9-LPC.disable_s3=1"]
         args += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={_drive_path(code)}"]
         args += ["-drive", f"if=pflash,format=raw,unit=1,file={_drive_path(vars_file)}"]
     elif firmware != "bios":
@@ -112,9 +130,9 @@ def boot(
         serial_log = Path(tmp) / "serial.log"
         serial_log.touch()
         vars_file = None
-        if firmware == "uefi":
+        if firmware in ("uefi", "uefi-secboot"):
             vars_file = Path(tmp) / "OVMF_VARS.fd"
-            shutil.copyfile(ovmf()[1], vars_file)
+            shutil.copyfile(ovmf(secure_boot=firmware == "uefi-secboot")[1], vars_file)
         args = command(image, firmware, medium, serial_log, vars_file)
         errors = Path(tmp) / "qemu.err"
         with errors.open("wb") as err:

@@ -28,15 +28,22 @@ def inspect(
     json_flag: JsonOpt = False,
 ) -> None:
     """Print an ISO's boot layout: El Torito, MBR, GPT, APM, appended partitions, boot modes."""
+    import dataclasses
+
     from packbuilder.build.iso import base_live_kind
+    from packbuilder.image.authenticode import uefi_loader_signature
     from packbuilder.image.inspect import inspect_iso
 
     set_json(json_flag)
     layout = inspect_iso(iso)
     kind = base_live_kind(iso)
+    loader = uefi_loader_signature(iso, layout)
     if OUTPUT.json_mode:
-        OUTPUT.emit_json({"iso": str(iso), "live": kind.value, **layout_json(layout)})
+        signature = dataclasses.asdict(loader) if loader else None
+        OUTPUT.emit_json({"iso": str(iso), "live": kind.value, **layout_json(layout), "uefi_loader_signature": signature})
         return
     for line in layout.summary_lines():
         OUTPUT.info(line)
     OUTPUT.info(f"live system: {kind}")
+    if loader is not None:
+        OUTPUT.info(f"UEFI loader \\EFI\\BOOT\\BOOTX64.EFI of the El Torito EFI image: {loader.describe()}")

@@ -44,9 +44,11 @@ Limits:
   built without ISOLINUX, Windows installers) is refused. A GRUB base whose ``grub.cfg`` finds its files
   by the ISO's volume label or UUID (``search --label``) will not find the key: its config must search
   by file (``search --file``) or use the device it started from, as most live systems' do.
-- Secure Boot is whatever the base's EFI loader is: a shim signed for the ISO layout usually works,
-  and nothing is signed here; a signed GRUB with the ``()`` prefix would lose its signature when
-  patched (grub-mkrescue's are not signed; Debian's and Ubuntu's signed GRUBs use another prefix).
+- Secure Boot is whatever the base's EFI loader is: its signed files (shim, the signed GRUB beside it)
+  are copied byte for byte, so a shim + signed GRUB chain that finds its config by file or by the
+  device it started from (Debian's: prefix ``/boot/grub``) keeps booting; nothing is signed here. A
+  signed GRUB with the ``()`` prefix would lose its signature when patched: such a base is refused
+  (grub-mkrescue's GRUBs are not signed).
 - The BIOS GRUB and SYSLINUX are this machine's (grub-pc-bin, syslinux 6.x), not the base's: a base's
   ``grub.cfg`` or ``isolinux.cfg`` written for a much older or newer loader may use commands or
   ``.c32`` modules this one lacks (the base's ``.c32`` files without a counterpart here are kept).

@@ -15,6 +15,7 @@ from pathlib import Path
 from packbuilder import tools
 from packbuilder.errors import AssemblyError, ToolMissing
 from packbuilder.image import mbr
+from packbuilder.image.authenticode import read_signature
 from packbuilder.image.fat.dirent import clamp_epoch
 from packbuilder.image.fat.geometry import PART_START
 from packbuilder.image.mbr import SECTOR
@@ -96,6 +97,15 @@ def patch_efi_grub(root: Path, extras: Path) -> list[str]:
         prefix = bytes(data[offset : offset + room]).split(b"\0")[0]
         if not prefix.startswith(b"()"):
             continue
+        signature = read_signature(bytes(data))
+        if signature.signed:
+            # Secure Boot firmware (or shim) would refuse the patched copy: the chain would be lost.
+            raise AssemblyError(
+                f"{path.relative_to(root)}: a signed GRUB whose prefix {prefix.decode(errors='replace')!r} reads the "
+                f"whole drive; on a key it must be patched, which breaks its signature ({signature.describe()})",
+                hint="use --format iso for this base (its signed loaders are kept as they are), or a base whose "
+                "signed GRUB finds its config by file (Debian's and Ubuntu's do)",
+            )
         new = b"(,1)" + prefix[2:]
         if len(new) >= room:
             raise AssemblyError(f"{path.relative_to(root)}: no room to point its GRUB prefix {prefix!r} at partition 1")
