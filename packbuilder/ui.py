@@ -52,16 +52,22 @@ class Output:
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"[yellow]warning:[/] {message}", markup=True)
+            from packbuilder.i18n import _
+
+            label = _("warning:")
+            self.err.print(f"[yellow]{label}[/] {message}", markup=True)
 
     def error(self, message: str, hint: str | None = None, details: list[str] | None = None) -> None:
         from rich.markup import escape
 
-        self.err.print(f"[bold red]error:[/] {escape(message)}")
+        from packbuilder.i18n import _
+
+        label, hint_label = _("error:"), _("hint:")  # French: « erreur : », « conseil : »
+        self.err.print(f"[bold red]{label}[/] {escape(message)}")
         for line in details or []:
             self.err.print(f"  {escape(line)}")
         if hint:
-            self.err.print(f"[cyan]hint:[/] {escape(hint)}")
+            self.err.print(f"[cyan]{hint_label}[/] {escape(hint)}")
 
 
 OUTPUT = Output()

@@ -9,8 +9,12 @@ from typing import Annotated
 
 import typer
 
-from packbuilder import __version__
-from packbuilder.cli import (
+from packbuilder import __version__, i18n
+
+# Before the command modules are imported: typer reads their help texts then, in this language.
+i18n.setup(sys.argv[1:])
+
+from packbuilder.cli import (  # noqa: E402 (after the language is chosen)
     build_cmd,
     cache_cmd,
     catalog_cmd,
@@ -22,9 +26,10 @@ from packbuilder.cli import (
     profiles_cmd,
     publish_cmd,
 )
-from packbuilder.cli.common import STATE
-from packbuilder.errors import ExitCode, PackbuilderError, Terminated
-from packbuilder.ui import OUTPUT
+from packbuilder.cli.common import STATE  # noqa: E402
+from packbuilder.errors import ExitCode, PackbuilderError, Terminated  # noqa: E402
+from packbuilder.i18n import _  # noqa: E402
+from packbuilder.ui import OUTPUT  # noqa: E402
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -63,6 +68,10 @@ def main_options(
     json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tool commands and tracebacks.")] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", metavar="fr|en", help="Language of messages (default: from LANGUAGE, LC_ALL, LC_MESSAGES, LANG)."),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -72,6 +81,8 @@ def main_options(
     OUTPUT.json_mode = json_mode
     OUTPUT.quiet = quiet
     OUTPUT.debug = debug
+    if lang is not None and lang not in i18n.LANGUAGES:
+        raise typer.BadParameter(_("use fr or en"), param_hint="--lang")
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
