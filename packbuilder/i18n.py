@@ -116,3 +116,17 @@ def yes_no_suffix(default: bool) -> str:
     """``[y/N]`` in English, ``[o/N]`` in French."""
     yes = _YES[_STATE.language][0]
     return f"[{yes.upper()}/n]" if default else f"[{yes}/N]"
+
+
+def confirm(question: str, default: bool = False) -> bool:
+    """Ask on the terminal (stderr) until the answer is understood: o/oui/n/non under French (and
+    y/yes/n/no), y/yes/n/no under English; an empty answer is ``default``. EOF or Ctrl-C aborts."""
+    import click
+
+    while True:
+        text = click.prompt(f"{question} {yes_no_suffix(default)}", default="", show_default=False, err=True)
+        answer = parse_answer(text, default)
+        if answer is not None:
+            return answer
+        yes, no = _YES[_STATE.language][0], _NO[_STATE.language][0]
+        click.echo(_("Answer {yes} or {no}.").format(yes=yes, no=no), err=True)

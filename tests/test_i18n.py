@@ -3,7 +3,11 @@ locale variables as gettext reads them, and --lang forces it."""
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from packbuilder import i18n
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ENGLISH, ROOT, run_cli
 
 PO = ROOT / "packbuilder" / "locale" / "fr" / "LC_MESSAGES" / "packbuilder.po"
 # {name}, {name:>8}, {name!r}, %(name)s: named; {} {0} %s %d: positional, which a translator cannot move.
@@ -152,3 +156,37 @@ def test_bad_lang_value_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("--lang", "de", "profiles", "list", cwd=tmp_path)
     assert result.returncode == 2
     assert "fr or en" in result.stderr
+
+
+def _flash_answering(answer: str, lang: str, folder: Path) -> subprocess.CompletedProcess[bytes]:
+    """``flash IMAGE FILE`` with a terminal on standard input (a pty) that types ``answer``."""
+    (folder / "image.img").write_bytes(b"\x55" * 65536)
+    master, slave = pty.openpty()
+    env = {**os.environ, **ENGLISH, "LANG": lang, "COLUMNS": "200"}
+    try:
+        os.write(master, answer.encode() + b"\n")  # kept by the terminal until flash reads it
+        return subprocess.run(
+            [sys.executable, "-m", "packbuilder", "flash", "image.img", "key.img"],
+            stdin=slave,
+            capture_output=True,
+            cwd=folder,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+@pytest.mark.parametrize(("answer", "lang", "written"), [("o", "fr_FR.UTF-8", True), ("oui", "fr_FR.UTF-8", True),
+                                                        ("non", "fr_FR.UTF-8", False), ("y", "C.UTF-8", True),
+                                                        ("n", "C.UTF-8", False)])
+def test_flash_asks_in_the_locale_language(tmp_path: Path, answer: str, lang: str, written: bool) -> None:
+    result = _flash_answering(answer, lang, tmp_path)
+    assert (tmp_path / "key.img").exists() == written, result.stderr
+    prompt = result.stderr.decode()
+    if lang.startswith("fr"):
+        assert "[o/N]" in prompt and "Écrire maintenant ?" in prompt
+    else:
+        assert "[y/N]" in prompt and "Write now?" in prompt
+    assert result.returncode == (0 if written else 130)

@@ -52,19 +52,20 @@ def _rate(size: int, seconds: float | None) -> str:
 
 def _confirm(targets: list[Target], image: Path) -> None:
     from packbuilder.errors import InputError
+    from packbuilder.i18n import _, confirm
 
     lines = [t.describe() for t in targets]
     if not sys.stdin.isatty():
         raise InputError(
-            "refusing to erase without confirmation: standard input is not a terminal",
-            hint="check the targets below, then run again with --yes",
+            _("refusing to erase without confirmation: standard input is not a terminal"),
+            hint=_("check the targets below, then run again with --yes"),
             details=lines,
         )
-    OUTPUT.err.print(f"Everything on these targets will be erased and replaced by {image}:", markup=False)
+    OUTPUT.err.print(_("Everything on these targets will be erased and replaced by {image}:").format(image=image), markup=False)
     for line in lines:
         OUTPUT.err.print(f"  {line}", markup=False)
-    if not typer.confirm("Write now?", default=False, err=True):
-        OUTPUT.err.print("nothing was written", markup=False)
+    if not confirm(_("Write now?"), default=False):  # o/oui under French
+        OUTPUT.err.print(_("nothing was written"), markup=False)
         raise typer.Abort()
 
 

@@ -217,11 +217,15 @@ def verify(
         if not apps and not yes:
             import sys
 
+            from packbuilder.fsutil import format_size
+            from packbuilder.i18n import _, confirm
+
             total = sum(art.download_size for one in chosen for r in one.releases for art in r.artifacts)
-            question = f"this downloads every artifact of the catalog (about {total / 1e9:.1f} GB). Go on?"
+            question = _("This downloads every artifact of the catalog (about {size}). Go on?").format(size=format_size(total))
             if not sys.stdin.isatty():
                 raise InputError("verifying the whole catalog downloads gigabytes", hint="pass --yes, or name apps")
-            typer.confirm(question, abort=True)
+            if not confirm(question):
+                raise typer.Abort()
         targets = all_targets(chosen)
     report = verify_targets(targets, cache_dir(), find_catalog(STATE.catalog_dir) / "keys", jobs)
     report.skipped = skipped
