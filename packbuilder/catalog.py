@@ -65,7 +65,7 @@ class Catalog:
         return _get(self.profiles, profile_id, "profile", "packbuilder profiles list")
 
     def pack(self, pack_id: str) -> Pack:
-        return _get(self.packs, pack_id, "pack", f"ls {display_path(self.root / 'packs')}")
+        return _get(self.packs, pack_id, "pack", "packbuilder packs list")
 
     def base(self, base_id: str) -> Base:
         return _get(self.bases, base_id, "base", f"ls {display_path(self.root / 'bases')}")

@@ -178,9 +178,16 @@ def _flash_answering(answer: str, lang: str, folder: Path) -> subprocess.Complet
         os.close(master)
 
 
-@pytest.mark.parametrize(("answer", "lang", "written"), [("o", "fr_FR.UTF-8", True), ("oui", "fr_FR.UTF-8", True),
-                                                        ("non", "fr_FR.UTF-8", False), ("y", "C.UTF-8", True),
-                                                        ("n", "C.UTF-8", False)])
+@pytest.mark.parametrize(
+    ("answer", "lang", "written"),
+    [
+        ("o", "fr_FR.UTF-8", True),
+        ("oui", "fr_FR.UTF-8", True),
+        ("non", "fr_FR.UTF-8", False),
+        ("y", "C.UTF-8", True),
+        ("n", "C.UTF-8", False),
+    ],
+)
 def test_flash_asks_in_the_locale_language(tmp_path: Path, answer: str, lang: str, written: bool) -> None:
     result = _flash_answering(answer, lang, tmp_path)
     assert (tmp_path / "key.img").exists() == written, result.stderr

@@ -22,6 +22,7 @@ from packbuilder.cli import (  # noqa: E402 (after the language is chosen)
     flash_cmd,
     iso_cmd,
     manifest_cmd,
+    packs_cmd,
     plan_cmd,
     profiles_cmd,
     publish_cmd,
@@ -43,6 +44,7 @@ app = typer.Typer(
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(manifest_cmd.app, name="manifest")
 app.add_typer(profiles_cmd.app, name="profiles")
+app.add_typer(packs_cmd.app, name="packs")
 app.command("plan")(plan_cmd.plan)
 app.command("fetch")(fetch_cmd.fetch)
 app.command("build")(build_cmd.build)

@@ -67,9 +67,9 @@ def list_apps(
 
     table = Table(title=f"{len(rows)} apps" + (f" for {profile}" if profile else ""))
     for column in ("id", "category", "latest", "license", "summary"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "id")  # ids are what one types next: never cut
     if profile:
-        table.add_column(f"on {profile}")
+        table.add_column(f"on {profile}", overflow="fold")
     for row in rows:
         cells = [row["id"], row["category"], row["latest"], row["license"], row["summary"]["en"]]
         if profile:

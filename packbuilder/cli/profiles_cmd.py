@@ -23,7 +23,7 @@ def list_profiles(json_flag: JsonOpt = False) -> None:
 
     table = Table(title=f"{len(profiles)} profiles")
     for column in ("id", "os", "arch", "RAM", "firmware", "key", "description"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "id")  # ids are what one types next: never cut
     for p in profiles:
         os_name = p.os.value + (f" (glibc {p.glibc})" if p.glibc else "")
         table.add_row(
