@@ -360,6 +360,14 @@ def overlays_root(catalog_root: Path) -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
+def overlay_bytes(catalog_root: Path, names: tuple[str, ...]) -> int:
+    """Bytes the named overlays put on a key (0 when the catalog has no overlays folder)."""
+    from packbuilder.fsutil import tree_size
+
+    overlays = overlays_root(catalog_root)
+    return sum(tree_size(overlays / name) for name in names) if overlays else 0
+
+
 def find_catalog(explicit: Path | None) -> Path:
     """--catalog, then $PACKBUILDER_CATALOG, then ./manifests, then the shipped catalog."""
     if explicit is not None:

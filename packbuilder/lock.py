@@ -77,6 +77,31 @@ def lock_bytes(lock: Lock) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
+def key_bytes(lock: Lock, explicit: int | None) -> int:
+    """The size of the key to build: ``--size`` when given, else the one the lock was planned for
+    (``plan --size``, or the profile's key)."""
+    return explicit if explicit is not None else lock.capacity_bytes
+
+
+def check_lock_fits(lock: Lock, capacity: int, overlay_bytes: int) -> None:
+    """Refuse a key size (an explicit ``--size`` on a lock) too small for the lock, before any download."""
+    from packbuilder.fsutil import format_size
+    from packbuilder.i18n import _
+    from packbuilder.resolve import FS_OVERHEAD, unpacked_estimate
+
+    total = sum(unpacked_estimate(item) for item in lock.items) + overlay_bytes
+    usable = int(capacity * (1 - FS_OVERHEAD))
+    if total > usable:
+        raise InputError(
+            _("the lock needs {needed} but a {capacity} key holds about {usable} of files").format(
+                needed=format_size(total), capacity=format_size(capacity), usable=format_size(usable)
+            ),
+            hint=_("use a bigger --size, or leave it out to build for the lock's {planned}").format(
+                planned=format_size(lock.capacity_bytes)
+            ),
+        )
+
+
 def lock_digest(lock: Lock) -> str:
     return hashlib.sha256(lock_bytes(lock)).hexdigest()
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
-from packbuilder.lock import lock_digest
+from packbuilder.lock import key_bytes, lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def build(
         raise InputError("the lock holds no app: the key would be empty", hint="plan the pack for another profile")
     check_target(out)
     if fmt in ("usb", "usb-live"):
-        check_image_size(size_bytes or lock.profile.key_mb * 1_000_000)
+        check_image_size(key_bytes(lock, size_bytes))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with claim(out):
@@ -233,13 +233,13 @@ def _build(
 
             if iso is None:
                 raise InputError("--format usb-live needs a base live ISO", hint="add --base BASE_ID or --base FILE.iso")
-            size = size_bytes or lock.profile.key_mb * 1_000_000
+            size = key_bytes(lock, size_bytes)
             label_text = (label or lock.pack.label).upper()
             write_usb_live(iso.base, tree, target, size, label_text, volume_id(lock), epoch, persistence_bytes)
         else:
             from packbuilder.image.fat import write_fat_image
 
-            size = size_bytes or lock.profile.key_mb * 1_000_000
+            size = key_bytes(lock, size_bytes)
             write_fat_image(tree, target, size, (label or lock.pack.label).upper(), volume_id(lock), epoch)
         _clear_previous(out)
         os.replace(target, out)

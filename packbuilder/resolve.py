@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from packbuilder.catalog import Catalog
 from packbuilder.model import App, Arch, Artifact, CategoryRef, Kind, Pack, Platform, Profile, Release
+from packbuilder.model.lock import LockedArtifact
 from packbuilder.versions import OsRange, version_key, windows_name
 
 # What an artifact grows to once unpacked, when its manifest does not say (rough, on the safe side).
@@ -44,6 +45,13 @@ _COMPATIBLE_ARCHS: dict[tuple[Platform, Arch], tuple[Arch, ...]] = {
 }
 
 
+def unpacked_estimate(art: Artifact | LockedArtifact) -> int:
+    """Bytes an artifact takes on the key once unpacked: its declared size, else an estimate by kind."""
+    if art.installed_size:
+        return art.installed_size
+    return int(art.download_size * UNPACK_FACTOR[art.kind])
+
+
 @dataclass(frozen=True)
 class PlanItem:
     app: App
@@ -55,10 +63,7 @@ class PlanItem:
 
     @property
     def unpacked_size(self) -> int:
-        art = self.artifact
-        if art.installed_size:
-            return art.installed_size
-        return int(art.download_size * UNPACK_FACTOR[art.kind])
+        return unpacked_estimate(self.artifact)
 
 
 @dataclass(frozen=True)

@@ -48,12 +48,27 @@ def is_lock_file(arg: str) -> bool:
         return b'"lock_version"' in fh.read(4096)
 
 
+def _check_size(lock: Lock, size: str) -> None:
+    from packbuilder.catalog import find_catalog, overlay_bytes
+    from packbuilder.errors import InputError
+    from packbuilder.fsutil import parse_size
+    from packbuilder.lock import check_lock_fits
+
+    try:
+        capacity = parse_size(size)
+    except ValueError as exc:
+        raise InputError(f"--size: {exc}") from None
+    check_lock_fits(lock, capacity, overlay_bytes(find_catalog(STATE.catalog_dir), lock.pack.overlays))
+
+
 def load_target(pack_or_lock: str, profile: str | None, size: str | None) -> Lock:
     """A lock from a lock file (warning when stale), or from resolving a pack."""
     from packbuilder.lock import lock_from_plan, read_lock, stale_report
 
     if is_lock_file(pack_or_lock):
         lock = read_lock(Path(pack_or_lock))
+        if size is not None:  # an explicit --size wins over the lock's, and must still hold it
+            _check_size(lock, size)
         from packbuilder.errors import PackbuilderError
 
         try:

@@ -31,9 +31,9 @@ def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profil
 
 def make_plan(catalog: Catalog, pack_arg: str, profile_id: str | None, size: str | None) -> Plan:
     """Resolve and check capacity: shared by plan, fetch and build."""
-    from packbuilder.catalog import load_pack_arg, overlays_root
+    from packbuilder.catalog import load_pack_arg, overlay_bytes
     from packbuilder.errors import InputError
-    from packbuilder.fsutil import parse_size, tree_size
+    from packbuilder.fsutil import parse_size
     from packbuilder.resolve import check_capacity, resolve
 
     pack = load_pack_arg(catalog, pack_arg)
@@ -44,9 +44,7 @@ def make_plan(catalog: Catalog, pack_arg: str, profile_id: str | None, size: str
             capacity = parse_size(size)
         except ValueError as exc:
             raise InputError(f"--size: {exc}") from None
-    overlays = overlays_root(catalog.root)
-    overlay_bytes = sum(tree_size(overlays / name) for name in pack.overlays) if overlays else 0
-    plan = resolve(catalog, pack, profile, capacity, overlay_bytes)
+    plan = resolve(catalog, pack, profile, capacity, overlay_bytes(catalog.root, pack.overlays))
     check_capacity(catalog, plan)
     return plan
 
