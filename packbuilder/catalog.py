@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -385,22 +386,45 @@ def find_catalog(explicit: Path | None) -> Path:
     return shipped_root()
 
 
-def load_pack_arg(catalog: Catalog, arg: str) -> Pack:
-    """PACK on the command line: a pack id, or the path of a pack file checked against the catalog."""
-    path = Path(arg)
-    if not (arg.endswith((".yaml", ".yml")) or os.sep in arg or "/" in arg):
-        return catalog.pack(arg)
+def is_file_arg(arg: str) -> bool:
+    """PACK or --profile names a file (``x.yaml``, ``./x``) rather than an id."""
+    return arg.endswith((".yaml", ".yml")) or os.sep in arg or "/" in arg
+
+
+def load_file_arg(catalog: Catalog, path: Path, kind: str) -> BaseModel:
+    """A pack or profile file given on the command line, checked like the catalog's (every problem
+    with file:line), its references checked against the catalog."""
     if not path.is_file():
-        raise InputError(f"pack file {arg} does not exist")
+        raise InputError(f"{kind} file {display_path(path)} does not exist")
     col = _Collector()
-    loaded = _load_file(col, path, "pack")
+    loaded = _load_file(col, path, kind)
     if loaded is not None:
         doc, model = loaded
-        assert isinstance(model, Pack)
-        pack: Pack = model
-        col.docs[("pack", model.id)] = doc
-        _check_pack(col, catalog, pack)
+        col.docs[(kind, str(getattr(model, "id")))] = doc  # noqa: B009  # every manifest kind has an id
+        if isinstance(model, Pack):
+            _check_pack(col, catalog, model)
     errors = [p for p in col.problems if p.severity == "error"]
     if errors or loaded is None:
-        raise InputError(f"pack file {display_path(path)} has problems", details=[str(p) for p in sorted(errors)])
-    return pack
+        raise InputError(f"{kind} file {display_path(path)} has problems", details=[str(p) for p in sorted(errors)])
+    return loaded[1]
+
+
+ArgModel = TypeVar("ArgModel", Pack, Profile)
+
+
+def _load_arg(catalog: Catalog, arg: str, kind: str, model: type[ArgModel], by_id: Callable[[str], ArgModel]) -> ArgModel:
+    if not is_file_arg(arg):
+        return by_id(arg)
+    loaded = load_file_arg(catalog, Path(arg), kind)
+    assert isinstance(loaded, model)
+    return loaded
+
+
+def load_pack_arg(catalog: Catalog, arg: str) -> Pack:
+    """PACK on the command line: a pack id, or the path of a pack file checked against the catalog."""
+    return _load_arg(catalog, arg, "pack", Pack, catalog.pack)
+
+
+def load_profile_arg(catalog: Catalog, arg: str) -> Profile:
+    """--profile on the command line: a profile id, or the path of a profile file (``profiles new``)."""
+    return _load_arg(catalog, arg, "profile", Profile, catalog.profile)

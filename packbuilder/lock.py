@@ -63,6 +63,7 @@ def lock_from_plan(plan: Plan) -> Lock:
             ram_mb=profile.ram_mb,
             key_mb=profile.key_mb,
             firmware=tuple(f.value for f in profile.firmware),
+            notes=profile.notes,
         ),
         source_date=max(dates) if dates else None,
         capacity_bytes=plan.capacity_bytes,

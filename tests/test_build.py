@@ -235,3 +235,18 @@ def test_a_lock_builds_the_key_size_it_was_planned_for(env: dict[str, object]) -
     assert too_small.returncode == 2
     assert "the lock needs" in too_small.stderr and "48 MB" in too_small.stderr.replace("\u00a0", " ")
     assert not (base / "k0.img").exists()
+
+
+def test_build_says_the_profile_notes_the_lock_carries(env: dict[str, object]) -> None:
+    base: Path = env["base"]  # type: ignore[assignment]
+    lock = json.loads(Path(env["lock"]).read_text())  # type: ignore[arg-type]
+    lock["profile"]["notes"] = {"fr": "Gardez ce PC hors ligne.", "en": "Keep this PC offline."}
+    noted = base / "noted.lock"
+    noted.write_text(json.dumps(lock))
+    for lang, text in (("C.UTF-8", "Keep this PC offline."), ("fr_FR.UTF-8", "Gardez ce PC hors ligne.")):
+        run = run_cli(
+            "--catalog", str(env["catalog"]), "build", str(noted), "--format", "dir", "-o", str(base / f"noted-{lang}"),
+            env={**env["env"], "LANG": lang},  # type: ignore[dict-item]
+        )
+        assert run.returncode == 0, run.stderr
+        assert text in run.stderr

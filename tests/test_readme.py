@@ -87,7 +87,7 @@ def test_every_pack_profile_and_base_named_exists(doc: str) -> None:
     unknown = []
     for argv in commands(path.read_text(encoding="utf-8")):
         for profile in option_values(argv, "--profile") + option_values(argv, "-p"):
-            if profile not in catalog.profiles:
+            if not profile.endswith(".yaml") and profile not in catalog.profiles:
                 unknown.append(f"profile {profile} in: packbuilder {shlex.join(argv)}")
         for base in option_values(argv, "--base"):
             if not base.endswith(".iso") and base not in catalog.bases:

@@ -59,6 +59,11 @@ def build(
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     lock = load_target(pack_or_lock, profile, size)
+    from packbuilder.profiles import notes_line
+
+    notes = notes_line(lock.profile.id, lock.profile.notes)
+    if notes:
+        OUTPUT.warn(notes)
     size_bytes = parse_size(size) if size else None
     result = fetch_lock(lock, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline, keys_dir(), rehash=True)
     target = out or default_output(lock, fmt)

@@ -49,9 +49,10 @@ def list_apps(
         apps = [a for a in apps if a.category.value == category]
     rows = [app_summary(a) for a in apps]
     if profile is not None:
+        from packbuilder.catalog import load_profile_arg
         from packbuilder.resolve import runnable_on
 
-        prof = catalog.profile(profile)
+        prof = load_profile_arg(catalog, profile)
         for row in rows:
             choice = runnable_on(catalog.apps[row["id"]], prof)
             row["profile"] = {

@@ -19,10 +19,11 @@ SizeOpt = Annotated[str | None, typer.Option("--size", help="Key size, e.g. 8G (
 
 
 def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profile:
+    from packbuilder.catalog import load_profile_arg
     from packbuilder.errors import InputError
 
     if profile_id is not None:
-        return catalog.profile(profile_id)
+        return load_profile_arg(catalog, profile_id)  # an id, or a profile file (profiles new)
     if len(pack.profiles) == 1:
         return catalog.profile(pack.profiles[0])
     choices = ", ".join(pack.profiles or sorted(catalog.profiles))
@@ -74,6 +75,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         ],
         "excluded": [{"app": e.app, "reason": e.reason} for e in plan.excluded],
         "warnings": list(plan.warnings),
+        "profile_notes": plan.profile.model_dump(mode="json")["notes"],
         "download_bytes": plan.download_bytes,
         "total_bytes": plan.total_bytes,
         "capacity_bytes": plan.capacity_bytes,
@@ -108,6 +110,11 @@ def print_plan(plan: Plan) -> None:
         out.print(f"  [red]-[/] {escape(e.reason)}")
     for w in plan.warnings:
         OUTPUT.warn(w)
+    from packbuilder.profiles import notes_line
+
+    notes = notes_line(profile.id, profile.notes)
+    if notes:
+        OUTPUT.warn(notes)
     pct = 100 * plan.total_bytes / plan.capacity_bytes
     out.print(
         f"download {plan.download_bytes / 1e6:,.0f} MB · on the key {plan.total_bytes / 1e6:,.0f} MB "

@@ -213,3 +213,10 @@ class Text(Model):
 
     fr: Annotated[str, Field(min_length=1), AfterValidator(_check_text)]
     en: Annotated[str, Field(min_length=1), AfterValidator(_check_text)]
+
+
+def in_language(text: Text | str | None, lang: str) -> str | None:
+    """A text given in both languages (``{fr, en}``) or in one, in ``lang`` when it can be."""
+    if isinstance(text, Text):
+        return text.fr if lang == "fr" else text.en
+    return text

@@ -109,6 +109,7 @@ class LockedProfile(Model):
     ram_mb: int
     key_mb: int
     firmware: tuple[str, ...]
+    notes: Text | Line | None = None  # the profile's, shown again by build (optional: older locks have none)
 
 
 class LockedExclusion(Model):
