@@ -12,7 +12,8 @@ APT_PACKAGES += syslinux e2fsprogs
 APT_PACKAGES += grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin grub-common isolinux syslinux-utils syslinux-common \
 	ovmf qemu-system-x86
 
-.PHONY: install install-system install-python locale pot test lint unit fixtures bench dist binary test-dist test-live clean
+.PHONY: install install-system install-python locale pot test lint unit fixtures bench dist binary test-dist test-live clean \
+	install-build-tools matrix lock image images bundle unbundle publish release
 
 install: install-system install-python
 
@@ -78,6 +79,78 @@ test-dist: binary
 # system (scripts/test-live.sh; about 15 minutes the first time, the base ISO is then kept in build/test-live).
 test-live:
 	bash scripts/test-live.sh
+
+# The image farm: every image the catalog declares (`packbuilder catalog matrix`), built one by one
+# here or one job each in CI (.github/workflows/images.yml calls these same targets), then published.
+#   make images                          all of them, on this machine (downloads shared in the cache)
+#   make image PACK=vieux-pc PROFILE=windows-xp-x86 [FORMAT=usb] [OUTPUT=name.img]
+#   make publish BASE_URL=https://asso.example.org/cles/ [SIGN_KEY=key.asc] [TRACKERS="udp://..."]
+PACKBUILDER ?= $(PYTHON) -m packbuilder
+MATRIX ?= build/matrix.json
+LOCKS_DIR ?= build/locks
+IMAGES_DIR ?= build/images
+SITE_DIR ?= build/site
+FORMAT ?= usb
+OUTPUT ?= $(PACK)-$(PROFILE)$(if $(filter iso,$(FORMAT)),-live.iso,.img)
+LOCK = $(LOCKS_DIR)/$(PACK)-$(PROFILE).lock
+# What building images needs (installers unpacked, FAT and ISO written), without the test tools.
+APT_BUILD_PACKAGES ?= gpgv p7zip-full innoextract msitools mtools dosfstools xorriso squashfs-tools syslinux e2fsprogs
+
+install-build-tools:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq $(APT_BUILD_PACKAGES); \
+	else \
+		echo "not root or no apt-get: install these yourself if missing: $(APT_BUILD_PACKAGES)"; \
+	fi
+
+matrix:
+	@mkdir -p $(dir $(MATRIX))
+	$(PACKBUILDER) catalog matrix --json > $(MATRIX)
+
+# The lock comes first: CI keys its download cache on it.
+lock:
+	@test -n "$(PACK)" -a -n "$(PROFILE)" || { echo "usage: make lock PACK=pack-id PROFILE=profile-id"; exit 2; }
+	@mkdir -p $(LOCKS_DIR)
+	$(PACKBUILDER) plan $(PACK) --profile $(PROFILE) --lock $(LOCK)
+
+image: lock
+	@mkdir -p $(IMAGES_DIR)
+	$(PACKBUILDER) build $(LOCK) --format $(FORMAT) -o $(IMAGES_DIR)/$(OUTPUT)
+
+images: matrix
+	$(PYTHON) -c 'import json, sys; [print(j["pack"], j["profile"], j["format"], j["output"]) for j in json.load(sys.stdin)["include"]]' < $(MATRIX) \
+	| while read -r pack profile format output; do \
+		$(MAKE) --no-print-directory image PACK="$$pack" PROFILE="$$profile" FORMAT="$$format" OUTPUT="$$output" || exit $$?; \
+	done
+
+# CI moves each image between jobs as a sparse tar: a key image is mostly free space (a hole in the
+# file), and GNU tar stores and restores only its data, so the gathering runner's disk holds the
+# images' data, not their full sizes.
+TRANSFER_DIR ?= build/transfer
+bundle:
+	@mkdir -p $(TRANSFER_DIR)
+	tar -C $(IMAGES_DIR) --sparse -cf $(TRANSFER_DIR)/$(OUTPUT).tar $(OUTPUT)
+
+unbundle:
+	@mkdir -p $(IMAGES_DIR)
+	for t in $(TRANSFER_DIR)/*.tar; do tar -C $(IMAGES_DIR) --sparse -xf "$$t" && rm "$$t" || exit 1; done
+
+# The images' .sha256 files are not published: SHA256SUMS replaces them.
+publish:
+	$(PACKBUILDER) publish $(sort $(wildcard $(IMAGES_DIR)/*.img $(IMAGES_DIR)/*.iso $(IMAGES_DIR)/*.zip)) -o $(SITE_DIR) \
+		$(if $(BASE_URL),--base-url $(BASE_URL)) $(if $(SIGN_KEY),--sign $(SIGN_KEY)) $(foreach t,$(TRACKERS),--tracker $(t))
+
+# A GitHub release (gh, with GH_TOKEN) of the published site: the pages as a tarball, index.json,
+# SHA256SUMS (+ .sig), the torrents, and the images under GitHub's 2 GiB limit per file (the larger
+# ones are served by the site itself and reached through their torrent's web seed).
+RELEASE_MAX_BYTES ?= 2000000000
+release:
+	@test -n "$(TAG)" || { echo "usage: make release TAG=images-2026-03 [TARGET=commit]"; exit 2; }
+	tar -C $(SITE_DIR) --exclude=./images --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+		-czf $(dir $(SITE_DIR))site-pages.tar.gz .
+	gh release create "$(TAG)" $(if $(TARGET),--target "$(TARGET)") --title "$(TAG)" --notes "packbuilder images: see index.json" \
+		$(dir $(SITE_DIR))site-pages.tar.gz $(SITE_DIR)/index.json \
+		$$(find $(SITE_DIR)/images -maxdepth 1 -type f -size -$(RELEASE_MAX_BYTES)c | sort)
 
 clean:
 	rm -rf dist build .pytest_cache .mypy_cache .ruff_cache

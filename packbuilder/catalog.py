@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from packbuilder.errors import InputError
-from packbuilder.model import KINDS, App, Base, CategoryRef, Pack, Profile
+from packbuilder.model import KINDS, App, Artifact, Base, CategoryRef, Pack, Profile
 from packbuilder.model.common import ID_RE
 from packbuilder.versions import OsRange, version_key
 from packbuilder.yamlsrc import Loc, SourceDoc, YamlSyntaxError, format_loc, load_yaml
@@ -295,11 +295,35 @@ def _check_app(col: _Collector, catalog: Catalog, app: App) -> None:
                     at((*loc, "requires", "os"), f"{family!r} range on a {art.platform.value} artifact")
             if art.size is None:
                 approx.append((*loc, "size_approx"))
+            _check_requires(col, catalog, app, (*loc, "requires"), art)
     if approx:
         at(approx[0], f"{len(approx)} artifact(s) have only an approximate size: record exact sizes when known", "warning")
     for key in ("homepage", "source_code"):
         if getattr(app, key).startswith("http://"):
             at((key,), "prefer an https link", "warning")
+
+
+def _check_requires(col: _Collector, catalog: Catalog, app: App, loc: Loc, art: Artifact) -> None:
+    req = art.requires
+    for d, dep in enumerate(req.depends):
+        if dep == app.id:
+            col.at("app", app.id, (*loc, "depends", d), "an app cannot depend on itself")
+        elif dep not in catalog.apps and ("app", dep) not in col.broken:
+            col.at("app", app.id, (*loc, "depends", d), f"unknown app {dep!r}: there is no apps/{dep}.yaml")
+    stated = req.os or req.ram_mb or req.ram_mb_recommended or req.cpu or req.depends
+    if stated and not req.source:
+        col.at("app", app.id, loc, "requirements without a 'source': say where they were read, or write 'estimate'", "warning")
+
+
+def _check_base(col: _Collector, catalog: Catalog, base: Base) -> None:
+    seen: set[str] = set()
+    for i, provided in enumerate(base.apps):
+        if provided.id in seen:
+            col.at("base", base.id, ("apps", i, "id"), f"{provided.id!r} is listed twice")
+        seen.add(provided.id)
+        known = catalog.apps.get(provided.id)
+        if known is not None and known.category != provided.category:
+            col.at("base", base.id, ("apps", i, "category"), f"the catalog files {provided.id} under {known.category.value!r}")
 
 
 def _check_key(col: _Collector, catalog: Catalog, kind: str, obj_id: str, loc: Loc, key: str) -> None:
@@ -339,6 +363,7 @@ def _check_semantics(col: _Collector, catalog: Catalog) -> None:
         _check_url(col, "base", base.id, ("url",), base.url, False)
         for m, mirror in enumerate(base.mirrors):
             _check_url(col, "base", base.id, ("mirrors", m), mirror, False)
+        _check_base(col, catalog, base)
         if base.checksums and base.checksums.signature:
             _check_key(col, catalog, "base", base.id, ("checksums", "signature", "key"), base.checksums.signature.key)
 

@@ -16,12 +16,15 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packbuilder import __version__, tools
 from packbuilder.errors import InputError
 from packbuilder.fetch.hashes import hash_file
 from packbuilder.verify import read_manifest
+
+if TYPE_CHECKING:
+    from packbuilder.torrent import TorrentInfo
 
 FORMAT_OF_SUFFIX = {".img": "usb", ".zip": "zip", ".iso": "iso"}
 
@@ -209,12 +212,43 @@ def sbom_json(image: Published) -> str:
     return text
 
 
-def publish(outputs: list[Path], site: Path, sign_key: Path | None = None) -> list[Published]:
-    from packbuilder.site import render_site
+def add_torrents(
+    files: list[Path], site: Path, base_url: str | None, trackers: list[str], dates: list[str | None]
+) -> dict[str, TorrentInfo]:
+    """A .torrent per file, web-seeded from the site (none without a base URL); stale ones removed."""
+    from packbuilder.torrent import remove_stale, torrent_date, write_torrents
 
+    made = write_torrents(files, site, base_url, trackers, torrent_date(dates)) if base_url else {}
+    remove_stale(site / "images", made.values())
+    return made
+
+
+def add_sums(sums: Path, files: list[Path]) -> None:
+    """Append more files of the same folder to SHA256SUMS (a signature then covers them too)."""
+    with sums.open("a", encoding="utf-8") as out:
+        out.writelines(f"{hash_file(f)}  {f.name}\n" for f in sorted(files))
+
+
+def publish(
+    outputs: list[Path],
+    site: Path,
+    sign_key: Path | None = None,
+    base_url: str | None = None,
+    trackers: tuple[str, ...] = (),
+) -> list[Published]:
+    from packbuilder.site import render_site
+    from packbuilder.torrent import annotate, check_base_url, check_tracker
+
+    # Bad addresses are refused before anything is written.
+    if base_url is not None:
+        base_url = check_base_url(base_url)
+    trackers = tuple(check_tracker(t) for t in trackers)
     images_dir = site / "images"
     images = collect(outputs, images_dir)
+    # Every published file gets a torrent (the list grows with compressed copies).
+    torrents = add_torrents([p.path for p in images], site, base_url, list(trackers), [p.date for p in images])
     sums = write_sha256sums(images, images_dir)
+    add_sums(sums, [t.torrent for t in torrents.values()])
     if sign_key is not None:
         sign_file(sums, sign_key)
     else:
@@ -223,6 +257,7 @@ def publish(outputs: list[Path], site: Path, sign_key: Path | None = None) -> li
     for image in images:
         (site / "sbom" / f"{image.name}.cdx.json").write_text(sbom_json(image) + "\n", encoding="utf-8")
     index = index_document(images)
+    annotate(index, site, torrents)
     (site / "index.json").write_text(json.dumps(index, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
     render_site(index, site, signed=sign_key is not None)
     return images

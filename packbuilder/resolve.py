@@ -3,9 +3,13 @@
 A pure function of the catalog, the pack and the profile: no I/O. For each app, the
 newest release with an artifact that fits the profile (platform, arch, OS range, RAM,
 CPU features) wins; among that release's fitting artifacts, portable kinds beat
-installers, the PC's native arch beats a compatible one, and the pack's language beats
-others. When nothing fits, a declared lighter alternative is tried, else the app is
-excluded. Every item and every exclusion carries a sentence a volunteer can read.
+installers, a build recommended for the PC's memory beats one that only works there
+(``ram_mb_recommended``), the pack's language beats others, and the PC's native arch beats
+a compatible one. When nothing fits, a declared lighter alternative is tried, else the app
+is excluded. Apps an artifact depends on (``requires.depends``) are added like apps. For a
+live key (``base``), Linux apps run on the base's system: its glibc and arch count, and the
+apps it already contains are listed, not copied. Every item and every exclusion carries a
+sentence a volunteer can read.
 """
 
 from __future__ import annotations
@@ -13,7 +17,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from packbuilder.catalog import Catalog
-from packbuilder.model import App, Arch, Artifact, CategoryRef, Kind, Pack, Platform, Profile, Release
+from packbuilder.model import (
+    App,
+    Arch,
+    Artifact,
+    Base,
+    CategoryRef,
+    Kind,
+    Pack,
+    Platform,
+    Profile,
+    ProvidedApp,
+    Release,
+)
 from packbuilder.model.lock import LockedArtifact
 from packbuilder.versions import OsRange, version_key, windows_name
 
@@ -60,6 +76,7 @@ class PlanItem:
     reason: str
     dest: str
     replaces: str | None = None
+    needed_by: str | None = None
 
     @property
     def unpacked_size(self) -> int:
@@ -73,6 +90,15 @@ class Exclusion:
 
 
 @dataclass(frozen=True)
+class BaseItem:
+    """An app the live system already contains; ``wanted`` when the pack asked for it."""
+
+    app: ProvidedApp
+    wanted: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class Plan:
     pack: Pack
     profile: Profile
@@ -81,6 +107,8 @@ class Plan:
     capacity_bytes: int
     overlay_bytes: int
     warnings: tuple[str, ...] = ()
+    base: Base | None = None
+    base_apps: tuple[BaseItem, ...] = ()
 
     @property
     def download_bytes(self) -> int:
@@ -142,10 +170,16 @@ def misfit(artifact: Artifact, profile: Profile) -> tuple[int, str] | None:
     return None
 
 
-def _preference(artifact: Artifact, profile: Profile, locale: str) -> tuple[int, int, int]:
+def recommended(artifact: Artifact, profile: Profile) -> bool:
+    """False when the build works on the PC but its publisher advises against it for that memory."""
+    wanted = artifact.requires.ram_mb_recommended
+    return wanted is None or wanted <= profile.ram_mb
+
+
+def _preference(artifact: Artifact, profile: Profile, locale: str) -> tuple[int, int, int, int]:
     lang = artifact.lang
     lang_rank = 2 if lang and lang.split("-")[0] == locale else (1 if lang is None else 0)
-    return (int(artifact.portable), int(artifact.arch == profile.arch), lang_rank)
+    return (int(artifact.portable), int(recommended(artifact, profile)), lang_rank, int(artifact.arch == profile.arch))
 
 
 def _release_misfit(release: Release, profile: Profile) -> str:
@@ -200,14 +234,17 @@ def runnable_on(app: App, profile: Profile, locale: str = "fr") -> Choice:
         fitting = [a for a in release.artifacts if misfit(a, profile) is None]
         if fitting:
             best = max(fitting, key=lambda a: _preference(a, profile, locale))
-            return Choice(release, best, _chosen_reason(app, release, best, profile, skipped), tuple(skipped))
+            reason = _chosen_reason(app, release, best, profile, skipped, fitting)
+            return Choice(release, best, reason, tuple(skipped))
         skipped.append((release.version, _release_misfit(release, profile)))
     why = explain_skipped(skipped)
     where = f"{profile_os_name(profile)}, {profile.arch.value}, {profile.ram_mb} MiB"
     return Choice(None, None, f"{app.id}: {why} (profile: {where})", tuple(skipped))
 
 
-def _chosen_reason(app: App, release: Release, art: Artifact, profile: Profile, skipped: list[tuple[str, str]]) -> str:
+def _chosen_reason(
+    app: App, release: Release, art: Artifact, profile: Profile, skipped: list[tuple[str, str]], fitting: list[Artifact]
+) -> str:
     if skipped:
         newer = explain_skipped(skipped)
         text = f"{app.id} {release.version}: {newer} (profile: {profile_os_name(profile)})"
@@ -216,6 +253,11 @@ def _chosen_reason(app: App, release: Release, art: Artifact, profile: Profile, 
     notes = []
     if art.arch != profile.arch and art.arch != Arch.ANY:
         notes.append(f"{art.arch.value} build runs on {profile.arch.value}")
+    advised_against = sorted({a.arch.value for a in fitting if not recommended(a, profile)} - {art.arch.value})
+    if advised_against and recommended(art, profile):
+        notes.append(f"{'/'.join(advised_against)} build not recommended with {profile.ram_mb} MiB of memory")
+    elif not recommended(art, profile):
+        notes.append(f"works, but {art.requires.ram_mb_recommended} MiB of memory is recommended")
     if not art.portable:
         notes.append(f"{art.kind.value} unpacked without installing")
     return "; ".join([text, *notes])
@@ -253,59 +295,178 @@ def dest_for(app: App, release: Release, art: Artifact) -> str:
     return f"Apps/{CATEGORY_FOLDERS[app.category.value]}/{safe}"
 
 
+def live_base(
+    catalog: Catalog, pack: Pack, profile: Profile, live: bool | None = None, base_id: str | None = None
+) -> Base | None:
+    """The base a key runs on as a live system: for iso/usb-live builds (``live``), and by
+    default when a pack with a base goes to a Linux PC. None for a base not in the catalog
+    (an ISO file given by path: its contents are unknown)."""
+    if live is None:
+        live = pack.base is not None and profile.platform == Platform.LINUX
+    wanted = base_id or pack.base
+    return catalog.bases.get(wanted) if live and wanted else None
+
+
+def live_profile(profile: Profile, base: Base) -> Profile:
+    """The PC as a live key on ``base`` runs it: Linux apps meet the base's glibc and arch."""
+    if profile.platform != Platform.LINUX:
+        return profile
+    update: dict[str, object] = {"arch": base.arch} if base.arch != Arch.ANY else {}
+    if base.glibc:
+        update["glibc"] = base.glibc
+    return profile.model_copy(update=update)
+
+
+def _base_items(base: Base, wanted: list[str], profile: Profile) -> tuple[BaseItem, ...]:
+    items = []
+    for provided in base.apps:
+        asked = provided.id in wanted and profile.platform == Platform.LINUX
+        why = "asked by the pack, not copied" if asked else "also there"
+        items.append(BaseItem(provided, asked, f"{provided.id} {provided.version}: in the live system of {base.id} ({why})"))
+    return tuple(items)
+
+
+def _pick(catalog: Catalog, app: App, profile: Profile, locale: str, taken: set[str]) -> tuple[PlanItem | None, str]:
+    """The app, else its first runnable lighter alternative (``replaces`` set), else None and why."""
+    choice = runnable_on(app, profile, locale)
+    if choice.release and choice.artifact:
+        return PlanItem(app, choice.release, choice.artifact, choice.reason, dest_for(app, choice.release, choice.artifact)), ""
+    for alt in lighter_alternatives(catalog, app):
+        if alt.id in taken:
+            continue
+        alt_choice = runnable_on(alt, profile, locale)
+        if alt_choice.release and alt_choice.artifact:
+            reason = f"{alt.id} {alt_choice.release.version} instead of {choice.reason}"
+            if not recommended(alt_choice.artifact, profile):
+                reason += f"; works, but {alt_choice.artifact.requires.ram_mb_recommended} MiB of memory is recommended"
+            dest = dest_for(alt, alt_choice.release, alt_choice.artifact)
+            return PlanItem(alt, alt_choice.release, alt_choice.artifact, reason, dest, replaces=app.id), ""
+    return None, choice.reason.removeprefix(app.id + ": ")
+
+
+def _add_dependencies(
+    catalog: Catalog, items: list[PlanItem], excluded: list[Exclusion], profile: Profile, locale: str, present: set[str]
+) -> None:
+    """Add what the chosen artifacts depend on, and what those depend on, like apps."""
+    queue = list(items)
+    while queue:
+        item = queue.pop(0)
+        for dep_id in item.artifact.requires.depends:
+            if dep_id in present:
+                continue
+            present.add(dep_id)
+            dep = catalog.apps.get(dep_id)
+            if dep is None:
+                excluded.append(Exclusion(dep_id, f"{dep_id} (needed by {item.app.id}) excluded: not in the catalog"))
+                continue
+            choice = runnable_on(dep, profile, locale)
+            if not (choice.release and choice.artifact):
+                why = choice.reason.removeprefix(dep_id + ": ")
+                excluded.append(Exclusion(dep_id, f"{dep_id} (needed by {item.app.id}) excluded: {why}"))
+                continue
+            reason = choice.reason.replace(": ", f": needed by {item.app.id}; ", 1)
+            dest = dest_for(dep, choice.release, choice.artifact)
+            added = PlanItem(dep, choice.release, choice.artifact, reason, dest, needed_by=item.app.id)
+            items.append(added)
+            queue.append(added)
+
+
 def resolve(
     catalog: Catalog,
     pack: Pack,
     profile: Profile,
     capacity_bytes: int | None = None,
     overlay_bytes: int = 0,
+    base: Base | None = None,
 ) -> Plan:
-    """Resolve ``pack`` for ``profile``. Pure: the caller measures overlays and checks capacity."""
+    """Resolve ``pack`` for ``profile`` (as a live key on ``base`` when given).
+
+    Pure: the caller measures overlays and checks capacity and emptiness.
+    """
     wanted = pack_app_ids(catalog, pack)
     items: list[PlanItem] = []
     excluded: list[Exclusion] = []
     warnings: list[str] = []
     if pack.profiles and profile.id not in pack.profiles:
         warnings.append(f"pack {pack.id} is meant for {', '.join(pack.profiles)}, not {profile.id}")
+    run_on = profile
+    base_items: tuple[BaseItem, ...] = ()
+    if base is not None:
+        if profile.arch not in _RUNS_ON.get(base.arch, (base.arch,)):
+            warnings.append(f"base {base.id} is for {base.arch.value} PCs: it will not start on {profile.arch.value}")
+        run_on = live_profile(profile, base)
+        base_items = _base_items(base, wanted, profile)
+    from_base = {b.app.id for b in base_items if b.wanted}
     taken = set(wanted)
     for app_id in wanted:
-        app = catalog.apps[app_id]
-        choice = runnable_on(app, profile, pack.locale)
-        if choice.release and choice.artifact:
-            items.append(
-                PlanItem(app, choice.release, choice.artifact, choice.reason, dest_for(app, choice.release, choice.artifact))
-            )
+        if app_id in from_base:
             continue
-        substitute = None
-        for alt in lighter_alternatives(catalog, app):
-            if alt.id in taken:
-                continue
-            alt_choice = runnable_on(alt, profile, pack.locale)
-            if alt_choice.release and alt_choice.artifact:
-                substitute = alt
-                reason = f"{alt.id} {alt_choice.release.version} instead of {choice.reason}"
-                items.append(
-                    PlanItem(
-                        alt,
-                        alt_choice.release,
-                        alt_choice.artifact,
-                        reason,
-                        dest_for(alt, alt_choice.release, alt_choice.artifact),
-                        replaces=app.id,
-                    )
-                )
-                taken.add(alt.id)
-                break
-        if substitute is None:
-            excluded.append(Exclusion(app.id, f"{app.id} excluded: {choice.reason.removeprefix(app.id + ': ')}"))
+        item, why = _pick(catalog, catalog.apps[app_id], run_on, pack.locale, taken)
+        if item is None:
+            if base is not None and run_on is not profile and base.glibc and "needs glibc" in why:
+                why += f"; the live system of {base.id} has glibc {base.glibc}"
+            excluded.append(Exclusion(app_id, f"{app_id} excluded: {why}"))
+            continue
+        items.append(item)
+        taken.add(item.app.id)
+    _add_dependencies(catalog, items, excluded, run_on, pack.locale, {i.app.id for i in items} | from_base)
     capacity = capacity_bytes if capacity_bytes is not None else profile.key_mb * 1_000_000
-    return Plan(pack, profile, tuple(items), tuple(excluded), capacity, overlay_bytes, tuple(warnings))
+    return Plan(pack, profile, tuple(items), tuple(excluded), capacity, overlay_bytes, tuple(warnings), base, base_items)
+
+
+# A live system of one arch starts on these PCs (an i386 system runs on 64-bit PCs too).
+_RUNS_ON: dict[Arch, tuple[Arch, ...]] = {Arch.X86: (Arch.X86, Arch.X86_64), Arch.ANY: tuple(Arch)}
+
+
+def check_live_items(catalog: Catalog, base: Base, items: list[tuple[str, str]]) -> None:
+    """Refuse, for a live key on ``base``, the artifacts (app id, url) of a lock whose catalog
+    entry needs a newer glibc than the base's: a lock may have been planned for another system."""
+    from packbuilder.errors import InputError
+
+    if not base.glibc:
+        return
+    problems = []
+    for app_id, url in items:
+        app = catalog.apps.get(app_id)
+        arts = [a for r in app.releases for a in r.artifacts if a.url == url] if app else []
+        for art in arts:
+            rng = OsRange.parse(art.requires.os) if art.requires.os else None
+            if art.platform == Platform.LINUX and rng and not rng.contains("linux-glibc", base.glibc):
+                problems.append(f"{app_id}: needs {describe_os_range(art.requires.os or '')}, {base.id} has glibc {base.glibc}")
+    if problems:
+        raise InputError(
+            f"the lock holds Linux apps that will not start on the live system of {base.id}",
+            hint="plan the pack again for the live key (build PACK --format iso), or drop these apps",
+            details=problems,
+        )
+
+
+def check_not_empty(plan: Plan) -> None:
+    """Refuse a key with nothing on it: say why each app was left out, and what would help."""
+    from packbuilder.errors import InputError
+
+    if plan.items or plan.base_apps:
+        return
+    pack, profile = plan.pack, plan.profile
+    if pack.base and plan.base is None and profile.platform == Platform.LINUX:
+        hint = f"build a live key instead (--format iso or usb-live): the pack's base {pack.base} brings its own apps"
+    elif pack.profiles and profile.id not in pack.profiles:
+        hint = f"pack {pack.id} is meant for {', '.join(pack.profiles)}"
+    else:
+        hint = f"add apps that run on {profile.id} to the pack, or remove {profile.id} from its profiles"
+    raise InputError(
+        f"pack {pack.id} has no app for {profile.id} ({profile_os_name(profile)}, {profile.arch.value}): "
+        "the key would be empty",
+        hint=hint,
+        details=[e.reason for e in plan.excluded],
+    )
 
 
 def check_capacity(catalog: Catalog, plan: Plan) -> None:
-    """Refuse a plan that cannot fit on the key, before anything is downloaded."""
+    """Refuse a plan that is empty or cannot fit on the key, before anything is downloaded."""
     from packbuilder.errors import InputError
 
+    check_not_empty(plan)
     too_big = [i for i in plan.items if i.artifact.kind == Kind.APPIMAGE and i.artifact.download_size > FAT32_MAX_FILE]
     if too_big:
         names = ", ".join(f"{i.app.id} ({i.artifact.download_size / 1e9:.1f} GB)" for i in too_big)

@@ -121,12 +121,15 @@ def make_handler(files: Files) -> type[BaseHTTPRequestHandler]:
             wanted = self.headers.get("Range")
             if_range = self.headers.get("If-Range")
             if wanted and (if_range is None or if_range == etag):
-                start = int(wanted.removeprefix("bytes=").split("-")[0])
-                if start >= len(content):
+                first, _, last = wanted.removeprefix("bytes=").partition("-")
+                start = int(first)
+                # "bytes=N-" (resume) or "bytes=N-M" (a BitTorrent web seed asks piece by piece).
+                end = min(int(last), len(content) - 1) if last else len(content) - 1
+                if start >= len(content) or end < start:
                     self._send(416, b"", {"Content-Range": f"bytes */{len(content)}"})
                     return
-                body = content[start:]
-                headers = {"ETag": etag, "Content-Range": f"bytes {start}-{len(content) - 1}/{len(content)}"}
+                body = content[start : end + 1]
+                headers = {"ETag": etag, "Content-Range": f"bytes {start}-{end}/{len(content)}"}
                 self._send_body(206, body, headers, slow)
                 return
             self._send_body(200, content, {"ETag": etag, "Accept-Ranges": "bytes"}, slow)

@@ -29,7 +29,6 @@ from pydantic import ValidationError
 from packbuilder.lock import lock_bytes
 from packbuilder.model.lock import Lock
 from packbuilder.paths import UnsafePath, join_within
-from packbuilder.stage import autorun_inf
 from tests import factories
 from tests.conftest import FIXTURES, ROOT, TESTS, run_cli
 from tests.httpserver import LocalServer
@@ -190,6 +189,8 @@ def test_join_within_refuses_a_planted_link(tmp_path: Path) -> None:
 
 
 def test_autorun_refuses_line_breaks() -> None:
+    from packbuilder.stage import autorun_inf
+
     assert autorun_inf("Bureau").startswith(b"[autorun]\r\nlabel=Bureau\r\n")
     from packbuilder.errors import AssemblyError
 

@@ -33,7 +33,8 @@ def test_two_plan_runs_write_byte_identical_locks(tmp_path: Path) -> None:
     firefox = next(i for i in data["items"] if i["app"] == "firefox-esr")
     assert firefox["version"] == "115.15.0esr"
     assert firefox["dest"] == "Apps/Internet/Firefox ESR"
-    assert set(firefox) >= {"url", "sha512", "size_approx", "kind", "dest", "reason", "checksum_source"}
+    assert set(firefox) >= {"url", "sha256", "size_approx", "kind", "dest", "reason", "checksum_source", "lang"}
+    assert firefox["lang"] == "fr"  # the French build for a French pack
 
 
 def test_lock_round_trips(tmp_path: Path) -> None:

@@ -114,9 +114,8 @@ def publish_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return result
 
 
-@pytest.fixture(scope="module")
-def outputs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    base = tmp_path_factory.mktemp("outputs")
+def make_outputs(base: Path) -> list[Path]:
+    """A zip and a 64 MB FAT32 usb image of two small locks."""
     zip_out = base / "asso-essentiel-windows-7-x86.zip"
     write_zip(make_tree(base / "tree-zip", make_lock("windows-7-x86", APPS)), zip_out, EPOCH)
     img_out = base / "asso-essentiel-windows-10-x64.img"
@@ -129,6 +128,11 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         img_out = base / "asso-essentiel-windows-10-x64.zip"
         write_zip(tree, img_out, EPOCH)
     return [zip_out, img_out]
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return make_outputs(tmp_path_factory.mktemp("outputs"))
 
 
 @pytest.fixture(scope="module")

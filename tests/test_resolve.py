@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from packbuilder.catalog import Catalog, load_catalog
 from packbuilder.errors import InputError
 from packbuilder.model import Arch, Profile
-from packbuilder.resolve import Plan, check_capacity, misfit, resolve
+from packbuilder.resolve import Plan, check_capacity, check_not_empty, misfit, resolve
 from packbuilder.versions import OsRange
 from tests.conftest import FIXTURES
 
@@ -139,6 +139,70 @@ def test_resolve_does_not_depend_on_the_order_of_the_catalog(catalog: Catalog) -
         assert chosen(plan_for(shuffled, profile)) == chosen(plan_for(catalog, profile))
 
 
+def test_build_not_recommended_for_the_memory_gives_way_to_one_that_is(catalog: Catalog) -> None:
+    small = next(i for i in plan_for(catalog, "w10-64-2g", "print").items if i.app.id == "mailer")
+    assert (small.artifact.arch, small.artifact.lang) == (Arch.X86, "fr")
+    assert "x86 build runs on x86_64" in small.reason
+    assert "x86_64 build not recommended with 2048 MiB of memory" in small.reason
+    big = next(i for i in plan_for(catalog, "w10-64", "print").items if i.app.id == "mailer")
+    assert big.artifact.arch == Arch.X86_64 and "not recommended" not in big.reason
+
+
+def test_dependencies_are_added_like_apps_with_who_needs_them(catalog: Catalog) -> None:
+    plan = plan_for(catalog, "w7-32", "print")
+    by_id = {i.app.id: i for i in plan.items}
+    assert list(by_id) == ["layout", "postscript", "fonts"]  # mailer needs Windows 10
+    assert by_id["postscript"].needed_by == "layout"
+    assert by_id["postscript"].reason == "postscript 10.0: needed by layout; newest release; exe unpacked without installing"
+    assert by_id["fonts"].needed_by == "postscript"
+
+
+def test_a_dependency_that_cannot_run_is_excluded_with_the_app_that_needs_it(catalog: Catalog) -> None:
+    plan = plan_for(catalog, "linux-228", "live")
+    assert "layout" in chosen(plan)
+    reasons = {e.app: e.reason for e in plan.excluded}
+    assert reasons["postscript"].startswith("postscript (needed by layout) excluded: no Linux build (profile: Linux")
+
+
+def test_live_key_uses_the_base_glibc_and_lists_what_the_base_provides(catalog: Catalog) -> None:
+    pack, profile, base = catalog.pack("live"), catalog.profile("linux-228"), catalog.base("live-old")
+    assert set(chosen(resolve(catalog, pack, profile))) == {"browser", "tool", "layout"}
+    plan = resolve(catalog, pack, profile, base=base)
+    assert chosen(plan) == {}  # browser is in the base; tool and layout need glibc 2.28, the base has 2.27
+    reasons = {e.app: e.reason for e in plan.excluded}
+    assert reasons["tool"] == (
+        "tool excluded: 5.0.0 needs glibc 2.28 or later (profile: Linux (glibc 2.27), x86_64, 4096 MiB); "
+        "the live system of live-old has glibc 2.27"
+    )
+    assert [(b.app.id, b.wanted) for b in plan.base_apps] == [("browser", True), ("notes", False)]
+    assert plan.base_apps[0].reason == "browser 115.0esr: in the live system of live-old (asked by the pack, not copied)"
+    check_not_empty(plan)  # the base's apps are on the key: not empty
+
+
+def test_base_apps_do_not_replace_windows_apps(catalog: Catalog) -> None:
+    plan = resolve(catalog, catalog.pack("live"), catalog.profile("w7-32"), base=catalog.base("live-old"))
+    assert "browser" in chosen(plan)
+    assert all(not b.wanted for b in plan.base_apps)
+
+
+def test_a_base_that_cannot_start_on_the_pc_is_warned_about(catalog: Catalog) -> None:
+    plan = resolve(catalog, catalog.pack("all"), catalog.profile("xp"), base=catalog.base("live-old"))
+    assert "base live-old is for x86_64 PCs: it will not start on x86" in plan.warnings
+
+
+def test_a_pack_with_no_app_for_a_profile_is_an_error_with_the_reasons(catalog: Catalog) -> None:
+    plan = plan_for(catalog, "linux-227")
+    assert plan.items == ()
+    with pytest.raises(InputError) as err:
+        check_capacity(catalog, plan)
+    assert err.value.message == "pack all has no app for linux-227 (Linux (glibc 2.27), x86_64): the key would be empty"
+    assert "tool excluded: 5.0.0 needs glibc 2.28 or later" in "\n".join(err.value.details)
+    live = resolve(catalog, catalog.pack("live"), catalog.profile("linux-227"))
+    with pytest.raises(InputError) as err:
+        check_not_empty(live)
+    assert "--format iso or usb-live" in (err.value.hint or "")
+
+
 # --- property: whatever the PC, every chosen artifact runs on it ---------------------------------
 
 _profiles = st.builds(
@@ -188,6 +252,14 @@ def test_every_chosen_artifact_satisfies_the_profile(catalog: Catalog, profile: 
                 assert (art.requires.ram_mb or 0) <= profile.ram_mb
                 assert set(art.requires.cpu) <= set(profile.cpu)
             assert len(plan.items) + len(plan.excluded) >= len({i.app.id for i in plan.items})
+            assert all(d in {i.app.id for i in plan.items} | {e.app for e in plan.excluded}
+                       for i in plan.items for d in i.artifact.requires.depends)
+            for base in shipped.bases.values():
+                live = resolve(shipped, pack, profile, base=base)
+                for item in live.items:
+                    req = item.artifact.requires.os
+                    if item.artifact.platform.value == "linux" and req and base.glibc:
+                        assert OsRange.parse(req).contains("linux-glibc", base.glibc)
 
 
 SHIPPED = load_catalog(Path(__file__).resolve().parent.parent / "manifests")

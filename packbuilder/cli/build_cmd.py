@@ -58,7 +58,7 @@ def build(
     set_json(json_flag)
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
-    lock = load_target(pack_or_lock, profile, size)
+    lock = load_target(pack_or_lock, profile, size, fmt in ("iso", "usb-live"), base)
     from packbuilder.profiles import notes_line
 
     notes = notes_line(lock.profile.id, lock.profile.notes)

@@ -1,7 +1,9 @@
-"""``packbuilder catalog list|show``."""
+"""``packbuilder catalog list|show|matrix``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -107,3 +109,56 @@ def show(app_id: Annotated[str, typer.Argument(help="App id, e.g. gimp.")], json
                 f"  {art.platform.value}/{art.arch.value} {art.kind.value}{lang} · {size} · needs {needs or 'nothing stated'}"
             )
             out.print(f"    {art.url}\n    {algo}:{digest}\n    hash from: {art.checksum_source}")
+
+
+@app.command("matrix")
+def matrix(
+    pack: Annotated[list[str] | None, typer.Option("--pack", help="Only this pack (repeatable).")] = None,
+    image_format: Annotated[list[str] | None, typer.Option("--format", help="Only this format: usb or iso (repeatable).")] = None,
+    json_flag: JsonOpt = False,
+) -> None:
+    """The images to build: packs x their profiles x formats. --json gives a CI matrix ({"include": [...]})."""
+    from packbuilder.matrix import image_matrix
+
+    set_json(json_flag)
+    jobs = image_matrix(load(), pack, image_format)
+    if OUTPUT.json_mode:
+        # Exactly GitHub Actions' matrix shape, so a workflow can pass it to fromJSON() as it is.
+        OUTPUT.emit_json({"include": [job.as_dict() for job in jobs]})
+        return
+    for job in jobs:
+        OUTPUT.out.print(f"{job.pack} {job.profile} {job.format} {job.output}", highlight=False)
+
+
+@app.command("report")
+def report(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of the terminal.")
+    ] = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="Count source ages up to this day (YYYY-MM-DD; default: today).")
+    ] = None,
+    json_flag: JsonOpt = False,
+) -> None:
+    """For maintainers: each pack on each of its PCs by category, and each artifact's source age and size."""
+    import datetime as dt
+
+    from packbuilder.errors import InputError
+    from packbuilder.report import build_report, report_markdown
+
+    set_json(json_flag)
+    try:
+        today = dt.date.fromisoformat(date) if date else dt.date.today()
+    except ValueError:
+        raise InputError(f"--date {date!r} is not a date", hint="write it as YYYY-MM-DD, e.g. 2026-08-22") from None
+    document = build_report(load(), today)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n" if OUTPUT.json_mode else report_markdown(document)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        if not OUTPUT.json_mode:
+            OUTPUT.info(f"report written to {output}")
+        return
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json(document)
+    else:
+        OUTPUT.out.print(text, markup=False, highlight=False, soft_wrap=True)

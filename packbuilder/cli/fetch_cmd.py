@@ -61,7 +61,9 @@ def _check_size(lock: Lock, size: str) -> None:
     check_lock_fits(lock, capacity, overlay_bytes(find_catalog(STATE.catalog_dir), lock.pack.overlays))
 
 
-def load_target(pack_or_lock: str, profile: str | None, size: str | None) -> Lock:
+def load_target(
+    pack_or_lock: str, profile: str | None, size: str | None, live: bool | None = None, base: str | None = None
+) -> Lock:
     """A lock from a lock file (warning when stale), or from resolving a pack."""
     from packbuilder.lock import lock_from_plan, read_lock, stale_report
 
@@ -75,6 +77,10 @@ def load_target(pack_or_lock: str, profile: str | None, size: str | None) -> Loc
             catalog = load()
         except PackbuilderError:  # a lock needs no catalog: the staleness check is a bonus
             return lock
+        if live and (base or lock.pack.base) in catalog.bases:
+            from packbuilder.resolve import check_live_items
+
+            check_live_items(catalog, catalog.bases[base or lock.pack.base or ""], [(i.app, i.url) for i in lock.items])
         changes = stale_report(lock, catalog)
         if changes:
             OUTPUT.warn(f"{pack_or_lock} is stale: the catalog changed since it was written (the lock is used as is):")
@@ -83,7 +89,7 @@ def load_target(pack_or_lock: str, profile: str | None, size: str | None) -> Loc
         return lock
     from packbuilder.cli.plan_cmd import make_plan
 
-    return lock_from_plan(make_plan(load(), pack_or_lock, profile, size))
+    return lock_from_plan(make_plan(load(), pack_or_lock, profile, size, live, base))
 
 
 def fetch(

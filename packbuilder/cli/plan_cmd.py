@@ -30,12 +30,19 @@ def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profil
     raise InputError(f"which PCs is {pack.id} for? --profile is needed", hint=f"choose one of: {choices}")
 
 
-def make_plan(catalog: Catalog, pack_arg: str, profile_id: str | None, size: str | None) -> Plan:
+def make_plan(
+    catalog: Catalog,
+    pack_arg: str,
+    profile_id: str | None,
+    size: str | None,
+    live: bool | None = None,
+    base_id: str | None = None,
+) -> Plan:
     """Resolve and check capacity: shared by plan, fetch and build."""
     from packbuilder.catalog import load_pack_arg, overlay_bytes
     from packbuilder.errors import InputError
     from packbuilder.fsutil import parse_size
-    from packbuilder.resolve import check_capacity, resolve
+    from packbuilder.resolve import check_capacity, live_base, resolve
 
     pack = load_pack_arg(catalog, pack_arg)
     profile = pick_profile(catalog, pack, profile_id)
@@ -45,7 +52,8 @@ def make_plan(catalog: Catalog, pack_arg: str, profile_id: str | None, size: str
             capacity = parse_size(size)
         except ValueError as exc:
             raise InputError(f"--size: {exc}") from None
-    plan = resolve(catalog, pack, profile, capacity, overlay_bytes(catalog.root, pack.overlays))
+    base = live_base(catalog, pack, profile, live, base_id)
+    plan = resolve(catalog, pack, profile, capacity, overlay_bytes(catalog.root, pack.overlays), base)
     check_capacity(catalog, plan)
     return plan
 
@@ -70,10 +78,16 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "dest": i.dest,
                 "reason": i.reason,
                 "replaces": i.replaces,
+                "needed_by": i.needed_by,
             }
             for i in plan.items
         ],
         "excluded": [{"app": e.app, "reason": e.reason} for e in plan.excluded],
+        "base": plan.base.id if plan.base else None,
+        "base_apps": [
+            {"app": b.app.id, "name": b.app.name, "version": b.app.version, "wanted": b.wanted, "reason": b.reason}
+            for b in plan.base_apps
+        ],
         "warnings": list(plan.warnings),
         "profile_notes": plan.profile.model_dump(mode="json")["notes"],
         "download_bytes": plan.download_bytes,
@@ -108,6 +122,10 @@ def print_plan(plan: Plan) -> None:
         out.print(f"  [green]+[/] {escape(i.reason)}")
     for e in plan.excluded:
         out.print(f"  [red]-[/] {escape(e.reason)}")
+    if plan.base is not None:
+        out.print(f"[bold]In the live system ({plan.base.id})[/]")
+        for b in plan.base_apps:
+            out.print(f"  [blue]=[/] {escape(b.reason)}")
     for w in plan.warnings:
         OUTPUT.warn(w)
     from packbuilder.profiles import notes_line

@@ -20,14 +20,27 @@ def publish(
         Path | None,
         typer.Option("--sign", metavar="KEYFILE", help="Armored OpenPGP secret key: sign SHA256SUMS into SHA256SUMS.sig."),
     ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url", metavar="URL", help="Address the site will be served at: a .torrent per image, web-seeded from there."
+        ),
+    ] = None,
+    tracker: Annotated[
+        list[str] | None,
+        typer.Option("--tracker", metavar="URL", help="BitTorrent tracker announce URL for the torrents (repeatable)."),
+    ] = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """Publish built images: checksums, signature, SBOMs, licence reports and a static download site."""
     from packbuilder.publish import publish as publish_images
 
     set_json(json_flag)
-    site.mkdir(parents=True, exist_ok=True)
-    images = publish_images(outputs, site, sign)
+    if tracker and not base_url:
+        from packbuilder.errors import InputError
+
+        raise InputError("--tracker needs --base-url", hint="torrents are made only when the site's address is known")
+    images = publish_images(outputs, site, sign, base_url, tuple(tracker or ()))
     images_dir = site / "images"
     if OUTPUT.json_mode:
         OUTPUT.emit_json(
@@ -37,11 +50,14 @@ def publish(
                 "sha256sums": str(images_dir / "SHA256SUMS"),
                 "signature": str(images_dir / "SHA256SUMS.sig") if sign else None,
                 "images": [{"name": p.name, "size": p.size, "sha256": p.sha256, "format": p.format} for p in images],
+                "torrents": sorted(str(t) for t in images_dir.glob("*.torrent")),
             }
         )
         return
     for image in images:
         OUTPUT.info(f"  {image.name}  {image.size} bytes  sha256:{image.sha256}")
+    if base_url:
+        OUTPUT.info(f"torrents (web seed {base_url}): {images_dir}/*.torrent")
     signed = " (signed: SHA256SUMS.sig)" if sign else ""
     OUTPUT.info(f"published {len(images)} image(s) to {site}: open {site / 'index.html'}{signed}")
     OUTPUT.info(f"check the downloads with: cd {images_dir} && sha256sum -c SHA256SUMS")

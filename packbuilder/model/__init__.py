@@ -3,7 +3,7 @@
 from pydantic import BaseModel
 
 from packbuilder.model.app import App, Artifact, Release, Requires, Signature
-from packbuilder.model.base import Base, LiveKind
+from packbuilder.model.base import Base, LiveKind, ProvidedApp
 from packbuilder.model.common import PORTABLE_KINDS, Arch, Category, CpuFlag, Firmware, Kind, Platform, Text
 from packbuilder.model.pack import CategoryRef, Pack
 from packbuilder.model.profile import OsName, Profile
@@ -27,6 +27,7 @@ __all__ = [
     "Pack",
     "Platform",
     "Profile",
+    "ProvidedApp",
     "Release",
     "Requires",
     "Signature",

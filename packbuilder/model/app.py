@@ -44,8 +44,20 @@ class Requires(Model):
 
     os: OsRangeStr | None = Field(None, description="OS range, e.g. 'windows>=6.1', 'windows>=6.1,<10', 'linux-glibc>=2.28'")
     ram_mb: PositiveInt | None = Field(None, description="minimum RAM in MiB")
+    ram_mb_recommended: PositiveInt | None = Field(
+        None,
+        description="RAM in MiB below which the build still works but is not recommended: "
+        "another build of the same release that needs less is preferred",
+    )
     cpu: tuple[CpuFlag, ...] = Field((), description="CPU features needed, e.g. [sse2]")
+    depends: tuple[Id, ...] = Field((), description="other apps this build needs (e.g. [ghostscript]), added to the key")
     source: str | None = Field(None, description="where these requirements were read")
+
+    @model_validator(mode="after")
+    def _recommended_above_minimum(self) -> Requires:
+        if self.ram_mb and self.ram_mb_recommended and self.ram_mb_recommended < self.ram_mb:
+            raise ValueError("ram_mb_recommended is below ram_mb: the recommended memory is at least the minimum")
+        return self
 
 
 class Signature(Model):
@@ -86,10 +98,7 @@ class Artifact(Model, Downloadable):
 
     @model_validator(mode="after")
     def _needs_hash_and_size(self) -> Artifact:
-        if self.sha256 is None and self.sha512 is None:
-            raise ValueError("sha256 is missing: every artifact needs the sha256 (or sha512) its publisher gave")
-        if self.size is None and self.size_approx is None:
-            raise ValueError("size is missing: give the exact 'size' in bytes (or 'size_approx' with 'size_source')")
+        self.check_hash_and_size()
         return self
 
     @property

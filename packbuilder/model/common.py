@@ -207,6 +207,13 @@ class Downloadable:
         """Exact size when known, else the estimate."""
         return self.size or self.size_approx or 0
 
+    def check_hash_and_size(self) -> None:
+        """Every download needs a strong hash and a size (exact or estimated): raise when one is missing."""
+        if self.sha256 is None and self.sha512 is None:
+            raise ValueError("sha256 is missing: every artifact needs the sha256 (or sha512) its publisher gave")
+        if self.size is None and self.size_approx is None:
+            raise ValueError("size is missing: give the exact 'size' in bytes (or 'size_approx' with 'size_source')")
+
 
 class Text(Model):
     """A short text in French (first) and English."""

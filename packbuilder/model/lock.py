@@ -80,10 +80,7 @@ class LockedArtifact(Model, Downloadable):
 
     @model_validator(mode="after")
     def _safe_download(self) -> LockedArtifact:
-        if self.sha256 is None and self.sha512 is None:
-            raise ValueError("sha256 is missing: every item needs the sha256 (or sha512) of its file")
-        if self.size is None and self.size_approx is None:
-            raise ValueError("size is missing: every item needs 'size' (or 'size_approx')")
+        self.check_hash_and_size()
         for url in (self.url, *self.mirrors):
             if not url.startswith("https://") and not self.insecure:
                 raise ValueError(f"{url!r}: downloads must use https (a plain http URL needs 'insecure: true')")
