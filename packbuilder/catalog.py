@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from packbuilder.errors import InputError
+from packbuilder.lint_rules import HTTPS_ONLY, download_rules, review_rules
 from packbuilder.model import KINDS, App, Artifact, Base, CategoryRef, Pack, Profile
 from packbuilder.model.common import ID_RE
 from packbuilder.versions import OsRange, version_key
@@ -91,6 +92,7 @@ class _Collector:
         self.docs: dict[tuple[str, str], SourceDoc] = {}
         # Ids whose file exists but did not load: references to them are not reported twice.
         self.broken: set[tuple[str, str]] = set()
+        self.read: list[tuple[str, SourceDoc]] = []  # every file read as a mapping, loaded or not (lint_rules)
 
     def add(self, doc: SourceDoc | Path, loc: Loc, message: str, severity: Severity = "error") -> None:
         if isinstance(doc, SourceDoc):
@@ -165,6 +167,7 @@ def _load_file(col: _Collector, path: Path, kind: str) -> tuple[SourceDoc, BaseM
     if not isinstance(doc.data, dict):
         col.add(doc, (), f"a manifest must be a mapping of keys to values (this {kind} file is not)")
         return None
+    col.read.append((kind, doc))
     stem = path.stem
     if not ID_RE.match(stem):
         col.add(doc, (), f"file name {path.name!r} is not a valid id: rename it (lowercase letters, digits, '-', '_')")
@@ -188,8 +191,9 @@ def scan_files(root: Path) -> list[tuple[Path, str]]:
     return files
 
 
-def check_tree(root: Path) -> tuple[Catalog, list[Problem]]:
-    """Load everything under ``root``; return what loaded and every problem found."""
+def check_tree(root: Path, review: bool = False) -> tuple[Catalog, list[Problem]]:
+    """Load everything under ``root``; return what loaded and every problem found, in one pass
+    (with ``review``, also what ``manifest lint`` checks for reviewers: lint_rules)."""
     col = _Collector()
     catalog = Catalog(root=root)
     tables: dict[str, dict[str, Any]] = {
@@ -221,7 +225,11 @@ def check_tree(root: Path) -> tuple[Catalog, list[Problem]]:
         catalog.sources[(kind, obj_id)] = path
         col.docs[(kind, obj_id)] = doc
     _check_semantics(col, catalog)
-    return catalog, sorted(col.problems)
+    for kind, doc in col.read:
+        if kind == "app":
+            for loc, message, severity in download_rules(doc.data) + (review_rules(doc.data) if review else []):
+                col.add(doc, loc, message, severity)  # type: ignore[arg-type]
+    return catalog, sorted(set(col.problems))  # a rule and the model may say the same thing
 
 
 def load_catalog(root: Path) -> Catalog:
@@ -251,9 +259,7 @@ def _check_url(col: _Collector, kind: str, obj_id: str, loc: Loc, url: str, inse
         if insecure:
             col.at(kind, obj_id, loc, "plain http download (allowed by 'insecure: true'; the hash still protects it)", "warning")
         else:
-            col.at(
-                kind, obj_id, loc, "downloads must use https (set 'insecure: true' on the artifact only if no https host exists)"
-            )
+            col.at(kind, obj_id, loc, HTTPS_ONLY)
 
 
 def _check_app(col: _Collector, catalog: Catalog, app: App) -> None:
