@@ -11,7 +11,16 @@ from pydantic import ValidationError
 
 from packbuilder.catalog import Catalog, display_path
 from packbuilder.errors import InputError
-from packbuilder.model.lock import LOCK_VERSION, Lock, LockedArtifact, LockedExclusion, LockedPack, LockedProfile
+from packbuilder.model.lock import (
+    LOCK_VERSION,
+    Lock,
+    LockedArtifact,
+    LockedExclusion,
+    LockedMisfit,
+    LockedPack,
+    LockedProfile,
+)
+from packbuilder.reasons import VersionMisfit
 from packbuilder.resolve import Plan, PlanItem
 
 
@@ -46,7 +55,13 @@ def _locked_item(item: PlanItem) -> LockedArtifact:
         dest=item.dest,
         reason=item.reason,
         replaces=item.replaces,
+        misfits=_misfits(item.misfits),
+        replaced_misfits=_misfits(item.replaced_misfits),
     )
+
+
+def _misfits(codes: tuple[VersionMisfit, ...]) -> tuple[LockedMisfit, ...]:
+    return tuple(LockedMisfit.model_validate({"version": v, "code": c, "value": value}) for v, c, value in codes)
 
 
 def lock_from_plan(plan: Plan) -> Lock:
@@ -68,7 +83,7 @@ def lock_from_plan(plan: Plan) -> Lock:
         source_date=max(dates) if dates else None,
         capacity_bytes=plan.capacity_bytes,
         items=tuple(_locked_item(i) for i in plan.items),
-        excluded=tuple(LockedExclusion(app=e.app, reason=e.reason) for e in plan.excluded),
+        excluded=tuple(LockedExclusion(app=e.app, reason=e.reason, misfits=_misfits(e.misfits)) for e in plan.excluded),
     )
 
 

@@ -20,8 +20,9 @@ import jinja2
 
 from packbuilder.fsutil import write_texts
 from packbuilder.model.common import Category, Kind, Platform
-from packbuilder.model.lock import Lock, LockedArtifact
+from packbuilder.model.lock import Lock, LockedArtifact, LockedMisfit
 from packbuilder.pages import LANGS, Page, environment, format_date, href, translate
+from packbuilder.reasons import explain
 
 ASSETS = "Menu-fichiers"
 APPS_DIR = f"{ASSETS}/apps"
@@ -70,6 +71,26 @@ class AppEntry:
         return posixpath.basename(self.program) if self.program else None
 
     @property
+    def why(self) -> dict[str, str] | None:
+        """Why this version, by page language; None for a lock without codes (then ``item.reason``)."""
+        if self.item.misfits:
+            newer = _words(self.item.misfits)
+            return {
+                "fr": f"Les versions plus récentes ne fonctionnent pas sur ces PC : {newer['fr']}.",
+                "en": f"Newer versions do not run on these PCs: {newer['en']}.",
+            }
+        # No newer release skipped: the newest (a lock with codes says so by its replaced_misfits,
+        # an older one by its reason's words).
+        if self.item.replaced_misfits or self.item.reason.split(": ", 1)[-1].startswith("newest release"):
+            return {"fr": "C’est la version la plus récente.", "en": "This is the newest version."}
+        return None
+
+    @property
+    def replaced_words(self) -> dict[str, str] | None:
+        """Why the app it replaces does not run, by page language (None without codes)."""
+        return _words(self.item.replaced_misfits) if self.item.replaced_misfits else None
+
+    @property
     def replaced_because(self) -> str | None:
         """The resolver's reason without the "x 1.0 instead of y: " prefix (it is said in words)."""
         if not self.item.replaces:
@@ -88,7 +109,28 @@ class Doc:
 @dataclass(frozen=True)
 class Excluded:
     app: str
-    reason: str
+    reason: str  # the resolver's English sentence: shown only for locks that have no codes
+    reasons: dict[str, str] | None = None  # by page language, from the lock's codes
+
+
+# What Windows calls the place the key appears in, by version (XP « Poste de travail », Vista
+# and 7 « Ordinateur », 8.1 and later « Ce PC »): the read-me names what the PC shows.
+EXPLORER_NAMES = {
+    "windows-xp": {"fr": "Poste de travail", "en": "My Computer"},
+    "windows-vista": {"fr": "Ordinateur", "en": "Computer"},
+    "windows-7": {"fr": "Ordinateur", "en": "Computer"},
+}
+THIS_PC = {"fr": "Ce PC", "en": "This PC"}
+
+
+def explorer_name(profile_os: str) -> dict[str, str]:
+    """The file explorer's name for the PC in both languages, for the lock's profile ``os``."""
+    return EXPLORER_NAMES.get(profile_os.split("/")[0], THIS_PC)
+
+
+def _words(misfits: Iterable[LockedMisfit]) -> dict[str, str]:
+    codes = [(m.version, m.code, m.value) for m in misfits]
+    return {lang: explain(codes, lang) for lang in LANGS}
 
 
 def windows_path(path: str) -> str:
@@ -161,7 +203,10 @@ def _grouped(entries: Iterable[AppEntry]) -> list[tuple[Category, list[AppEntry]
 
 
 def _excluded(lock: Lock) -> list[Excluded]:
-    out = [Excluded(e.app, e.reason.removeprefix(f"{e.app} excluded: ")) for e in lock.excluded]
+    out = [
+        Excluded(e.app, e.reason.removeprefix(f"{e.app} excluded: "), _words(e.misfits) if e.misfits else None)
+        for e in lock.excluded
+    ]
     return sorted(out, key=lambda e: e.app)
 
 
@@ -178,6 +223,7 @@ def render_menu(lock: Lock, root: Path, launchers: dict[str, str | None], docs: 
         "has_windows": any(not e.linux for e in entries),
         "has_linux": any(e.linux for e in entries),
         "excluded": _excluded(lock),
+        "explorer": explorer_name(lock.profile.os),
         "docs": [describe_doc(root, d) for d in sorted(docs)],
         "version": version,
         # Staging creates Documents/ for the association's files; say so only when it is there.
