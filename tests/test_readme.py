@@ -25,7 +25,7 @@ def sections(text: str) -> list[tuple[str, str]]:
     for line in text.splitlines():
         if line.startswith("```"):
             in_code = not in_code
-        if not in_code and re.match(r"#{2,3} ", line):
+        if not in_code and re.match(r"#{2,4} ", line):
             out.append((title, "\n".join(body)))
             title, body = line, []
         else:
@@ -78,7 +78,7 @@ def option_values(argv: list[str], option: str) -> list[str]:
     return [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == option]
 
 
-@pytest.mark.parametrize("doc", ["README.md", "CONTRIBUTING.md"])
+@pytest.mark.parametrize("doc", ["README.md", "LISEZMOI.md", "CONTRIBUTING.md"])
 def test_every_pack_profile_and_base_named_exists(doc: str) -> None:
     path = ROOT / doc
     if not path.exists():
@@ -97,3 +97,41 @@ def test_every_pack_profile_and_base_named_exists(doc: str) -> None:
             if not target.endswith((".lock", ".yaml")) and target not in catalog.packs:
                 unknown.append(f"pack {target} in: packbuilder {shlex.join(argv)}")
     assert unknown == []
+
+
+def _code_blocks(body: str) -> list[list[str]]:
+    """A section's code blocks, as what must be the same in both languages: an ``sh`` block's
+    commands (comments are prose), another block's first word of each line (paths, keys; the
+    descriptions after them are prose)."""
+    blocks = []
+    for kind, block in re.findall(r"```(\w*)\n(.*?)```", body, flags=re.S):
+        if kind == "sh":
+            lines = [line.split("  #")[0].rstrip() for line in block.splitlines()]
+        else:
+            lines = [line.split()[0] if line.split() else "" for line in block.splitlines()]
+        blocks.append(lines)
+    return blocks
+
+
+def _table_keys(body: str) -> list[str]:
+    """The first cell of each table row that names a command or a code (the rest is prose)."""
+    return [row.split("|")[1].strip() for row in body.splitlines() if row.startswith("| `") or re.match(r"\| \d+ \|", row)]
+
+
+def test_lisezmoi_is_the_readme_in_french() -> None:
+    readme = sections(README.read_text(encoding="utf-8"))
+    lisezmoi = sections((ROOT / "LISEZMOI.md").read_text(encoding="utf-8"))
+    levels = [title.split(" ")[0] for title, _ in readme]
+    assert [title.split(" ")[0] for title, _ in lisezmoi] == levels, "same sections, same levels, same order"
+    for (title, body), (titre, corps) in zip(readme, lisezmoi, strict=True):
+        assert _code_blocks(corps) == _code_blocks(body), f"code blocks differ: {title!r} / {titre!r}"
+        assert _table_keys(corps) == _table_keys(body), f"table rows differ: {title!r} / {titre!r}"
+
+
+def test_the_comparison_sees_a_missing_section_and_a_changed_command() -> None:
+    text = README.read_text(encoding="utf-8")
+    one = sections(text)
+    fewer = sections(text.replace("\n### Exit codes\n", "\nExit codes\n"))
+    assert len(fewer) == len(one) - 1
+    changed = text.replace("packbuilder packs list  ", "packbuilder packs show  ", 1)
+    assert [_code_blocks(b) for _, b in sections(changed)] != [_code_blocks(b) for _, b in one]
