@@ -33,6 +33,28 @@ def compile_catalogs(locale_dir: Path = LOCALE) -> list[Path]:
     return written
 
 
+def extract_cli(fileobj: Any, keywords: Any, comment_tags: Any, options: Any) -> Any:
+    """Babel extraction method for packbuilder/cli/ (babel.cfg): the ``_()`` messages, plus the
+    docstrings of the command functions (decorated ``@app.command`` or with typer parameters), which ``packbuilder.cli``
+    translates into the commands' help at start."""
+    import ast
+
+    from babel.messages.extract import extract_python
+
+    source = fileobj.read()
+    fileobj.seek(0)
+    yield from extract_python(fileobj, keywords, comment_tags, options)
+    tree = ast.parse(source)
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+            continue
+        annotations = " ".join(ast.unparse(a.annotation) for a in node.args.args if a.annotation is not None)
+        doc = ast.get_docstring(node)
+        decorated = any(".command" in ast.unparse(d) for d in node.decorator_list)
+        if doc and (decorated or "typer." in annotations or "Opt" in annotations):
+            yield node.body[0].lineno, None, doc, []
+
+
 try:
     from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 except ImportError:  # run as a script (make locale) where hatchling is not installed

@@ -79,9 +79,19 @@ def _get(table: dict[str, T], key: str, what: str, listing: str) -> T:
     except KeyError:
         import difflib
 
+        from packbuilder.i18n import _
+
         close = difflib.get_close_matches(key, table, n=3)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise InputError(f"unknown {what} {key!r}", hint=f"{hint}List them with: {listing}") from None
+        guess = _("did you mean {names}? ").format(names=", ".join(close)) if close else ""
+        message = {
+            "app": _("unknown app {id!r}"),
+            "profile": _("unknown profile {id!r}"),
+            "pack": _("unknown pack {id!r}"),
+            "base": _("unknown base {id!r}"),
+        }.get(what, _("unknown {what} {id!r}"))
+        raise InputError(
+            message.format(id=key, what=what), hint=guess + _("List them with: {command}").format(command=listing)
+        ) from None
 
 
 class _Collector:
@@ -425,8 +435,11 @@ def is_file_arg(arg: str) -> bool:
 def load_file_arg(catalog: Catalog, path: Path, kind: str) -> BaseModel:
     """A pack or profile file given on the command line, checked like the catalog's (every problem
     with file:line), its references checked against the catalog."""
+    from packbuilder.i18n import _
+
     if not path.is_file():
-        raise InputError(f"{kind} file {display_path(path)} does not exist")
+        message = _("pack file {path} does not exist") if kind == "pack" else _("profile file {path} does not exist")
+        raise InputError(message.format(path=display_path(path)))
     col = _Collector()
     loaded = _load_file(col, path, kind)
     if loaded is not None:
@@ -436,7 +449,8 @@ def load_file_arg(catalog: Catalog, path: Path, kind: str) -> BaseModel:
             _check_pack(col, catalog, model)
     errors = [p for p in col.problems if p.severity == "error"]
     if errors or loaded is None:
-        raise InputError(f"{kind} file {display_path(path)} has problems", details=[str(p) for p in sorted(errors)])
+        message = _("pack file {path} has problems") if kind == "pack" else _("profile file {path} has problems")
+        raise InputError(message.format(path=display_path(path)), details=[str(p) for p in sorted(errors)])
     return loaded[1]
 
 

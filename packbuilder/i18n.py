@@ -60,6 +60,11 @@ class _State:
 _STATE = _State()
 
 
+def N_(message: str) -> str:
+    """Mark a message for extraction where it is defined; ``_()`` translates it where it is shown."""
+    return message
+
+
 def set_language(language: str) -> None:
     """Use ``fr`` or ``en`` (anything else: English) from now on."""
     lang = language if language in LANGUAGES else "en"
@@ -82,17 +87,13 @@ def setup(argv: Sequence[str], environ: dict[str, str] | None = None) -> str:
     return lang
 
 
+
 def _(message: str) -> str:
     return _STATE.translations.gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return _STATE.translations.ngettext(singular, plural, n)
-
-
-def N_(message: str) -> str:
-    """Mark a message for extraction where it is defined; ``_()`` translates it where it is shown."""
-    return message
 
 
 # Answers to a yes/no question, by language; English answers are always understood.
@@ -121,12 +122,12 @@ def yes_no_suffix(default: bool) -> str:
 def confirm(question: str, default: bool = False) -> bool:
     """Ask on the terminal (stderr) until the answer is understood: o/oui/n/non under French (and
     y/yes/n/no), y/yes/n/no under English; an empty answer is ``default``. EOF or Ctrl-C aborts."""
-    import click
+    import typer
 
     while True:
-        text = click.prompt(f"{question} {yes_no_suffix(default)}", default="", show_default=False, err=True)
+        text = typer.prompt(f"{question} {yes_no_suffix(default)}", default="", show_default=False, err=True)
         answer = parse_answer(text, default)
         if answer is not None:
             return answer
         yes, no = _YES[_STATE.language][0], _NO[_STATE.language][0]
-        click.echo(_("Answer {yes} or {no}.").format(yes=yes, no=no), err=True)
+        typer.echo(_("Answer {yes} or {no}.").format(yes=yes, no=no), err=True)

@@ -480,20 +480,26 @@ def check_capacity(catalog: Catalog, plan: Plan) -> None:
     if plan.fits:
         return
 
-    def mb(n: int) -> str:
-        return f"{n / 1e6:,.0f} MB"
+    from packbuilder.i18n import _, current_language
+
+    def mb(n: int) -> str:  # megabytes, as sold: "3,292 MB", « 3 292 Mo »
+        return f"{n / 1e6:,.0f} MB" if current_language() != "fr" else f"{n / 1e6:,.0f} Mo".replace(",", "\u00a0")
 
     largest = sorted(plan.items, key=lambda i: i.unpacked_size, reverse=True)[:5]
-    details = [f"{i.app.id} {i.release.version}: {mb(i.unpacked_size)} on the key" for i in largest]
+    on_key = _("{app} {version}: {size} on the key")
+    details = [on_key.format(app=i.app.id, version=i.release.version, size=mb(i.unpacked_size)) for i in largest]
     for item in largest:
         for alt in lighter_alternatives(catalog, item.app):
             choice = runnable_on(alt, plan.profile, plan.pack.locale)
             if choice.artifact and alt.id not in {i.app.id for i in plan.items}:
                 alt_item = PlanItem(alt, choice.release, choice.artifact, "", "")  # type: ignore[arg-type]
-                details.append(f"lighter: {alt.id} {choice.version} ({mb(alt_item.unpacked_size)}) instead of {item.app.id}")
+                lighter = _("lighter: {app} {version} ({size}) instead of {instead}")
+                size = mb(alt_item.unpacked_size)
+                details.append(lighter.format(app=alt.id, version=choice.version, size=size, instead=item.app.id))
     raise InputError(
-        f"pack {plan.pack.id} needs {mb(plan.total_bytes)} but a {mb(plan.capacity_bytes)} key holds about "
-        f"{mb(plan.usable_bytes)} of files",
-        hint="use a bigger key (--size), drop the largest apps, or use the lighter alternatives listed",
+        _("pack {pack} needs {needed} but a {capacity} key holds about {usable} of files").format(
+            pack=plan.pack.id, needed=mb(plan.total_bytes), capacity=mb(plan.capacity_bytes), usable=mb(plan.usable_bytes)
+        ),
+        hint=_("use a bigger key (--size), drop the largest apps, or use the lighter alternatives listed"),
         details=details,
     )
