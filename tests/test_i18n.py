@@ -197,3 +197,43 @@ def test_flash_asks_in_the_locale_language(tmp_path: Path, answer: str, lang: st
     else:
         assert "[y/N]" in prompt and "Write now?" in prompt
     assert result.returncode == (0 if written else 130)
+
+
+def _command_rows(help_text: str) -> dict[str, str]:
+    """The commands listed by a --help page: name -> description."""
+    rows: dict[str, str] = {}
+    in_commands = False
+    for line in help_text.splitlines():
+        if line.startswith("Commands"):
+            in_commands = True
+        elif in_commands and line.startswith("  ") and not line.startswith("   "):
+            name, _, text = line.strip().partition(" ")
+            rows[name] = text.strip()
+    return rows
+
+
+@pytest.mark.parametrize("group", [[], ["catalog"], ["manifest"], ["profiles"], ["packs"], ["cache"]])
+def test_help_in_the_locale_language(tmp_path: Path, group: list[str]) -> None:
+    english = run_cli(*group, "--help", cwd=tmp_path, env={"LANG": "C"})
+    french = run_cli(*group, "--help", cwd=tmp_path, env={"LANG": "fr_FR.UTF-8"})
+    assert english.returncode == french.returncode == 0
+    en_rows, fr_rows = _command_rows(english.stdout), _command_rows(french.stdout)
+    assert en_rows and en_rows.keys() == fr_rows.keys()
+    untranslated = [name for name in en_rows if en_rows[name] == fr_rows[name]]
+    assert untranslated == [], french.stdout
+    if not group:
+        assert "Construire des clés USB" in french.stdout and "Build USB keys" in english.stdout
+        assert "Langue des messages" in french.stdout
+
+
+def test_plan_in_the_locale_language(tmp_path: Path) -> None:
+    french = run_cli("plan", "vieux-pc", "--profile", "windows-7-x86", cwd=tmp_path, env={"LANG": "fr_FR.UTF-8"})
+    assert french.returncode == 0, french.stderr
+    assert "Pourquoi" in french.stdout and "sur la clé" in french.stdout and "logiciel" in french.stdout
+    assert re.search(r"\d+(,\d)?\u00a0(Mo|Go)", french.stdout)
+    english = run_cli("plan", "vieux-pc", "--profile", "windows-7-x86", cwd=tmp_path, env={"LANG": "C"})
+    assert "Why" in english.stdout and "on the key" in english.stdout and "Pourquoi" not in english.stdout
+    refused = run_cli("plan", "vieux-pc", "--profile", "windows-7-x86", "--size", "10M", cwd=tmp_path,
+                      env={"LANG": "fr_FR.UTF-8"})
+    assert refused.returncode == 2
+    assert "erreur : le pack vieux-pc demande" in refused.stderr and "conseil : prendre une clé plus grande" in refused.stderr

@@ -10,20 +10,23 @@ import typer
 from packbuilder.cli.common import STATE, JsonOpt, ProfileOpt, set_json
 from packbuilder.cli.fetch_cmd import JobsOpt, MirrorOpt, OfflineOpt, cache_dir, keys_dir, load_target
 from packbuilder.cli.plan_cmd import SizeOpt
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 FormatOpt = Annotated[
     str,
     typer.Option(
-        "--format", "-f", help="dir, zip, usb (FAT32 disk image), iso (live ISO + pack) or usb-live (bootable key + pack)."
+        "--format", "-f", help=_("dir, zip, usb (FAT32 disk image), iso (live ISO + pack) or usb-live (bootable key + pack).")
     ),
 ]
-BaseOpt = Annotated[str | None, typer.Option("--base", help="--format iso: base live ISO, a base id or an ISO file.")]
-EngineOpt = Annotated[str, typer.Option("--iso-engine", help="--format iso: auto, xorriso or pycdlib.")]
+BaseOpt = Annotated[str | None, typer.Option("--base", help=_("--format iso: base live ISO, a base id or an ISO file."))]
+EngineOpt = Annotated[str, typer.Option("--iso-engine", help=_("--format iso: auto, xorriso or pycdlib."))]
 PersistenceOpt = Annotated[
-    str | None, typer.Option("--persistence", help="--format usb-live: size of a live-boot persistence volume, e.g. 1G.")
+    str | None, typer.Option("--persistence", help=_("--format usb-live: size of a live-boot persistence volume, e.g. 1G."))
 ]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="--format iso: print the base's layout and the plan; write nothing.")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help=_("--format iso: print the base's layout and the plan; write nothing."))
+]
 
 
 def overlays_dir() -> Path | None:
@@ -33,12 +36,12 @@ def overlays_dir() -> Path | None:
 
 
 def build(
-    pack_or_lock: Annotated[str, typer.Argument(metavar="PACK|LOCK", help="Pack id, pack file, or lock file.")],
+    pack_or_lock: Annotated[str, typer.Argument(metavar="PACK|LOCK", help=_("Pack id, pack file, or lock file."))],
     profile: ProfileOpt = None,
     fmt: FormatOpt = "dir",
-    out: Annotated[Path | None, typer.Option("--output", "-o", help="Output path (default: PACK-PROFILE[.zip|.img]).")] = None,
+    out: Annotated[Path | None, typer.Option("--output", "-o", help=_("Output path (default: PACK-PROFILE[.zip|.img])."))] = None,
     size: SizeOpt = None,
-    label: Annotated[str | None, typer.Option("--label", help="FAT volume label (default: the pack's).")] = None,
+    label: Annotated[str | None, typer.Option("--label", help=_("FAT volume label (default: the pack's)."))] = None,
     jobs: JobsOpt = 4,
     mirror: MirrorOpt = None,
     offline: OfflineOpt = False,
@@ -57,7 +60,9 @@ def build(
 
     set_json(json_flag)
     if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+        raise InputError(
+            _("unknown format {format!r}").format(format=fmt), hint=_("use one of: {choices}").format(choices=", ".join(FORMATS))
+        )
     lock = load_target(pack_or_lock, profile, size, fmt in ("iso", "usb-live"), base)
     from packbuilder.profiles import notes_line
 
@@ -72,12 +77,12 @@ def build(
         from packbuilder.cli.iso_cmd import iso_request
 
         if fmt == "usb-live" and dry_run:
-            raise InputError("--dry-run goes with --format iso")
+            raise InputError(_("--dry-run goes with --format iso"))
         iso = iso_request(base or lock.pack.base, iso_engine, dry_run, jobs, tuple(mirror or ()), offline)
     elif base is not None or dry_run:
-        raise InputError("--base and --dry-run go with --format iso or usb-live")
+        raise InputError(_("--base and --dry-run go with --format iso or usb-live"))
     if persistence is not None and fmt != "usb-live":
-        raise InputError("--persistence goes with --format usb-live")
+        raise InputError(_("--persistence goes with --format usb-live"))
     persistence_bytes = parse_size(persistence) if persistence else None
     built = build_output(lock, fmt, target, result.paths, overlays_dir(), OUTPUT, size_bytes, label, iso, persistence_bytes)
     if iso is not None and fmt == "iso":
@@ -99,14 +104,14 @@ def build(
             }
         )
         return
-    OUTPUT.info(f"built {built}")
+    OUTPUT.info(_("built {path}").format(path=built))
 
 
 def verify(
-    output: Annotated[Path, typer.Argument(help="A key folder, zip or USB image built by packbuilder.")],
+    output: Annotated[Path, typer.Argument(help=_("A key folder, zip or USB image built by packbuilder."))],
     sums: Annotated[
         Path | None,
-        typer.Argument(help="SHA256SUMS published with the image (default: the one beside it, if any)."),
+        typer.Argument(help=_("SHA256SUMS published with the image (default: the one beside it, if any).")),
     ] = None,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -122,7 +127,7 @@ def verify(
         problem = check_sums(output, sums)
         if problem is not None:
             raise CheckFailed(problem, hint="download the image again")
-        OUTPUT.info(f"{output.name}: matches {sums}")
+        OUTPUT.info(_("{name}: matches {sums}").format(name=output.name, sums=sums))
     report = verify_output(output)
     if OUTPUT.json_mode:
         OUTPUT.emit_json(

@@ -9,9 +9,10 @@ import typer
 
 from packbuilder.cli.common import JsonOpt, set_json
 from packbuilder.cli.fetch_cmd import cache_dir
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
-app = typer.Typer(rich_markup_mode=None, help="The download cache: list, verify, clean, carry, share.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help=_("The download cache: list, verify, clean, carry, share."), no_args_is_help=True)
 
 
 @app.command("list")
@@ -71,7 +72,7 @@ def gc() -> None:
 
 
 @app.command("export")
-def export(dest: Annotated[Path, typer.Argument(help="Folder to copy to, e.g. on a USB drive.")]) -> None:
+def export(dest: Annotated[Path, typer.Argument(help=_("Folder to copy to, e.g. on a USB drive."))]) -> None:
     """Copy every verified file to DEST (re-verified), to carry to a machine without internet."""
     from packbuilder.errors import CheckFailed
     from packbuilder.fetch.cache import Cache, check_cache_dir
@@ -89,7 +90,7 @@ def export(dest: Annotated[Path, typer.Argument(help="Folder to copy to, e.g. on
 
 
 @app.command("import")
-def import_(src: Annotated[Path, typer.Argument(help="Folder written by `cache export`.")]) -> None:
+def import_(src: Annotated[Path, typer.Argument(help=_("Folder written by `cache export`."))]) -> None:
     """Add the files of an exported cache, re-verifying every hash."""
     from packbuilder.errors import CheckFailed, InputError
     from packbuilder.fetch.cache import Cache
@@ -114,8 +115,8 @@ def import_(src: Annotated[Path, typer.Argument(help="Folder written by `cache e
 
 @app.command("serve")
 def serve(
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8377,
-    bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option("--port", help=_("TCP port."))] = 8377,
+    bind: Annotated[str, typer.Option("--bind", help=_("Address to listen on."))] = "0.0.0.0",
 ) -> None:
     """Serve the cache over HTTP on the local network (others use --mirror http://HOST:PORT)."""
     from packbuilder.fetch.serve import serve_cache

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from packbuilder.cli.common import JsonOpt, ProfileOpt, load, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
     from packbuilder.model import App
 
-app = typer.Typer(rich_markup_mode=None, help="Browse the catalog of apps.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help=_("Browse the catalog of apps."), no_args_is_help=True)
 
 
 def app_summary(app_: App) -> dict[str, Any]:
@@ -34,7 +35,7 @@ def app_summary(app_: App) -> dict[str, Any]:
 
 @app.command("list")
 def list_apps(
-    category: Annotated[str | None, typer.Option("--category", "-c", help="Only this category.")] = None,
+    category: Annotated[str | None, typer.Option("--category", "-c", help=_("Only this category."))] = None,
     profile: ProfileOpt = None,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -45,7 +46,10 @@ def list_apps(
     set_json(json_flag)
     catalog = load()
     if category is not None and category not in {c.value for c in Category}:
-        raise InputError(f"unknown category {category!r}", hint=f"use one of: {', '.join(c.value for c in Category)}")
+        raise InputError(
+            _("unknown category {category!r}").format(category=category),
+            hint=_("use one of: {choices}").format(choices=", ".join(c.value for c in Category)),
+        )
     apps = sorted(catalog.apps.values(), key=lambda a: (a.category.value, a.id))
     if category:
         apps = [a for a in apps if a.category.value == category]
@@ -68,22 +72,27 @@ def list_apps(
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} apps" + (f" for {profile}" if profile else ""))
-    for column in ("id", "category", "latest", "license", "summary"):
-        table.add_column(column, no_wrap=column == "id")  # ids are what one types next: never cut
+    from packbuilder.i18n import current_language
+
+    lang = current_language()
+    title = _("{count} apps for {profile}") if profile else _("{count} apps")
+    table = Table(title=title.format(count=len(rows), profile=profile))
+    for column in (_("id"), _("category"), _("latest"), _("license"), _("summary")):
+        table.add_column(column, no_wrap=column == _("id"))  # ids are what one types next: never cut
     if profile:
-        table.add_column(f"on {profile}", overflow="fold")
+        table.add_column(_("on {profile}").format(profile=profile), overflow="fold")
     for row in rows:
-        cells = [row["id"], row["category"], row["latest"], row["license"], row["summary"]["en"]]
+        cells = [row["id"], row["category"], row["latest"], row["license"], row["summary"][lang]]
         if profile:
             p = row["profile"]
-            cells.append(f"[green]{p['version']}[/]" if p["runs"] else f"[red]no[/]: {p['reason']}")
+            refused = _("no")
+            cells.append(f"[green]{p['version']}[/]" if p["runs"] else f"[red]{refused}[/]: {p['reason']}")
         table.add_row(*cells)
     OUTPUT.out.print(table)
 
 
 @app.command("show")
-def show(app_id: Annotated[str, typer.Argument(help="App id, e.g. gimp.")], json_flag: JsonOpt = False) -> None:
+def show(app_id: Annotated[str, typer.Argument(help=_("App id, e.g. gimp."))], json_flag: JsonOpt = False) -> None:
     """Show one app: releases, artifacts, requirements and hash sources."""
     set_json(json_flag)
     catalog = load()
@@ -113,8 +122,10 @@ def show(app_id: Annotated[str, typer.Argument(help="App id, e.g. gimp.")], json
 
 @app.command("matrix")
 def matrix(
-    pack: Annotated[list[str] | None, typer.Option("--pack", help="Only this pack (repeatable).")] = None,
-    image_format: Annotated[list[str] | None, typer.Option("--format", help="Only this format: usb or iso (repeatable).")] = None,
+    pack: Annotated[list[str] | None, typer.Option("--pack", help=_("Only this pack (repeatable)."))] = None,
+    image_format: Annotated[
+        list[str] | None, typer.Option("--format", help=_("Only this format: usb or iso (repeatable)."))
+    ] = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """The images to build: packs x their profiles x formats. --json gives a CI matrix ({"include": [...]})."""
@@ -133,10 +144,10 @@ def matrix(
 @app.command("report")
 def report(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of the terminal.")
+        Path | None, typer.Option("--output", "-o", help=_("Write the report to this file instead of the terminal."))
     ] = None,
     date: Annotated[
-        str | None, typer.Option("--date", help="Count source ages up to this day (YYYY-MM-DD; default: today).")
+        str | None, typer.Option("--date", help=_("Count source ages up to this day (YYYY-MM-DD; default: today)."))
     ] = None,
     json_flag: JsonOpt = False,
 ) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
@@ -20,8 +21,10 @@ class State:
 
 STATE = State()
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Hardware profile id.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help=_("Print one JSON document."))]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", "-p", help=_("Hardware profile id, or a profile file (profiles new)."))
+]
 
 
 def set_json(flag: bool) -> None:

@@ -9,16 +9,17 @@ import typer
 
 from packbuilder.cli.common import STATE, JsonOpt, ProfileOpt, load, set_json
 from packbuilder.cli.plan_cmd import SizeOpt
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
     from packbuilder.model.lock import Lock
 
-JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="Parallel downloads.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help=_("Parallel downloads."))]
 MirrorOpt = Annotated[
-    list[str] | None, typer.Option("--mirror", help="Extra source: http://host:port of `cache serve`, or a folder.")
+    list[str] | None, typer.Option("--mirror", help=_("Extra source: http://host:port of `cache serve`, or a folder."))
 ]
-OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the cache only; never connect.")]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help=_("Use the cache only; never connect."))]
 
 
 def cache_dir() -> Path:
@@ -57,7 +58,7 @@ def _check_size(lock: Lock, size: str) -> None:
     try:
         capacity = parse_size(size)
     except ValueError as exc:
-        raise InputError(f"--size: {exc}") from None
+        raise InputError(_("--size: {error}").format(error=exc)) from None
     check_lock_fits(lock, capacity, overlay_bytes(find_catalog(STATE.catalog_dir), lock.pack.overlays))
 
 
@@ -83,7 +84,9 @@ def load_target(
             check_live_items(catalog, catalog.bases[base or lock.pack.base or ""], [(i.app, i.url) for i in lock.items])
         changes = stale_report(lock, catalog)
         if changes:
-            OUTPUT.warn(f"{pack_or_lock} is stale: the catalog changed since it was written (the lock is used as is):")
+            OUTPUT.warn(
+                _("{lock} is stale: the catalog changed since it was written (the lock is used as is):").format(lock=pack_or_lock)
+            )
             for change in changes:
                 OUTPUT.warn(f"  {change}")
         return lock
@@ -93,7 +96,7 @@ def load_target(
 
 
 def fetch(
-    pack_or_lock: Annotated[str, typer.Argument(metavar="PACK|LOCK", help="Pack id, pack file, or lock file.")],
+    pack_or_lock: Annotated[str, typer.Argument(metavar="PACK|LOCK", help=_("Pack id, pack file, or lock file."))],
     profile: ProfileOpt = None,
     jobs: JobsOpt = 4,
     mirror: MirrorOpt = None,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from packbuilder.cli.common import JsonOpt, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
@@ -47,12 +48,14 @@ class RichProgress:
 
 
 def _rate(size: int, seconds: float | None) -> str:
-    return f"{size / seconds / 1e6:.1f} MB/s ({seconds:.1f} s)" if seconds else "-"
+    from packbuilder.fsutil import format_size
+
+    return f"{format_size(int(size / seconds))}/s ({seconds:.1f} s)" if seconds else "-"
 
 
 def _confirm(targets: list[Target], image: Path) -> None:
     from packbuilder.errors import InputError
-    from packbuilder.i18n import _, confirm
+    from packbuilder.i18n import confirm
 
     lines = [t.describe() for t in targets]
     if not sys.stdin.isatty():
@@ -90,20 +93,22 @@ def _report(result: FlashResult) -> None:
             }
         )
         return
-    OUTPUT.info(f"{result.image}: {result.size} bytes, sha256:{result.sha256}")
+    OUTPUT.info(_("{image}: {size} bytes, sha256:{sha256}").format(image=result.image, size=result.size, sha256=result.sha256))
     for r in result.results:
-        rates = f"write {_rate(result.size, r.write_seconds)}, verify {_rate(result.size, r.verify_seconds)}"
+        rates = _("write {write}, verify {verify}").format(
+            write=_rate(result.size, r.write_seconds), verify=_rate(result.size, r.verify_seconds)
+        )
         OUTPUT.info(f"  {r.target.name}: {r.status(result.sha256)}  {r.error or rates}")
 
 
 def flash(
-    image: Annotated[Path, typer.Argument(help="Disk image to write (packbuilder build --format usb).")],
+    image: Annotated[Path, typer.Argument(help=_("Disk image to write (packbuilder build --format usb)."))],
     devices: Annotated[
         list[str] | None,
-        typer.Argument(metavar="DEVICE...", help="Whole USB disks (/dev/sdb) or file paths; none: list the candidates."),
+        typer.Argument(metavar="DEVICE...", help=_("Whole USB disks (/dev/sdb) or file paths; none: list the candidates.")),
     ] = None,
-    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Read every target back and compare.")] = True,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking for confirmation.")] = False,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help=_("Read every target back and compare."))] = True,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=_("Write without asking for confirmation."))] = False,
     json_flag: JsonOpt = False,
 ) -> None:
     """Write a disk image to one or several USB keys at once, then read each back (exit 4 if one differs)."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from packbuilder.cli.common import JsonOpt, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def layout_json(layout: BootLayout) -> dict[str, Any]:
 
 
 def inspect(
-    iso: Annotated[Path, typer.Argument(help="An ISO file (a base live ISO, or one packbuilder built).")],
+    iso: Annotated[Path, typer.Argument(help=_("An ISO file (a base live ISO, or one packbuilder built)."))],
     json_flag: JsonOpt = False,
 ) -> None:
     """Print an ISO's boot layout: El Torito, MBR, GPT, APM, appended partitions, boot modes."""
@@ -53,14 +54,20 @@ def iso_request(
     from packbuilder.image.iso import ENGINES, IsoRequest
 
     if engine not in ENGINES:
-        raise InputError(f"unknown ISO engine {engine!r}", hint=f"use one of: {', '.join(ENGINES)}")
+        raise InputError(
+            _("unknown ISO engine {engine!r}").format(engine=engine),
+            hint=_("use one of: {choices}").format(choices=", ".join(ENGINES)),
+        )
     if base is None:
-        raise InputError("--format iso needs a base live ISO", hint="add --base BASE_ID or --base FILE.iso")
+        raise InputError(_("--format iso needs a base live ISO"), hint=_("add --base BASE_ID or --base FILE.iso"))
     path = Path(base)
     if path.is_file():
         return IsoRequest(base=path.absolute(), engine=engine, dry_run=dry_run)
     if "/" in base or base.endswith(".iso"):
-        raise InputError(f"{base}: no such ISO file", hint="give the path of a live ISO, or a base id (ls manifests/bases)")
+        raise InputError(
+            _("{base}: no such ISO file").format(base=base),
+            hint=_("give the path of a live ISO, or a base id (ls manifests/bases)"),
+        )
     from packbuilder.fetch.run import fetch_base
 
     manifest = load().base(base)
@@ -76,4 +83,4 @@ def report_iso(request: IsoRequest, built: Path) -> None:
     for line in request.summary_lines():
         OUTPUT.info(line)
     if request.dry_run:
-        OUTPUT.info(f"dry run: {built} not written")
+        OUTPUT.info(_("dry run: {path} not written").format(path=built))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from packbuilder.cli.common import STATE, JsonOpt, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
@@ -16,13 +17,13 @@ if TYPE_CHECKING:
     from packbuilder.updates.check import CheckResult
     from packbuilder.updates.verify import VerifyReport
 
-app = typer.Typer(rich_markup_mode=None, help="Check and edit manifests (for catalog maintainers).", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help=_("Check and edit manifests (for catalog maintainers)."), no_args_is_help=True)
 
 
 @app.command("lint")
 def lint(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Catalog folders or manifest files (default: the current catalog).")
+        list[Path] | None, typer.Argument(help=_("Catalog folders or manifest files (default: the current catalog)."))
     ] = None,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -51,14 +52,15 @@ def lint(
         for problem in problems:
             print(problem)
         if not OUTPUT.quiet:
-            OUTPUT.err.print(f"{checked} file(s) checked: {len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+            summary = _("{files} file(s) checked: {errors} error(s), {warnings} warning(s)")
+            OUTPUT.err.print(summary.format(files=checked, errors=len(errors), warnings=len(problems) - len(errors)))
     if errors:
         raise typer.Exit(int(CheckFailed.exit_code))
 
 
 @app.command("schema")
 def schema(
-    kind: Annotated[str, typer.Option("--kind", help="app, profile, pack or base.")] = "app",
+    kind: Annotated[str, typer.Option("--kind", help=_("app, profile, pack or base."))] = "app",
 ) -> None:
     """Print the JSON Schema of a manifest kind (for editors' YAML completion)."""
     import json
@@ -74,7 +76,7 @@ def schema(
     print(json.dumps(document, indent=2, ensure_ascii=False))
 
 
-AppsArg = Annotated[list[str] | None, typer.Argument(metavar="[APP]...", help="App ids (default: every app).")]
+AppsArg = Annotated[list[str] | None, typer.Argument(metavar="[APP]...", help=_("App ids (default: every app)."))]
 
 
 def _catalog_apps(ids: list[str] | None) -> tuple[Catalog, list[App]]:
@@ -135,10 +137,10 @@ def _print_checks(results: list[CheckResult]) -> None:
 
 @app.command("bump")
 def bump(
-    app_id: Annotated[str, typer.Argument(metavar="APP", help="App id.")],
-    version: Annotated[str, typer.Argument(metavar="VERSION", help="The new upstream version.")],
-    url: Annotated[str | None, typer.Option("--url", help="One download URL instead of the autoupdate templates.")] = None,
-    line: Annotated[str | None, typer.Option("--line", help="Release line (when the app has several checks).")] = None,
+    app_id: Annotated[str, typer.Argument(metavar="APP", help=_("App id."))],
+    version: Annotated[str, typer.Argument(metavar="VERSION", help=_("The new upstream version."))],
+    url: Annotated[str | None, typer.Option("--url", help=_("One download URL instead of the autoupdate templates."))] = None,
+    line: Annotated[str | None, typer.Option("--line", help=_("Release line (when the app has several checks)."))] = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """Add a release to manifests/apps/APP.yaml (comments and layout kept), then lint it."""
@@ -190,10 +192,11 @@ def bump(
 def verify(
     apps: AppsArg = None,
     changed_since: Annotated[
-        str | None, typer.Option("--changed-since", metavar="REF", help="Only artifacts new or changed since this git revision.")
+        str | None,
+        typer.Option("--changed-since", metavar="REF", help=_("Only artifacts new or changed since this git revision.")),
     ] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before downloading the whole catalog.")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="Parallel downloads.")] = 4,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=_("Do not ask before downloading the whole catalog."))] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help=_("Parallel downloads."))] = 4,
     json_flag: JsonOpt = False,
 ) -> None:
     """Download artifacts into the cache and check their size and hash against the manifests.
@@ -218,7 +221,7 @@ def verify(
             import sys
 
             from packbuilder.fsutil import format_size
-            from packbuilder.i18n import _, confirm
+            from packbuilder.i18n import confirm
 
             total = sum(art.download_size for one in chosen for r in one.releases for art in r.artifacts)
             question = _("This downloads every artifact of the catalog (about {size}). Go on?").format(size=format_size(total))

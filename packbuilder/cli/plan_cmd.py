@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from packbuilder.cli.common import JsonOpt, ProfileOpt, load, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from packbuilder.model import Pack, Profile
     from packbuilder.resolve import Plan
 
-SizeOpt = Annotated[str | None, typer.Option("--size", help="Key size, e.g. 8G (10^9 bytes, as sold) or 7.5GiB.")]
+SizeOpt = Annotated[str | None, typer.Option("--size", help=_("Key size, e.g. 8G (10^9 bytes, as sold) or 7.5GiB."))]
 
 
 def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profile:
@@ -27,7 +28,10 @@ def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profil
     if len(pack.profiles) == 1:
         return catalog.profile(pack.profiles[0])
     choices = ", ".join(pack.profiles or sorted(catalog.profiles))
-    raise InputError(f"which PCs is {pack.id} for? --profile is needed", hint=f"choose one of: {choices}")
+    raise InputError(
+        _("which PCs is {pack} for? --profile is needed").format(pack=pack.id),
+        hint=_("choose one of: {choices}").format(choices=choices),
+    )
 
 
 def make_plan(
@@ -51,7 +55,7 @@ def make_plan(
         try:
             capacity = parse_size(size)
         except ValueError as exc:
-            raise InputError(f"--size: {exc}") from None
+            raise InputError(_("--size: {error}").format(error=exc)) from None
     base = live_base(catalog, pack, profile, live, base_id)
     plan = resolve(catalog, pack, profile, capacity, overlay_bytes(catalog.root, pack.overlays), base)
     check_capacity(catalog, plan)
@@ -101,11 +105,19 @@ def print_plan(plan: Plan) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from packbuilder.fsutil import format_size
+    from packbuilder.i18n import current_language
+    from packbuilder.model.common import in_language
+    from packbuilder.reasons import exclusion_line, plan_item_line
+
     out = OUTPUT.out
+    lang = current_language()
     profile = plan.profile
-    table = Table(title=f"{plan.pack.id} for {profile.id} ({profile.name.en})", title_justify="left")
-    for column in ("app", "version", "build", "kind", "download", "on key"):
-        table.add_column(column, justify="right" if column in ("download", "on key") else "left", no_wrap=True)
+    title = _("{pack} for {profile} ({name})").format(pack=plan.pack.id, profile=profile.id, name=in_language(profile.name, lang))
+    table = Table(title=title, title_justify="left")
+    for column, right in ((_("app"), False), (_("version"), False), (_("build"), False), (_("kind"), False),
+                          (_("download"), True), (_("on key"), True)):
+        table.add_column(column, justify="right" if right else "left", no_wrap=True)
     for i in plan.items:
         approx = "" if i.artifact.size else "~"
         table.add_row(
@@ -113,17 +125,17 @@ def print_plan(plan: Plan) -> None:
             i.release.version,
             f"{i.artifact.platform.value}/{i.artifact.arch.value}",
             i.artifact.kind.value,
-            f"{approx}{i.artifact.download_size / 1e6:,.1f} MB",
-            f"~{i.unpacked_size / 1e6:,.0f} MB",
+            approx + format_size(i.artifact.download_size),
+            "~" + format_size(i.unpacked_size),
         )
     out.print(table)
-    out.print("[bold]Why[/]")
+    out.print("[bold]" + escape(_("Why")) + "[/]")
     for i in plan.items:
-        out.print(f"  [green]+[/] {escape(i.reason)}")
+        out.print(f"  [green]+[/] {escape(plan_item_line(i, profile, lang))}")
     for e in plan.excluded:
-        out.print(f"  [red]-[/] {escape(e.reason)}")
+        out.print(f"  [red]-[/] {escape(exclusion_line(e, lang))}")
     if plan.base is not None:
-        out.print(f"[bold]In the live system ({plan.base.id})[/]")
+        out.print("[bold]" + escape(_("In the live system ({base})").format(base=plan.base.id)) + "[/]")
         for b in plan.base_apps:
             out.print(f"  [blue]=[/] {escape(b.reason)}")
     for w in plan.warnings:
@@ -135,15 +147,19 @@ def print_plan(plan: Plan) -> None:
         OUTPUT.warn(notes)
     pct = 100 * plan.total_bytes / plan.capacity_bytes
     out.print(
-        f"download {plan.download_bytes / 1e6:,.0f} MB · on the key {plan.total_bytes / 1e6:,.0f} MB "
-        f"of {plan.capacity_bytes / 1e6:,.0f} MB ({pct:.0f}%)"
+        _("download {download} · on the key {used} of {capacity} ({percent}%)").format(
+            download=format_size(plan.download_bytes),
+            used=format_size(plan.total_bytes),
+            capacity=format_size(plan.capacity_bytes),
+            percent=f"{pct:.0f}",
+        )
     )
 
 
 def plan(
-    pack: Annotated[str, typer.Argument(help="Pack id, or path of a pack file.")],
+    pack: Annotated[str, typer.Argument(help=_("Pack id, or path of a pack file."))],
     profile: ProfileOpt = None,
-    lock: Annotated[Path | None, typer.Option("--lock", help="Write the lock file here.")] = None,
+    lock: Annotated[Path | None, typer.Option("--lock", help=_("Write the lock file here."))] = None,
     size: SizeOpt = None,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -160,4 +176,4 @@ def plan(
         return
     print_plan(result)
     if lock is not None:
-        OUTPUT.info(f"lock written to {lock}")
+        OUTPUT.info(_("lock written to {path}").format(path=lock))

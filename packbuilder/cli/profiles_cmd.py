@@ -11,7 +11,7 @@ from packbuilder.cli.common import JsonOpt, load, set_json
 from packbuilder.i18n import _, current_language
 from packbuilder.ui import OUTPUT
 
-app = typer.Typer(rich_markup_mode=None, help="Hardware profiles: the kinds of PC a pack is built for.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help=_("Hardware profiles: the kinds of PC a pack is built for."), no_args_is_help=True)
 
 
 @app.command("list")
@@ -25,13 +25,21 @@ def list_profiles(json_flag: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(profiles)} profiles")
-    for column in ("id", "os", "arch", "RAM", "firmware", "key", "description"):
-        table.add_column(column, no_wrap=column == "id")  # ids are what one types next: never cut
+    from packbuilder.fsutil import format_size
+
+    table = Table(title=_("{count} profiles").format(count=len(profiles)))
+    for column in (_("id"), _("os"), _("arch"), _("RAM"), _("firmware"), _("key"), _("description")):
+        table.add_column(column, no_wrap=column == _("id"))  # ids are what one types next: never cut
     for p in profiles:
         os_name = p.os.value + (f" (glibc {p.glibc})" if p.glibc else "")
         table.add_row(
-            p.id, os_name, p.arch.value, f"{p.ram_mb} MiB", ",".join(f.value for f in p.firmware), f"{p.key_mb} MB", p.name.en
+            p.id,
+            os_name,
+            p.arch.value,
+            _("{ram} MiB").format(ram=p.ram_mb),
+            ",".join(f.value for f in p.firmware),
+            format_size(p.key_mb * 10**6),
+            p.name.fr if current_language() == "fr" else p.name.en,
         )
     OUTPUT.out.print(table)
 
@@ -41,7 +49,6 @@ def _ask(flag: str, question: str, given: str | None) -> str:
     import sys
 
     from packbuilder.errors import InputError
-    from packbuilder.i18n import _
 
     if given is not None:
         return given
