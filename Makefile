@@ -11,6 +11,8 @@ APT_PACKAGES += syslinux e2fsprogs
 # Boot tests: the fixture ISOs (scripts/make-fixture-isos.sh) and QEMU with SeaBIOS and OVMF.
 APT_PACKAGES += grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin grub-common isolinux syslinux-utils syslinux-common \
 	ovmf qemu-system-x86
+# GPT tests: sgdisk -v checks the headers and CRCs the gpt module writes (tests/test_gpt.py).
+APT_PACKAGES += gdisk
 
 .PHONY: install install-system install-python locale pot test lint unit fixtures bench dist binary test-dist test-live clean \
 	install-build-tools matrix lock image images bundle unbundle publish release

@@ -127,10 +127,10 @@ def make_files(folder: Path) -> dict[str, str]:
     return digests
 
 
-def write_lock(path: Path, base_url: str, digests: dict[str, str]) -> None:
-    """A lock written with packbuilder's own model, as ``plan --lock`` would."""
-    from packbuilder.lock import lock_bytes
+def write_lock(path: Path, base_url: str, digests: dict[str, str], size: int = FILE_SIZE) -> None:
+    """A lock written with packbuilder's own model, as ``plan --lock`` would (every file ``size`` bytes)."""
     from packbuilder.model.lock import Lock
+    from packbuilder.plan.lock import lock_bytes
 
     items = [
         {
@@ -149,7 +149,7 @@ def write_lock(path: Path, base_url: str, digests: dict[str, str]) -> None:
             "insecure": True,  # the local server is plain http
             "sha256": digest,
             "checksum_source": "bench",
-            "size": FILE_SIZE,
+            "size": size,
             "dest": f"Apps/Bureautique/{name.removesuffix('.zip')}",
             "reason": "bench",
         }

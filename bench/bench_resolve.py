@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.common import best_of, report
 from packbuilder.catalog import Catalog
 from packbuilder.model import App, Pack, Profile
-from packbuilder.resolve import misfit, resolve
+from packbuilder.plan.resolve import misfit, resolve
 
 TARGET_S = 1.0
 PROFILES = [

@@ -1,6 +1,6 @@
 """An 8 GiB usb-live image from a ~1 GiB base ISO and ~1 GiB of apps in ~1,000 files, with a 1 GiB
 persistence volume: ``write_usb_live`` must take at most 1.3x ``cp`` of the same bytes onto the same
-disk (the base ISO file, then the tree with ``cp -r``), and stay under 200 MiB of peak memory.
+disk (the base ISO file, then the tree with ``cp -r``), and stay under 64 MiB of peak memory.
 
 The base is grub-hybrid.iso (build/fixtures, `make fixtures`) with a 1 GiB pseudo-random file added
 by xorriso, made once per run. Everything happens in a temporary folder on a disk
@@ -27,16 +27,14 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `python3 bench/bench_usblive.py`
 
-from bench.common import padded_iso, report, settle, vm_hwm_kib
+from bench.common import Run, padded_iso, report, run_polled, settle
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "build" / "fixtures" / "grub-hybrid.iso"
@@ -46,10 +44,9 @@ BASE_PAD = GIB
 IMAGE_BYTES = 8 * GIB
 PERSISTENCE_BYTES = GIB
 N_FILES = 1000
-RATIO, MEMORY_MIB = 1.3, 200
+RATIO, MEMORY_MIB = 1.3, 64
 LABEL, VOLUME_ID, EPOCH = "BENCH", 0x12345678, 1767225600
 REPEAT = 3
-POLL_S = 0.005
 TOOLS = ("xorriso", "mkfs.fat", "mke2fs", "debugfs", "grub-mkimage", "mcopy")
 ENV = {**os.environ, "LANG": "C.UTF-8", "TZ": "UTC", "SOURCE_DATE_EPOCH": str(EPOCH), "PYTHONPATH": str(ROOT)}
 
@@ -92,60 +89,9 @@ def make_tree(root: Path) -> int:
     return total
 
 
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (the kernel here may lack /proc/PID/task/TID/children)."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(b")") + 2 :].split()[1]) == pid:
-            found.append(int(name))
-    return found
-
-
-@dataclass
-class Run:
-    seconds: float  # the command and the sync after it
-    own_kib: int = 0  # VmHWM of the command's process
-    tools_kib: dict[str, int] = field(default_factory=dict)  # largest VmHWM seen per tool it ran
-    stdout: str = ""
-
-    @property
-    def peak_mib(self) -> float:
-        return (self.own_kib + max(self.tools_kib.values(), default=0)) / 1024
-
-
 def run_synced(argv: list[str]) -> Run:
     """Run ``argv``, then ``sync``: the wall time of both, the peaks of the process and its children."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as errors:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdin=subprocess.DEVNULL, stdout=out, stderr=errors)
-        own = 0
-        tools: dict[str, int] = {}
-        mine = Path(f"/proc/{proc.pid}/comm").read_text().strip() if proc.poll() is None else ""
-        while proc.poll() is None:
-            own = max(own, vm_hwm_kib(proc.pid))
-            for pid in _children(proc.pid):
-                try:
-                    name = Path(f"/proc/{pid}/comm").read_text().strip()
-                except OSError:
-                    continue
-                if name != mine:  # not yet exec'd: still the parent's memory
-                    tools[name] = max(tools.get(name, 0), vm_hwm_kib(pid))
-            time.sleep(POLL_S)
-        os.sync()
-        elapsed = time.perf_counter() - start
-        out.seek(0)
-        errors.seek(0)
-        if proc.returncode != 0:
-            text = errors.read().decode(errors="replace").strip()
-            raise RuntimeError(text.splitlines()[-1] if text else f"{argv[0]} exited with {proc.returncode}")
-        return Run(elapsed, own, tools, out.read().decode())
+    return run_polled(argv, ROOT, ENV, sync=True)
 
 
 def ours(base: Path, tree: Path, out: Path) -> Run:

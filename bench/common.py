@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -80,3 +82,65 @@ def padded_iso(fixture: Path, out: Path, pad_bytes: int, iso_path: str, env: dic
     finally:
         filler.unlink()
     return out
+
+
+POLL_S = 0.005
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (the kernel here may lack /proc/PID/task/TID/children)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(b")") + 2 :].split()[1]) == pid:
+            found.append(int(name))
+    return found
+
+
+@dataclass
+class Run:
+    seconds: float  # the command and the sync after it
+    own_kib: int = 0  # VmHWM of the command's process
+    tools_kib: dict[str, int] = field(default_factory=dict)  # largest VmHWM seen per tool it ran
+    stdout: str = ""
+
+    @property
+    def peak_mib(self) -> float:
+        return (self.own_kib + max(self.tools_kib.values(), default=0)) / 1024
+
+
+def run_polled(argv: list[str], cwd: Path, env: dict[str, str], sync: bool) -> Run:
+    """Run ``argv`` (then ``sync`` if asked): the wall time, and the peaks of the process and of its
+    children polled every 5 ms in /proc (VmHWM). The rusage of wait4 would not do: on Linux a child's
+    ``ru_maxrss`` starts from the resident size of the process that forked it."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=errors)
+        own = 0
+        tools: dict[str, int] = {}
+        mine = Path(f"/proc/{proc.pid}/comm").read_text().strip() if proc.poll() is None else ""
+        while proc.poll() is None:
+            own = max(own, vm_hwm_kib(proc.pid))
+            for pid in _children(proc.pid):
+                try:
+                    name = Path(f"/proc/{pid}/comm").read_text().strip()
+                except OSError:
+                    continue
+                if name != mine:  # not yet exec'd: still the parent's memory
+                    tools[name] = max(tools.get(name, 0), vm_hwm_kib(pid))
+            time.sleep(POLL_S)
+        if sync:
+            os.sync()
+        elapsed = time.perf_counter() - start
+        out.seek(0)
+        errors.seek(0)
+        if proc.returncode != 0:
+            text = errors.read().decode(errors="replace").strip()
+            raise RuntimeError(text.splitlines()[-1] if text else f"{argv[0]} exited with {proc.returncode}")
+        return Run(elapsed, own, tools, out.read().decode())

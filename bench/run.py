@@ -8,7 +8,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_fat, bench_fetch, bench_flash, bench_iso, bench_resolve, bench_startup, bench_usblive
+from bench import (
+    bench_fat,
+    bench_fetch,
+    bench_flash,
+    bench_iso,
+    bench_offline,
+    bench_resolve,
+    bench_startup,
+    bench_update,
+    bench_usblive,
+)
 
 
 def main() -> int:
@@ -16,10 +26,12 @@ def main() -> int:
         bench_startup.run(),
         bench_resolve.run(),
         bench_fetch.run(),
+        bench_offline.run(),
         bench_fat.run(),
         bench_flash.run(),
         bench_iso.run(),
         bench_usblive.run(),
+        bench_update.run(),
     ]
     failed = [r for r in results if not r]
     print(f"\n{len(results) - len(failed)}/{len(results)} benchmarks met their targets")

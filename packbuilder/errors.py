@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     NETWORK = 3  # download failed after retries and mirrors
     VERIFICATION = 4  # hash or signature mismatch
     ASSEMBLY = 5  # image or tree assembly failed
+    INTERNAL = 70  # a bug: the traceback is shown with --debug (sysexits EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
     TERMINATED = 143  # SIGTERM (128 + 15), as shells report it
 

@@ -1,30 +1,53 @@
-"""Small file-system helpers: atomic writes, sizes."""
+"""Small file-system helpers: staged (all-or-nothing) outputs, sizes."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
-import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 COPY_CHUNK = 1 << 20
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+@contextmanager
+def staged_output(out: Path, before_replace: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """A path beside ``out`` to write a file or folder into; renamed to ``out`` when the block succeeds.
+
+    On any failure the partial file or folder is removed and ``out`` is left as it was: a reader
+    never sees half an output. ``before_replace(out)`` runs just before the rename (to remove a
+    previous folder, which a rename cannot replace). Files are created by the caller with the
+    usual modes (umask respected), unlike ``mkstemp``'s 0600.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}-{threading.get_ident()}")
+    _remove(tmp)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield tmp
+        if before_replace is not None:
+            before_replace(out)
+        os.replace(tmp, out)
+    finally:
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, synced, then renamed."""
+    with staged_output(path) as tmp, tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def write_texts(root: Path, texts: dict[str, str]) -> list[Path]:

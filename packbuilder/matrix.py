@@ -2,7 +2,7 @@
 
 A pack is built for each of its ``profiles`` (every profile of the catalog when it names none):
 
-- ``usb``, a key of portable apps, for every one of them;
+- ``usb``, a key of portable apps, for every one of them but the Linux PCs of a pack with a base;
 - ``iso``, a live ISO on the pack's ``base``, when the pack has one and that base can start on the
   profile's PC: the PC runs the base's architecture (an x86 base also starts on an x86_64 PC)
   and has one of the firmware kinds the base boots with.
@@ -50,8 +50,11 @@ def pack_jobs(catalog: Catalog, pack: Pack) -> list[Job]:
     for profile_id in profile_ids:
         profile = catalog.profile(profile_id)
         name = f"{pack.id}-{profile.id}"
-        jobs.append(Job(name, pack.id, profile.id, "usb", name + SUFFIXES["usb"]))
-        if base is not None and base_starts_on(base, profile):
+        live = base is not None and base_starts_on(base, profile)
+        # A Linux PC of a pack with a live base gets the live system, not a key of Linux apps alone.
+        if not (live and profile.os.value == "linux"):
+            jobs.append(Job(name, pack.id, profile.id, "usb", name + SUFFIXES["usb"]))
+        if base is not None and live:
             jobs.append(Job(f"{name}-live", pack.id, profile.id, "iso", f"{name}-live" + SUFFIXES["iso"], base.id))
     return jobs
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 def pack_summary(catalog: Catalog, pack: Pack) -> dict[str, Any]:
     """One pack in a listing: id, names, apps (categories expanded), the profiles it is meant for."""
-    from packbuilder.resolve import pack_app_ids
+    from packbuilder.plan.resolve import pack_app_ids
 
     return {
         "id": pack.id,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from packbuilder.model import Profile
-    from packbuilder.resolve import Exclusion, PlanItem
+    from packbuilder.plan.resolve import Exclusion, PlanItem
 
 CODES = ("platform", "arch", "os", "cpu", "ram")
 VersionMisfit = tuple[str, str, str]  # (version, code, value)
@@ -91,7 +91,7 @@ def plan_item_line(item: PlanItem, profile: Profile, lang: str) -> str:
     French from the codes (the resolver's text stays English: locks must not depend on the locale)."""
     if lang != "fr":
         return item.reason
-    from packbuilder.resolve import recommended
+    from packbuilder.plan.resolve import recommended
 
     art = item.artifact
     parts = [explain(item.misfits, "fr") if item.misfits else "version la plus récente"]

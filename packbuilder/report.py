@@ -14,7 +14,7 @@ from typing import Any
 
 from packbuilder.catalog import Catalog
 from packbuilder.model import Pack, Profile
-from packbuilder.resolve import Plan, live_base, resolve
+from packbuilder.plan.resolve import Plan, live_base, resolve
 
 _DATE = re.compile(r"\b(20\d\d-[01]\d-[0-3]\d)\b")
 

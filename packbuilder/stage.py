@@ -26,10 +26,10 @@ from typing import Any
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError
 from packbuilder.fetch.hashes import hash_file
-from packbuilder.lock import lock_bytes, lock_digest
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import UnsafePath, has_control, join_within
-from packbuilder.unpack import unpack
+from packbuilder.plan.lock import lock_bytes, lock_digest
+from packbuilder.unpack import Hashes, unpack
 
 MANIFEST = ".packbuilder/manifest.json"
 # When the lock carries no release date and SOURCE_DATE_EPOCH is unset: a fixed, valid FAT/zip date.
@@ -56,8 +56,9 @@ def unpack_cap(item: LockedArtifact) -> int:
     return max(item.download_size, 1) * BOMB_FACTOR_DOWNLOAD
 
 
-def place_item(item: LockedArtifact, cached: Path, root: Path) -> str | None:
-    """Put one artifact at its destination; return the program to start, relative to ``root``."""
+def place_item(item: LockedArtifact, cached: Path, root: Path, hashes: Hashes | None = None) -> str | None:
+    """Put one artifact at its destination; return the program to start, relative to ``root``.
+    ``hashes`` receives the (size, sha256) of the files unpacked from a zip, relative to ``root``."""
     what = f"{item.app} {item.version} ({Path(item.url).name})"
     dest = _within(root, item.dest, what)
     if item.kind.value == "appimage":
@@ -67,7 +68,10 @@ def place_item(item: LockedArtifact, cached: Path, root: Path) -> str | None:
         return item.dest
     if dest.exists():
         raise AssemblyError(f"{what}: {item.dest} is already used by another app", hint="check the lock's destinations")
-    unpack(cached, item.kind.value, dest, unpack_cap(item), what)
+    found: Hashes | None = {} if hashes is not None else None
+    unpack(cached, item.kind.value, dest, unpack_cap(item), what, found)
+    if hashes is not None and found:
+        hashes.update({f"{item.dest}/{rel}": value for rel, value in found.items()})
     if item.launch:
         program = _within(dest, item.launch, what)
         if program.is_file():
@@ -149,15 +153,9 @@ def autorun_inf(label: str) -> bytes:
     return f"[autorun]\r\nlabel={label}\r\nicon=.packbuilder\\icon.ico\r\n".encode()
 
 
-def write_manifest(root: Path, lock: Lock) -> dict[str, Any]:
-    """List every file with its sha256 (what `packbuilder verify` checks)."""
-    files = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if rel == MANIFEST:
-            continue
-        files.append({"path": rel, "size": path.stat().st_size, "sha256": hash_file(path)})
-    manifest = {
+def manifest_document(lock: Lock, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The key's manifest: every file with its size and sha256, and the lock it was built from."""
+    return {
         "format": 1,
         "packbuilder": __version__,
         "pack": lock.pack.id,
@@ -166,6 +164,17 @@ def write_manifest(root: Path, lock: Lock) -> dict[str, Any]:
         "lock": json.loads(lock_bytes(lock)),
         "files": files,
     }
+
+
+def write_manifest(root: Path, lock: Lock) -> dict[str, Any]:
+    """List every file with its sha256 (what `packbuilder verify` checks)."""
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel == MANIFEST:
+            continue
+        files.append({"path": rel, "size": path.stat().st_size, "sha256": hash_file(path)})
+    manifest = manifest_document(lock, files)
     (root / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
 

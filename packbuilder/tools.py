@@ -35,6 +35,9 @@ PACKAGES = {
     "innoextract": "innoextract",
     "mtype": "mtools",
     "qemu-system-x86_64": "qemu-system-x86",
+    "grub-mkimage": "grub-common",
+    "syslinux": "syslinux",
+    "debugfs": "e2fsprogs",
 }
 
 
@@ -48,6 +51,19 @@ def require(tool: str) -> str:
         package = PACKAGES.get(tool, tool)
         raise ToolMissing(f"tool not found: {tool}", hint=f"install it (Debian/Ubuntu: apt-get install {package})")
     return path
+
+
+def require_any(*tools: str, what: str, error: type[PackbuilderError] = ToolMissing) -> str:
+    """The first of ``tools`` installed (its name); else ``error`` saying ``what`` needs one of them."""
+    for tool in tools:
+        if find(tool) is not None:
+            return tool
+    names = " nor ".join(tools) if len(tools) == 2 else ", ".join(tools)
+    package = PACKAGES.get(tools[0], tools[0])
+    raise error(
+        f"{what}, but {'neither ' if len(tools) == 2 else 'none of '}{names} is installed",
+        hint=f"install one (Debian/Ubuntu: apt-get install {package})",
+    )
 
 
 def run(
@@ -69,8 +85,7 @@ def run(
         if key in os.environ:
             full_env[key] = os.environ[key]
     full_env.update(env or {})
-    if OUTPUT.debug:
-        OUTPUT.err.print(f"[dim]$ {shlex.join(args)}[/]", markup=True, highlight=False)
+    OUTPUT.debug_line(f"$ {shlex.join(args)}")
     proc = subprocess.run(args, env=full_env, cwd=cwd, input=input_bytes, capture_output=True, check=False)
     if check and proc.returncode != 0:
         output = (proc.stderr or proc.stdout).decode(errors="replace").strip()

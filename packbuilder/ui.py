@@ -1,5 +1,16 @@
 """One output path for every command: rich on a terminal, one JSON document with --json,
-errors only with --quiet."""
+errors only with --quiet.
+
+What a command prints goes through :class:`Output`:
+
+- ``info`` and ``show`` (tables): for a person; silent with ``--quiet`` and ``--json``;
+- ``result``: the findings of a check (lint problems, failed downloads), on stdout even with
+  ``--quiet``, since they are what the exit code is about; not with ``--json``, whose document has them;
+- ``text``: a document the user asked for (``--version``), always;
+- ``emit_json``: the one JSON document of ``--json``;
+- ``warn`` and ``error`` on stderr (``warn`` silent with ``--quiet``), ``prompt`` before a question;
+- ``bars``: the progress bars of long operations, on a terminal only (:class:`Bars`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +20,57 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
+
+
+class Bars:
+    """Rich progress bars: one per task (a download, a key being written), and an optional total."""
+
+    def __init__(self, total_bytes: int | None = None):
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        self.bars = Progress(
+            TextColumn("{task.description}", justify="left"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.total = self.bars.add_task("[bold]total", total=total_bytes or None) if total_bytes is not None else None
+        self._keyed: dict[str, Any] = {}
+
+    def __enter__(self) -> Bars:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def start(self, name: str, total: int | None, key: str | None = None) -> Any:
+        """A new bar; with ``key``, the bar of an earlier task of that key starts again under ``name``."""
+        if key is not None and key in self._keyed:
+            task = self._keyed[key]
+            self.bars.reset(task, total=total, description=name)
+            return task
+        task = self.bars.add_task(name, total=total)
+        if key is not None:
+            self._keyed[key] = task
+        return task
+
+    def advance(self, task: Any, nbytes: int) -> None:
+        self.bars.advance(task, nbytes)
+        if self.total is not None:
+            self.bars.advance(self.total, nbytes)
+
+    def reset(self, task: Any, done: int) -> None:
+        """The task starts over with ``done`` bytes already there (a resumed or restarted download)."""
+        self.bars.update(task, completed=done)
+        if self.total is not None:
+            self.bars.advance(self.total, done)
+
+    def finish(self, task: Any) -> None:
+        self.bars.remove_task(task)
 
 
 @dataclass
@@ -39,16 +100,47 @@ class Output:
         return self._err
 
     @property
+    def human(self) -> bool:
+        """Lines for a person are printed (neither --quiet nor --json)."""
+        return not (self.quiet or self.json_mode)
+
+    @property
     def progress_enabled(self) -> bool:
         """Progress bars only for a person watching a terminal."""
-        return not (self.json_mode or self.quiet) and sys.stderr.isatty()
+        return self.human and sys.stderr.isatty()
+
+    def bars(self, total_bytes: int | None = None) -> Bars:
+        return Bars(total_bytes)
 
     def emit_json(self, document: Any) -> None:
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
+    def text(self, text: str) -> None:
+        sys.stdout.write(text + "\n")
+
     def info(self, message: str) -> None:
-        if not (self.quiet or self.json_mode):
+        """A line for a person (rich markup allowed)."""
+        if self.human:
             self.out.print(message)
+
+    def show(self, renderable: RenderableType) -> None:
+        """A table (or any rich renderable) for a person."""
+        if self.human:
+            self.out.print(renderable)
+
+    def note(self, message: str) -> None:
+        """A summary line for a person, on stderr so that stdout keeps the findings."""
+        if self.human:
+            self.err.print(message, markup=False)
+
+    def prompt(self, message: str) -> None:
+        """What a question on the terminal is about: on stderr, always (even with --quiet)."""
+        self.err.print(message, markup=False)
+
+    def result(self, line: str) -> None:
+        """A finding of a check, printed as it is (no markup) even with --quiet."""
+        if not self.json_mode:
+            sys.stdout.write(line + "\n")
 
     def warn(self, message: str) -> None:
         if not self.quiet:
@@ -56,6 +148,12 @@ class Output:
 
             label = _("warning:")
             self.err.print(f"[yellow]{label}[/] {message}", markup=True)
+
+    def debug_line(self, message: str) -> None:
+        if self.debug:
+            from rich.markup import escape
+
+            self.err.print(f"[dim]{escape(message)}[/]", markup=True, highlight=False)
 
     def error(self, message: str, hint: str | None = None, details: list[str] | None = None) -> None:
         from rich.markup import escape

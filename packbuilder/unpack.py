@@ -9,11 +9,15 @@ msiextract and innoextract through the tool wrapper.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import shutil
 import stat
+import struct
 import tarfile
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from packbuilder import tools
@@ -50,12 +54,17 @@ class _Budget:
             )
 
 
-def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str) -> None:
-    """Unpack ``archive`` (of manifest ``kind``) into the new folder ``dest``."""
+Hashes = dict[str, tuple[int, str]]
+
+
+def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str, hashes: Hashes | None = None) -> None:
+    """Unpack ``archive`` (of manifest ``kind``) into the new folder ``dest``. ``hashes``, when given,
+    receives (size, sha256) of files written from a zip, by path relative to ``dest`` (computed while
+    unpacking, so that a key's manifest needs no second pass over them)."""
     dest.mkdir(parents=True)
     budget = _Budget(cap, what)
     if kind == "zip":
-        _unzip(archive, dest, budget)
+        _unzip(archive, dest, budget, hashes)
     elif kind == "tar":
         _untar(archive, dest, budget)
     elif kind == "7z":
@@ -67,8 +76,8 @@ def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str) -> None:
     check_tree(dest, what)
 
 
-def _unzip(archive: Path, dest: Path, budget: _Budget) -> None:
-    with zipfile.ZipFile(archive) as zf:
+def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = None) -> None:
+    with zipfile.ZipFile(archive) as zf, ThreadPoolExecutor(max_workers=1) as hasher:
         members = zf.infolist()
         for info in members:  # check every name before writing anything
             safe_member(info.filename, budget.what)
@@ -78,17 +87,75 @@ def _unzip(archive: Path, dest: Path, budget: _Budget) -> None:
         budget_declared = sum(i.file_size for i in members)
         if budget_declared > budget.cap:
             budget.take(budget_declared)
+        pending: list[tuple[str, Future[tuple[int, str]]]] = []
         for info in members:
-            target = dest / safe_member(info.filename, budget.what)
+            rel = safe_member(info.filename, budget.what)
+            target = dest / rel
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
+            offset = _stored_offset(archive, info)
+            if offset is not None:
+                budget.take(info.compress_size)
+                _copy_range(archive, target, offset, info.compress_size)
+                if hashes is not None:
+                    pending.append((rel.as_posix(), hasher.submit(_hash_range, archive, offset, info.compress_size)))
+                continue
+            digest = hashlib.sha256()
             with zf.open(info) as src, target.open("wb") as out:
                 # Count real bytes: sizes in zip headers can lie.
                 while block := src.read(COPY_CHUNK):
                     budget.take(len(block))
                     out.write(block)
+                    digest.update(block)
+            if hashes is not None:
+                hashes[rel.as_posix()] = (target.stat().st_size, digest.hexdigest())
+        for rel_name, future in pending:
+            hashes[rel_name] = future.result()  # type: ignore[index]
+
+
+def _stored_offset(archive: Path, info: zipfile.ZipInfo) -> int | None:
+    """Where a stored (uncompressed, unencrypted) member's bytes start in the archive, or None.
+
+    Such a member is copied by the kernel (copy_file_range), like ``cp`` does, without its CRC:
+    the whole archive's sha256 was checked when it was fetched."""
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1 or not hasattr(os, "copy_file_range"):
+        return None
+    with archive.open("rb") as fh:
+        fh.seek(info.header_offset)
+        header = fh.read(30)
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise UnsafeArchive(f"zip member {info.filename!r}: its local header is damaged")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    return int(info.header_offset) + 30 + int(name_len) + int(extra_len)
+
+
+def _copy_range(archive: Path, target: Path, offset: int, size: int) -> None:
+    with archive.open("rb") as src, target.open("wb") as out:
+        done = 0
+        while done < size:
+            try:
+                sent = os.copy_file_range(src.fileno(), out.fileno(), size - done, offset + done)
+            except OSError as exc:  # file systems or kernels without it (EXDEV, ENOSYS, EINVAL...): copy by hand
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                    raise
+                sent = len(block := os.pread(src.fileno(), min(COPY_CHUNK, size - done), offset + done))
+                out.write(block)
+            if sent == 0:
+                raise UnsafeArchive(f"{archive.name}: a member ends past the end of the archive")
+            done += sent
+
+
+def _hash_range(archive: Path, offset: int, size: int) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    with archive.open("rb") as fh:
+        fh.seek(offset)
+        left = size
+        while left and (block := fh.read(min(COPY_CHUNK, left))):
+            digest.update(block)
+            left -= len(block)
+    return size, digest.hexdigest()
 
 
 def _untar(archive: Path, dest: Path, budget: _Budget) -> None:

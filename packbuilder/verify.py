@@ -12,6 +12,7 @@ from typing import Any
 from packbuilder import tools
 from packbuilder.errors import CheckFailed, InputError
 from packbuilder.fetch.hashes import hash_file, new_hasher
+from packbuilder.image.mbr import SECTOR, read_mbr
 from packbuilder.paths import check_relpath
 from packbuilder.stage import MANIFEST
 
@@ -68,9 +69,12 @@ def user_data(manifest: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _added(present: set[str], manifest: dict[str, Any]) -> list[str]:
+    """Files in the folders packbuilder made (Apps/, AppImages/, Docs/, .packbuilder/...) that its
+    manifest does not list. The key's root and folders the user made there are the user's."""
     listed = {entry["path"] for entry in manifest["files"]} | {MANIFEST}
+    ours = tuple(f"{top}/" for top in {p.split("/", 1)[0] for p in listed if "/" in p})
     skip = user_data(manifest)
-    return sorted(p for p in present - listed if not p.startswith(skip))
+    return sorted(p for p in present - listed if p.startswith(ours) and not p.startswith(skip))
 
 
 def verify_dir(root: Path) -> Report:
@@ -113,29 +117,25 @@ def verify_zip(archive: Path) -> Report:
     return report
 
 
+# MBR partition types of FAT volumes: FAT32 (CHS, LBA), FAT16 (LBA, CHS over 32 MiB).
+FAT_TYPES = (0x0B, 0x0C, 0x0E, 0x06)
+
+
 def fat_partition_offset(image: Path) -> int | None:
     """Byte offset of the first FAT partition of an MBR disk image, or None."""
     with image.open("rb") as fh:
-        mbr = fh.read(512)
-    if len(mbr) < 512 or mbr[510:512] != b"\x55\xaa":
-        return None
-    for i in range(4):
-        entry = mbr[446 + 16 * i : 446 + 16 * (i + 1)]
-        if entry[4] in (0x0B, 0x0C, 0x0E, 0x06):
-            return int.from_bytes(entry[8:12], "little") * 512
+        table = read_mbr(fh.read(SECTOR))
+    for part in table.partitions if table is not None else ():
+        if part.type in FAT_TYPES:
+            return part.start * SECTOR
     return None
 
 
 def partitions_end(image: Path) -> int:
     """Where the last partition of an MBR disk image ends, in bytes (0: no partition)."""
     with image.open("rb") as fh:
-        mbr = fh.read(512)
-    end = 0
-    for i in range(4):
-        entry = mbr[446 + 16 * i : 446 + 16 * (i + 1)]
-        if entry[4]:
-            end = max(end, (int.from_bytes(entry[8:12], "little") + int.from_bytes(entry[12:16], "little")) * 512)
-    return end
+        table = read_mbr(fh.read(SECTOR))
+    return max((part.end * SECTOR for part in table.partitions), default=0) if table is not None else 0
 
 
 def verify_image(image: Path) -> Report:

@@ -208,7 +208,7 @@ import sys
 from pathlib import Path
 
 from packbuilder.fetch.cache import Cache
-from packbuilder.lock import lock_bytes
+from packbuilder.plan.lock import lock_bytes
 from packbuilder.model.lock import Lock
 
 work, name = Path(sys.argv[1]), sys.argv[2]

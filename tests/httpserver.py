@@ -14,6 +14,7 @@ Files are registered by name; the first path segment chooses the behaviour:
     /drip/NAME          sends a few bytes, then stalls longer than the client's read timeout
     /big/NAME           the file followed by as many bytes again
     /slow/NAME          like /ok, but sends 64 KiB every 20 ms (to interrupt a download part-way)
+    /nolength/NAME      the file without Content-Length: its end is the connection's close
 """
 
 from __future__ import annotations
@@ -31,13 +32,26 @@ from pathlib import Path
 from typing import Any
 
 
+@dataclass(frozen=True)
+class Request:
+    path: str
+    range: str | None
+    if_range: str | None
+
+
 @dataclass
 class Files:
     data: dict[str, bytes] = field(default_factory=dict)
     hits: Counter[str] = field(default_factory=Counter)
     ranges: list[tuple[str, str]] = field(default_factory=list)  # (path, Range header) seen
+    log: list[Request] = field(default_factory=list)  # every GET, in the order received
     http_port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def requests_for(self, name: str) -> list[Request]:
+        """The requests for any path ending in ``/name``, in order."""
+        with self.lock:
+            return [r for r in self.log if r.path.rsplit("/", 1)[-1] == name]
 
     def add(self, name: str, content: bytes) -> str:
         self.data[name] = content
@@ -69,6 +83,7 @@ def make_handler(files: Files) -> type[BaseHTTPRequestHandler]:
                 hit = files.hits[self.path]
                 if self.headers.get("Range"):
                     files.ranges.append((self.path, self.headers["Range"]))
+                files.log.append(Request(self.path, self.headers.get("Range"), self.headers.get("If-Range")))
             content = files.data.get(name)
             if content is None:
                 self._send(404, b"no such file")
@@ -106,6 +121,11 @@ def make_handler(files: Files) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(content[:10])
                 self.wfile.flush()
                 time.sleep(3)
+                self.close_connection = True
+            elif behaviour == "nolength":
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(content)
                 self.close_connection = True
             elif behaviour == "slow":
                 self._ranged(content, etag, slow=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from packbuilder.lock import lock_bytes
+from packbuilder.plan.lock import lock_bytes
 from tests import factories
 from tests.conftest import FIXTURES, run_cli
 from tests.httpserver import LocalServer
@@ -127,11 +127,17 @@ def test_key_layout(outputs: dict[str, Path]) -> None:
 def test_zip_is_valid_and_reproducible(env: dict[str, object], outputs: dict[str, Path]) -> None:
     subprocess.run(["unzip", "-tq", str(outputs["zip"])], check=True, capture_output=True)
     again = env["base"] / "again.zip"  # type: ignore[operator]
-    result = build(env, "zip", again)
+    result = run_cli(
+        "--json", "--catalog", str(env["catalog"]), "build", str(env["lock"]), "--format", "zip", "-o", str(again),
+        env=env["env"],  # type: ignore[arg-type]
+    )
     assert result.returncode == 0, result.stderr
     assert again.read_bytes() == outputs["zip"].read_bytes()
     side = outputs["zip"].with_name("key.zip.sha256")
     subprocess.run(["sha256sum", "-c", side.name], cwd=side.parent, check=True, capture_output=True)
+    document = json.loads(result.stdout)
+    assert document["sha256"] == hashlib.sha256(again.read_bytes()).hexdigest()
+    assert (document["format"], document["output"], document["pack"]) == ("zip", str(again), "office")
 
 
 def test_usb_image_reads_back_with_independent_tools(env: dict[str, object], outputs: dict[str, Path]) -> None:
@@ -182,9 +188,47 @@ def test_failures_leave_no_partial_output(env: dict[str, object]) -> None:
     base: Path = env["base"]  # type: ignore[assignment]
     small = base / "small.img"
     result = build(env, "usb", small, "--size", "20M")
-    assert result.returncode in (2, 5), result.stderr
-    assert "Traceback" not in result.stderr
-    assert not small.exists() and not list(base.glob(".small.img.staging-*"))
+    assert result.returncode == 5, result.stderr
+    assert "at least 34 MiB" in result.stderr and "Traceback" not in result.stderr
+    assert not small.exists() and not list(base.glob(".small.img.*"))
+
+
+def test_a_folder_output_replaces_only_a_previous_build(env: dict[str, object], outputs: dict[str, Path]) -> None:
+    base: Path = env["base"]  # type: ignore[assignment]
+    again = base / "key-again"
+    shutil.copytree(outputs["dir"], again)
+    (again / "Documents" / "mine.txt").write_text("the key's user's")  # kept: a rebuild never deletes Documents/
+    (again / "Apps" / "stale.txt").write_text("from the previous build")
+    result = build(env, "dir", again)
+    assert result.returncode == 0, result.stderr
+    assert not (again / "Apps" / "stale.txt").exists() and (again / ".packbuilder/manifest.json").is_file()
+    assert (again / "Documents" / "mine.txt").read_text() == "the key's user's"
+    theirs = base / "somebody-elses"
+    (theirs / "notes").mkdir(parents=True)
+    result = build(env, "dir", theirs)
+    assert result.returncode == 2 and "packbuilder did not make: not replaced" in result.stderr
+    assert [p.name for p in theirs.iterdir()] == ["notes"]
+    assert not [p.name for p in base.iterdir() if p.name.startswith((".somebody-elses", ".key-again"))]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--format", "usb", "--size", "garbage"), "'garbage' is not a size"),
+        (("--format", "usb", "--size", "0"), "a size must be positive"),
+        (("--format", "usb-live", "--persistence", "lots"), "'lots' is not a size"),
+        (("--format", "tar"), "unknown format 'tar': use one of: dir, zip, usb, iso, usb-live"),
+        (("--format", "zip", "--dry-run"), "--dry-run goes with --format iso"),
+        (("--format", "zip", "--base", "x.iso"), "--base goes with --format iso or usb-live"),
+        (("--format", "usb", "--iso-engine", "xorriso"), "--iso-engine goes with --format iso"),
+    ],
+)
+def test_bad_build_flags_on_a_lock_are_usage_errors(env: dict[str, object], flags: tuple[str, ...], message: str) -> None:
+    out = env["base"] / "never.img"  # type: ignore[operator]
+    result = run_cli("--catalog", str(env["catalog"]), "build", str(env["lock"]), "-o", str(out), *flags, env=env["env"])  # type: ignore[arg-type]
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
 
 
 def test_verify_a_published_image_against_its_sha256sums(env: dict[str, object], outputs: dict[str, Path]) -> None:

@@ -11,7 +11,7 @@ import yaml
 
 from packbuilder.catalog import check_tree, find_catalog, load_catalog
 from packbuilder.model import KINDS, Category
-from packbuilder.resolve import check_capacity, live_base, resolve
+from packbuilder.plan.resolve import check_capacity, live_base, resolve
 from tests.conftest import ROOT, run_cli
 
 MANIFESTS = ROOT / "manifests"
@@ -171,7 +171,7 @@ def test_xp_gets_the_last_versions_that_run_there(catalog) -> None:  # type: ign
 
 def test_gnucash_floors_follow_its_announcements(catalog) -> None:  # type: ignore[no-untyped-def]
     gnucash = catalog.app("gnucash")
-    from packbuilder.resolve import runnable_on
+    from packbuilder.plan.resolve import runnable_on
 
     assert runnable_on(gnucash, catalog.profile("windows-10-x64")).version == "5.16"
     assert runnable_on(gnucash, catalog.profile("windows-7-x86")).version == "3.11"
@@ -195,7 +195,7 @@ def test_live_debian_12_refuses_appimages_built_for_a_newer_glibc(catalog) -> No
 
 def test_old_linux_pc_gets_a_live_key_with_the_base_apps_listed(catalog) -> None:  # type: ignore[no-untyped-def]
     from packbuilder.errors import InputError
-    from packbuilder.resolve import check_not_empty
+    from packbuilder.plan.resolve import check_not_empty
 
     pack, profile = catalog.pack("vieux-pc"), catalog.profile("linux-i686-bios-1g")
     with pytest.raises(InputError) as err:  # as a plain key: nothing runs there
@@ -217,7 +217,7 @@ def test_plan_lists_the_base_apps(tmp_path: Path) -> None:
 
 
 def test_live_builds_plan_for_the_base_they_name(catalog) -> None:  # type: ignore[no-untyped-def]
-    from packbuilder.cli.plan_cmd import make_plan
+    from packbuilder.plan.targets import make_plan
 
     dir_key = make_plan(catalog, "atelier-graphisme", "linux-x86_64-uefi", None, live=False)
     assert "gimp" in {i.app.id for i in dir_key.items} and dir_key.base is None

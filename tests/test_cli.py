@@ -76,3 +76,33 @@ def test_lint_json_output() -> None:
     assert result.returncode == 0
     doc = json.loads(result.stdout)
     assert doc["errors"] == 0 and doc["files"] >= 30
+
+
+def test_quiet_prints_nothing_but_errors(tmp_path: Path) -> None:
+    for args in (
+        ["catalog", "list"],
+        ["catalog", "list", "--profile", "windows-xp-x86"],
+        ["catalog", "show", "gimp"],
+        ["profiles", "list"],
+        ["plan", "asso-essentiel", "--profile", "windows-7-x86", "--lock", str(tmp_path / "a.lock")],
+    ):
+        loud = run_cli(*args)
+        assert loud.returncode == 0 and loud.stdout.strip(), (args, loud.stderr)
+        quiet = run_cli("--quiet", *args)
+        assert quiet.returncode == 0, (args, quiet.stderr)
+        assert (quiet.stdout, quiet.stderr) == ("", ""), args
+    assert (tmp_path / "a.lock").is_file()  # quiet, not idle
+    result = run_cli("--quiet", "catalog", "show", "gimpp")
+    assert result.returncode == 2 and "unknown app 'gimpp'" in result.stderr
+
+
+def test_plan_size_must_be_a_size() -> None:
+    result = run_cli("plan", "asso-essentiel", "--profile", "windows-7-x86", "--size", "huge")
+    assert result.returncode == 2 and "'huge' is not a size: write e.g. 8G" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_schema_is_one_json_document() -> None:
+    result = run_cli("manifest", "schema", "--kind", "profile")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["title"] == "packbuilder profile manifest"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from packbuilder.lock import lock_bytes
+from packbuilder.plan.lock import lock_bytes
 from tests import factories
 from tests.conftest import ROOT
 
@@ -184,3 +184,34 @@ def test_offline_zip_build_from_a_fixture_cache(binary: Path, home: Path, tmp_pa
     sbom = json.loads(sboms[0].read_text())
     assert sbom["bomFormat"] == "CycloneDX"
     assert {c["name"] for c in sbom["components"]} >= {"writer", "viewer"}
+
+
+def test_update_a_key_folder_offline(binary: Path, home: Path, tmp_path: Path) -> None:
+    """update from the binary: a dir key built from one lock, brought to a second one offline."""
+    old = factories.zip_bytes({"Writer/writer.exe": b"MZ1" + os.urandom(3000)})
+    new = factories.zip_bytes({"Writer/writer.exe": b"MZ2" + os.urandom(3000), "Writer/nouveau.txt": b"2.0"})
+    cache = tmp_path / "cache"
+    for data in (old, new):
+        digest = hashlib.sha256(data).hexdigest()
+        (cache / "sha256" / digest[:2]).mkdir(parents=True, exist_ok=True)
+        (cache / "sha256" / digest[:2] / digest).write_bytes(data)
+
+    def lock_file(name: str, data: bytes, version: str) -> Path:
+        item = factories.item(
+            "writer", url=f"https://w.example.org/{name}", data=data, name="Writer", launch="Writer/writer.exe", version=version
+        )
+        path = tmp_path / f"{version}.lock"
+        path.write_bytes(lock_bytes(factories.lock([item], pack="bureau", label="BUREAU", overlays=["docs-fr"], key_mb=64)))
+        return path
+
+    key = tmp_path / "key"
+    built = run(binary, home, "--cache", str(cache), "build", str(lock_file("w1.zip", old, "1.0")), "--format", "dir",
+                "-o", str(key), "--offline")  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    (key / "Documents" / "notes.txt").write_text("à garder")
+    result = run(binary, home, "--cache", str(cache), "update", str(key), str(lock_file("w2.zip", new, "2.0")), "--yes",
+                 "--offline")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (key / "Apps" / "Bureautique" / "Writer" / "Writer" / "nouveau.txt").read_bytes() == b"2.0"
+    assert (key / "Documents" / "notes.txt").read_text() == "à garder"
+    assert run(binary, home, "verify", str(key)).returncode == 0

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from packbuilder.errors import AssemblyError, ExitCode, InputError
-from packbuilder.image import fat
 from packbuilder.image.fat import check_fat_tree, write_fat_image
+from packbuilder.image.fat import writer as fat_writer
+from packbuilder.image.fat.names import case_key, name_problems, short_names
 
 MIB = 1 << 20
 EPOCH = calendar.timegm((2026, 3, 14, 15, 9, 26))  # an odd second: FAT keeps 2-second steps and hundredths
@@ -220,7 +221,7 @@ def test_illegal_names_are_all_listed(tmp_path: Path) -> None:
     (tree / "link").symlink_to("ok.txt")
     os.mkfifo(tree / "pipe")
 
-    with pytest.raises(AssemblyError) as caught:
+    with pytest.raises(AssemblyError, match=r"^\d+ problems in .* for a FAT32 key$") as caught:
         check_fat_tree(tree)
     err = caught.value
     assert err.exit_code == ExitCode.ASSEMBLY and err.hint
@@ -235,7 +236,7 @@ def test_illegal_names_are_all_listed(tmp_path: Path) -> None:
     assert all(line.endswith(("it", "one", "instead", "out")) for line in err.details)
 
     out = tmp_path / "out" / "key.img"
-    with pytest.raises(AssemblyError):
+    with pytest.raises(AssemblyError, match=rf"^{len(bad) + 3} problems in .* for a FAT32 key$"):
         write(tree, out)
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
@@ -243,9 +244,9 @@ def test_illegal_names_are_all_listed(tmp_path: Path) -> None:
 def test_names_too_long_for_fat32() -> None:
     # Linux file names stop at 255 bytes, which is never more than 255 UTF-16 units; other
     # file systems mounted there may allow more.
-    assert fat._name_problems("x" * 255) == []
-    assert fat._name_problems("x" * 256) == ["is 256 UTF-16 units long, FAT32 allows 255: shorten it"]
-    assert fat._name_problems("\U0001f4c1" * 128) == ["is 256 UTF-16 units long, FAT32 allows 255: shorten it"]
+    assert name_problems("x" * 255) == []
+    assert name_problems("x" * 256) == ["is 256 UTF-16 units long, FAT32 allows 255: shorten it"]
+    assert name_problems("\U0001f4c1" * 128) == ["is 256 UTF-16 units long, FAT32 allows 255: shorten it"]
 
 
 def test_file_of_4_gib_refused(tmp_path: Path) -> None:
@@ -255,7 +256,7 @@ def test_file_of_4_gib_refused(tmp_path: Path) -> None:
         fh.truncate(4 * 2**30)
     with (tree / "iso/largest.iso").open("wb") as fh:
         fh.truncate(4 * 2**30 - 1)
-    with pytest.raises(AssemblyError) as caught:
+    with pytest.raises(AssemblyError, match=r"1 problem in .* for a FAT32 key") as caught:
         check_fat_tree(tree)
     assert caught.value.details == [
         "iso/huge.iso: is 4294967296 bytes, FAT32 files stop at 4 GiB - 1 byte: split it or leave it out"
@@ -271,9 +272,8 @@ def test_content_too_big_refused_before_writing(tmp_path: Path) -> None:
     out_dir.mkdir()
     previous = out_dir / "key.img"
     previous.write_bytes(b"previous build")
-    with pytest.raises(AssemblyError) as caught:
+    with pytest.raises(AssemblyError, match=r"need 7340\d{4} bytes .* image holds 6\d{7} bytes") as caught:
         write(tree, previous)
-    assert re.search(r"need 7340\d{4} bytes .* image holds 6\d{7} bytes", caught.value.message)
     assert caught.value.exit_code == ExitCode.ASSEMBLY
     assert sorted(out_dir.iterdir()) == [previous] and previous.read_bytes() == b"previous build"
 
@@ -282,7 +282,7 @@ def test_failure_while_writing_leaves_nothing(tree: Path, tmp_path: Path, monkey
     def disk_full(*_args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(fat, "_copy_file", disk_full)
+    monkeypatch.setattr(fat_writer, "copy_file", disk_full)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     with pytest.raises(AssemblyError, match="No space left"):
@@ -312,5 +312,22 @@ def test_size_need_not_be_a_whole_number_of_mib(tree: Path, tmp_path: Path) -> N
 
 def test_bad_label_refused(tree: Path, tmp_path: Path) -> None:
     for label in ("lower", "TWELVE-CHARS", "ÉTÉ", " LEADING", ""):
-        with pytest.raises(InputError):
+        with pytest.raises(InputError, match="is not a FAT volume label"):
             write_fat_image(tree, tmp_path / "key.img", 64 * MIB, label, VOLUME_ID, EPOCH)
+
+
+def test_short_names_keep_exact_names_first() -> None:
+    """A generated ~n name never takes an exact 8.3 name, whatever the order; mixed case gets a long name."""
+    names = ["Read me.txt", "READ_M~1.TXT", "readme.txt", "MENU.HTM", "été.pdf", "README~1.TXT"]
+    assert short_names(names) == [
+        (b"README~2TXT", True),  # README~1.TXT is taken by a name listed after it
+        (b"READ_M~1TXT", False),
+        (b"README  TXT", True),
+        (b"MENU    HTM", False),
+        (b"_T_~1   PDF", True),  # short names are ASCII only
+        (b"README~1TXT", False),
+    ]
+
+
+def test_case_key_follows_fat_not_unicode_folding() -> None:
+    assert case_key("straße.txt") == "STRAßE.TXT" and case_key("Été") == "ÉTÉ"

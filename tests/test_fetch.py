@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,9 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from packbuilder.errors import NetworkError
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.download import Downloader, FetchItem
-from packbuilder.lock import lock_bytes
+from packbuilder.fetch.run import fetch_base
+from packbuilder.model import Base
+from packbuilder.plan.lock import lock_bytes
+from packbuilder.ui import Output
 from tests import factories
 from tests.conftest import ROOT, run_cli
 from tests.httpserver import LocalServer
@@ -82,8 +87,10 @@ def test_cut_connection_resumes_with_range(server: LocalServer, tmp_path: Path) 
     data, digest = add(server, "cut.7z", 1_000_000)
     path, _ = downloader(tmp_path).fetch(item(server.url("cut/cut.7z"), digest, len(data)))
     assert path.read_bytes() == data
-    ranges = [r for p, r in server.files.ranges if p == "/cut/cut.7z"]
-    assert ranges and int(ranges[0].removeprefix("bytes=").rstrip("-")) >= len(data) // 4
+    first, second = server.files.requests_for("cut.7z")  # exactly two: the cut one, then the resumed one
+    etag = '"' + digest[:16] + '"'
+    assert (first.range, first.if_range) == (None, None)
+    assert (second.range, second.if_range) == (f"bytes={len(data) // 2}-", etag)  # the half that arrived is kept
 
 
 def test_server_ignoring_range_restarts_cleanly(server: LocalServer, tmp_path: Path) -> None:
@@ -92,10 +99,14 @@ def test_server_ignoring_range_restarts_cleanly(server: LocalServer, tmp_path: P
     cache = Cache(tmp_path / "cache")
     partial = cache.partial("sha256", digest)
     partial.parent.mkdir(parents=True)
-    partial.write_bytes(b"garbage that must not survive")
+    junk = b"garbage that must not survive"
+    partial.write_bytes(junk)
     partial.with_name(partial.name + ".json").write_text(json.dumps({"url": url, "validator": None}))
     path, _ = downloader(tmp_path).fetch(item(url, digest, len(data)))
     assert path.read_bytes() == data
+    # One request asking to resume; the 200 answer restarted the file from its first byte, with no second request.
+    (request,) = server.files.requests_for("norange.zip")
+    assert (request.range, request.if_range) == (f"bytes={len(junk)}-", None)
 
 
 def test_hash_mismatch_is_quarantined_and_exits_4(server: LocalServer, tmp_path: Path) -> None:
@@ -158,9 +169,14 @@ def test_transient_errors_and_rate_limits_recover(server: LocalServer, tmp_path:
 
 def test_mirrors_are_tried_in_order(server: LocalServer, tmp_path: Path) -> None:
     data, digest = add(server, "mirrored.bin")
-    urls = [server.url("status/404/mirrored.bin"), server.url("wrong/mirrored.bin"), server.url("ok/mirrored.bin")]
+    # The manifest's URL first, then its mirrors: the mirrors are tried first, in order, upstream last.
+    urls = [server.url("ok/mirrored.bin"), server.url("status/404/mirrored.bin"), server.url("wrong/mirrored.bin")]
     path, _ = downloader(tmp_path).fetch(item(urls, digest, len(data)))
     assert path.read_bytes() == data
+    asked = [r.path for r in server.files.requests_for("mirrored.bin")]
+    assert asked == ["/status/404/mirrored.bin", "/wrong/mirrored.bin", "/ok/mirrored.bin"]
+    meta = json.loads((tmp_path / "cache" / "meta" / f"{digest}.json").read_text())
+    assert meta["url"] == urls[0]
 
 
 def test_plain_http_only_when_the_manifest_says_so(server: LocalServer, tmp_path: Path) -> None:
@@ -191,6 +207,8 @@ def test_mirror_folder_and_served_cache(server: LocalServer, tmp_path: Path) -> 
     dead = server.url("status/404/shared.bin")
     path, _ = downloader(tmp_path / "b", mirrors=[str(tmp_path / "a" / "cache")]).fetch(item(dead, digest, len(data)))
     assert path.read_bytes() == data
+    assert [r.path for r in server.files.requests_for("shared.bin")] == ["/ok/shared.bin"]  # local first: upstream not asked
+    assert json.loads((tmp_path / "b" / "cache" / "meta" / f"{digest}.json").read_text())["url"].startswith(str(tmp_path / "a"))
     import threading
 
     httpd = make_server(tmp_path / "a" / "cache", "127.0.0.1", 0)
@@ -320,3 +338,54 @@ def test_two_fetches_at_once_download_each_file_once(server: LocalServer, tmp_pa
         assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
     for n in range(3):
         assert server.files.hits[f"/slow/shared-{n}.bin"] == 1
+
+
+# --- a base's upstream checksum list ------------------------------------------------------------
+
+
+def _base(iso_url: str, sums_url: str) -> Base:
+    return Base.model_validate(
+        {
+            "id": "test-live",
+            "name": {"fr": "Test", "en": "Test"},
+            "url": iso_url,
+            "checksums": {"url": sums_url},
+            "checksum_source": "the test server's SHA256SUMS",
+            "size_approx": 1000,
+            "size_source": "estimate",
+            "arch": "x86_64",
+            "firmware": ["bios"],
+            "live": "plain",
+        }
+    )
+
+
+def test_base_checked_against_its_upstream_checksum_list(server: LocalServer, tmp_path: Path) -> None:
+    data, digest = add(server, "live-a.iso", 200_000)
+    server.files.add("SUMS-a", f"{'0' * 64}  other.iso\n{digest}  live-a.iso\n".encode())
+    base = _base(server.url("ok/live-a.iso"), server.url("ok/SUMS-a"))
+    path = fetch_base(base, tmp_path / "cache", Output(quiet=True))
+    assert path.read_bytes() == data and path.name == digest
+    assert [r.path for r in server.files.requests_for("SUMS-a")] == ["/ok/SUMS-a"]
+
+
+@pytest.mark.parametrize(
+    ("route", "size", "message"),
+    [
+        ("tohttp", 100, "redirect to plain http refused"),  # a plain session.get followed it
+        ("ok", 5 * MiB, "announces 5242880 bytes, more than the 4194304 allowed"),  # and read it whole
+        ("nolength", 5 * MiB, "more than the 4194304 bytes allowed: stopped"),  # counted as it arrives
+        ("status/404", 100, "HTTP 404"),
+    ],
+)
+def test_base_checksum_list_obeys_the_download_rules(
+    server: LocalServer, tmp_path: Path, route: str, size: int, message: str
+) -> None:
+    _, digest = add(server, "live-b.iso", 200_000)
+    listing = f"{digest}  live-b.iso\n".encode().ljust(size, b"\n")
+    name = f"SUMS-{route.replace('/', '-')}-{size}"
+    server.files.add(name, listing)
+    base = _base(server.url("ok/live-b.iso"), server.url(f"{route}/{name}"))
+    with pytest.raises(NetworkError, match=re.escape(message)):
+        fetch_base(base, tmp_path / "cache", Output(quiet=True))
+    assert not server.files.requests_for("live-b.iso")  # nothing downloaded on an unchecked hash

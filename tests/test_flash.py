@@ -129,7 +129,7 @@ def test_unknown_device_refused() -> None:
 def test_file_targets_refused_when_image_itself_missing_folder_twice_or_in_dev(image: Path, tmp_path: Path) -> None:
     twice = str(tmp_path / "a.img")
     args = [str(image), str(tmp_path / "nope" / "x.img"), twice, twice, "/dev/packbuilder-no-such"]
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(InputError, match=r"refusing 4 of 5 target\(s\); nothing was written") as caught:
         fl.plan_targets(image, args, image.stat().st_size, probe=lambda: machine("laptop-nvme-usbkey"))
     details = "\n".join(caught.value.details)
     assert "refusing 4 of 5 target(s); nothing was written" in caught.value.message
@@ -170,7 +170,7 @@ def test_corrupted_target_detected_and_named(image: Path, tmp_path: Path) -> Non
 
     result = fl.flash(image, targets, before_verify=damage)
     assert [r.status(result.sha256) for r in result.results] == ["OK", "FAILED", "OK"]
-    with pytest.raises(VerificationError) as caught:
+    with pytest.raises(VerificationError, match="read-back differs from the image on") as caught:
         result.check()
     assert caught.value.exit_code == 4 and str(tmp_path / "key1.img") in caught.value.message
 
@@ -187,7 +187,7 @@ def test_cli_exits_4_naming_the_bad_target(image: Path, tmp_path: Path, monkeypa
 
     monkeypatch.setattr(fl, "flash", lambda *a, **k: real_flash(*a, before_verify=truncate_second, **k))
     monkeypatch.setattr(sys, "argv", ["packbuilder", "flash", str(image), str(tmp_path / "a.img"), str(tmp_path / "b.img"), "-y"])
-    with pytest.raises(SystemExit) as caught:
+    with pytest.raises(SystemExit, match=r"^4$") as caught:
         main()
     err = capsys.readouterr().err
     assert caught.value.code == 4
@@ -199,7 +199,7 @@ def test_write_error_is_exit_5_and_other_targets_still_written(image: Path, tmp_
     result = fl.flash(image, [fl.Target(Path("/dev/full")), good])  # /dev/full: every write fails with ENOSPC
     assert result.results[0].error and "No space left" in result.results[0].error
     assert result.results[1].status(result.sha256) == "OK" and good.path.read_bytes() == image.read_bytes()
-    with pytest.raises(AssemblyError) as caught:
+    with pytest.raises(AssemblyError, match="writing failed on /dev/full") as caught:
         result.check()
     assert caught.value.exit_code == 5 and "/dev/full" in caught.value.message
 

@@ -26,9 +26,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from packbuilder.lock import lock_bytes
 from packbuilder.model.lock import Lock
 from packbuilder.paths import UnsafePath, join_within
+from packbuilder.plan.lock import lock_bytes
 from tests import factories
 from tests.conftest import FIXTURES, ROOT, TESTS, run_cli
 from tests.httpserver import LocalServer
@@ -421,6 +421,7 @@ def test_verify_reports_added_files(env: dict[str, Any], tmp_path: Path) -> None
     key = tmp_path / "key"
     assert build(env, tmp_path, "dir", key).returncode == 0
     (key / "Documents" / "mine.txt").write_text("à moi")  # the user's: not reported
+    (key / "liste-adherents.ods").write_bytes(b"ods")  # the key's root is the user's too
     assert run_cli("verify", str(key)).returncode == 0
     evil = key / "Apps" / "Bureautique" / "Writer" / "evil.exe"
     evil.write_bytes(b"MZ")
@@ -435,9 +436,9 @@ def test_verify_reports_a_file_added_to_a_zip(env: dict[str, Any], tmp_path: Pat
     out = tmp_path / "k.zip"
     assert build(env, tmp_path, "zip", out).returncode == 0
     with zipfile.ZipFile(out, "a") as zf:
-        zf.writestr("autorun.exe", b"MZ")
+        zf.writestr("Apps/Bureautique/Writer/evil.dll", b"MZ")
     result = run_cli("verify", str(out))
-    assert result.returncode == 1 and "added: autorun.exe" in result.stderr, result.stderr
+    assert result.returncode == 1 and "added: Apps/Bureautique/Writer/evil.dll" in result.stderr, result.stderr
 
 
 def test_verify_refuses_a_truncated_image(env: dict[str, Any], tmp_path: Path) -> None:

@@ -71,15 +71,25 @@ def matrix_json(*args: str) -> list[dict[str, str]]:
 def test_matrix_is_every_pack_on_each_of_its_profiles() -> None:
     profiles = sorted(p.stem for p in (ROOT / "manifests" / "profiles").glob("*.yaml"))
     expected = set()
+    bases = {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in (ROOT / "manifests" / "bases").glob("*.yaml")}
     for path in (ROOT / "manifests" / "packs").glob("*.yaml"):
         pack = yaml.safe_load(path.read_text(encoding="utf-8"))
-        assert not pack.get("base")  # no shipped pack has a live base yet: usb images only
-        for profile in pack.get("profiles") or profiles:
-            expected.add((pack["id"], profile, "usb", f"{pack['id']}-{profile}.img"))
+        base = bases.get(pack.get("base") or "")
+        for profile_id in pack.get("profiles") or profiles:
+            profile = yaml.safe_load((ROOT / "manifests" / "profiles" / f"{profile_id}.yaml").read_text(encoding="utf-8"))
+            arches = {base["arch"], "x86_64"} if base and base["arch"] == "x86" else {base["arch"]} if base else set()
+            arch_ok = profile["arch"] in arches
+            live = arch_ok and bool(set(base["firmware"]) & set(profile["firmware"]))
+            if not (live and profile["os"] == "linux"):
+                expected.add((pack["id"], profile_id, "usb", f"{pack['id']}-{profile_id}.img"))
+            if live:
+                expected.add((pack["id"], profile_id, "iso", f"{pack['id']}-{profile_id}-live.iso"))
     jobs = matrix_json()
+    assert any(j[2] == "iso" for j in expected)  # the shipped vieux-pc pack has a live base
     assert {(j["pack"], j["profile"], j["format"], j["output"]) for j in jobs} == expected
     assert len(jobs) == len(expected) and [j["name"] for j in jobs] == sorted(j["name"] for j in jobs)
-    assert matrix_json("--pack", "vieux-pc", "--format", "usb") == [j for j in jobs if j["pack"] == "vieux-pc"]
+    usb = [j for j in jobs if j["pack"] == "vieux-pc" and j["format"] == "usb"]
+    assert matrix_json("--pack", "vieux-pc", "--format", "usb") == usb
 
 
 def test_matrix_adds_live_isos_where_the_base_starts(mini: Path) -> None:

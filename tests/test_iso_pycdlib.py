@@ -1,4 +1,4 @@
-"""The pure-Python ISO overlay engine (packbuilder.image.iso_pycdlib) on the fixture bases.
+"""The pure-Python ISO overlay engine (packbuilder.image.iso9660), the `--iso-engine pycdlib` engine, on the fixture bases.
 
 Each base gets /PACK/marker.txt, /PACK/Docs/guide é.html (a long accented name) and a 3 MB file. The
 outputs are read back by xorriso and 7-Zip (Rock Ridge and Joliet names), their boot structures are
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import struct
 import subprocess
 import time
@@ -26,7 +25,7 @@ import pytest
 
 from packbuilder.errors import AssemblyError
 from packbuilder.image.inspect import BLOCK, inspect_iso
-from packbuilder.image.iso_pycdlib import write_overlay_pycdlib
+from packbuilder.image.iso9660.append import write_overlay_append
 from tests import qemu
 from tests.test_iso_fixtures import BANNERS, MODES, TIMEOUT, check_against_xorriso, isos
 
@@ -70,7 +69,7 @@ def outputs(isos: Path, payload: Path, tmp_path_factory: pytest.TempPathFactory)
     made = {}
     for name in BASES:
         made[name] = work / name
-        write_overlay_pycdlib(plan_for(isos / name, payload), made[name])
+        write_overlay_append(plan_for(isos / name, payload), made[name])
     return made
 
 
@@ -146,8 +145,6 @@ def test_boot_structures_match_the_base(name: str, outputs: dict[str, Path], iso
 
 
 def test_gpt_checks_with_sgdisk(outputs: dict[str, Path]) -> None:
-    if shutil.which("sgdisk") is None:
-        pytest.skip("sgdisk (Debian: gdisk) not installed")
     proc = subprocess.run(["sgdisk", "-v", str(outputs["grub-hybrid.iso"])], capture_output=True, text=True)
     assert "No problems found" in proc.stdout, proc.stdout
 
@@ -161,7 +158,7 @@ def test_esp_still_readable(outputs: dict[str, Path]) -> None:
 
 
 def test_reproducible(isos: Path, payload: Path, outputs: dict[str, Path], tmp_path: Path) -> None:
-    write_overlay_pycdlib(plan_for(isos / "ipxe.iso", payload), tmp_path / "again.iso")
+    write_overlay_append(plan_for(isos / "ipxe.iso", payload), tmp_path / "again.iso")
     assert (tmp_path / "again.iso").read_bytes() == outputs["ipxe.iso"].read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["again.iso"]  # no temporary file left
 
@@ -172,7 +169,7 @@ def test_replace_and_existing_folders(isos: Path, payload: Path, tmp_path: Path)
         plan = plan_for(isos / name, payload, replace=((old, b"replaced\n"),),
                         files=(("/boot/grub/i386-pc/note.txt", payload / "marker.txt"),), dirs=())
         out = tmp_path / name
-        write_overlay_pycdlib(plan, out)
+        write_overlay_append(plan, out)
         _run("xorriso", "-osirrox", "on", "-indev", out, "-extract", old, tmp_path / "old", "-extract",
              "/boot/grub/i386-pc/note.txt", tmp_path / "note")
         assert (tmp_path / "old").read_bytes() == b"replaced\n"
@@ -229,7 +226,7 @@ def test_partition_offset_is_refused(tmp_path: Path, payload: Path) -> None:
     _run("xorriso", "-as", "mkisofs", "-o", iso, "-partition_offset", "16", root)
     out = tmp_path / "out.iso"
     with pytest.raises(AssemblyError, match="partition offset") as err:
-        write_overlay_pycdlib(plan_for(iso, payload), out)
+        write_overlay_append(plan_for(iso, payload), out)
     assert err.value.hint is not None and "xorriso" in err.value.hint
     assert not out.exists()
 
@@ -237,8 +234,8 @@ def test_partition_offset_is_refused(tmp_path: Path, payload: Path) -> None:
 def test_failure_leaves_nothing(isos: Path, payload: Path, tmp_path: Path) -> None:
     (tmp_path / "adir").mkdir()  # stat() works, reading fails half-way through the write
     plan = plan_for(isos / "ipxe.iso", payload, files=(("/PACK/a.bin", tmp_path / "adir"),))
-    with pytest.raises(IsADirectoryError):
-        write_overlay_pycdlib(plan, tmp_path / "out.iso")
+    with pytest.raises(IsADirectoryError, match="Is a directory"):
+        write_overlay_append(plan, tmp_path / "out.iso")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
 
 
@@ -280,3 +277,20 @@ def test_boot(name: str, firmware: qemu.Firmware, medium: qemu.Medium, boots: di
         assert BANNERS[name] in text, f"no {BANNERS[name]!r} after {seconds:.1f} s:\n{text[-1500:]}"
     else:
         assert qemu.marker(text) == "yes", f"marker after {seconds:.1f} s:\n{text[-1500:]}"
+
+
+def test_takes_the_layout_it_is_given(isos: Path, payload: Path, tmp_path: Path, outputs: dict[str, Path],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine writes from the layout its caller already read: the base is not inspected twice,
+    and the output is the same as when the engine reads the layout itself."""
+    from packbuilder.image.iso9660 import append
+
+    layout = inspect_iso(isos / "grub-hybrid.iso")
+
+    def inspected_again(_base: object) -> None:
+        raise AssertionError("the base was inspected again")
+
+    monkeypatch.setattr(append, "inspect_iso", inspected_again)
+    out = tmp_path / "given.iso"
+    write_overlay_append(plan_for(isos / "grub-hybrid.iso", payload), out, layout)
+    assert out.read_bytes() == outputs["grub-hybrid.iso"].read_bytes()

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from packbuilder.catalog import load_catalog
-from packbuilder.lock import lock_bytes, lock_from_plan
 from packbuilder.menu import render_menu
+from packbuilder.plan.lock import lock_bytes, lock_from_plan
+from packbuilder.plan.resolve import resolve
 from packbuilder.reasons import explain
-from packbuilder.resolve import resolve
 from tests.conftest import ROOT
 
 CATALOG = ROOT / "tests" / "fixtures" / "resolver" / "manifests"

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from packbuilder.catalog import load_catalog
+from packbuilder.catalog import Catalog, load_catalog
 from packbuilder.errors import InputError
-from packbuilder.lock import lock_from_plan, read_lock, stale_report, write_lock
-from packbuilder.resolve import resolve
+from packbuilder.plan.lock import lock_from_plan, read_lock, stale_report, write_lock
+from packbuilder.plan.resolve import resolve
+from packbuilder.plan.targets import load_target
 from tests.conftest import FIXTURES, run_cli
 
 
@@ -65,6 +66,15 @@ def test_stale_lock_names_what_changed(resolver_copy: Path, tmp_path: Path) -> N
     notes = stale_report(lock, load_catalog(resolver_copy))
     assert any(n.startswith("editor 2.10.0: sha256 changed") for n in notes), notes
     assert "editor: the catalog now resolves to 2.11.0 (lock has 2.10.0)" in notes
+    # What fetch and build see: the same notes through load_target, and no catalog read when nobody would see them.
+    write_lock(lock, tmp_path / "old.lock")
+    target = load_target(str(tmp_path / "old.lock"), None, None, lambda: load_catalog(resolver_copy))
+    assert (target.lock, list(target.stale)) == (lock, notes)
+
+    def no_catalog() -> Catalog:
+        raise AssertionError("the catalog was loaded")
+
+    assert load_target(str(tmp_path / "old.lock"), None, None, no_catalog, check_stale=False).stale == ()
 
 
 def test_bad_lock_files_are_refused_clearly(tmp_path: Path) -> None:
@@ -76,7 +86,7 @@ def test_bad_lock_files_are_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="unsupported lock_version 99"):
         read_lock(bad)
     bad.write_text(json.dumps({"lock_version": 1, "pack": {}}))
-    with pytest.raises(InputError) as err:
+    with pytest.raises(InputError, match="is not a valid lock file") as err:
         read_lock(bad)
     assert any("pack.id" in d for d in err.value.details)
 
@@ -102,7 +112,7 @@ def test_plan_capacity_overflow_exits_2_before_any_download() -> None:
 
 def test_the_lock_keeps_the_planned_key_size(tmp_path: Path) -> None:
     """plan --size 4G: the lock says 4 GB (not the profile's key), and build reads it from there."""
-    from packbuilder.lock import key_bytes
+    from packbuilder.plan.lock import key_bytes
 
     lock_path = tmp_path / "w7.lock"
     result = run_cli("plan", "vieux-pc", "--profile", "windows-7-x86", "--size", "4Go", "--lock", str(lock_path))

@@ -15,10 +15,10 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from packbuilder.build.outputs import write_zip
 from packbuilder.fetch.signature import dearmor
-from packbuilder.lock import lock_bytes
 from packbuilder.model.lock import Lock
-from packbuilder.outputs import write_zip
+from packbuilder.plan.lock import lock_bytes
 from packbuilder.site import format_size, group_images, render_site
 from packbuilder.stage import write_manifest
 from tests.conftest import run_cli

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from packbuilder.fetch.signature import dearmor
-from packbuilder.lock import lock_bytes
+from packbuilder.plan.lock import lock_bytes
 from tests import factories
 from tests.conftest import FIXTURES, run_cli
 from tests.httpserver import LocalServer

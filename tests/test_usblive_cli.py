@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from packbuilder.lock import lock_bytes
+from packbuilder.plan.lock import lock_bytes
 from tests import factories, qemu
 from tests.conftest import FIXTURES, run_cli
 from tests.test_iso import isos  # noqa: F401  # the fixture bases, built once

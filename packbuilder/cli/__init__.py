@@ -26,8 +26,9 @@ from packbuilder.cli import (  # noqa: E402 (after the language is chosen)
     plan_cmd,
     profiles_cmd,
     publish_cmd,
+    update_cmd,
 )
-from packbuilder.cli.common import STATE  # noqa: E402
+from packbuilder.cli.options import WORKSPACE  # noqa: E402
 from packbuilder.errors import ExitCode, PackbuilderError, Terminated  # noqa: E402
 from packbuilder.i18n import _  # noqa: E402
 from packbuilder.ui import OUTPUT  # noqa: E402
@@ -48,6 +49,7 @@ app.add_typer(packs_cmd.app, name="packs")
 app.command("plan")(plan_cmd.plan)
 app.command("fetch")(fetch_cmd.fetch)
 app.command("build")(build_cmd.build)
+app.command("update")(update_cmd.update)
 app.command("verify")(build_cmd.verify)
 app.command("publish")(publish_cmd.publish)
 app.command("flash")(flash_cmd.flash)
@@ -73,7 +75,7 @@ _translate_help(app)
 
 def _version(value: bool) -> None:
     if value:
-        print(f"packbuilder {__version__}")
+        OUTPUT.text(f"packbuilder {__version__}")
         raise typer.Exit()
 
 
@@ -96,8 +98,7 @@ def main_options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help=_("Print the version and exit."))
     ] = False,
 ) -> None:
-    STATE.catalog_dir = catalog
-    STATE.cache_dir = cache
+    WORKSPACE.use(catalog, cache)
     OUTPUT.json_mode = json_mode
     OUTPUT.quiet = quiet
     OUTPUT.debug = debug
@@ -157,4 +158,4 @@ def main() -> None:
             _("internal error: {kind}: {error}").format(kind=type(exc).__name__, error=exc),
             hint=_("run again with --debug and report the traceback"),
         )
-        sys.exit(70)
+        sys.exit(int(ExitCode.INTERNAL))

@@ -7,104 +7,70 @@ from typing import Annotated
 
 import typer
 
-from packbuilder.cli.common import STATE, JsonOpt, ProfileOpt, set_json
-from packbuilder.cli.fetch_cmd import JobsOpt, MirrorOpt, OfflineOpt, cache_dir, keys_dir, load_target
-from packbuilder.cli.plan_cmd import SizeOpt
+from packbuilder.cli.options import (
+    WORKSPACE,
+    BaseOpt,
+    DryRunOpt,
+    EngineOpt,
+    FormatOpt,
+    JobsOpt,
+    JsonOpt,
+    MirrorOpt,
+    OfflineOpt,
+    OutputPathOpt,
+    PersistenceOpt,
+    ProfileOpt,
+    SizeOpt,
+    TargetArg,
+    set_json,
+)
 from packbuilder.i18n import _
+from packbuilder.model.build import BuildOptions, FetchOptions, IsoEngine, OutputFormat
 from packbuilder.ui import OUTPUT
-
-FormatOpt = Annotated[
-    str,
-    typer.Option(
-        "--format", "-f", help=_("dir, zip, usb (FAT32 disk image), iso (live ISO + pack) or usb-live (bootable key + pack).")
-    ),
-]
-BaseOpt = Annotated[str | None, typer.Option("--base", help=_("--format iso: base live ISO, a base id or an ISO file."))]
-EngineOpt = Annotated[str, typer.Option("--iso-engine", help=_("--format iso: auto, xorriso or pycdlib."))]
-PersistenceOpt = Annotated[
-    str | None, typer.Option("--persistence", help=_("--format usb-live: size of a live-boot persistence volume, e.g. 1G."))
-]
-DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", help=_("--format iso: print the base's layout and the plan; write nothing."))
-]
-
-
-def overlays_dir() -> Path | None:
-    from packbuilder.catalog import find_catalog, overlays_root
-
-    return overlays_root(find_catalog(STATE.catalog_dir))
 
 
 def build(
-    pack_or_lock: Annotated[str, typer.Argument(metavar="PACK|LOCK", help=_("Pack id, pack file, or lock file."))],
+    pack_or_lock: TargetArg,
     profile: ProfileOpt = None,
-    fmt: FormatOpt = "dir",
-    out: Annotated[Path | None, typer.Option("--output", "-o", help=_("Output path (default: PACK-PROFILE[.zip|.img])."))] = None,
+    fmt: FormatOpt = OutputFormat.DIR,
+    out: OutputPathOpt = None,
     size: SizeOpt = None,
     label: Annotated[str | None, typer.Option("--label", help=_("FAT volume label (default: the pack's)."))] = None,
     jobs: JobsOpt = 4,
     mirror: MirrorOpt = None,
     offline: OfflineOpt = False,
     base: BaseOpt = None,
-    iso_engine: EngineOpt = "auto",
+    iso_engine: EngineOpt = IsoEngine.AUTO,
     dry_run: DryRunOpt = False,
     persistence: PersistenceOpt = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """Build a key: a folder, a zip, a FAT32 USB disk image, or a live ISO with the pack."""
-    from packbuilder.errors import InputError
-    from packbuilder.fetch.run import fetch_lock
-    from packbuilder.fsutil import parse_size
-    from packbuilder.outputs import FORMATS, default_output
-    from packbuilder.outputs import build as build_output
+    from packbuilder.build.run import run_build
 
     set_json(json_flag)
-    if fmt not in FORMATS:
-        raise InputError(
-            _("unknown format {format!r}").format(format=fmt), hint=_("use one of: {choices}").format(choices=", ".join(FORMATS))
-        )
-    lock = load_target(pack_or_lock, profile, size, fmt in ("iso", "usb-live"), base)
-    from packbuilder.profiles import notes_line
-
-    notes = notes_line(lock.profile.id, lock.profile.notes)
-    if notes:
-        OUTPUT.warn(notes)
-    size_bytes = parse_size(size) if size else None
-    result = fetch_lock(lock, cache_dir(), OUTPUT, jobs, tuple(mirror or ()), offline, keys_dir(), rehash=True)
-    target = out or default_output(lock, fmt)
-    iso = None
-    if fmt in ("iso", "usb-live"):
-        from packbuilder.cli.iso_cmd import iso_request
-
-        if fmt == "usb-live" and dry_run:
-            raise InputError(_("--dry-run goes with --format iso"))
-        iso = iso_request(base or lock.pack.base, iso_engine, dry_run, jobs, tuple(mirror or ()), offline)
-    elif base is not None or dry_run:
-        raise InputError(_("--base and --dry-run go with --format iso or usb-live"))
-    if persistence is not None and fmt != "usb-live":
-        raise InputError(_("--persistence goes with --format usb-live"))
-    persistence_bytes = parse_size(persistence) if persistence else None
-    built = build_output(lock, fmt, target, result.paths, overlays_dir(), OUTPUT, size_bytes, label, iso, persistence_bytes)
-    if iso is not None and fmt == "iso":
-        from packbuilder.cli.iso_cmd import report_iso
-
-        report_iso(iso, built)
-        if dry_run:
-            return
+    options = BuildOptions(
+        target=pack_or_lock,
+        format=fmt,
+        profile=profile,
+        output=out,
+        size_bytes=size,
+        label=label,
+        base=base,
+        iso_engine=iso_engine,
+        dry_run=dry_run,
+        persistence_bytes=persistence,
+        fetch=FetchOptions(jobs, tuple(mirror or ()), offline),
+    )
+    report = run_build(WORKSPACE, options, OUTPUT)
+    built = report.built
     if OUTPUT.json_mode:
-        side = built.with_name(built.name + ".sha256")
-        OUTPUT.emit_json(
-            {
-                "output": str(built),
-                "format": fmt,
-                "pack": lock.pack.id,
-                "profile": lock.profile.id,
-                "sha256": side.read_text().split()[0] if side.exists() else None,
-                **({"iso": iso.as_json()} if iso is not None else {}),
-            }
-        )
+        OUTPUT.emit_json(report.as_json())
         return
-    OUTPUT.info(_("built {path}").format(path=built))
+    for line in built.iso.summary_lines() if built.iso is not None else []:
+        OUTPUT.info(line)
+    message = _("built {path}") if built.written else _("dry run: {path} not written")
+    OUTPUT.info(message.format(path=built.path))
 
 
 def verify(
@@ -140,9 +106,6 @@ def verify(
                 "ok": report.ok,
             }
         )
-        if not report.ok:
-            raise typer.Exit(1)
-        return
     if not report.ok:
         raise CheckFailed(f"{output}: {report.summary()}", hint="rebuild or re-write the key", details=report.details())
     OUTPUT.info(

@@ -7,10 +7,13 @@ from typing import Annotated
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, set_json
-from packbuilder.cli.fetch_cmd import cache_dir
+from packbuilder.cli.options import WORKSPACE, JsonOpt, ProfileOpt, set_json
 from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
+
+
+def cache_dir() -> Path:
+    return WORKSPACE.cache()
 
 app = typer.Typer(rich_markup_mode=None, help=_("The download cache: list, verify, clean, carry, share."), no_args_is_help=True)
 
@@ -34,7 +37,7 @@ def list_entries(json_flag: JsonOpt = False) -> None:
         )
         return
     for e in entries:
-        OUTPUT.out.print(f"{e.algo}:{e.digest[:16]}…  {e.size / 1e6:10,.1f} MB  {e.meta.get('name', '?')}")
+        OUTPUT.info(f"{e.algo}:{e.digest[:16]}…  {e.size / 1e6:10,.1f} MB  {e.meta.get('name', '?')}")
     OUTPUT.info(f"{len(entries)} file(s), {sum(e.size for e in entries) / 1e6:,.1f} MB in {cache_dir()}")
 
 
@@ -90,27 +93,46 @@ def export(dest: Annotated[Path, typer.Argument(help=_("Folder to copy to, e.g. 
 
 
 @app.command("import")
-def import_(src: Annotated[Path, typer.Argument(help=_("Folder written by `cache export`."))]) -> None:
-    """Add the files of an exported cache, re-verifying every hash."""
-    from packbuilder.errors import CheckFailed, InputError
+def import_(
+    src: Annotated[Path, typer.Argument(help=_("A folder of downloads (any names), or one written by `cache export`."))],
+    target: Annotated[
+        str | None, typer.Option("--for", metavar="PACK|LOCK", help=_("Also list what this pack (with --profile) or lock lacks."))
+    ] = None,
+    profile: ProfileOpt = None,
+    json_flag: JsonOpt = False,
+) -> None:
+    """Add the files of a folder to the cache, found by hash whatever their names; every hash re-checked."""
+    from packbuilder.errors import CheckFailed, InputError, PackbuilderError
     from packbuilder.fetch.cache import Cache
-    from packbuilder.fsutil import NotRegularFile
+    from packbuilder.fetch.importer import catalog_artifacts, import_folder, items_known, report_lines, still_missing
+    from packbuilder.fetch.run import item_for
 
+    set_json(json_flag)
     if not src.is_dir():
-        raise InputError(f"{src} is not a folder", hint="give the folder written by `packbuilder cache export`")
+        raise InputError(f"{src} is not a folder", hint="give a folder of downloads, or one from `packbuilder cache export`")
+    if target:
+        from packbuilder.build.run import load_target
+
+        items = [item_for(art) for art in load_target(WORKSPACE, target, profile, None, OUTPUT).items]
+    else:
+        items = []
+    try:
+        known = catalog_artifacts(WORKSPACE.catalog())
+    except PackbuilderError:
+        OUTPUT.warn("no catalog found: only files named by their hash (`cache export`) are recognised")
+        known = {}
+    known.update(items_known(items))
     cache = Cache(cache_dir())
-    added, bad = 0, []
-    for entry in Cache(src).entries():
-        try:
-            if cache.add_file(entry.path, entry.algo, entry.digest, entry.meta):
-                added += 1
-            else:
-                bad.append(f"{entry.path}: content does not match its name, not imported")
-        except NotRegularFile as exc:
-            bad.append(f"{exc}")
-    if bad:
-        raise CheckFailed(f"{len(bad)} file(s) refused", details=bad)
-    OUTPUT.info(f"{added} file(s) imported into {cache_dir()}")
+    report = import_folder(cache, src, known)
+    missing = still_missing(cache, items)
+    if OUTPUT.json_mode:
+        OUTPUT.emit_json({**report.as_json(), "missing": [i.name for i in missing] if target else None})
+    else:
+        for line in report_lines(report, missing, target):
+            OUTPUT.info(line)
+    if report.refused:
+        raise CheckFailed(f"{len(report.refused)} file(s) refused", details=report.refused)
+    OUTPUT.info(f"{len(report.imported)} file(s) imported into {cache_dir()}")
 
 
 @app.command("serve")
@@ -118,7 +140,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", help=_("TCP port."))] = 8377,
     bind: Annotated[str, typer.Option("--bind", help=_("Address to listen on."))] = "0.0.0.0",
 ) -> None:
-    """Serve the cache over HTTP on the local network (others use --mirror http://HOST:PORT)."""
+    """Serve the cache read-only over HTTP on the local network, announced by mDNS (others use --mirror auto)."""
     from packbuilder.fetch.serve import serve_cache
 
     serve_cache(cache_dir(), bind, port, OUTPUT)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, ProfileOpt, load, set_json
+from packbuilder.cli.options import WORKSPACE, JsonOpt, ProfileOpt, set_json
 from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
@@ -44,7 +44,7 @@ def list_apps(
     from packbuilder.model import Category
 
     set_json(json_flag)
-    catalog = load()
+    catalog = WORKSPACE.catalog()
     if category is not None and category not in {c.value for c in Category}:
         raise InputError(
             _("unknown category {category!r}").format(category=category),
@@ -56,7 +56,7 @@ def list_apps(
     rows = [app_summary(a) for a in apps]
     if profile is not None:
         from packbuilder.catalog import load_profile_arg
-        from packbuilder.resolve import runnable_on
+        from packbuilder.plan.resolve import runnable_on
 
         prof = load_profile_arg(catalog, profile)
         for row in rows:
@@ -88,24 +88,23 @@ def list_apps(
             refused = _("no")
             cells.append(f"[green]{p['version']}[/]" if p["runs"] else f"[red]{refused}[/]: {p['reason']}")
         table.add_row(*cells)
-    OUTPUT.out.print(table)
+    OUTPUT.show(table)
 
 
 @app.command("show")
 def show(app_id: Annotated[str, typer.Argument(help=_("App id, e.g. gimp."))], json_flag: JsonOpt = False) -> None:
     """Show one app: releases, artifacts, requirements and hash sources."""
     set_json(json_flag)
-    catalog = load()
+    catalog = WORKSPACE.catalog()
     app_ = catalog.app(app_id)
     if OUTPUT.json_mode:
         OUTPUT.emit_json(app_.model_dump(mode="json", exclude_none=True))
         return
-    out = OUTPUT.out
-    out.print(f"[bold]{app_.name}[/] ({app_.id}) · {app_.category.value} · {app_.license}")
-    out.print(f"  {app_.summary.fr}\n  {app_.summary.en}")
-    out.print(f"  homepage: {app_.homepage}\n  source code: {app_.source_code}")
+    OUTPUT.info(f"[bold]{app_.name}[/] ({app_.id}) · {app_.category.value} · {app_.license}")
+    OUTPUT.info(f"  {app_.summary.fr}\n  {app_.summary.en}")
+    OUTPUT.info(f"  homepage: {app_.homepage}\n  source code: {app_.source_code}")
     for release in app_.releases:
-        out.print(f"[bold]{release.version}[/]" + (f" ({release.line})" if release.line else ""))
+        OUTPUT.info(f"[bold]{release.version}[/]" + (f" ({release.line})" if release.line else ""))
         for art in release.artifacts:
             req = art.requires
             needs = ", ".join(
@@ -114,10 +113,10 @@ def show(app_id: Annotated[str, typer.Argument(help=_("App id, e.g. gimp."))], j
             algo, digest = art.digest
             size = f"{art.size} bytes" if art.size else f"~{art.size_approx} bytes"
             lang = f" [{art.lang}]" if art.lang else ""
-            out.print(
+            OUTPUT.info(
                 f"  {art.platform.value}/{art.arch.value} {art.kind.value}{lang} · {size} · needs {needs or 'nothing stated'}"
             )
-            out.print(f"    {art.url}\n    {algo}:{digest}\n    hash from: {art.checksum_source}")
+            OUTPUT.info(f"    {art.url}\n    {algo}:{digest}\n    hash from: {art.checksum_source}")
 
 
 @app.command("matrix")
@@ -132,13 +131,13 @@ def matrix(
     from packbuilder.matrix import image_matrix
 
     set_json(json_flag)
-    jobs = image_matrix(load(), pack, image_format)
+    jobs = image_matrix(WORKSPACE.catalog(), pack, image_format)
     if OUTPUT.json_mode:
         # Exactly GitHub Actions' matrix shape, so a workflow can pass it to fromJSON() as it is.
         OUTPUT.emit_json({"include": [job.as_dict() for job in jobs]})
         return
     for job in jobs:
-        OUTPUT.out.print(f"{job.pack} {job.profile} {job.format} {job.output}", highlight=False)
+        OUTPUT.text(f"{job.pack} {job.profile} {job.format} {job.output}")
 
 
 @app.command("report")
@@ -162,7 +161,7 @@ def report(
         today = dt.date.fromisoformat(date) if date else dt.date.today()
     except ValueError:
         raise InputError(f"--date {date!r} is not a date", hint="write it as YYYY-MM-DD, e.g. 2026-08-22") from None
-    document = build_report(load(), today)
+    document = build_report(WORKSPACE.catalog(), today)
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n" if OUTPUT.json_mode else report_markdown(document)
     if output is not None:
         output.write_text(text, encoding="utf-8")
@@ -172,4 +171,4 @@ def report(
     if OUTPUT.json_mode:
         OUTPUT.emit_json(document)
     else:
-        OUTPUT.out.print(text, markup=False, highlight=False, soft_wrap=True)
+        OUTPUT.text(text.rstrip("\n"))

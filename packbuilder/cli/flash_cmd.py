@@ -8,40 +8,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, set_json
+from packbuilder.cli.options import JsonOpt, YesOpt, set_json
 from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
     from packbuilder.flash import FlashResult, Target
+    from packbuilder.ui import Bars
 
 
-class RichProgress:
-    """One bar per target, on a terminal."""
+class _TargetBars:
+    """flash reports (target, phase); one bar per target, shown by ``ui.Bars``."""
 
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-        self.bars = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()
-        )
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> RichProgress:
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
+    def __init__(self, bars: Bars):
+        self.bars = bars
 
     def start(self, target: Target, phase: str, total: int) -> Any:
-        description = f"{target.name} {phase}"
-        if target.name in self.tasks:
-            task = self.tasks[target.name]
-            self.bars.reset(task, total=total, description=description)
-            return task
-        self.tasks[target.name] = self.bars.add_task(description, total=total)
-        return self.tasks[target.name]
+        return self.bars.start(f"{target.name} {phase}", total, key=target.name)
 
     def advance(self, task: Any, nbytes: int) -> None:
         self.bars.advance(task, nbytes)
@@ -64,11 +47,11 @@ def _confirm(targets: list[Target], image: Path) -> None:
             hint=_("check the targets below, then run again with --yes"),
             details=lines,
         )
-    OUTPUT.err.print(_("Everything on these targets will be erased and replaced by {image}:").format(image=image), markup=False)
+    OUTPUT.prompt(_("Everything on these targets will be erased and replaced by {image}:").format(image=image))
     for line in lines:
-        OUTPUT.err.print(f"  {line}", markup=False)
+        OUTPUT.prompt(f"  {line}")
     if not confirm(_("Write now?"), default=False):  # o/oui under French
-        OUTPUT.err.print(_("nothing was written"), markup=False)
+        OUTPUT.prompt(_("nothing was written"))
         raise typer.Abort()
 
 
@@ -108,7 +91,7 @@ def flash(
         typer.Argument(metavar="DEVICE...", help=_("Whole USB disks (/dev/sdb) or file paths; none: list the candidates.")),
     ] = None,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help=_("Read every target back and compare."))] = True,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help=_("Write without asking for confirmation."))] = False,
+    yes: YesOpt = False,
     json_flag: JsonOpt = False,
 ) -> None:
     """Write a disk image to one or several USB keys at once, then read each back (exit 4 if one differs)."""
@@ -127,8 +110,8 @@ def flash(
     if not yes:
         _confirm(targets, image)
     if OUTPUT.progress_enabled:
-        with RichProgress() as progress:
-            result = flash(image, targets, verify, progress)
+        with OUTPUT.bars() as bars:
+            result = flash(image, targets, verify, _TargetBars(bars))
     else:
         result = flash(image, targets, verify)
     _report(result)

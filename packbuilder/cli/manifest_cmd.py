@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from packbuilder.cli.common import STATE, JsonOpt, set_json
+from packbuilder.cli.options import WORKSPACE, JobsOpt, JsonOpt, YesOpt, set_json
 from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
@@ -28,12 +28,11 @@ def lint(
     json_flag: JsonOpt = False,
 ) -> None:
     """Check manifests; print every problem as file:line: field: message. Exit 1 if any error."""
-    from packbuilder.catalog import find_catalog
     from packbuilder.errors import CheckFailed
     from packbuilder.lint import lint_paths
 
     set_json(json_flag)
-    targets = list(paths) if paths else [find_catalog(STATE.catalog_dir)]
+    targets = list(paths) if paths else [WORKSPACE.catalog_root()]
     problems, checked = lint_paths(targets)
     errors = [p for p in problems if p.severity == "error"]
     if OUTPUT.json_mode:
@@ -50,12 +49,11 @@ def lint(
         )
     else:
         for problem in problems:
-            print(problem)
-        if not OUTPUT.quiet:
-            summary = _("{files} file(s) checked: {errors} error(s), {warnings} warning(s)")
-            OUTPUT.err.print(summary.format(files=checked, errors=len(errors), warnings=len(problems) - len(errors)))
+            OUTPUT.result(str(problem))
+        summary = _("{files} file(s) checked: {errors} error(s), {warnings} warning(s)")
+        OUTPUT.note(summary.format(files=checked, errors=len(errors), warnings=len(problems) - len(errors)))
     if errors:
-        raise typer.Exit(int(CheckFailed.exit_code))
+        raise CheckFailed(f"{len(errors)} error(s) in the manifests", hint="fix each file:line above, then lint again")
 
 
 @app.command("schema")
@@ -63,8 +61,6 @@ def schema(
     kind: Annotated[str, typer.Option("--kind", help=_("app, profile, pack or base."))] = "app",
 ) -> None:
     """Print the JSON Schema of a manifest kind (for editors' YAML completion)."""
-    import json
-
     from packbuilder.errors import InputError
     from packbuilder.model import KINDS
 
@@ -73,16 +69,14 @@ def schema(
     document = KINDS[kind].model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = f"packbuilder {kind} manifest"
-    print(json.dumps(document, indent=2, ensure_ascii=False))
+    OUTPUT.emit_json(document)
 
 
 AppsArg = Annotated[list[str] | None, typer.Argument(metavar="[APP]...", help=_("App ids (default: every app)."))]
 
 
 def _catalog_apps(ids: list[str] | None) -> tuple[Catalog, list[App]]:
-    from packbuilder.cli.common import load
-
-    catalog = load()
+    catalog = WORKSPACE.catalog()
     apps = [catalog.app(i) for i in ids] if ids else list(catalog.apps.values())
     return catalog, apps
 
@@ -93,7 +87,7 @@ def check_updates(apps: AppsArg = None, json_flag: JsonOpt = False) -> None:
 
     Exit 0 even when updates exist; 3 only when every check failed.
     """
-    from packbuilder.errors import ExitCode
+    from packbuilder.errors import NetworkError
     from packbuilder.updates.check import check_updates as run_checks
 
     set_json(json_flag)
@@ -112,7 +106,7 @@ def check_updates(apps: AppsArg = None, json_flag: JsonOpt = False) -> None:
     else:
         _print_checks(results)
     if results and failed == len(results):
-        raise typer.Exit(int(ExitCode.NETWORK))
+        raise NetworkError(f"every check ({failed}) failed", hint="check the connection, then try again")
 
 
 def _print_checks(results: list[CheckResult]) -> None:
@@ -126,13 +120,12 @@ def _print_checks(results: list[CheckResult]) -> None:
     for r in results:
         status = f"[{style[r.status]}]{r.status}[/]" + (f": {escape(r.reason)}" if r.reason else "")
         table.add_row(r.app, r.line or "-", r.current or "-", r.latest or "-", status)
-    if not OUTPUT.quiet:
-        OUTPUT.out.print(table)
-        updates = sum(1 for r in results if r.status == "update available")
-        failed = sum(1 for r in results if r.status == "check failed")
-        OUTPUT.out.print(f"{len(results)} check(s): {updates} update(s) available, {failed} failed")
-        if updates:
-            OUTPUT.out.print("add one with: packbuilder manifest bump APP VERSION [--line LINE]")
+    OUTPUT.show(table)
+    updates = sum(1 for r in results if r.status == "update available")
+    failed = sum(1 for r in results if r.status == "check failed")
+    OUTPUT.info(f"{len(results)} check(s): {updates} update(s) available, {failed} failed")
+    if updates:
+        OUTPUT.info("add one with: packbuilder manifest bump APP VERSION [--line LINE]")
 
 
 @app.command("bump")
@@ -195,17 +188,15 @@ def verify(
         str | None,
         typer.Option("--changed-since", metavar="REF", help=_("Only artifacts new or changed since this git revision.")),
     ] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help=_("Do not ask before downloading the whole catalog."))] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help=_("Parallel downloads."))] = 4,
+    yes: YesOpt = False,
+    jobs: JobsOpt = 4,
     json_flag: JsonOpt = False,
 ) -> None:
     """Download artifacts into the cache and check their size and hash against the manifests.
 
     Exit 4 on a hash (or size) mismatch, 3 on network failures, 0 when all are good.
     """
-    from packbuilder.catalog import find_catalog
-    from packbuilder.cli.fetch_cmd import cache_dir
-    from packbuilder.errors import ExitCode, InputError
+    from packbuilder.errors import InputError
     from packbuilder.updates.verify import all_targets, changed_targets, verify_targets
 
     set_json(json_flag)
@@ -220,23 +211,34 @@ def verify(
         if not apps and not yes:
             import sys
 
+            total = sum(art.download_size for one in chosen for r in one.releases for art in r.artifacts)
             from packbuilder.fsutil import format_size
             from packbuilder.i18n import confirm
 
-            total = sum(art.download_size for one in chosen for r in one.releases for art in r.artifacts)
             question = _("This downloads every artifact of the catalog (about {size}). Go on?").format(size=format_size(total))
             if not sys.stdin.isatty():
                 raise InputError("verifying the whole catalog downloads gigabytes", hint="pass --yes, or name apps")
             if not confirm(question):
                 raise typer.Abort()
         targets = all_targets(chosen)
-    report = verify_targets(targets, cache_dir(), find_catalog(STATE.catalog_dir) / "keys", jobs)
+    report = verify_targets(targets, WORKSPACE.cache(), WORKSPACE.catalog_root() / "keys", jobs)
     report.skipped = skipped
     _print_verify(report)
-    if report.count("mismatch", "size"):
-        raise typer.Exit(int(ExitCode.VERIFICATION))
-    if report.count("network"):
-        raise typer.Exit(int(ExitCode.NETWORK))
+    _raise_failures(report)
+
+
+def _raise_failures(report: VerifyReport) -> None:
+    """Exit 4 for a hash or size mismatch, else 3 for network failures."""
+    from packbuilder.errors import NetworkError, VerificationError
+
+    mismatches, network = report.count("mismatch", "size"), report.count("network")
+    if mismatches:
+        raise VerificationError(
+            f"{mismatches} artifact(s) do not match their manifest",
+            hint="check each manifest's hash, size and checksum_source against the publisher's",
+        )
+    if network:
+        raise NetworkError(f"{network} artifact(s) could not be downloaded", hint="check the connection, then try again")
 
 
 def _print_verify(report: VerifyReport) -> None:
@@ -245,17 +247,14 @@ def _print_verify(report: VerifyReport) -> None:
         return
     for outcome in report.outcomes:
         if outcome.status in ("ok", "cached"):
-            if not OUTPUT.quiet:
-                OUTPUT.out.print(
-                    f"ok      {outcome.target.label}" + (" (already in the cache)" if outcome.status == "cached" else "")
-                )
+            cached = " (already in the cache)" if outcome.status == "cached" else ""
+            OUTPUT.info(f"ok      {outcome.target.label}{cached}")
         else:
-            print(f"FAILED  {outcome.target.label}: {outcome.status}")
+            OUTPUT.result(f"FAILED  {outcome.target.label}: {outcome.status}")
             for error in outcome.errors:
-                print(f"        {error}")
+                OUTPUT.result(f"        {error}")
     summary = report.as_json()
-    if not OUTPUT.quiet:
-        OUTPUT.err.print(
-            f"{summary['checked']} artifact(s) checked: {summary['ok']} ok, {summary['failed']} failed; "
-            f"{report.skipped} unchanged artifact(s) skipped"
-        )
+    OUTPUT.note(
+        f"{summary['checked']} artifact(s) checked: {summary['ok']} ok, {summary['failed']} failed; "
+        f"{report.skipped} unchanged artifact(s) skipped"
+    )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, load, set_json
+from packbuilder.cli.options import WORKSPACE, JsonOpt, set_json
 from packbuilder.i18n import _, current_language
 from packbuilder.ui import OUTPUT
 
@@ -22,7 +22,7 @@ def list_packs(json_flag: JsonOpt = False) -> None:
     from packbuilder.packs import list_packs
 
     set_json(json_flag)
-    packs = list_packs(load())
+    packs = list_packs(WORKSPACE.catalog())
     if OUTPUT.json_mode:
         OUTPUT.emit_json({"packs": packs})
         return
@@ -36,7 +36,7 @@ def list_packs(json_flag: JsonOpt = False) -> None:
     for p in packs:
         profiles = "\n".join(p["profiles"]) or _("any")
         table.add_row(p["id"], p["name"][lang], str(len(p["apps"])), profiles)
-    OUTPUT.out.print(table)
+    OUTPUT.show(table)
     OUTPUT.info(_("Details: packbuilder packs show PACK"))
 
 
@@ -49,7 +49,7 @@ def show_pack(
     from packbuilder.packs import pack_details
 
     set_json(json_flag)
-    catalog = load()
+    catalog = WORKSPACE.catalog()
     details = pack_details(catalog, load_pack_arg(catalog, pack))
     if OUTPUT.json_mode:
         OUTPUT.emit_json(details)

@@ -7,59 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, ProfileOpt, load, set_json
+from packbuilder.cli.options import WORKSPACE, JsonOpt, ProfileOpt, SizeOpt, set_json
 from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
-    from packbuilder.catalog import Catalog
-    from packbuilder.model import Pack, Profile
-    from packbuilder.resolve import Plan
-
-SizeOpt = Annotated[str | None, typer.Option("--size", help=_("Key size, e.g. 8G (10^9 bytes, as sold) or 7.5GiB."))]
-
-
-def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profile:
-    from packbuilder.catalog import load_profile_arg
-    from packbuilder.errors import InputError
-
-    if profile_id is not None:
-        return load_profile_arg(catalog, profile_id)  # an id, or a profile file (profiles new)
-    if len(pack.profiles) == 1:
-        return catalog.profile(pack.profiles[0])
-    choices = ", ".join(pack.profiles or sorted(catalog.profiles))
-    raise InputError(
-        _("which PCs is {pack} for? --profile is needed").format(pack=pack.id),
-        hint=_("choose one of: {choices}").format(choices=choices),
-    )
-
-
-def make_plan(
-    catalog: Catalog,
-    pack_arg: str,
-    profile_id: str | None,
-    size: str | None,
-    live: bool | None = None,
-    base_id: str | None = None,
-) -> Plan:
-    """Resolve and check capacity: shared by plan, fetch and build."""
-    from packbuilder.catalog import load_pack_arg, overlay_bytes
-    from packbuilder.errors import InputError
-    from packbuilder.fsutil import parse_size
-    from packbuilder.resolve import check_capacity, live_base, resolve
-
-    pack = load_pack_arg(catalog, pack_arg)
-    profile = pick_profile(catalog, pack, profile_id)
-    capacity = None
-    if size is not None:
-        try:
-            capacity = parse_size(size)
-        except ValueError as exc:
-            raise InputError(_("--size: {error}").format(error=exc)) from None
-    base = live_base(catalog, pack, profile, live, base_id)
-    plan = resolve(catalog, pack, profile, capacity, overlay_bytes(catalog.root, pack.overlays), base)
-    check_capacity(catalog, plan)
-    return plan
+    from packbuilder.plan.resolve import Plan
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -108,15 +61,16 @@ def print_plan(plan: Plan) -> None:
     from packbuilder.fsutil import format_size
     from packbuilder.i18n import current_language
     from packbuilder.model.common import in_language
+    from packbuilder.profiles import notes_line
     from packbuilder.reasons import exclusion_line, plan_item_line
 
-    out = OUTPUT.out
     lang = current_language()
     profile = plan.profile
     title = _("{pack} for {profile} ({name})").format(pack=plan.pack.id, profile=profile.id, name=in_language(profile.name, lang))
     table = Table(title=title, title_justify="left")
-    for column, right in ((_("app"), False), (_("version"), False), (_("build"), False), (_("kind"), False),
-                          (_("download"), True), (_("on key"), True)):
+    columns = ((_("app"), False), (_("version"), False), (_("build"), False), (_("kind"), False), (_("download"), True),
+               (_("on key"), True))
+    for column, right in columns:
         table.add_column(column, justify="right" if right else "left", no_wrap=True)
     for i in plan.items:
         approx = "" if i.artifact.size else "~"
@@ -128,25 +82,23 @@ def print_plan(plan: Plan) -> None:
             approx + format_size(i.artifact.download_size),
             "~" + format_size(i.unpacked_size),
         )
-    out.print(table)
-    out.print("[bold]" + escape(_("Why")) + "[/]")
+    OUTPUT.show(table)
+    OUTPUT.info("[bold]" + escape(_("Why")) + "[/]")
     for i in plan.items:
-        out.print(f"  [green]+[/] {escape(plan_item_line(i, profile, lang))}")
+        OUTPUT.info(f"  [green]+[/] {escape(plan_item_line(i, profile, lang))}")
     for e in plan.excluded:
-        out.print(f"  [red]-[/] {escape(exclusion_line(e, lang))}")
+        OUTPUT.info(f"  [red]-[/] {escape(exclusion_line(e, lang))}")
     if plan.base is not None:
-        out.print("[bold]" + escape(_("In the live system ({base})").format(base=plan.base.id)) + "[/]")
+        OUTPUT.info("[bold]" + escape(_("In the live system ({base})").format(base=plan.base.id)) + "[/]")
         for b in plan.base_apps:
-            out.print(f"  [blue]=[/] {escape(b.reason)}")
+            OUTPUT.info(f"  [blue]=[/] {escape(b.reason)}")
     for w in plan.warnings:
         OUTPUT.warn(w)
-    from packbuilder.profiles import notes_line
-
     notes = notes_line(profile.id, profile.notes)
     if notes:
         OUTPUT.warn(notes)
     pct = 100 * plan.total_bytes / plan.capacity_bytes
-    out.print(
+    OUTPUT.info(
         _("download {download} · on the key {used} of {capacity} ({percent}%)").format(
             download=format_size(plan.download_bytes),
             used=format_size(plan.total_bytes),
@@ -164,11 +116,12 @@ def plan(
     json_flag: JsonOpt = False,
 ) -> None:
     """Resolve a pack for a profile: versions, reasons, lock file."""
+    from packbuilder.plan.targets import make_plan
+
     set_json(json_flag)
-    catalog = load()
-    result = make_plan(catalog, pack, profile, size)
+    result = make_plan(WORKSPACE.catalog(), pack, profile, size)
     if lock is not None:
-        from packbuilder.lock import lock_from_plan, write_lock
+        from packbuilder.plan.lock import lock_from_plan, write_lock
 
         write_lock(lock_from_plan(result), lock)
     if OUTPUT.json_mode:

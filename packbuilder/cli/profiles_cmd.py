@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, load, set_json
+from packbuilder.cli.options import WORKSPACE, JsonOpt, set_json
 from packbuilder.i18n import _, current_language
 from packbuilder.ui import OUTPUT
 
@@ -18,7 +18,7 @@ app = typer.Typer(rich_markup_mode=None, help=_("Hardware profiles: the kinds of
 def list_profiles(json_flag: JsonOpt = False) -> None:
     """List the hardware profiles."""
     set_json(json_flag)
-    catalog = load()
+    catalog = WORKSPACE.catalog()
     profiles = sorted(catalog.profiles.values(), key=lambda p: p.id)
     if OUTPUT.json_mode:
         OUTPUT.emit_json({"profiles": [p.model_dump(mode="json", exclude_none=True) for p in profiles]})
@@ -41,7 +41,7 @@ def list_profiles(json_flag: JsonOpt = False) -> None:
             format_size(p.key_mb * 10**6),
             p.name.fr if current_language() == "fr" else p.name.en,
         )
-    OUTPUT.out.print(table)
+    OUTPUT.show(table)
 
 
 def _ask(flag: str, question: str, given: str | None) -> str:
@@ -88,7 +88,7 @@ def new_profile_cmd(
         message = str(exc).splitlines()[0]
         raise InputError(message, hint=_("see: packbuilder profiles new --help")) from None
     atomic_write_bytes(path, profile_yaml(profile).encode())
-    load_profile_arg(load(), str(path))  # read back as plan will: the file is a valid profile
+    load_profile_arg(WORKSPACE.catalog(), str(path))  # read back as plan will: the file is a valid profile
     name = profile.name.fr if current_language() == "fr" else profile.name.en
     OUTPUT.info(_("wrote {path}: {name}").format(path=path, name=name))
     OUTPUT.info(_("use it with: packbuilder plan PACK --profile {path}").format(path=path))

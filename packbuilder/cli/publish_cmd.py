@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from packbuilder.cli.common import JsonOpt, set_json
+from packbuilder.cli.options import JsonOpt, set_json
 from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 

@@ -8,27 +8,29 @@ matched is renamed to its final place, so nothing unverified is ever visible.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
-from packbuilder import __version__
 from packbuilder.fetch.cache import Cache
+from packbuilder.fetch.folder import FolderMirror, Wanted
 from packbuilder.fetch.hashes import CHUNK, feed_file, new_hasher
+from packbuilder.fetch.reach import Reach, host_of
+from packbuilder.fetch.session import describe, no_network_reason, resume_point, save_sidecar
+from packbuilder.fetch.session import make_session as make_session  # also used from here by packbuilder.updates
 from packbuilder.fsutil import copy_regular
 
 if TYPE_CHECKING:
     import requests
 
-USER_AGENT = f"packbuilder/{__version__} (USB keys of free software for associations)"
 MAX_REDIRECTS = 10
+SMALL_CAP = 4 << 20  # a checksum list or a signature: far more than any real one
 # Attempts per source for errors in the middle of a body (connection cut, read timeout):
 # each one resumes where the previous stopped.
 BODY_ATTEMPTS = 4
@@ -98,10 +100,22 @@ class FetchResult:
     bytes_downloaded: int = 0
 
 
-class Progress:
-    """What the downloader reports; the default reports nothing."""
+class Progress(Protocol):
+    """What the downloader reports (``ui.Bars`` shows it)."""
 
-    def start(self, item: FetchItem, total: int | None) -> Any:
+    def start(self, name: str, total: int | None) -> Any: ...
+
+    def advance(self, task: Any, nbytes: int) -> None: ...
+
+    def reset(self, task: Any, done: int) -> None: ...
+
+    def finish(self, task: Any) -> None: ...
+
+
+class NoProgress:
+    """Reports nothing (no terminal, --quiet, --json)."""
+
+    def start(self, name: str, total: int | None) -> Any:
         return None
 
     def advance(self, task: Any, nbytes: int) -> None:
@@ -114,34 +128,24 @@ class Progress:
         pass
 
 
-def make_session(insecure_ok: bool = False) -> requests.Session:
-    """A session that retries connection errors and 429/5xx with backoff (honouring Retry-After)."""
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
+@dataclass(frozen=True)
+class Source:
+    """One place to try: a URL or a folder; ``local`` for the --mirror ones (LAN, USB stick)."""
 
-    retry = Retry(
-        total=5,
-        connect=5,
-        read=2,
-        status=4,
-        backoff_factor=float(os.environ.get("PACKBUILDER_BACKOFF", "0.5")),
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=("GET", "HEAD"),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    # Raw bytes: the hash is over what the publisher published, never a decoded stream.
-    session.headers["Accept-Encoding"] = "identity"
-    return session
+    location: str
+    http_ok: bool
+    local: bool
+
+    @property
+    def is_url(self) -> bool:
+        return re.match(r"^https?://", self.location) is not None
 
 
 class Downloader:
+    """Sources, local first: the cache, then the ``mirrors`` (folders, `cache serve` URLs), then
+    each artifact's own mirrors, then its upstream URL. ``offline``: the internet is off, the
+    cache and the ``mirrors`` are still used."""
+
     def __init__(
         self,
         cache: Cache,
@@ -156,11 +160,18 @@ class Downloader:
         self.mirrors = tuple(mirrors)
         self.offline = offline
         self.timeout = timeout
-        self.progress = progress or Progress()
+        self.progress: Progress = progress or NoProgress()
         self._session_factory = session_factory
         # For a build: a cached file is hashed again before it goes on a key (altered in place: fetched again).
         self.rehash_hits = rehash_hits
         self.stop = threading.Event()
+        self.reach = Reach()
+        self.folders = {
+            m: FolderMirror(Path(m), cache.root / "mirrors", stop=self.stop)
+            for m in self.mirrors
+            if not re.match(r"^https?://", m)
+        }
+        self.reach.local = {host_of(m) for m in self.mirrors if m not in self.folders}
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -180,6 +191,8 @@ class Downloader:
         """Fetch in ``jobs`` threads. Interrupted (Ctrl-C, SIGTERM), every download stops at its next
         block, its partial file kept for a resume, and the interruption goes on up."""
         unique = list({item.digest: item for item in items}.values())
+        self.reach.internet_hosts = len({host_of(url) for item in unique for url in item.urls})
+        self._index_folders([i for i in unique if self.cache.lookup(i.algo, i.digest, i.size) is None], jobs)
         pool = ThreadPoolExecutor(max_workers=max(1, jobs))
         try:
             return self._collect(unique, pool.map(self._fetch_safe, unique))
@@ -208,7 +221,8 @@ class Downloader:
         hit = self._hit(item)
         if hit is not None:
             return hit, False
-        if self.offline:
+        sources = self._sources(item)
+        if not sources:
             raise SourceError("not in the cache (offline)")
         with self.cache.lock(item.digest):
             # Another process may have finished it while we waited for the lock.
@@ -217,9 +231,13 @@ class Downloader:
                 return hit, False
             errors: list[str] = []
             verification = False
-            for source in self._sources(item):
+            for source in sources:
                 if self.stop.is_set():
                     raise _Stopped("interrupted")
+                skip = self.reach.why_not(source.location, not source.local) if source.is_url else None
+                if skip is not None:
+                    errors.append(f"{source.location}: {skip}")
+                    continue
                 try:
                     return self._from_source(item, source), True
                 except SourceError as exc:
@@ -242,22 +260,25 @@ class Downloader:
         except SourceError as exc:
             return Failure(item, [str(exc)], False)
 
-    def _sources(self, item: FetchItem) -> list[tuple[str, bool]]:
-        """(url or folder, plain http allowed) in order: the manifest's, then --mirror ones."""
-        sources = [(url, item.insecure) for url in item.urls]
+    def _sources(self, item: FetchItem) -> list[Source]:
+        """Local first: --mirror folders and LAN mirrors, then the artifact's mirrors, then upstream
+        (``item.urls`` is upstream followed by its mirrors). Offline: the local ones only."""
+        sources = []
         for mirror in self.mirrors:
-            if re.match(r"^https?://", mirror):
-                # A packbuilder cache served over HTTP (`cache serve`): same layout as the cache.
-                url = f"{mirror.rstrip('/')}/{item.algo}/{item.digest[:2]}/{item.digest}"
-                sources.append((url, True))  # the user asked for this mirror explicitly
+            if mirror in self.folders:
+                sources.append(Source(mirror, True, True))
             else:
-                sources.append((mirror, True))
+                # A packbuilder cache served over HTTP (`cache serve`): same layout as the cache;
+                # plain http is fine, the user named this mirror and every byte is hashed.
+                sources.append(Source(f"{mirror.rstrip('/')}/{item.algo}/{item.digest[:2]}/{item.digest}", True, True))
+        if not self.offline:
+            sources += [Source(url, item.insecure, False) for url in (*item.urls[1:], *item.urls[:1])]
         return sources
 
-    def _from_source(self, item: FetchItem, source: tuple[str, bool]) -> Path:
-        location, http_ok = source
-        if not re.match(r"^https?://", location):
-            return self._from_folder(item, Path(location))
+    def _from_source(self, item: FetchItem, source: Source) -> Path:
+        if not source.is_url:
+            return self._from_folder(item, self.folders[source.location])
+        location, http_ok = source.location, source.http_ok
         if location.startswith("http://") and not http_ok:
             raise SourceError(f"{location}: plain http refused (the manifest does not allow it)")
         last: SourceError | None = None
@@ -269,19 +290,42 @@ class Downloader:
         assert last is not None
         raise last
 
-    def _from_folder(self, item: FetchItem, folder: Path) -> Path:
-        candidate = folder / item.algo / item.digest[:2] / item.digest
+    def _index_folders(self, missing: list[FetchItem], jobs: int) -> None:
+        """Look once through each folder mirror for the files not found under their hash name."""
+        for folder in self.folders.values():
+            unnamed = [i for i in missing if not _layout_path(folder.root, i).exists()]
+            if unnamed:
+                folder.locate([_wanted(i) for i in unnamed], jobs)
+
+    def _from_folder(self, item: FetchItem, folder: FolderMirror) -> Path:
+        candidate = _layout_path(folder.root, item)
         if not candidate.exists() and not candidate.is_symlink():
-            raise SourceError(f"{folder}: no {item.algo}/{item.digest[:2]}/{item.digest} there")
+            found = folder.find(item.digest) or folder.locate([_wanted(item)]).get(item.digest)
+            if found is None:
+                raise SourceError(f"{folder.root}: no file with this {item.algo} there (by name or by content)")
+            candidate = found
         partial = self.cache.partial(item.algo, item.digest)
         partial.parent.mkdir(parents=True, exist_ok=True)
         hasher = new_hasher(item.algo)
         limit = item.cap if item.cap is not None else 2**63
+        task = self.progress.start(item.name, item.size or item.size_approx)
+
+        def feed(block: bytes) -> None:
+            if self.stop.is_set():
+                raise _Stopped(f"{candidate}: copy stopped")
+            hasher.update(block)
+            self.progress.advance(task, len(block))
+
         try:
-            copy_regular(candidate, partial, limit, hasher.update)
+            copy_regular(candidate, partial, limit, feed)
         except OSError as exc:
             partial.unlink(missing_ok=True)
             raise SourceError(f"{candidate}: {exc.strerror or exc}") from None
+        except _Stopped:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            self.progress.finish(task)
         return self._commit_hashed(item, partial, hasher.hexdigest(), str(candidate))
 
     def _download(self, item: FetchItem, url: str, http_ok: bool) -> Path:
@@ -290,7 +334,7 @@ class Downloader:
         partial = self.cache.partial(item.algo, item.digest)
         sidecar = partial.with_name(partial.name + ".json")
         partial.parent.mkdir(parents=True, exist_ok=True)
-        offset, validator = _resume_point(partial, sidecar, url)
+        offset, validator = resume_point(partial, sidecar, url)
         hasher = new_hasher(item.algo)
         headers = {}
         if offset:
@@ -298,7 +342,7 @@ class Downloader:
             headers["Range"] = f"bytes={offset}-"
             if validator:
                 headers["If-Range"] = validator
-        task = self.progress.start(item, item.size or item.size_approx)
+        task = self.progress.start(item.name, item.size or item.size_approx)
         try:
             response = self._get(url, headers, http_ok)
         except requests.RequestException as exc:
@@ -310,7 +354,7 @@ class Downloader:
                 if offset == 0:
                     hasher = new_hasher(item.algo)
                 self.progress.reset(task, offset)
-                _save_sidecar(sidecar, url, response)
+                save_sidecar(sidecar, url, response)
                 self._check_length(response, item, url, offset, partial)
                 received = self._stream(response, item, url, partial, offset, hasher, task)
         finally:
@@ -321,9 +365,19 @@ class Downloader:
         return self._commit_hashed(item, partial, hasher.hexdigest(), url)
 
     def _get(self, url: str, headers: dict[str, str], http_ok: bool) -> requests.Response:
-        """GET following redirects by hand, refusing a move from https to plain http."""
+        """GET following redirects by hand, refusing a move from https to plain http; what each
+        host does (answers, cannot be reached) is noted for the rest of the run."""
+        import requests
+
         for _ in range(MAX_REDIRECTS):
-            response = self.session.get(url, headers=headers, stream=True, timeout=self.timeout, allow_redirects=False)
+            try:
+                response = self.session.get(url, headers=headers, stream=True, timeout=self.timeout, allow_redirects=False)
+            except requests.RequestException as exc:
+                reason = no_network_reason(exc)
+                if reason is not None:
+                    self.reach.failed(url, reason)
+                raise
+            self.reach.reached(url)
             if not response.is_redirect:
                 return response
             target = urljoin(url, response.headers["Location"])
@@ -334,6 +388,31 @@ class Downloader:
                 raise SourceError(f"{url}: redirect to {target} refused")
             url = target
         raise SourceError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+    def read_small(self, url: str, cap: int = SMALL_CAP, http_ok: bool = False) -> bytes:
+        """A small document (a checksum list, a signature) in memory, under the downloads' rules:
+        redirects followed by hand (never from https to http), HTTP errors raised, at most ``cap`` bytes.
+
+        Raises :class:`SourceError` naming the URL.
+        """
+        import requests
+        import urllib3
+
+        if url.startswith("http://") and not http_ok:
+            raise SourceError(f"{url}: plain http refused")
+        try:
+            with self._get(url, {}, http_ok) as response:
+                if response.status_code != 200:
+                    raise SourceError(f"{url}: HTTP {response.status_code} {response.reason or ''}".strip())
+                length = response.headers.get("Content-Length", "")
+                if length.isdigit() and int(length) > cap:
+                    raise SourceError(f"{url}: the server announces {length} bytes, more than the {cap} allowed")
+                data = response.raw.read(cap + 1, decode_content=False)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise SourceError(f"{url}: {_describe(exc)}") from None
+        if len(data) > cap:
+            raise SourceError(f"{url}: more than the {cap} bytes allowed: stopped")
+        return bytes(data)
 
     def _check_status(self, response: requests.Response, url: str, offset: int, partial: Path) -> int:
         """Where the body starts: ``offset`` on 206, 0 when the server sends the whole file."""
@@ -365,15 +444,19 @@ class Downloader:
     def _stream(
         self, response: requests.Response, item: FetchItem, url: str, partial: Path, offset: int, hasher: Any, task: Any
     ) -> int:
+        import http.client
+
         import requests
         import urllib3
 
         cap = item.cap
         received = offset
         mode = "ab" if offset else "wb"
+        length = response.headers.get("Content-Length", "")
+        expected = offset + int(length) if length.isdigit() else None
         try:
             with partial.open(mode) as out:
-                for block in response.raw.stream(CHUNK, decode_content=False):
+                for block in _body_blocks(response):
                     if self.stop.is_set():
                         raise _Stopped(f"{url}: stopped after {received} bytes (kept to resume)")
                     received += len(block)
@@ -385,11 +468,13 @@ class Downloader:
                     hasher.update(block)
                     self.progress.advance(task, len(block))
                 out.flush()
-                os.fsync(out.fileno())
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+                _datasync(out.fileno())
+        except (urllib3.exceptions.HTTPError, requests.RequestException, http.client.HTTPException, OSError) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)):
                 raise SourceError(f"{url}: cannot write {partial}: {exc}") from None
             raise _Resumable(f"{_describe(exc)} after {received} bytes") from None
+        if expected is not None and received < expected:
+            raise _Resumable(f"connection closed after {received} bytes of {expected}")
         return received
 
     def _commit_hashed(self, item: FetchItem, partial: Path, actual: str, origin: str) -> Path:
@@ -404,8 +489,6 @@ class Downloader:
 
     def _check_signature(self, item: FetchItem, partial: Path) -> str:
         """Download the detached signature and check it; the file stays out of the cache if it fails."""
-        import requests
-
         from packbuilder import tools
         from packbuilder.errors import VerificationError
         from packbuilder.fetch.signature import verify_detached
@@ -416,13 +499,11 @@ class Downloader:
             return "not checked (no verifier installed; the manifest allows it)"
         sig_path = partial.with_name(partial.name + ".sig")
         try:
-            with self._get(spec.url, {}, http_ok=False) as response:
-                if response.status_code != 200:
-                    raise BadSignature(f"{spec.url}: HTTP {response.status_code} for the signature")
-                sig_path.write_bytes(response.raw.read(1 << 20, decode_content=False))
+            try:
+                sig_path.write_bytes(self.read_small(spec.url, cap=1 << 20))
+            except SourceError as exc:
+                raise BadSignature(f"{exc} (signature)") from None
             verifier = verify_detached(partial, sig_path, spec.key_file, spec.fingerprint, item.name)
-        except requests.RequestException as exc:
-            raise BadSignature(f"{spec.url}: {_describe(exc)} (signature)") from None
         except VerificationError as exc:
             self.cache.quarantine(partial, item.algo, item.digest, "badsignature")
             raise BadSignature(exc.message) from None
@@ -433,6 +514,28 @@ class Downloader:
 
 class _Stopped(SourceError):
     """The run is being interrupted: no other source is tried."""
+
+
+def _body_blocks(response: requests.Response) -> Iterator[bytes | memoryview]:
+    """The raw body (no content decoding), block by block.
+
+    Where http.client carries the body (always, under requests), each block is read straight into
+    one reused buffer: no new bytes object per block, one copy fewer than urllib3's ``stream``.
+    A block is only valid until the next one is read: it is written and hashed at once.
+    """
+    body = getattr(response.raw, "_fp", None)
+    if not callable(getattr(body, "readinto", None)):
+        yield from response.raw.stream(CHUNK, decode_content=False)
+        return
+    assert body is not None
+    view = memoryview(bytearray(CHUNK))
+    while n := body.readinto(view):
+        yield view[:n]
+
+
+def _datasync(fd: int) -> None:
+    """The data on disk before the file is renamed into the cache (fdatasync skips the times; Windows has fsync only)."""
+    getattr(os, "fdatasync", os.fsync)(fd)
 
 
 class _Resumable(Exception):
@@ -446,42 +549,12 @@ class _AllSourcesFailed(Exception):
         self.verification = verification
 
 
-def _resume_point(partial: Path, sidecar: Path, url: str) -> tuple[int, str | None]:
-    """Bytes already downloaded from this URL, and the validator for If-Range."""
-    try:
-        meta = json.loads(sidecar.read_text(encoding="utf-8"))
-        size = partial.stat().st_size
-    except (OSError, ValueError):
-        partial.unlink(missing_ok=True)
-        return 0, None
-    if meta.get("url") != url:
-        partial.unlink(missing_ok=True)  # a partial from another source may not be the same bytes
-        return 0, None
-    return size, meta.get("validator")
+_describe = describe  # the name packbuilder.updates imports
 
 
-def _save_sidecar(sidecar: Path, url: str, response: requests.Response) -> None:
-    validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
-    if validator and validator.startswith("W/"):
-        validator = None  # a weak ETag cannot guarantee the same bytes
-    sidecar.write_text(json.dumps({"url": url, "validator": validator}), encoding="utf-8")
+def _layout_path(root: Path, item: FetchItem) -> Path:
+    return root / item.algo / item.digest[:2] / item.digest
 
 
-def _describe(exc: BaseException) -> str:
-    import requests
-
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS certificate problem (is the server's certificate valid?)"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connection timed out"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        text = str(exc)
-        if "Read timed out" in text:
-            return "read timed out"
-        if "Max retries exceeded" in text:
-            return "could not connect (after retries)"
-        return "connection failed"
-    if "timed out" in str(exc).lower():
-        return "read timed out"
-    name = type(exc).__name__
-    return f"{name}: {exc}" if str(exc) else name
+def _wanted(item: FetchItem) -> Wanted:
+    return Wanted(item.algo, item.digest, item.size, item.size_approx)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from packbuilder.errors import NetworkError, VerificationError
+from packbuilder.errors import NetworkError, PackbuilderError, VerificationError
 from packbuilder.fetch.cache import Cache
-from packbuilder.fetch.download import Downloader, FetchItem, FetchResult, Progress, SignatureCheck
+from packbuilder.fetch.download import Downloader, FetchItem, FetchResult, SignatureCheck, SourceError
 
 if TYPE_CHECKING:
     from packbuilder.model.app import Artifact
@@ -39,51 +40,6 @@ def item_for(art: LockedArtifact, keys_dir: Path | None = None) -> FetchItem:
     return fetch_item(art, f"{art.app} {art.version} ({art.platform.value}/{art.arch.value})", keys_dir)
 
 
-class RichProgress(Progress):
-    """One bar per file plus a total; only used on a terminal."""
-
-    def __init__(self, total_bytes: int):
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-        from rich.progress import Progress as Bars
-
-        self.bars = Bars(
-            TextColumn("{task.description}", justify="left"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self.total = self.bars.add_task("[bold]total", total=total_bytes or None)
-
-    def __enter__(self) -> RichProgress:
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
-
-    def start(self, item: FetchItem, total: int | None) -> Any:
-        return self.bars.add_task(item.name, total=total)
-
-    def advance(self, task: Any, nbytes: int) -> None:
-        self.bars.advance(task, nbytes)
-        self.bars.advance(self.total, nbytes)
-
-    def reset(self, task: Any, done: int) -> None:
-        self.bars.update(task, completed=done)
-        self.bars.advance(self.total, done)
-
-    def finish(self, task: Any) -> None:
-        self.bars.remove_task(task)
-
-
 def fetch_lock(
     lock: Lock,
     cache_dir: Path,
@@ -99,70 +55,158 @@ def fetch_lock(
     ``rehash``: hash cached files again (for a build: what goes on a key is checked, not trusted)."""
     items = [item_for(art, keys_dir) for art in lock.items]
     cache = Cache(cache_dir)
-    if output.progress_enabled and not offline:
-        with RichProgress(sum(art.download_size for art in lock.items)) as progress:
-            result = Downloader(cache, mirrors, offline, progress=progress, rehash_hits=rehash).fetch_all(items, jobs)
+    mirrors = resolve_mirrors(mirrors, output)
+    downloader = Downloader(cache, mirrors, offline, rehash_hits=rehash)
+    if output.progress_enabled and (mirrors or not offline):
+        with output.bars(sum(art.download_size for art in lock.items)) as progress:
+            downloader.progress = progress
+            result = downloader.fetch_all(items, jobs)
     else:
-        result = Downloader(cache, mirrors, offline, rehash_hits=rehash).fetch_all(items, jobs)
+        result = downloader.fetch_all(items, jobs)
     if result.failures:
-        details = []
-        for failure in result.failures:
-            details.append(f"{failure.item.name}:")
-            details.extend(f"  {error}" for error in failure.errors)
-        ok = len(result.paths)
-        summary = f"{len(result.failures)} of {len(items)} artifact(s) could not be fetched ({ok} ready in the cache)"
-        if offline:
-            raise NetworkError(
-                f"offline: {len(result.failures)} artifact(s) are not in the cache",
-                hint="fetch them on a connected machine (packbuilder fetch), then `packbuilder cache export/import`",
-                details=[f.item.name for f in result.failures],
-            )
-        if any(f.mismatch for f in result.failures):
-            raise VerificationError(
-                summary,
-                hint="a publisher or mirror served other bytes: check the manifest's hash"
-                " and its checksum_source; bad files are kept in the cache's quarantine/",
-                details=details,
-            )
-        raise NetworkError(
-            summary,
-            hint="check the connection and try again: finished files are kept, partial ones resume; or add --mirror",
-            details=details,
-        )
+        raise fetch_error(result, len(items), downloader, f"{lock.pack.id} --profile {lock.profile.id}")
     return result
 
 
+def resolve_mirrors(mirrors: tuple[str, ...], output: Output) -> tuple[str, ...]:
+    """The ``--mirror`` values as sources: ``auto`` becomes the `cache serve` mirrors announced on
+    the local network; a folder must exist."""
+    import re
+
+    from packbuilder.errors import InputError
+
+    resolved: list[str] = []
+    for mirror in mirrors:
+        if mirror == "auto":
+            found = discovered()
+            if not found:
+                output.warn("--mirror auto: no `packbuilder cache serve` answered on the local network")
+            resolved += found
+        elif re.match(r"^https?://", mirror):
+            resolved.append(mirror)
+        else:
+            folder = Path(mirror).expanduser()
+            if not folder.is_dir():
+                raise InputError(
+                    f"--mirror {mirror}: no such folder",
+                    hint="give a folder of downloads (a USB stick), an exported cache,"
+                    " http://HOST:PORT of `packbuilder cache serve`, or auto",
+                )
+            resolved.append(str(folder))
+    return tuple(dict.fromkeys(resolved))
+
+
+@functools.cache
+def discovered() -> tuple[str, ...]:
+    """The LAN mirrors, looked for once per command (a build may fetch a pack and a base)."""
+    from packbuilder.fetch.lan import discover
+
+    return tuple(discover())
+
+
+def fetch_error(result: FetchResult, total: int, downloader: Downloader, target: str) -> PackbuilderError:
+    """One error for every failure: a hash problem (4), no network (3, with the ways out), or
+    downloads that failed (3)."""
+    details = []
+    for failure in result.failures:
+        details.append(f"{failure.item.name}:")
+        details.extend(f"  {error}" for error in failure.errors)
+    ok = len(result.paths)
+    summary = f"{len(result.failures)} of {total} artifact(s) could not be fetched ({ok} ready in the cache)"
+    if any(f.mismatch for f in result.failures):
+        return VerificationError(
+            summary,
+            hint="a publisher or mirror served other bytes: check the manifest's hash"
+            " and its checksum_source; bad files are kept in the cache's quarantine/",
+            details=details,
+        )
+    verdict = downloader.reach.no_network()
+    if downloader.offline or verdict is not None:
+        return offline_error(result, total, downloader, target, verdict)
+    more = "" if downloader.mirrors else "; or add --mirror (a folder of downloads, or auto: a `cache serve` nearby)"
+    return NetworkError(
+        summary,
+        hint=f"check the connection and try again: finished files are kept, partial ones resume{more}",
+        details=details,
+    )
+
+
+def offline_error(result: FetchResult, total: int, downloader: Downloader, target: str, verdict: str | None) -> NetworkError:
+    """What is missing and the ways out, in one block, when there is no internet (or --offline)."""
+    missing = len(result.failures)
+    where = " nor in the mirrors given" if downloader.mirrors else ""
+    if downloader.offline:
+        message = f"offline: {missing} of {total} artifact(s) are not in the cache{where}"
+    else:
+        message = f"no network: {missing} of {total} artifact(s) could not be fetched ({verdict})"
+    details = ["missing:"]
+    for failure in result.failures:
+        item = failure.item
+        file = item.urls[0].rsplit("/", 1)[-1] if item.urls else "?"
+        details.append(f"  {item.name}: {file} ({_size(item.size)}, {item.algo} {item.digest[:16]}…)")
+        # What the folders and LAN mirrors said; the internet's failures are the message above.
+        details.extend(f"    {e}" for e in failure.errors if _from_local(e, downloader))
+    ways = ["ways out:"]
+    if not downloader.mirrors:
+        ways.append("  - a folder of these files (a USB stick: downloaded by hand, any names, or a `cache export`):"
+                    " add --offline --mirror FOLDER")
+    ways.append("  - or copy such a folder into the cache once: packbuilder cache import FOLDER"
+                f" --for {target}")
+    if not downloader.mirrors:
+        ways.append("  - a PC of the workshop that has them: run `packbuilder cache serve` there, then add --mirror auto"
+                    " (or --mirror http://ITS-ADDRESS:8377)")
+    ways.append(f"  - on a connected machine: packbuilder fetch {target}, then packbuilder cache export FOLDER,"
+                " and bring FOLDER here")
+    return NetworkError(message, hint="\n".join(ways), details=details)
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "size unknown"
+    return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size / 1e3:,.1f} kB"
+
+
+def _from_local(error: str, downloader: Downloader) -> bool:
+    """Whether a source error came from a --mirror (folder or LAN), not from the internet."""
+    import re
+
+    from packbuilder.fetch.reach import host_of
+
+    match = re.match(r"https?://[^/\s]+", error)
+    if match is None:
+        return "(offline)" not in error
+    return host_of(match.group(0)) in downloader.reach.local
+
+
 def _checksum_from_list(base: Base, downloader: Downloader, keys_dir: Path | None) -> str:
-    """The base's sha256 read from its upstream checksum file (signature checked when declared)."""
+    """The base's sha256 read from its upstream checksum file (signature checked when declared).
+
+    The list and its signature come through the downloader: its redirect rules and a size cap.
+    """
     import tempfile
     from urllib.parse import urlsplit
-
-    import requests
 
     from packbuilder.fetch.signature import verify_detached
 
     assert base.checksums is not None
     sums = base.checksums
-    with tempfile.TemporaryDirectory(prefix="packbuilder-sums-") as tmp:
-        listing = Path(tmp) / "SHA256SUMS"
-        try:
-            response = downloader.session.get(sums.url, timeout=downloader.timeout)
-            response.raise_for_status()
-            listing.write_bytes(response.content)
-            if sums.signature is not None:
-                sig = Path(tmp) / "SHA256SUMS.sign"
-                signed = downloader.session.get(sums.signature.url, timeout=downloader.timeout)
-                signed.raise_for_status()
-                sig.write_bytes(signed.content)
-                key_file = (keys_dir or Path("keys")) / sums.signature.key
-                verify_detached(listing, sig, key_file, sums.signature.key_fingerprint, f"base {base.id}: {sums.url}")
-        except requests.RequestException as exc:
-            raise NetworkError(f"base {base.id}: cannot read {sums.url}: {exc}", hint="check the connection") from exc
-        name = Path(urlsplit(base.url).path).name
-        for line in listing.read_text(encoding="utf-8", errors="replace").splitlines():
-            digest, _, path = line.partition("  ")
-            if path.strip().lstrip("*").lstrip("./") == name and len(digest) == 64:
-                return digest.lower()
+    try:
+        listing = downloader.read_small(sums.url)
+        signature = downloader.read_small(sums.signature.url, cap=1 << 20) if sums.signature is not None else None
+    except SourceError as exc:
+        raise NetworkError(f"base {base.id}: cannot read its checksum list: {exc}", hint="check the connection") from None
+    if sums.signature is not None and signature is not None:
+        with tempfile.TemporaryDirectory(prefix="packbuilder-sums-") as tmp:
+            data, sig = Path(tmp) / "SHA256SUMS", Path(tmp) / "SHA256SUMS.sign"
+            data.write_bytes(listing)
+            sig.write_bytes(signature)
+            key_file = (keys_dir or Path("keys")) / sums.signature.key
+            verify_detached(data, sig, key_file, sums.signature.key_fingerprint, f"base {base.id}: {sums.url}")
+    name = Path(urlsplit(base.url).path).name
+    for line in listing.decode("utf-8", errors="replace").splitlines():
+        digest, _, path = line.partition("  ")
+        if path.strip().lstrip("*").lstrip("./") == name and len(digest) == 64:
+            return digest.lower()
     raise VerificationError(
         f"base {base.id}: {name} is not listed in {sums.url}",
         hint="the point release moved on: update the base's url (and check its notes)",
@@ -179,6 +223,7 @@ def fetch_base(
 ) -> Path:
     """The base live ISO in the cache, fetched and verified: by its sha256, else by the upstream list's."""
     cache = Cache(cache_dir)
+    mirrors = resolve_mirrors(mirrors, output)
     downloader = Downloader(cache, mirrors, offline)
     digest = base.sha256
     if digest is None:
@@ -192,14 +237,23 @@ def fetch_base(
         name=f"base {base.id}", urls=(base.url, *base.mirrors), algo="sha256", digest=digest,
         size=base.size, size_approx=base.size_approx,
     )
-    if output.progress_enabled and not offline:
-        with RichProgress(base.size or base.size_approx or 0) as progress:
-            result = Downloader(cache, mirrors, offline, progress=progress).fetch_all([item], 1)
+    if output.progress_enabled and (mirrors or not offline):
+        with output.bars(base.size or base.size_approx or 0) as progress:
+            downloader.progress = progress
+            result = downloader.fetch_all([item], 1)
     else:
         result = downloader.fetch_all([item], 1)
     if result.failures:
         failure = result.failures[0]
-        error = VerificationError if failure.mismatch else NetworkError
-        raise error(f"base {base.id} could not be fetched", hint="check the connection, or give --base FILE.iso",
-                    details=failure.errors)
+        if failure.mismatch:
+            raise VerificationError(f"base {base.id} could not be fetched", hint="check the base's sha256",
+                                    details=failure.errors)
+        verdict = downloader.reach.no_network()
+        where = f"no network ({verdict})" if verdict else "offline" if offline else "could not be fetched"
+        raise NetworkError(
+            f"base {base.id}: {where}",
+            hint="give the ISO file itself (--base FILE.iso), or --mirror a folder that holds it (any name)"
+            " or auto (a `cache serve` nearby)" if not mirrors else "give the ISO file itself: --base FILE.iso",
+            details=failure.errors,
+        )
     return result.paths[digest]

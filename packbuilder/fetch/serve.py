@@ -1,46 +1,114 @@
 """``cache serve``: share verified cache files with the other volunteers of a workshop.
 
-Only the verified part of the cache (``sha256/``, ``sha512/``) is served, read-only. Clients
-check every hash themselves, so a plain-http mirror on the local network is safe to use.
+Only the verified part of the cache (``sha256/``, ``sha512/``: files land there only once their
+hash matched) is served, read-only (GET and HEAD), regular files only (a link is never
+followed), with ``Range`` so an interrupted copy resumes. Clients check every hash themselves,
+so a plain-http mirror on the local network is safe to use. The server announces itself on the
+local network (mDNS) so that ``--mirror auto`` finds it.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import threading
+from email.utils import formatdate
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from packbuilder.fsutil import open_regular
 
 if TYPE_CHECKING:
     from packbuilder.ui import Output
 
-_ALLOWED = re.compile(r"^/(sha256/[0-9a-f]{2}/[0-9a-f]{64}|sha512/[0-9a-f]{2}/[0-9a-f]{128})$")
+_ALLOWED = re.compile(r"^/(sha256/[0-9a-f]{2}/([0-9a-f]{64})|sha512/[0-9a-f]{2}/([0-9a-f]{128}))$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-class CacheHandler(SimpleHTTPRequestHandler):
+class CacheHandler(BaseHTTPRequestHandler):
     server_version = "packbuilder-cache"
+    protocol_version = "HTTP/1.1"  # keep-alive: a pack is many files
+
+    def __init__(self, *args: Any, directory: str, **kwargs: Any):
+        self.directory = directory
+        super().__init__(*args, **kwargs)
 
     def do_GET(self) -> None:
-        if not _ALLOWED.match(self.path.split("?", 1)[0]):
-            self.send_error(404, "not a cache entry")
-            return
-        super().do_GET()
+        self._serve(body=True)
 
     def do_HEAD(self) -> None:
-        if not _ALLOWED.match(self.path.split("?", 1)[0]):
+        self._serve(body=False)
+
+    def _serve(self, body: bool) -> None:
+        match = _ALLOWED.match(self.path.split("?", 1)[0])
+        if match is None:
             self.send_error(404, "not a cache entry")
             return
-        super().do_HEAD()
+        try:
+            fd, size = open_regular(Path(self.directory) / match.group(1))
+        except OSError:
+            self.send_error(404, "not in this cache")
+            return
+        with os.fdopen(fd, "rb") as fh:
+            etag = f'"{match.group(2) or match.group(3)}"'  # content-addressed: the hash is a strong validator
+            wanted = self._range(size, etag)
+            if wanted is None:
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            start, end, partial_reply = wanted
+            self.send_response(206 if partial_reply else 200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", formatdate(os.fstat(fh.fileno()).st_mtime, usegmt=True))
+            if partial_reply:
+                self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+            self.send_header("Content-Length", str(end - start + 1))
+            self.end_headers()
+            if body and end >= start:
+                try:
+                    self.wfile.flush()
+                    self.connection.sendfile(fh, start, end - start + 1)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+    def _range(self, size: int, etag: str) -> tuple[int, int, bool] | None:
+        """The bytes to send: (first, last, as a range); None when the range cannot be satisfied.
+        One range only (a multi-range request gets the whole file, which HTTP allows)."""
+        wanted = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        whole = (0, size - 1, False)
+        if not wanted or (if_range is not None and if_range != etag):
+            return whole
+        match = _RANGE.match(wanted.strip())
+        if match is None or not (match.group(1) or match.group(2)):
+            return whole
+        first, last = match.group(1), match.group(2)
+        if not first:  # the last N bytes
+            n = int(last)
+            return (max(0, size - n), size - 1, True) if n > 0 and size > 0 else None
+        start = int(first)
+        if start >= size:
+            return None
+        return start, min(int(last), size - 1) if last else size - 1, True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
 def make_server(root: Path, bind: str, port: int) -> ThreadingHTTPServer:
     handler = partial(CacheHandler, directory=str(root))
-    return ThreadingHTTPServer((bind, port), handler)
+    return _Server((bind, port), handler)
 
 
 def _usable(address: str) -> bool:
@@ -91,6 +159,7 @@ def print_mirror_lines(output: Output, root: Path, bind: str, port: int) -> None
 
 def serve_cache(root: Path, bind: str, port: int, output: Output) -> None:
     from packbuilder.errors import InputError
+    from packbuilder.fetch.lan import advertise
 
     try:
         server = make_server(root, bind, port)
@@ -100,8 +169,21 @@ def serve_cache(root: Path, bind: str, port: int, output: Output) -> None:
             f"cannot serve on {bind}:{port}: {reason}",
             hint="choose another --port (1024-65535, e.g. 8378) or a --bind address of this machine (0.0.0.0: all)",
         ) from None
-    print_mirror_lines(output, root, bind, server.server_address[1])
+    real_port = server.server_address[1]
+    print_mirror_lines(output, root, bind, real_port)
+    # Serve at once; announcing (a second or two of mDNS probing) happens meanwhile.
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        server.serve_forever()
+        with advertise(real_port, bind) as addresses:
+            if addresses:
+                output.info(f"announced on the local network ({', '.join(addresses)}): others use --mirror auto")
+            else:
+                output.warn("no network card to announce the cache on: others must name it")
+            while thread.is_alive():
+                thread.join(0.5)
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not an error
+        output.info("stopped serving")
     finally:
+        server.shutdown()
         server.server_close()

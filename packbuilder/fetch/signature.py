@@ -36,12 +36,7 @@ def verify_detached(data: Path, signature: Path, key_file: Path, fingerprint: st
     fingerprint = fingerprint.replace(" ", "").upper()
     if not key_file.is_file():
         raise VerificationError(f"{what}: public key {key_file} is missing", hint="the catalog's keys/ folder must hold it")
-    verifier = "gpgv" if tools.find("gpgv") else ("sqv" if tools.find("sqv") else None)
-    if verifier is None:
-        raise VerificationError(
-            f"{what}: its signature must be checked, but neither gpgv nor sqv is installed",
-            hint="install one (Debian/Ubuntu: apt-get install gpgv)",
-        )
+    verifier = tools.require_any("gpgv", "sqv", what=f"{what}: its signature must be checked", error=VerificationError)
     with tempfile.TemporaryDirectory(prefix="packbuilder-sig-") as tmp:
         keyring = Path(tmp) / "key.gpg"
         keyring.write_bytes(dearmor(key_file.read_bytes()))

@@ -5,7 +5,8 @@ engine can keep the base booting (``check_engine``); the engines write it:
 
 - ``xorriso`` (:mod:`packbuilder.image.iso_xorriso`): a modifying remaster with
   ``-boot_image any replay``, where xorriso is installed;
-- ``pycdlib`` (:mod:`packbuilder.image.iso_pycdlib`): pure Python, for machines without xorriso.
+- ``pycdlib`` (:mod:`packbuilder.image.iso9660.append`): an appending ISO 9660 writer in pure Python,
+  for machines without xorriso (the name is kept for the command line; it does not use pycdlib).
 
 What is added: the key tree under ``/PACK/``; small redirect pages at the ISO root for the menu and
 the read-me pages (so a volunteer opening the DVD finds them first); and, when the base carries
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING
 from packbuilder import tools
 from packbuilder.errors import AssemblyError, InputError
 from packbuilder.image.inspect import BLOCK, BootLayout, inspect_iso
+from packbuilder.image.iso9660.records import JOLIET_ESCAPES
 
 if TYPE_CHECKING:
-    from packbuilder.model.lock import Lock
+    pass
 
 ENGINES = ("auto", "xorriso", "pycdlib")
 PREFIX = "/PACK"
@@ -111,7 +112,7 @@ def has_joliet(iso: Path) -> bool:
             vd = f.read(BLOCK)
             if len(vd) < BLOCK or vd[1:6] != b"CD001" or vd[0] == 255:
                 return False
-            if vd[0] == 2 and vd[88:91] in (b"%/@", b"%/C", b"%/E"):  # supplementary VD, UCS-2 levels 1-3
+            if vd[0] == 2 and vd[88:91] in JOLIET_ESCAPES:  # supplementary VD, UCS-2 levels 1-3
                 return True
     return False
 
@@ -282,19 +283,6 @@ def choose_engine(engine: str, layout: BootLayout) -> str:
     return "pycdlib"
 
 
-def _pycdlib_writer() -> object:
-    try:
-        module = importlib.import_module("packbuilder.image.iso_pycdlib")
-    except ModuleNotFoundError as exc:
-        if exc.name != "packbuilder.image.iso_pycdlib":
-            raise
-        raise InputError(
-            "the pycdlib ISO engine is not part of this version of packbuilder",
-            hint="use --iso-engine xorriso (Debian/Ubuntu: apt-get install xorriso)",
-        ) from None
-    return module.write_overlay_pycdlib
-
-
 def write_iso(plan: OverlayPlan, out: Path, engine: str, layout: BootLayout | None = None) -> str:
     """Write the overlaid ISO to ``out`` (atomically); return the engine used."""
     layout = layout or inspect_iso(plan.base)
@@ -305,55 +293,16 @@ def write_iso(plan: OverlayPlan, out: Path, engine: str, layout: BootLayout | No
 
         write_overlay_xorriso(plan, out)
         return chosen
-    writer = _pycdlib_writer()
+    from packbuilder.image.iso9660.append import write_overlay_append
+
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
-        writer(plan, tmp)  # type: ignore[operator]
+        write_overlay_append(plan, tmp, layout)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return chosen
 
-
-
-# --- the build step ----------------------------------------------------------------------------
-
-
-@dataclass
-class IsoRequest:
-    """What ``build --format iso`` asks for, and what it found (filled in by ``build_iso``)."""
-
-    base: Path
-    engine: str = "auto"
-    dry_run: bool = False
-    layout: BootLayout | None = None
-    engine_used: str | None = None
-    live_kind: str = "plain"
-    live_layer: str | None = None  # ISO path of the live layer, when one is added
-    files: int = 0
-    added_bytes: int = 0
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "base": str(self.base),
-            "engine": self.engine_used,
-            "boot_modes": list(self.layout.boot_modes()) if self.layout else [],
-            "layout": self.layout.summary_lines() if self.layout else [],
-            "live": self.live_kind,
-            "live_layer": self.live_layer,
-            "files": self.files,
-            "added_bytes": self.added_bytes,
-        }
-
-    def summary_lines(self) -> list[str]:
-        lines = [f"base {self.base}:", *(f"  {line}" for line in (self.layout.summary_lines() if self.layout else []))]
-        lines.append(f"engine: {self.engine_used} (asked: {self.engine})")
-        if self.live_layer:
-            lines.append(f"live system: {self.live_kind}: the apps, guides and settings go into {self.live_layer}")
-        else:
-            lines.append(f"live system: {self.live_kind}: only files are added (the pack under {PREFIX}/), no live layer")
-        lines.append(f"overlay: {self.files} files, {self.added_bytes / (1 << 20):.1f} MiB")
-        return lines
 
 
 def live_kind(base: Path) -> str:
@@ -364,32 +313,3 @@ def live_kind(base: Path) -> str:
         if reader.exists("/casper/filesystem.squashfs"):
             return "casper"
     return "plain"
-
-
-def build_iso(lock: Lock, tree: Path, request: IsoRequest, out: Path, epoch: int, work: Path) -> None:
-    """Inspect the base, refuse what the engine cannot keep, plan, and (unless a dry run) write ``out``."""
-    from packbuilder.image import live
-
-    request.layout = layout = inspect_iso(request.base)
-    request.engine_used = engine = choose_engine(request.engine, layout)
-    check_engine(layout, engine)
-    work.mkdir(parents=True, exist_ok=True)
-    request.live_kind = live_kind(request.base)
-    extra_files: tuple[tuple[str, Path], ...] = ()
-    extra_replace: tuple[tuple[str, bytes], ...] = ()
-    if request.live_kind == "debian-live-boot":
-        request.live_layer = live.LAYER_PATH
-        layer = work / live.LAYER_NAME
-        if request.dry_run:  # not built: counted as its AppImages
-            layer.write_bytes(b"")
-        else:
-            live.build_layer(lock, tree, layer, epoch, work / "layer-work")
-        extra_files = ((live.LAYER_PATH, layer),)
-        module = live.module_file(request.base)
-        if module is not None:
-            extra_replace = ((live.MODULE_FILE, module),)
-    plan = plan_overlay(request.base, tree, epoch, extra_files=extra_files, extra_replace=extra_replace, work=work / "root")
-    request.files = len(plan.files)
-    request.added_bytes = plan.added_bytes
-    if not request.dry_run:
-        write_iso(plan, out, engine, layout)

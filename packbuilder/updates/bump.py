@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from packbuilder.errors import CheckFailed, InputError, NetworkError
+from packbuilder.fsutil import atomic_write_bytes
 from packbuilder.model.app import App, Artifact, AutoArtifact, Check, HashSource, Release
 from packbuilder.updates.check import TIMEOUT, line_releases
 from packbuilder.updates.templates import expand, version_fields
@@ -339,9 +339,7 @@ def insert_release(text: str, version: str, line: str | None, artifacts: list[Ne
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.bump-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def lint_file(root: Path, path: Path) -> tuple[list[str], list[str]]:

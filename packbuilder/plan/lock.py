@@ -20,8 +20,8 @@ from packbuilder.model.lock import (
     LockedPack,
     LockedProfile,
 )
+from packbuilder.plan.resolve import Plan, PlanItem
 from packbuilder.reasons import VersionMisfit
-from packbuilder.resolve import Plan, PlanItem
 
 
 def _locked_item(item: PlanItem) -> LockedArtifact:
@@ -103,7 +103,7 @@ def check_lock_fits(lock: Lock, capacity: int, overlay_bytes: int) -> None:
     """Refuse a key size (an explicit ``--size`` on a lock) too small for the lock, before any download."""
     from packbuilder.fsutil import format_size
     from packbuilder.i18n import _
-    from packbuilder.resolve import FS_OVERHEAD, unpacked_estimate
+    from packbuilder.plan.resolve import FS_OVERHEAD, unpacked_estimate
 
     total = sum(unpacked_estimate(item) for item in lock.items) + overlay_bytes
     usable = int(capacity * (1 - FS_OVERHEAD))
@@ -190,7 +190,7 @@ def stale_report(lock: Lock, catalog: Catalog) -> list[str]:
     pack = catalog.packs.get(lock.pack.id)
     profile = catalog.profiles.get(lock.profile.id)
     if pack is not None and profile is not None:
-        from packbuilder.resolve import resolve
+        from packbuilder.plan.resolve import resolve
 
         fresh = {i.app.id: i.release.version for i in resolve(catalog, pack, profile).items}
         locked = {i.app: i.version for i in lock.items}

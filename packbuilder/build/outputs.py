@@ -1,4 +1,5 @@
-"""``build``: fetch, stage, then write the output (dir, zip, usb image or ISO), atomically.
+"""A build's output from a lock and its cached artifacts: stage, then write the folder, zip, FAT32
+image, live ISO or live USB image, all or nothing.
 
 Everything is built in a staging folder beside the output and moved into place last; a
 failure removes the staging folder and leaves no partial output. zip and usb outputs are
@@ -14,26 +15,27 @@ import stat
 import time
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from packbuilder.build.iso import IsoReport, IsoRequest, build_iso
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
-from packbuilder.lock import key_bytes, lock_digest
+from packbuilder.fsutil import atomic_write_bytes, staged_output
+from packbuilder.model.build import OutputFormat
+from packbuilder.plan.lock import key_bytes, lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage
 
 if TYPE_CHECKING:
-    from packbuilder.image.iso import IsoRequest
     from packbuilder.model.lock import Lock
     from packbuilder.ui import Output
 
-FORMATS = ("dir", "zip", "usb", "iso", "usb-live")
-EXTENSIONS = {"dir": "", "zip": ".zip", "usb": ".img", "iso": ".iso", "usb-live": ".img"}
 ZIP_EPOCH_MIN = 315532800  # 1980-01-01: the earliest date a zip entry can hold
 
 
-def default_output(lock: Lock, fmt: str) -> Path:
-    return Path(f"{lock.pack.id}-{lock.profile.id}{EXTENSIONS[fmt]}")
+def default_output(lock: Lock, fmt: OutputFormat) -> Path:
+    return Path(f"{lock.pack.id}-{lock.profile.id}{fmt.extension}")
 
 
 def volume_id(lock: Lock) -> int:
@@ -62,11 +64,21 @@ def write_zip(tree: Path, out: Path, epoch: int) -> None:
                 shutil.copyfileobj(src, dst, 1 << 20)
 
 
-def write_sha256_file(out: Path) -> Path:
+def write_sha256_file(out: Path) -> str:
+    """Hash ``out`` and write ``OUT.sha256`` beside it (``sha256sum -c`` format); return the digest."""
     digest = hash_file(out)
-    side = out.with_name(out.name + ".sha256")
-    side.write_text(f"{digest}  {out.name}\n", encoding="utf-8")
-    return side
+    atomic_write_bytes(out.with_name(out.name + ".sha256"), f"{digest}  {out.name}\n".encode())
+    return digest
+
+
+@dataclass(frozen=True)
+class BuiltOutput:
+    """What ``build`` made: the output, its sha256 (single-file outputs), and the ISO step's report."""
+
+    path: Path
+    sha256: str | None = None
+    iso: IsoReport | None = None
+    written: bool = True  # False for a dry run
 
 
 # Largest disk image built: its sha256 is computed over every byte (~1 GB/s), holes included.
@@ -131,11 +143,11 @@ def claim(out: Path) -> Iterator[None]:
 
 
 def _clear_previous(out: Path) -> None:
-    """Remove a previous output of packbuilder (checked by ``check_target`` before the build)."""
+    """Remove a previous output of packbuilder (anything else is refused)."""
     check_target(out)
     if out.is_dir():
         shutil.rmtree(out)
-    elif out.exists():
+    elif out.exists() or out.is_symlink():
         out.unlink()
 
 
@@ -169,7 +181,7 @@ def replace_dir(tree: Path, out: Path) -> None:
 
 def build(
     lock: Lock,
-    fmt: str,
+    fmt: OutputFormat,
     out: Path,
     cached: dict[str, Path],
     overlays_dir: Path | None,
@@ -178,74 +190,91 @@ def build(
     label: str | None = None,
     iso: IsoRequest | None = None,
     persistence_bytes: int | None = None,
-) -> Path:
-    """Build ``out``; for ``iso``, ``iso`` names the base (a dry run stops before writing anything)."""
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
-    out = out.absolute()
+) -> BuiltOutput:
+    """Build ``out`` in a staging folder beside it, then move it into place; a failure leaves nothing.
+
+    ``iso`` names the base for the iso and usb-live formats (an iso dry run stops before writing).
+    ``out`` may only be a previous output of packbuilder; one build at a time writes it.
+    """
+    if fmt.needs_base and iso is None:
+        raise fmt.missing_base()
     if not lock.items:
         raise InputError("the lock holds no app: the key would be empty", hint="plan the pack for another profile")
+    out = out.absolute()
     check_target(out)
-    if fmt in ("usb", "usb-live"):
+    if fmt in (OutputFormat.USB, OutputFormat.USB_LIVE):
         check_image_size(key_bytes(lock, size_bytes))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with claim(out):
-            return _build(lock, fmt, out, cached, overlays_dir, output, size_bytes, label, iso, persistence_bytes)
+            return _build(lock, fmt, out, cached, overlays_dir, output, (size_bytes, label, iso, persistence_bytes))
     except OSError as exc:
         raise InputError(f"cannot write {out}: {exc.strerror}", hint="choose an -o in a folder you can write to") from None
 
 
 def _build(
     lock: Lock,
-    fmt: str,
+    fmt: OutputFormat,
     out: Path,
     cached: dict[str, Path],
     overlays_dir: Path | None,
     output: Output,
-    size_bytes: int | None,
-    label: str | None,
-    iso: IsoRequest | None,
-    persistence_bytes: int | None,
-) -> Path:
+    extra: tuple[int | None, str | None, IsoRequest | None, int | None],
+) -> BuiltOutput:
+    size_bytes, label, iso, persistence_bytes = extra
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    epoch = build_epoch(lock)
     try:
-        tree = stage(lock, cached, staging / "tree", overlays_dir)
-        output.info(f"staged {sum(1 for _ in tree.rglob('*'))} files and folders")
-        if fmt == "dir":
+        tree = _stage(lock, cached, staging / "tree", overlays_dir, output)
+        if fmt is OutputFormat.DIR:  # the key's tree is the output; a previous key's Documents/ stay
             replace_dir(tree, out)
-            return out
-        target = staging / ("out" + EXTENSIONS[fmt])
-        if fmt == "zip":
-            write_zip(tree, target, epoch)
-        elif fmt == "iso":
-            from packbuilder.image.iso import build_iso
-
-            if iso is None:
-                raise InputError("--format iso needs a base live ISO", hint="add --base BASE_ID or --base FILE.iso")
-            build_iso(lock, tree, iso, target, epoch, staging / "iso")
-            if iso.dry_run:
-                return out
-        elif fmt == "usb-live":
-            from packbuilder.image.usblive import write_usb_live
-
-            if iso is None:
-                raise InputError("--format usb-live needs a base live ISO", hint="add --base BASE_ID or --base FILE.iso")
-            size = key_bytes(lock, size_bytes)
-            label_text = (label or lock.pack.label).upper()
-            write_usb_live(iso.base, tree, target, size, label_text, volume_id(lock), epoch, persistence_bytes)
-        else:
-            from packbuilder.image.fat import write_fat_image
-
-            size = key_bytes(lock, size_bytes)
-            write_fat_image(tree, target, size, (label or lock.pack.label).upper(), volume_id(lock), epoch)
-        _clear_previous(out)
-        os.replace(target, out)
-        write_sha256_file(out)
-        return out
+            return BuiltOutput(out)
+        if fmt is OutputFormat.ISO and iso is not None and iso.dry_run:
+            dry = build_iso(lock, tree, iso, staging / "dry-run.iso", build_epoch(lock), staging / "iso")
+            return BuiltOutput(out, iso=dry, written=False)
+        with staged_output(out, before_replace=_clear_previous) as target:
+            report = _write_format(lock, fmt, tree, target, staging, size_bytes, label, iso, persistence_bytes)
+        digest = write_sha256_file(out) if fmt.has_sha256_file else None
+        return BuiltOutput(out, digest, report)
     except (OSError, zipfile.BadZipFile) as exc:
         raise AssemblyError(f"cannot build {out}: {exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | None, output: Output) -> Path:
+    tree = stage(lock, cached, root, overlays_dir)
+    output.info(f"staged {sum(1 for _ in tree.rglob('*'))} files and folders")
+    return tree
+
+
+def _write_format(
+    lock: Lock,
+    fmt: OutputFormat,
+    tree: Path,
+    target: Path,
+    staging: Path,
+    size_bytes: int | None,
+    label: str | None,
+    iso: IsoRequest | None,
+    persistence_bytes: int | None,
+) -> IsoReport | None:
+    """Write ``tree`` as ``fmt`` (any format but dir) at ``target`` (a path that does not exist yet)."""
+    epoch = build_epoch(lock)
+    size = key_bytes(lock, size_bytes)
+    label_text = (label or lock.pack.label).upper()
+    if fmt is OutputFormat.ZIP:
+        write_zip(tree, target, epoch)
+    elif fmt is OutputFormat.ISO:
+        assert iso is not None
+        return build_iso(lock, tree, iso, target, epoch, staging / "iso")
+    elif fmt is OutputFormat.USB_LIVE:
+        from packbuilder.image.usblive import write_usb_live
+
+        assert iso is not None
+        write_usb_live(iso.base, tree, target, size, label_text, volume_id(lock), epoch, persistence_bytes)
+    else:
+        from packbuilder.image.fat import write_fat_image
+
+        write_fat_image(tree, target, size, label_text, volume_id(lock), epoch)
+    return None

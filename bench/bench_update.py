@@ -1,0 +1,148 @@
+"""Updating one 300 MB app on a 4 GB key must write at most 1.1x that app's bytes and take at most
+1.2x ``cp -r`` of the app's new folder on the same disk.
+
+The key is a ``--format dir`` folder: a 300 MB app (version 1, ~60 files), a small app that does
+not change, and 3.4 GB of the user's documents. The update (``packbuilder.update.update``, the
+cached archive given: downloads are not timed) runs in a child process that reports the bytes
+it wrote (``write_bytes`` of /proc/self/io: what it sent towards the disk) and its time. The
+reference copies the unpacked version 2 folder with ``cp -r`` (then ``sync``, as the update's
+renames are followed by one). Caches are dropped before each run where allowed (root).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from bench.common import report, settle
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 10**6
+APP_BYTES, FILES, DOCUMENTS = 300 * MB, 60, 3400 * MB
+WRITE_RATIO, TIME_RATIO = 1.1, 1.2
+REPEAT = 3
+
+CHILD = """
+import json, sys, time
+from pathlib import Path
+from packbuilder.plan.lock import read_lock
+from packbuilder import update as u
+key, lock, archive, digest = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+def written():
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
+before = written()
+start = time.perf_counter()
+u.update(key, {digest: archive}, u.plan_update(key, read_lock(lock)))
+import os; os.sync()
+print(json.dumps({"seconds": time.perf_counter() - start, "written": written() - before}))
+"""
+
+
+def make_archive(path: Path, version: int) -> tuple[str, int]:
+    """A stored zip (no compression: the data is random) of ~300 MB in FILES files."""
+    rng = random.Random(version)
+    block = rng.randbytes(APP_BYTES // FILES)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(FILES):
+            zf.writestr(f"Big/part{i:03}.bin", block[:-8] + f"{version}{i:07}".encode())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digest, path.stat().st_size
+
+
+def item(app: str, digest: str, size: int, version: str, launch: str) -> dict[str, object]:
+    return {
+        "app": app, "name": app.title(), "category": "graphics", "license": "GPL-3.0-or-later",
+        "homepage": "https://example.org/", "source_code": "https://example.org/src",
+        "summary": {"fr": "Appli", "en": "App"}, "version": version, "platform": "windows", "arch": "x86",
+        "kind": "zip", "url": f"https://example.org/{app}-{version}.zip", "sha256": digest,
+        "checksum_source": "bench", "size": size, "installed_size": APP_BYTES,
+        "dest": f"Apps/Graphisme/{app.title()}", "reason": "bench", "launch": launch,
+    }  # fmt: skip
+
+
+def lock_doc(items: list[dict[str, object]]) -> dict[str, object]:
+    return {
+        "lock_version": 1,
+        "pack": {"id": "bench", "name": {"fr": "Banc", "en": "Bench"}, "label": "BENCH", "locale": "fr", "overlays": []},
+        "profile": {"id": "win10", "name": {"fr": "W10", "en": "W10"}, "os": "windows-10", "arch": "x86_64",
+                    "ram_mb": 4096, "key_mb": 4000, "firmware": ["uefi64"]},
+        "capacity_bytes": 4000 * MB,
+        "items": items,
+    }  # fmt: skip
+
+
+def build_key(work: Path, v1: tuple[str, int], small: tuple[str, int]) -> Path:
+    from packbuilder.model.lock import Lock
+    from packbuilder.stage import stage
+
+    items = [item("big", *v1, "1.0", "Big/part000.bin"), item("small", *small, "1.0", "Big/part000.bin")]
+    lock = Lock.model_validate(lock_doc(items))
+    key = stage(lock, {v1[0]: work / "big-1.zip", small[0]: work / "small.zip"}, work / "key", None)
+    block = random.Random(9).randbytes(64 * MB)
+    for i in range(DOCUMENTS // (64 * MB)):
+        (key / "Documents" / f"photos-{i:03}.bin").write_bytes(block)
+    return key
+
+
+def run() -> bool:
+    sys.path.insert(0, str(ROOT))
+    work = Path(tempfile.mkdtemp(prefix="packbuilder-bench-update-"))
+    try:
+        v1, v2 = make_archive(work / "big-1.zip", 1), make_archive(work / "big-2.zip", 2)
+        with zipfile.ZipFile(work / "small.zip", "w") as zf:
+            zf.writestr("Big/part000.bin", b"small app")
+        small = (hashlib.sha256((work / "small.zip").read_bytes()).hexdigest(), (work / "small.zip").stat().st_size)
+        (work / "b.lock").write_text(json.dumps(lock_doc([item("big", *v2, "2.0", "Big/part000.bin"),
+                                                          item("small", *small, "1.0", "Big/part000.bin")])))  # fmt: skip
+        pristine = build_key(work, v1, small)
+        with zipfile.ZipFile(work / "big-2.zip") as zf:
+            zf.extractall(work / "unpacked")
+        new_folder = work / "unpacked"
+        app_bytes = sum(p.stat().st_size for p in new_folder.rglob("*") if p.is_file())
+        how = ""
+        ours, refs, writes = [], [], []
+        for i in range(REPEAT):
+            key = work / f"key-{i}"
+            subprocess.run(["cp", "-a", "--reflink=never", str(pristine), str(key)], check=True)
+            how = settle()
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            out = subprocess.run([sys.executable, "-c", CHILD, str(key), str(work / "b.lock"), str(work / "big-2.zip"), v2[0]],
+                                 check=True, capture_output=True, text=True, env=env)  # fmt: skip
+            result = json.loads(out.stdout)
+            ours.append(result["seconds"])
+            writes.append(result["written"])
+            shutil.rmtree(key)
+            settle()
+            start = time.perf_counter()
+            subprocess.run(["cp", "-r", str(new_folder), str(work / f"copy-{i}")], check=True)
+            os.sync()
+            refs.append(time.perf_counter() - start)
+            shutil.rmtree(work / f"copy-{i}")
+        print(f"update bench: one app of {app_bytes / MB:,.0f} MB in {FILES} files on a key of "
+              f"{(DOCUMENTS + 2 * app_bytes) / 1e9:.1f} GB; {how}; best of {REPEAT}")  # fmt: skip
+        write_ratio = min(writes) / app_bytes
+        ok_writes = report(
+            "update bytes written", min(writes) / MB, "MB", "the app's bytes", app_bytes / MB, f"<= {WRITE_RATIO}x",
+            write_ratio <= WRITE_RATIO,
+        )
+        best, ref = min(ours), min(refs)
+        ok_time = report("update time", best, "s", "cp -r of the new folder", ref, f"<= {TIME_RATIO}x", best <= TIME_RATIO * ref)
+        return ok_writes and ok_time
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(0 if run() else 1)

@@ -1,0 +1,102 @@
+"""The ISO step of ``build --format iso``: inspect the base, choose the engine, plan, write; report what was done.
+
+The writers live in :mod:`packbuilder.image`; this step only decides and reports. The request is
+frozen; what the step found comes back as an :class:`IsoReport`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packbuilder.model import LiveKind
+from packbuilder.model.build import IsoEngine
+
+if TYPE_CHECKING:
+    from packbuilder.image.inspect import BootLayout
+    from packbuilder.model.lock import Lock
+
+
+@dataclass(frozen=True)
+class IsoRequest:
+    """The base live ISO (a file) and how to write the overlay."""
+
+    base: Path
+    engine: IsoEngine = IsoEngine.AUTO
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class IsoReport:
+    """What the ISO step found and did."""
+
+    request: IsoRequest
+    layout: BootLayout
+    engine_used: IsoEngine
+    live_kind: LiveKind
+    live_layer: str | None  # ISO path of the live layer, when one is added
+    files: int
+    added_bytes: int
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "base": str(self.request.base),
+            "engine": self.engine_used.value,
+            "boot_modes": list(self.layout.boot_modes()),
+            "layout": self.layout.summary_lines(),
+            "live": self.live_kind.value,
+            "live_layer": self.live_layer,
+            "files": self.files,
+            "added_bytes": self.added_bytes,
+        }
+
+    def summary_lines(self) -> list[str]:
+        from packbuilder.image.iso import PREFIX
+
+        lines = [f"base {self.request.base}:", *(f"  {line}" for line in self.layout.summary_lines())]
+        lines.append(f"engine: {self.engine_used} (asked: {self.request.engine})")
+        if self.live_layer:
+            lines.append(f"live system: {self.live_kind}: the apps, guides and settings go into {self.live_layer}")
+        else:
+            lines.append(f"live system: {self.live_kind}: only files are added (the pack under {PREFIX}/), no live layer")
+        lines.append(f"overlay: {self.files} files, {self.added_bytes / (1 << 20):.1f} MiB")
+        return lines
+
+
+def base_live_kind(base: Path) -> LiveKind:
+    """The base's live system, read from its files."""
+    from packbuilder.image.iso import live_kind
+
+    return LiveKind(live_kind(base))
+
+
+def build_iso(lock: Lock, tree: Path, request: IsoRequest, out: Path, epoch: int, work: Path) -> IsoReport:
+    """Inspect the base, refuse what the engine cannot keep booting, plan, and (unless a dry run) write ``out``."""
+    from packbuilder.image import live
+    from packbuilder.image.inspect import inspect_iso
+    from packbuilder.image.iso import check_engine, choose_engine, plan_overlay, write_iso
+
+    layout = inspect_iso(request.base)
+    engine = IsoEngine(choose_engine(request.engine, layout))
+    check_engine(layout, engine)
+    work.mkdir(parents=True, exist_ok=True)
+    kind = base_live_kind(request.base)
+    extra_files: tuple[tuple[str, Path], ...] = ()
+    extra_replace: tuple[tuple[str, bytes], ...] = ()
+    layer_path = None
+    if kind is LiveKind.DEBIAN_LIVE_BOOT:
+        layer_path = live.LAYER_PATH
+        layer = work / live.LAYER_NAME
+        if request.dry_run:  # not built: counted as its AppImages
+            layer.write_bytes(b"")
+        else:
+            live.build_layer(lock, tree, layer, epoch, work / "layer-work")
+        extra_files = ((live.LAYER_PATH, layer),)
+        module = live.module_file(request.base)
+        if module is not None:
+            extra_replace = ((live.MODULE_FILE, module),)
+    plan = plan_overlay(request.base, tree, epoch, extra_files=extra_files, extra_replace=extra_replace, work=work / "root")
+    if not request.dry_run:
+        write_iso(plan, out, engine, layout)
+    return IsoReport(request, layout, engine, kind, layer_path, len(plan.files), plan.added_bytes)

@@ -1,0 +1,108 @@
+"""The appending ISO 9660 writer (``--iso-engine pycdlib``): the base, byte for byte, plus our files.
+
+Pure Python; the engine keeps its CLI name from when it was to be built on pycdlib, which it does not use.
+
+Approach: an *appending* writer, not a pycdlib rewrite. Rewriting the volume with pycdlib moves the
+El Torito images and the ESP and rebuilds the first 32 KiB, so every boot record pointing into the
+volume (isohybrid MBR code, GRUB's boot_hybrid.img, MBR/GPT/APM partitions, the EFI El Torito entry
+that *is* the ESP) would have to be found and re-pointed, and stock pycdlib 1.22 loses or crashes on
+several real layouts (grub-rescue-cdrom.iso, ipxe.iso, memtest86+). Here instead:
+
+1. the base is copied unchanged, so every LBA a boot record names stays valid by construction;
+2. after its end (after any appended partition too) come new extents: a new copy of each directory
+   on the path from the root to a changed one (untouched directories keep their old extents), new
+   path tables, the added files' data;
+3. the volume descriptors at block 16 are patched in place: root directory record, path tables,
+   volume space size (the volume now spans the whole file), modification date; the boot record and
+   the El Torito catalog are left alone. The Joliet tree is updated the same way, with UCS-2 names;
+   Rock Ridge entries (PX, TF, NM, matching the base's PX length and modes) go on new records;
+4. what depends on the image size is updated (:mod:`~packbuilder.image.iso9660.sysarea`): MBR
+   partitions that reach the old volume end (isohybrid partition 1, GRUB's 0xEE or 0xCD entry) with
+   their CHS ends, GPT partitions that reach it, the GPT header (last usable LBA, backup at the new
+   end, CRC32 over the whole entry array), and the APM entries that reach it. A partition is never
+   grown over another one (EDK2 rejects MBRs with overlapping entries): appended partitions stay
+   where they are.
+
+The base's boot structures are read once, by :func:`packbuilder.image.inspect.inspect_iso`; the
+caller that already has them passes them in.
+
+Refused, with what would work: a partition offset (the partition holding the inner volume could not
+grow past the appended ESP), UDF bridges and ISO 9660:1999 descriptors (their trees would not show
+the files), other block sizes. The HFS+ hybrid of grub-mkrescue boots as before, but Macs reading
+its HFS+ partition do not see the added files. Old ``..`` records of untouched subdirectories keep
+pointing at the previous copy of their parent, as on any appended session.
+
+Dates written are ``plan.epoch``; the volume creation date is the base's; memory stays small (data is
+streamed, directories along the changed paths only are held).
+"""
+
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from packbuilder.errors import AssemblyError
+from packbuilder.image.inspect import BootLayout, inspect_iso
+from packbuilder.image.iso9660.build import HierarchyBuild
+from packbuilder.image.iso9660.files import OverlayPlanLike, file_sources, plan_tree
+from packbuilder.image.iso9660.hierarchy import Hierarchy
+from packbuilder.image.iso9660.records import BLOCK, XORRISO_HINT, volume_descriptors
+from packbuilder.image.iso9660.sysarea import fit_system_area
+
+TAIL_PADDING = 300 * 1024  # as xorriso's -pad: old Linux CD read-ahead fails on the volume's last blocks
+ALIGN = 1 << 20  # one cylinder of 64 heads x 32 sectors, as isohybrid pads
+
+
+def write_overlay_append(plan: OverlayPlanLike, out: Path, layout: BootLayout | None = None) -> None:
+    """Write ``out``: the base ISO with the plan's directories and files, booting where the base booted.
+    ``layout`` is the base's, as :func:`~packbuilder.image.inspect.inspect_iso` read it (read here if not given)."""
+    base = Path(plan.base)
+    layout = layout or inspect_iso(base)
+    refuse_unsupported(layout, base)
+    root = plan_tree(plan)
+    with base.open("rb") as src:
+        builds = [HierarchyBuild(Hierarchy(src, block, vd, plan.epoch), root) for block, vd in volume_descriptors(src, base)]
+    cursor = -(-layout.file_size // BLOCK)
+    for build in builds:
+        cursor = build.allocate_dirs(cursor)
+    for build in builds:
+        cursor = build.allocate_path_tables(cursor)
+    for data in file_sources(root):
+        data.lba = cursor
+        cursor += -(-data.size // BLOCK)
+    align = ALIGN if layout.file_size % ALIGN == 0 else BLOCK  # keep isohybrid's whole cylinders, add none
+    total = -(-(cursor * BLOCK + TAIL_PADDING) // align) * align
+
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(base, tmp)
+        with tmp.open("r+b") as f:
+            for build in builds:
+                build.write(f, total // BLOCK)
+            for data in file_sources(root):
+                data.write(f)
+            f.truncate(total)
+            fit_system_area(f, layout, total)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def refuse_unsupported(layout: BootLayout, base: Path) -> None:
+    """Refuse, naming what would work, a base whose layout appending cannot keep."""
+
+    def refuse(what: str, hint: str = XORRISO_HINT) -> AssemblyError:
+        return AssemblyError(f"{base.name}: {what}: the pycdlib engine cannot keep this layout", hint=hint)
+
+    if layout.partition_offset:
+        raise refuse(f"partition offset {layout.partition_offset} (a second volume inside partition 1, "
+                     "as Ubuntu and memtest86+ images have)")
+    if any("logical block size" in n for n in layout.notes):
+        raise refuse("a logical block size other than 2048")
+    if layout.volume_bytes > layout.file_size:
+        raise AssemblyError(f"{base.name} is truncated: its volume is larger than the file", hint="download the ISO again")
+    if layout.gpt is not None and not layout.gpt.header_crc_ok:
+        raise refuse("a GPT whose header CRC is wrong")

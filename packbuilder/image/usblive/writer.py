@@ -1,0 +1,207 @@
+"""Writing a usb-live image: the partitions planned, the trees merged, FAT32 filled, the boot code
+and the persistence volume added. See the package's docstring for the layout and its limits."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from packbuilder import tools
+from packbuilder.errors import AssemblyError, InputError, ToolMissing
+from packbuilder.image import mbr
+from packbuilder.image.fat import check_label
+from packbuilder.image.fat.geometry import MIB, PART_START, estimated_room, is_fat32, min_image_bytes
+from packbuilder.image.fat.tree import Node, drop_path, merge_trees, scan_tree, tree_error
+from packbuilder.image.fat.writer import copy_file, copy_range, fill_partition, format_partition_at
+from packbuilder.image.mbr import SECTOR
+from packbuilder.image.usblive import boot
+from packbuilder.image.usblive.base import extract_base, remove_tree
+from packbuilder.image.usblive.persistence import write_persistence
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Sectors of the two partitions; ``persistence_sectors`` is 0 without a persistence volume."""
+
+    fat_sectors: int
+    persistence_start: int
+    persistence_sectors: int
+
+
+def plan_layout(size_bytes: int, persistence_bytes: int | None) -> Layout:
+    """Where the partitions go: persistence (rounded up to MiB) at the end, FAT32 over the rest."""
+    end = (size_bytes // MIB) * MIB // SECTOR  # the last partition ends on a MiB boundary
+    pers = -(-(persistence_bytes or 0) // MIB) * MIB // SECTOR
+    if persistence_bytes is not None and pers * SECTOR < 8 * MIB:
+        raise InputError(f"a {persistence_bytes}-byte persistence volume is too small", hint="give at least 8 MiB")
+    fat_sectors = end - pers - PART_START
+    if end >= 2**32:
+        raise AssemblyError(f"a {size_bytes}-byte image is too large for an MBR (at most 2 TiB)", hint="use a smaller --size")
+    if not is_fat32(fat_sectors):
+        needed = pers * SECTOR + 2 * MIB + min_image_bytes()
+        raise AssemblyError(
+            f"a {size_bytes}-byte image is too small: the FAT32 partition needs at least {min_image_bytes() // MIB} MiB"
+            + (f" besides the {pers * SECTOR}-byte persistence volume" if pers else "")
+            + f" (an image of at least {needed // MIB} MiB)",
+            hint="use a larger --size" + (" or a smaller --persistence" if pers else ""),
+        )
+    return Layout(fat_sectors, end - pers, pers)
+
+
+def check_room(root: Node, layout: Layout, size_bytes: int) -> None:
+    """Refuse, before anything is written, a merged tree the FAT32 partition cannot hold."""
+    got = estimated_room(root, layout.fat_sectors)
+    if not got.fits:
+        pers = layout.persistence_sectors * SECTOR
+        raise AssemblyError(
+            f"the base's and the pack's files need {got.needed} bytes ({got.needed / MIB:.1f} MiB) but a {size_bytes}-byte image"
+            + (f" with a {pers}-byte persistence volume" if pers else "")
+            + f" leaves {got.available} bytes ({got.available / MIB:.1f} MiB) for them",
+            hint="use a larger key (--size)" + (", a smaller --persistence" if pers else "") + " or leave apps out of the pack",
+        )
+
+
+def merged_tree(base_root: Path, extras: Path, tree: Path, drop: tuple[str, ...]) -> Node:
+    """One FAT tree: the base's files, minus ``drop``, the boot extras over them, the key's tree beside."""
+    root, problems = scan_tree(base_root)
+    for rel in drop:
+        drop_path(root, rel)
+    extra_root, extra_problems = scan_tree(extras)
+    key_root, key_problems = scan_tree(tree)
+    problems = [f"base: {p}" for p in problems] + extra_problems + key_problems
+    merge_trees(root, extra_root, True, problems)
+    merge_trees(root, key_root, False, problems)
+    if problems:
+        raise tree_error(tree, sorted(problems))
+    return root
+
+
+def mbr_bytes(boot_code: bytes, layout: Layout, disk_id: int) -> bytes:
+    """Boot code, disk id, FAT32 as active entry 1, the persistence volume as entry 2."""
+    entries = [mbr.entry(mbr.TYPE_FAT32_LBA, PART_START, layout.fat_sectors, active=True)]
+    if layout.persistence_sectors:
+        entries.append(mbr.entry(mbr.TYPE_LINUX, layout.persistence_start, layout.persistence_sectors))
+    return mbr.sector0(boot_code, disk_id, entries)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    root: Node  # the merged tree
+    loader: boot.Loader
+    core: bytes | None  # GRUB's core image for a GRUB base
+    # (device, inode) of a placeholder -> (offset in the ISO, size). The device matters: the key's tree
+    # may live on another file system, where the same inode number names another file.
+    from_iso: dict[tuple[int, int], tuple[int, int]]
+
+
+def _prepare(base: Path, tree: Path, work: Path, volume_id: int) -> _Prepared:
+    """Extract the base, add its boot extras, merge the trees."""
+    root, extras = work / "base", work / "extras"
+    extras.mkdir()
+    from_iso = extract_base(base, root)
+    loader = boot.detect_loader(root)
+    boot.patch_efi_grub(root, extras)
+    core = None
+    drop: tuple[str, ...] = ()
+    if loader.kind == "syslinux":
+        tools.require("syslinux")
+        if not boot.SYSLINUX_MBR.is_file():
+            hint = "install it (Debian/Ubuntu: apt-get install syslinux-common)"
+            raise ToolMissing(f"{boot.SYSLINUX_MBR} not found", hint=hint)
+        boot.syslinux_extras(root, extras, loader)
+    else:
+        core = boot.grub_core(work, extras, volume_id)
+        boot.check_core(core)
+        drop = ("boot/grub/i386-pc",)
+    return _Prepared(merged_tree(root, extras, tree, drop), loader, core, from_iso)
+
+
+@dataclass(frozen=True)
+class _Args:
+    size_bytes: int
+    label: str
+    volume_id: int
+    epoch: int
+    layout: Layout
+
+
+def _write(tmp: Path, fd: int, work: Path, args: _Args, prepared: _Prepared, iso: int) -> None:
+    layout = args.layout
+
+    def copy(node: Node, fd: int, offset: int) -> None:
+        """Files left as placeholders come from the ISO itself, the others from the trees."""
+        st = os.stat(node.path)
+        source = prepared.from_iso.get((st.st_dev, st.st_ino))
+        if source is None:
+            copy_file(node, fd, offset)
+        elif copy_range(iso, fd, source[1], source[0], offset) != source[1]:
+            raise AssemblyError("the base ISO is shorter than its directory says", hint="download the base again")
+
+    os.ftruncate(fd, args.size_bytes)  # sparse: free clusters and the persistence volume's free blocks stay holes
+    geo = format_partition_at(tmp, fd, layout.fat_sectors, args.label, args.volume_id)
+    # mke2fs and debugfs write only the persistence volume's sectors, the fill only the FAT
+    # partition's: the persistence volume is made while the files are copied (a second core).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        persistence = (
+            pool.submit(write_persistence, tmp, work, layout.persistence_start, layout.persistence_sectors, args.volume_id,
+                        args.epoch)
+            if layout.persistence_sectors
+            else None
+        )
+        fill_partition(fd, geo, prepared.root, (args.label, args.epoch), args.size_bytes, copy)
+        if persistence is not None:
+            persistence.result()
+    if prepared.core is not None:
+        boot_code = boot.grub_boot_code()
+        os.pwrite(fd, boot_code[: mbr.BOOT_CODE], 0)
+        os.pwrite(fd, prepared.core, SECTOR)
+    else:
+        boot.install_syslinux(tmp, prepared.loader, args.epoch)
+        boot.sync_backup_boot_sector(fd)
+        boot_code = boot.SYSLINUX_MBR.read_bytes()
+    os.pwrite(fd, mbr_bytes(boot_code, layout, args.volume_id), 0)
+
+
+def write_usb_live(
+    base: Path,
+    tree: Path,
+    out: Path,
+    size_bytes: int,
+    label: str,
+    volume_id: int,
+    epoch: int,
+    persistence_bytes: int | None = None,
+) -> None:
+    """Write a bootable live USB image of exactly ``size_bytes`` (see the package's docstring): the base
+    ISO's files and ``tree`` on FAT32 partition 1 (label ``label``, volume id ``volume_id``, every time
+    ``epoch``), and with ``persistence_bytes`` a persistence volume as partition 2. Everything is checked
+    before the image is written; it appears at ``out`` only when complete."""
+    check_label(label, volume_id)
+    if not base.is_file():
+        raise InputError(f"{base} is not a file", hint="give the base live ISO")
+    if not tree.is_dir():
+        raise AssemblyError(f"{tree} is not a folder", hint="pass the staged folder to write into the image")
+    layout = plan_layout(size_bytes, persistence_bytes)
+    tools.require("mkfs.fat")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".work", dir=out.parent))
+    tmp = work / "image"
+    args = _Args(size_bytes, label, volume_id, epoch, layout)
+    try:
+        prepared = _prepare(base, tree, work, volume_id)
+        check_room(prepared.root, layout, size_bytes)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        iso = os.open(base, os.O_RDONLY)
+        try:
+            _write(tmp, fd, work, args, prepared, iso)
+        finally:
+            os.close(iso)
+            os.close(fd)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise AssemblyError(f"cannot write {out}: {exc}", hint="check the free space and permissions there") from None
+    finally:
+        remove_tree(work)

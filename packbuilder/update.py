@@ -1,0 +1,440 @@
+"""``update``: bring a key folder to a new lock in place, user data kept, crash-safe.
+
+Only what changed is written: each added or updated app is unpacked under
+``.packbuilder/update/stage/`` on the key itself (same file system, so moving it is a rename),
+then swapped in: the old folder is renamed to ``.packbuilder/update/old/``, the new one into its
+place. Other apps' files are not touched (same inodes). ``Documents/``, the apps' data folders and
+whatever the user put at the key's root are never written.
+
+A journal (``.packbuilder/update.json``, written atomically) records the phase and each app's
+progress. Killed or unplugged at any moment, the key still opens, each app folder is the old or the
+new version (at worst one app is missing while it waits to be swapped), and ``update`` run again
+finishes the job from the journal; until every app is swapped, ``update --rollback`` puts the old
+versions back instead (after that the update is committed: it only goes forward).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from packbuilder import __version__
+from packbuilder.errors import AssemblyError, InputError, PackbuilderError
+from packbuilder.fetch.hashes import hash_file
+from packbuilder.fsutil import atomic_write_bytes
+from packbuilder.model.lock import Lock, LockedArtifact
+from packbuilder.paths import join_within
+from packbuilder.plan.lock import lock_bytes, lock_digest
+from packbuilder.stage import MANIFEST, manifest_document, place_item, unpack_cap
+from packbuilder.unpack import Hashes
+
+JOURNAL = ".packbuilder/update.json"
+WORK = ".packbuilder/update"
+JOURNAL_FORMAT = 1
+# Folders that are the key's users', never written by an update (the apps' data folders come from
+# the key's manifest, ``apps[].data``).
+USER_FOLDERS = ("Documents",)
+
+ChangeKind = Literal["add", "update", "remove", "keep"]
+# A test (or a curious maintainer) can stop the process at a named step to prove crash safety.
+FAULT_ENV = "PACKBUILDER_UPDATE_FAULT"
+
+
+@dataclass(frozen=True)
+class Change:
+    app: str
+    kind: ChangeKind
+    old: LockedArtifact | None
+    new: LockedArtifact | None
+
+    def describe(self) -> str:
+        old = f"{self.old.version}" if self.old else ""
+        new = f"{self.new.version}" if self.new else ""
+        size = (self.new.download_size if self.new else 0) / 1e6
+        return {
+            "add": f"+ {self.app} {new} ({size:,.1f} MB)",
+            "update": f"~ {self.app} {old} -> {new} ({size:,.1f} MB)",
+            "remove": f"- {self.app} {old}",
+            "keep": f"= {self.app} {old}",
+        }[self.kind]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "change": self.kind,
+            "from": self.old.version if self.old else None,
+            "to": self.new.version if self.new else None,
+            "download_bytes": self.new.download_size if self.new and self.kind != "keep" else 0,
+        }
+
+
+@dataclass
+class UpdatePlan:
+    key: Path
+    old: Lock
+    new: Lock
+    changes: list[Change]
+    manifest: dict[str, Any]
+    free_bytes: int = 0
+    needed_bytes: int = 0
+
+    @property
+    def changed(self) -> list[Change]:
+        return [c for c in self.changes if c.kind != "keep"]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": str(self.key),
+            "pack": self.new.pack.id,
+            "profile": self.new.profile.id,
+            "changes": [c.as_json() for c in self.changes],
+            "needed_bytes": self.needed_bytes,
+            "free_bytes": self.free_bytes,
+        }
+
+
+def read_key(key: Path) -> tuple[dict[str, Any], Lock]:
+    """The key's manifest and the lock it was built from; a clear refusal for anything else."""
+    path = key / MANIFEST
+    if not path.is_file():
+        raise InputError(
+            f"{key} has no {MANIFEST}: not a key made by packbuilder",
+            hint="give the key's folder (the mounted key, or a --format dir output)",
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        fmt = manifest.get("format") if isinstance(manifest, dict) else None
+    except (OSError, ValueError):
+        raise InputError(f"{key}: {MANIFEST} is damaged", hint="rebuild the key with packbuilder build --format dir") from None
+    if fmt != 1 or "lock" not in manifest:
+        raise InputError(
+            f"{key} was made by a packbuilder too old to update it (manifest format {fmt!r})",
+            hint="copy Documents/ away, rebuild the key once with `packbuilder build --format dir`, then copy it back",
+        )
+    try:
+        lock = Lock.model_validate(manifest["lock"])
+    except ValueError as exc:
+        raise InputError(f"{key}: the lock inside {MANIFEST} is not valid", details=[str(exc)]) from None
+    return manifest, lock
+
+
+def diff(old: Lock, new: Lock) -> list[Change]:
+    """What changes, app by app, sorted by app id."""
+    before = {i.app: i for i in old.items}
+    after = {i.app: i for i in new.items}
+    changes = []
+    for app in sorted(set(before) | set(after)):
+        a, b = before.get(app), after.get(app)
+        if a is None:
+            kind: ChangeKind = "add"
+        elif b is None:
+            kind = "remove"
+        elif (a.digest, a.dest, a.launch, a.version) != (b.digest, b.dest, b.launch, b.version):
+            kind = "update"
+        else:
+            kind = "keep"
+        changes.append(Change(app, kind, a, b))
+    return changes
+
+
+def plan_update(key: Path, new: Lock) -> UpdatePlan:
+    manifest, old = read_key(key)
+    if new.pack.id != old.pack.id:
+        raise InputError(
+            f"{key} holds the pack {old.pack.id!r}, the lock is for {new.pack.id!r}",
+            hint="an update keeps the key's pack: build a new key for another pack",
+        )
+    plan = UpdatePlan(key, old, new, diff(old, new), manifest)
+    plan.needed_bytes = sum(unpack_cap(c.new) // 3 + c.new.download_size for c in plan.changed if c.new)
+    plan.free_bytes = shutil.disk_usage(key).free
+    return plan
+
+
+def check_space(plan: UpdatePlan) -> None:
+    if plan.needed_bytes > plan.free_bytes:
+        raise InputError(
+            f"not enough room on {plan.key}: the update needs about {plan.needed_bytes / 1e6:,.0f} MB,"
+            f" {plan.free_bytes / 1e6:,.0f} MB are free",
+            hint="free some room on the key (Documents/ is yours to sort), or update fewer apps with a lock",
+        )
+    for change in plan.changed:
+        if change.new and change.new.kind.value == "appimage" and change.new.download_size >= 4 * 2**30:
+            raise InputError(f"{change.app}: a file of 4 GiB or more cannot be on a FAT32 key")
+
+
+# -- the journal ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Journal:
+    path: Path
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, key: Path) -> Journal | None:
+        path = key / JOURNAL
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            assert data.get("format") == JOURNAL_FORMAT
+        except (OSError, ValueError, AssertionError):
+            raise InputError(
+                f"{path} is damaged: the interrupted update cannot be finished",
+                hint="rebuild the key, or remove that file and .packbuilder/update/ and check it with packbuilder verify",
+            ) from None
+        return cls(path, data)
+
+    def save(self) -> None:
+        atomic_write_bytes(self.path, json.dumps(self.data, sort_keys=True).encode())
+
+    @property
+    def new(self) -> Lock:
+        return Lock.model_validate(self.data["new_lock"])
+
+    @property
+    def old(self) -> Lock:
+        return Lock.model_validate(self.data["old_lock"])
+
+    def step(self, name: str, value: Any = True) -> None:
+        self.data.setdefault("done", {})[name] = value
+        self.save()
+        _fault(name)
+
+    def done(self, name: str) -> bool:
+        return name in self.data.get("done", {})
+
+
+def _fault(step: str) -> None:
+    if os.environ.get(FAULT_ENV) == step:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# -- applying -------------------------------------------------------------------------------------
+
+
+def start(plan: UpdatePlan) -> Journal:
+    if Journal.load(plan.key) is not None:
+        raise InputError(
+            f"{plan.key} has an unfinished update",
+            hint="run `packbuilder update KEY` to finish it, or `packbuilder update KEY --rollback` to undo it",
+        )
+    journal = Journal(
+        plan.key / JOURNAL,
+        {
+            "format": JOURNAL_FORMAT,
+            "packbuilder": __version__,
+            "old_lock": json.loads(lock_bytes(plan.old)),
+            "new_lock": json.loads(lock_bytes(plan.new)),
+            "manifest": plan.manifest,
+            "done": {},
+        },
+    )
+    shutil.rmtree(plan.key / WORK, ignore_errors=True)
+    journal.save()
+    _fault("journal")
+    return journal
+
+
+def run(key: Path, journal: Journal, cached: dict[str, Path], purge: bool = False) -> list[Change]:
+    """Carry the journal's update through: stage, swap, regenerate, clean. Each step is idempotent."""
+    changes = diff(journal.old, journal.new)
+    work = key / WORK
+    hashes: Hashes = {}  # of the files staged by this run (a file staged by an interrupted run is hashed again)
+    for change in changes:
+        if change.new and change.kind in ("add", "update") and not journal.done(f"staged:{change.app}"):
+            _stage_app(work / "stage", change.new, cached, journal, hashes)
+    for change in changes:
+        if change.kind != "keep" and not journal.done(f"swapped:{change.app}"):
+            _swap(key, work, change)
+            journal.step(f"swapped:{change.app}")
+    if not journal.done("committed"):
+        journal.step("committed")  # every app is in place: from here the update only goes forward
+    # The old versions are deleted while the menu and manifest are written (unlinking is the disk's
+    # work, rendering the processor's).
+    cleaner = threading.Thread(target=shutil.rmtree, args=(work / "old",), kwargs={"ignore_errors": True})
+    cleaner.start()
+    try:
+        if not journal.done("regenerated"):
+            regenerate(key, journal.new, journal.data["manifest"], changes, hashes)
+            journal.step("regenerated")
+    finally:
+        cleaner.join()
+    if purge:
+        _purge(key, journal.data["manifest"], [c.app for c in changes if c.kind == "remove"])
+    # The journal goes first: once it is gone the update is done; a leftover work folder is only
+    # space, removed here or by the next update.
+    journal.path.unlink()
+    shutil.rmtree(work, ignore_errors=True)
+    return changes
+
+
+def _stage_app(stage_root: Path, item: LockedArtifact, cached: dict[str, Path], journal: Journal, hashes: Hashes) -> None:
+    target = join_within(stage_root, item.dest)
+    if target.exists() or target.is_symlink():  # a half-staged app from an interrupted run
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    place_item(item, cached[item.digest[1]], stage_root, hashes)
+    journal.step(f"staged:{item.app}")
+
+
+def _move(source: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, dest)
+
+
+def _swap(key: Path, work: Path, change: Change) -> None:
+    """Old folder out to ``old/``, new folder in. Each move is a rename: run again, it goes on."""
+    if change.old is not None:
+        current, parked = join_within(key, change.old.dest), join_within(work / "old", change.old.dest)
+        if current.exists() and not parked.exists():
+            _move(current, parked)
+            _fault(f"parked:{change.app}")
+    if change.new is not None:
+        staged, final = join_within(work / "stage", change.new.dest), join_within(key, change.new.dest)
+        if staged.exists():
+            if final.exists():
+                raise AssemblyError(f"{change.app}: {change.new.dest} is in the way", hint="move it away and run update again")
+            _move(staged, final)
+            _fault(f"moved:{change.app}")
+
+
+def rollback(key: Path) -> Lock:
+    """Undo an interrupted update: old folders back, new ones removed, menu and manifest as they were."""
+    journal = Journal.load(key)
+    if journal is None:
+        raise InputError(f"{key} has no unfinished update to roll back")
+    if journal.done("committed"):
+        raise InputError(
+            f"the update of {key} had already put every app in place: it cannot be rolled back",
+            hint="run `packbuilder update KEY` to finish it; bring older versions back with a lock: update KEY OLD.lock",
+        )
+    work = key / WORK
+    for change in reversed(diff(journal.old, journal.new)):
+        if change.kind == "keep":
+            continue
+        if change.new is not None:
+            staged, final = join_within(work / "stage", change.new.dest), join_within(key, change.new.dest)
+            if final.exists() and not staged.exists() and journal.done(f"staged:{change.app}"):
+                _move(final, join_within(work / "discard", change.new.dest))
+        if change.old is not None:
+            parked = join_within(work / "old", change.old.dest)
+            if parked.exists():
+                _move(parked, join_within(key, change.old.dest))
+    old_manifest = journal.data["manifest"]
+    if journal.done("regenerated"):  # pages written for the new apps go too
+        for rel in _listed(key / MANIFEST) - {e["path"] for e in old_manifest["files"]}:
+            join_within(key, rel).unlink(missing_ok=True)
+    _write_key_files(key, journal.old)
+    atomic_write_bytes(key / MANIFEST, (json.dumps(old_manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode())
+    journal.path.unlink()
+    shutil.rmtree(work, ignore_errors=True)
+    return journal.old
+
+
+def _listed(manifest: Path) -> set[str]:
+    try:
+        return {e["path"] for e in json.loads(manifest.read_text(encoding="utf-8"))["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _write_key_files(key: Path, lock: Lock) -> set[str]:
+    """The menu pages and pack.lock for ``lock``; returns the files written, relative to the key."""
+    from packbuilder.menu import render_menu
+
+    launchers = {i.app: _launcher(key, i) for i in lock.items}
+    docs_dir = key / "Docs"
+    docs = sorted(p.relative_to(key).as_posix() for p in docs_dir.rglob("*") if p.is_file()) if docs_dir.is_dir() else []
+    written = {p.relative_to(key).as_posix() for p in render_menu(lock, key, launchers, docs, __version__)}
+    atomic_write_bytes(key / ".packbuilder" / "pack.lock", lock_bytes(lock))
+    written.add(".packbuilder/pack.lock")
+    return written
+
+
+def regenerate(
+    key: Path, lock: Lock, old_manifest: dict[str, Any], changes: list[Change], known: Hashes | None = None
+) -> None:
+    """Menu pages, pack.lock and the manifest for ``lock``: only new files are hashed."""
+    written = _write_key_files(key, lock)
+    stale = tuple(f"{c.old.dest}/" for c in changes if c.old and c.kind != "keep")
+    fresh = tuple(c.new.dest for c in changes if c.new and c.kind != "keep")
+    gone = {s[:-1] for s in stale}
+    files = [
+        e
+        for e in old_manifest["files"]
+        if e["path"] not in written and e["path"] not in gone and not e["path"].startswith(stale)
+    ]
+    for dest in fresh:
+        files.extend(_entries(key, dest, known or {}))
+    files.extend(_entry(key, rel) for rel in sorted(written))
+    files.sort(key=lambda e: e["path"])
+    document = manifest_document(lock, files)
+    atomic_write_bytes(key / MANIFEST, (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode())
+
+
+def _launcher(key: Path, item: LockedArtifact) -> str | None:
+    if item.kind.value == "appimage":
+        return item.dest
+    if item.launch and (key / item.dest / item.launch).is_file():
+        return f"{item.dest}/{item.launch}"
+    return None
+
+
+def _entry(key: Path, rel: str, known: Hashes | None = None) -> dict[str, Any]:
+    path = key / rel
+    size = path.stat().st_size
+    if known and rel in known and known[rel][0] == size:
+        return {"path": rel, "size": size, "sha256": known[rel][1]}
+    return {"path": rel, "size": size, "sha256": hash_file(path)}
+
+
+def _entries(key: Path, dest: str, known: Hashes) -> list[dict[str, Any]]:
+    root = key / dest
+    if root.is_file():
+        return [_entry(key, dest)]
+    return [_entry(key, p.relative_to(key).as_posix(), known) for p in sorted(root.rglob("*")) if p.is_file()]
+
+
+def _purge(key: Path, manifest: dict[str, Any], removed: list[str]) -> None:
+    for app in manifest.get("apps", []) if isinstance(manifest.get("apps"), list) else []:
+        if isinstance(app, dict) and app.get("app") in removed and isinstance(app.get("data"), str):
+            shutil.rmtree(join_within(key, app["data"]), ignore_errors=True)
+
+
+def update(
+    key: Path,
+    cached: dict[str, Path],
+    plan: UpdatePlan | None,
+    purge: bool = False,
+    on_journal: Callable[[Journal], None] | None = None,
+) -> list[Change]:
+    """Finish an interrupted update if there is one, else apply ``plan``."""
+    journal = Journal.load(key)
+    if journal is None:
+        if plan is None:
+            raise InputError(f"{key}: nothing to update")
+        check_space(plan)
+        journal = start(plan)
+    if on_journal is not None:
+        on_journal(journal)
+    try:
+        return run(key, journal, cached, purge)
+    except PackbuilderError:
+        raise
+    except OSError as exc:
+        raise AssemblyError(
+            f"the update of {key} stopped: {exc.strerror or exc}",
+            hint="run `packbuilder update KEY` again to finish it, or `--rollback` to undo it",
+        ) from None
+
+
+def lock_id(lock: Lock) -> str:
+    return lock_digest(lock)[:12]

@@ -1,0 +1,146 @@
+"""The import rule of CONTRIBUTING.md's ARCHITECTURE section, checked on the source.
+
+Every module of the package sits in one layer; a module imports only from its own layer or
+lower ones (imports inside functions and under TYPE_CHECKING count too). The command modules
+of ``cli/`` never import each other: shared options live in ``cli/options.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "packbuilder"
+
+# Lowest first: the flow of DESIGN.md (catalog -> plan -> fetch -> stage -> image -> build -> publish),
+# with the helpers every stage uses at the bottom and the command line on top.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    # updates.templates only expands {version} fields: the app model validates its templates with it.
+    ("packbuilder", "errors", "ui", "fsutil", "paths", "tools", "versions", "yamlsrc", "updates.templates", "i18n"),
+    ("model",),
+    ("catalog", "lint", "lint_rules", "profiles"),
+    ("plan", "matrix", "reasons", "packs"),
+    ("fetch",),
+    ("unpack", "pages", "menu", "stage"),
+    ("image", "flash"),
+    ("build", "verify", "workspace", "update"),
+    ("publish", "site", "torrent", "updates", "report"),
+    ("cli", "__main__"),
+)
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer(module: str) -> int:
+    """The layer of ``packbuilder.x.y``: the longest listed prefix of ``x.y`` wins."""
+    rel = module.removeprefix("packbuilder").lstrip(".") or "packbuilder"
+    best, depth = None, -1
+    for index, names in enumerate(LAYERS):
+        for name in names:
+            if (rel == name or rel.startswith(name + ".")) and len(name) > depth:
+                best, depth = index, len(name)
+    assert best is not None, f"{module} is in no layer of tests/test_architecture.py: add it (and to CONTRIBUTING.md)"
+    return best
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every packbuilder module ``path`` imports, wherever the import statement is."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "packbuilder":
+                found += [(node.lineno, f"packbuilder.{a.name}") for a in node.names if a.name != "__version__"]
+                found += [(node.lineno, "packbuilder") for a in node.names if a.name == "__version__"]
+            elif node.module.startswith("packbuilder."):
+                found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("packbuilder.")]
+    return found
+
+
+def test_every_import_goes_down_the_layers() -> None:
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "_shipped" in path.parts:
+            continue
+        here = module_name(path)
+        for line, target in imports(path):
+            if layer(target) > layer(here):
+                where = f"{path.relative_to(ROOT)}:{line}"
+                wrong.append(f"{where}: {here} (layer {layer(here)}) imports {target} (layer {layer(target)})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_command_modules_do_not_import_each_other() -> None:
+    wrong = []
+    for path in sorted((PACKAGE / "cli").glob("*_cmd.py")):
+        for line, target in imports(path):
+            if target.startswith("packbuilder.cli") and target != "packbuilder.cli.options":
+                wrong.append(f"{path.relative_to(ROOT)}:{line}: imports {target}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_rule_catches_an_upward_import() -> None:
+    assert layer("packbuilder.plan.lock") < layer("packbuilder.fetch.download") < layer("packbuilder.cli.build_cmd")
+    assert layer("packbuilder.updates.templates") == 0 and layer("packbuilder.updates.bump") == len(LAYERS) - 2
+
+
+# Places that still do by hand what one module does for all; each names why it is allowed.
+OWN_WAYS: dict[str, tuple[str, set[str]]] = {
+    # call -> (the one module that does it, files still allowed to)
+    "os.replace": (
+        "packbuilder/fsutil.py",
+        {
+            # temp-then-rename variants of the image writers: to move onto fsutil.staged_output
+            "packbuilder/image/fat/image.py",
+            "packbuilder/image/iso.py",
+            "packbuilder/image/iso9660/append.py",
+            "packbuilder/image/iso_xorriso.py",
+            "packbuilder/image/usblive/writer.py",
+            "packbuilder/fetch/cache.py",  # the cache's commit, quarantine and metadata
+            # not temp-then-rename: whole folders moved on one file system (a key's user data kept
+            # across a rebuild; apps swapped by update under its journal)
+            "packbuilder/build/outputs.py",
+            "packbuilder/update.py",
+        },
+    ),
+    "os.rename": ("packbuilder/fsutil.py", set()),
+    "print": ("packbuilder/ui.py", set()),
+    "sys.stdout.write": ("packbuilder/ui.py", set()),
+    "shutil.which": ("packbuilder/tools.py", set()),
+    "ToolMissing": (
+        "packbuilder/tools.py",
+        {"packbuilder/flash.py", "packbuilder/image/usblive/boot.py", "packbuilder/image/usblive/writer.py"},
+    ),
+}
+
+
+def _call_name(node: ast.Call) -> str:
+    parts = []
+    func: ast.expr = node.func
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if isinstance(func, ast.Name):
+        parts.append(func.id)
+    return ".".join(reversed(parts))
+
+
+def test_one_way_to_print_rename_and_find_tools() -> None:
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = _call_name(node)
+            if name in OWN_WAYS:
+                home, allowed = OWN_WAYS[name]
+                if rel != home and rel not in allowed:
+                    wrong.append(f"{rel}:{node.lineno}: {name}(...) outside {home}")
+    assert not wrong, "\n".join(wrong)
