@@ -37,7 +37,10 @@ class Bars:
             TimeRemainingColumn(),
             transient=False,
         )
-        self.total = self.bars.add_task("[bold]total", total=total_bytes or None) if total_bytes is not None else None
+        from packbuilder.i18n import _
+
+        label = "[bold]" + _("total")
+        self.total = self.bars.add_task(label, total=total_bytes or None) if total_bytes is not None else None
         self._keyed: dict[str, Any] = {}
 
     def __enter__(self) -> Bars:

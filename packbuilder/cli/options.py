@@ -41,7 +41,9 @@ def _enum_parser(enum: type[E], what: str) -> Callable[[str], E]:
         try:
             return enum(text)
         except ValueError:
-            raise typer.BadParameter(f"unknown {what} {text!r}: use one of: {', '.join(m.value for m in enum)}") from None
+            choices = ", ".join(m.value for m in enum)
+            message = _("unknown {what} {value!r}: use one of: {choices}")
+            raise typer.BadParameter(message.format(what=what, value=text, choices=choices)) from None
 
     return parse
 

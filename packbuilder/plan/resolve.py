@@ -394,12 +394,18 @@ def resolve(
     excluded: list[Exclusion] = []
     warnings: list[str] = []
     if pack.profiles and profile.id not in pack.profiles:
-        warnings.append(f"pack {pack.id} is meant for {', '.join(pack.profiles)}, not {profile.id}")
+        from packbuilder.i18n import _
+
+        meant = _("pack {pack} is meant for {profiles}, not {profile}")
+        warnings.append(meant.format(pack=pack.id, profiles=", ".join(pack.profiles), profile=profile.id))
     run_on = profile
     base_items: tuple[BaseItem, ...] = ()
     if base is not None:
         if profile.arch not in _RUNS_ON.get(base.arch, (base.arch,)):
-            warnings.append(f"base {base.id} is for {base.arch.value} PCs: it will not start on {profile.arch.value}")
+            from packbuilder.i18n import _
+
+            wrong = _("base {base} is for {arch} PCs: it will not start on {pc}")
+            warnings.append(wrong.format(base=base.id, arch=base.arch.value, pc=profile.arch.value))
         run_on = live_profile(profile, base)
         base_items = _base_items(base, wanted, profile)
     from_base = {b.app.id for b in base_items if b.wanted}
