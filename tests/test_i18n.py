@@ -237,3 +237,13 @@ def test_plan_in_the_locale_language(tmp_path: Path) -> None:
                       env={"LANG": "fr_FR.UTF-8"})
     assert refused.returncode == 2
     assert "erreur : le pack vieux-pc demande" in refused.stderr and "conseil : prendre une clé plus grande" in refused.stderr
+
+
+def test_catalog_list_says_why_not_in_the_locale_language(tmp_path: Path) -> None:
+    import json
+
+    doc = json.loads(run_cli("catalog", "list", "--profile", "windows-xp-x86", "--json", cwd=tmp_path).stdout)
+    refused = [a["profile"] for a in doc["apps"] if not a["profile"]["runs"]]
+    assert refused and all(p["misfits"] and {"version", "code", "value"} == set(p["misfits"][0]) for p in refused)
+    french = run_cli("catalog", "list", "--profile", "windows-xp-x86", cwd=tmp_path, env={"LANG": "fr_FR.UTF-8", "COLUMNS": "250"})
+    assert "non : " in french.stdout and " demande " in french.stdout and "needs" not in french.stdout

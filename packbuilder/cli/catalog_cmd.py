@@ -66,13 +66,16 @@ def list_apps(
                 "runs": choice.version is not None,
                 "version": choice.version,
                 "reason": choice.reason,
+                "misfits": [{"version": v, "code": c, "value": value} for v, c, value in choice.codes],
             }
     if OUTPUT.json_mode:
         OUTPUT.emit_json({"apps": rows, "count": len(rows)})
         return
+    from rich.markup import escape
     from rich.table import Table
 
     from packbuilder.i18n import current_language
+    from packbuilder.reasons import explain
 
     lang = current_language()
     title = _("{count} apps for {profile}") if profile else _("{count} apps")
@@ -85,8 +88,9 @@ def list_apps(
         cells = [row["id"], row["category"], row["latest"], row["license"], row["summary"][lang]]
         if profile:
             p = row["profile"]
-            refused = _("no")
-            cells.append(f"[green]{p['version']}[/]" if p["runs"] else f"[red]{refused}[/]: {p['reason']}")
+            why = explain([(m["version"], m["code"], m["value"]) for m in p["misfits"]], lang) if p["misfits"] else p["reason"]
+            refused = _("[red]no[/]: {reason}").format(reason=escape(why))
+            cells.append(f"[green]{p['version']}[/]" if p["runs"] else refused)
         table.add_row(*cells)
     OUTPUT.show(table)
 
