@@ -245,5 +245,6 @@ def test_catalog_list_says_why_not_in_the_locale_language(tmp_path: Path) -> Non
     doc = json.loads(run_cli("catalog", "list", "--profile", "windows-xp-x86", "--json", cwd=tmp_path).stdout)
     refused = [a["profile"] for a in doc["apps"] if not a["profile"]["runs"]]
     assert refused and all(p["misfits"] and {"version", "code", "value"} == set(p["misfits"][0]) for p in refused)
-    french = run_cli("catalog", "list", "--profile", "windows-xp-x86", cwd=tmp_path, env={"LANG": "fr_FR.UTF-8", "COLUMNS": "250"})
+    wide_french = {"LANG": "fr_FR.UTF-8", "COLUMNS": "250"}
+    french = run_cli("catalog", "list", "--profile", "windows-xp-x86", cwd=tmp_path, env=wide_french)
     assert "non : " in french.stdout and " demande " in french.stdout and "needs" not in french.stdout
