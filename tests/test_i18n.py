@@ -248,3 +248,11 @@ def test_catalog_list_says_why_not_in_the_locale_language(tmp_path: Path) -> Non
     wide_french = {"LANG": "fr_FR.UTF-8", "COLUMNS": "250"}
     french = run_cli("catalog", "list", "--profile", "windows-xp-x86", cwd=tmp_path, env=wide_french)
     assert "non : " in french.stdout and " demande " in french.stdout and "needs" not in french.stdout
+
+
+def test_offline_block_in_the_locale_language(tmp_path: Path) -> None:
+    env = {"LANG": "fr_FR.UTF-8", "PACKBUILDER_CACHE": str(tmp_path / "cache")}
+    result = run_cli("fetch", "vieux-pc", "--profile", "windows-xp-x86", "--offline", cwd=tmp_path, env=env)
+    assert result.returncode == 3
+    assert "erreur : hors ligne :" in result.stderr and "pour s’en sortir :" in result.stderr
+    assert "manquants :" in result.stderr

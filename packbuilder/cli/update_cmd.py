@@ -92,16 +92,17 @@ def _show(plan: UpdatePlan) -> None:
 
 def _confirm(plan: UpdatePlan, yes: bool) -> None:
     from packbuilder.errors import InputError
+    from packbuilder.i18n import confirm
 
     if yes:
         return
     if not sys.stdin.isatty():
         raise InputError(
-            "refusing to change the key without confirmation: standard input is not a terminal",
-            hint="check the changes above, then run again with --yes",
+            _("refusing to change the key without confirmation: standard input is not a terminal"),
+            hint=_("check the changes above, then run again with --yes"),
         )
-    if not typer.confirm("Update the key now?", default=False, err=True):
-        OUTPUT.err.print("nothing was changed", markup=False)
+    if not confirm(_("Update the key now?"), default=False):  # o/oui under French
+        OUTPUT.err.print(_("nothing was changed"), markup=False)
         raise typer.Abort()
 
 
