@@ -21,7 +21,7 @@ APT_PACKAGES += wine wine64 gcc-mingw-w64
 # Menu tests: node runs the HTA's script; npm installs axe-core (accessibility checks in Chromium).
 APT_PACKAGES += nodejs npm
 
-.PHONY: install install-system install-python install-npm test lint unit fixtures bench dist binary test-dist test-live clean \
+.PHONY: install install-system install-python install-npm locale pot test lint unit fixtures bench dist binary test-dist test-live clean \
 	install-build-tools matrix lock image images bundle unbundle publish release
 
 install: install-system install-python install-npm
@@ -43,6 +43,18 @@ install-system:
 
 install-python:
 	$(PIP) install -q -e '.[test]'
+	$(MAKE) locale
+
+# Translations: the .po files are in the repository, the .mo files gettext reads are built (hatch_build.py).
+locale:
+	$(PYTHON) hatch_build.py
+
+# After changing messages: extract them, merge them into each .po, then translate the new ones.
+pot:
+	$(PYTHON) -m babel.messages.frontend extract -F babel.cfg -k N_ --no-location --sort-output --omit-header --no-wrap \
+		-o packbuilder/locale/packbuilder.pot .
+	$(PYTHON) -m babel.messages.frontend update -i packbuilder/locale/packbuilder.pot -d packbuilder/locale -D packbuilder \
+		--no-fuzzy-matching --ignore-obsolete --no-wrap
 
 test: lint unit test-dist
 
@@ -52,7 +64,7 @@ lint:
 	$(PYTHON) -m packbuilder manifest lint manifests
 
 # tests/test_dist.py runs the frozen binary: test-dist builds it first and runs it there.
-unit: fixtures $(AXE)
+unit: fixtures locale $(AXE)
 	$(PYTHON) -m pytest -q --ignore=tests/test_dist.py
 
 # Small bootable ISOs and Debian's boot images for the image and QEMU boot tests. One run of the
@@ -75,7 +87,7 @@ dist: binary
 	$(PIP) wheel --no-deps -w dist .
 
 # dist/packbuilder: one executable file, no Python needed (packbuilder.spec; about a minute).
-binary:
+binary: locale
 	$(PYTHON) -m PyInstaller --noconfirm --clean --log-level WARN --distpath dist --workpath build/pyinstaller packbuilder.spec
 
 # Runs the binary built just now with an empty environment; fails (never skips) if it is missing.

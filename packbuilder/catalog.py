@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -16,6 +17,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from packbuilder.errors import InputError
+from packbuilder.lint_rules import HTTPS_ONLY, download_rules, review_rules
 from packbuilder.model import KINDS, App, Artifact, Base, CategoryRef, Pack, Profile
 from packbuilder.model.common import ID_RE
 from packbuilder.versions import OsRange, version_key
@@ -65,7 +67,7 @@ class Catalog:
         return _get(self.profiles, profile_id, "profile", "packbuilder profiles list")
 
     def pack(self, pack_id: str) -> Pack:
-        return _get(self.packs, pack_id, "pack", f"ls {display_path(self.root / 'packs')}")
+        return _get(self.packs, pack_id, "pack", "packbuilder packs list")
 
     def base(self, base_id: str) -> Base:
         return _get(self.bases, base_id, "base", f"ls {display_path(self.root / 'bases')}")
@@ -77,9 +79,19 @@ def _get(table: dict[str, T], key: str, what: str, listing: str) -> T:
     except KeyError:
         import difflib
 
+        from packbuilder.i18n import _
+
         close = difflib.get_close_matches(key, table, n=3)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise InputError(f"unknown {what} {key!r}", hint=f"{hint}List them with: {listing}") from None
+        guess = _("did you mean {names}? ").format(names=", ".join(close)) if close else ""
+        message = {
+            "app": _("unknown app {id!r}"),
+            "profile": _("unknown profile {id!r}"),
+            "pack": _("unknown pack {id!r}"),
+            "base": _("unknown base {id!r}"),
+        }.get(what, _("unknown {what} {id!r}"))
+        raise InputError(
+            message.format(id=key, what=what), hint=guess + _("List them with: {command}").format(command=listing)
+        ) from None
 
 
 class _Collector:
@@ -90,6 +102,7 @@ class _Collector:
         self.docs: dict[tuple[str, str], SourceDoc] = {}
         # Ids whose file exists but did not load: references to them are not reported twice.
         self.broken: set[tuple[str, str]] = set()
+        self.read: list[tuple[str, SourceDoc]] = []  # every file read as a mapping, loaded or not (lint_rules)
 
     def add(self, doc: SourceDoc | Path, loc: Loc, message: str, severity: Severity = "error") -> None:
         if isinstance(doc, SourceDoc):
@@ -164,6 +177,7 @@ def _load_file(col: _Collector, path: Path, kind: str) -> tuple[SourceDoc, BaseM
     if not isinstance(doc.data, dict):
         col.add(doc, (), f"a manifest must be a mapping of keys to values (this {kind} file is not)")
         return None
+    col.read.append((kind, doc))
     stem = path.stem
     if not ID_RE.match(stem):
         col.add(doc, (), f"file name {path.name!r} is not a valid id: rename it (lowercase letters, digits, '-', '_')")
@@ -187,8 +201,9 @@ def scan_files(root: Path) -> list[tuple[Path, str]]:
     return files
 
 
-def check_tree(root: Path) -> tuple[Catalog, list[Problem]]:
-    """Load everything under ``root``; return what loaded and every problem found."""
+def check_tree(root: Path, review: bool = False) -> tuple[Catalog, list[Problem]]:
+    """Load everything under ``root``; return what loaded and every problem found, in one pass
+    (with ``review``, also what ``manifest lint`` checks for reviewers: lint_rules)."""
     col = _Collector()
     catalog = Catalog(root=root)
     tables: dict[str, dict[str, Any]] = {
@@ -220,7 +235,11 @@ def check_tree(root: Path) -> tuple[Catalog, list[Problem]]:
         catalog.sources[(kind, obj_id)] = path
         col.docs[(kind, obj_id)] = doc
     _check_semantics(col, catalog)
-    return catalog, sorted(col.problems)
+    for kind, doc in col.read:
+        if kind == "app":
+            for loc, message, severity in download_rules(doc.data) + (review_rules(doc.data) if review else []):
+                col.add(doc, loc, message, severity)  # type: ignore[arg-type]
+    return catalog, sorted(set(col.problems))  # a rule and the model may say the same thing
 
 
 def load_catalog(root: Path) -> Catalog:
@@ -250,9 +269,7 @@ def _check_url(col: _Collector, kind: str, obj_id: str, loc: Loc, url: str, inse
         if insecure:
             col.at(kind, obj_id, loc, "plain http download (allowed by 'insecure: true'; the hash still protects it)", "warning")
         else:
-            col.at(
-                kind, obj_id, loc, "downloads must use https (set 'insecure: true' on the artifact only if no https host exists)"
-            )
+            col.at(kind, obj_id, loc, HTTPS_ONLY)
 
 
 def _check_app(col: _Collector, catalog: Catalog, app: App) -> None:
@@ -385,6 +402,14 @@ def overlays_root(catalog_root: Path) -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
+def overlay_bytes(catalog_root: Path, names: tuple[str, ...]) -> int:
+    """Bytes the named overlays put on a key (0 when the catalog has no overlays folder)."""
+    from packbuilder.fsutil import tree_size
+
+    overlays = overlays_root(catalog_root)
+    return sum(tree_size(overlays / name) for name in names) if overlays else 0
+
+
 def find_catalog(explicit: Path | None) -> Path:
     """--catalog, then $PACKBUILDER_CATALOG, then ./manifests, then the shipped catalog."""
     if explicit is not None:
@@ -402,22 +427,49 @@ def find_catalog(explicit: Path | None) -> Path:
     return shipped_root()
 
 
-def load_pack_arg(catalog: Catalog, arg: str) -> Pack:
-    """PACK on the command line: a pack id, or the path of a pack file checked against the catalog."""
-    path = Path(arg)
-    if not (arg.endswith((".yaml", ".yml")) or os.sep in arg or "/" in arg):
-        return catalog.pack(arg)
+def is_file_arg(arg: str) -> bool:
+    """PACK or --profile names a file (``x.yaml``, ``./x``) rather than an id."""
+    return arg.endswith((".yaml", ".yml")) or os.sep in arg or "/" in arg
+
+
+def load_file_arg(catalog: Catalog, path: Path, kind: str) -> BaseModel:
+    """A pack or profile file given on the command line, checked like the catalog's (every problem
+    with file:line), its references checked against the catalog."""
+    from packbuilder.i18n import _
+
     if not path.is_file():
-        raise InputError(f"pack file {arg} does not exist")
+        message = _("pack file {path} does not exist") if kind == "pack" else _("profile file {path} does not exist")
+        raise InputError(message.format(path=display_path(path)))
     col = _Collector()
-    loaded = _load_file(col, path, "pack")
+    loaded = _load_file(col, path, kind)
     if loaded is not None:
         doc, model = loaded
-        assert isinstance(model, Pack)
-        pack: Pack = model
-        col.docs[("pack", model.id)] = doc
-        _check_pack(col, catalog, pack)
+        col.docs[(kind, str(getattr(model, "id")))] = doc  # noqa: B009  # every manifest kind has an id
+        if isinstance(model, Pack):
+            _check_pack(col, catalog, model)
     errors = [p for p in col.problems if p.severity == "error"]
     if errors or loaded is None:
-        raise InputError(f"pack file {display_path(path)} has problems", details=[str(p) for p in sorted(errors)])
-    return pack
+        message = _("pack file {path} has problems") if kind == "pack" else _("profile file {path} has problems")
+        raise InputError(message.format(path=display_path(path)), details=[str(p) for p in sorted(errors)])
+    return loaded[1]
+
+
+ArgModel = TypeVar("ArgModel", Pack, Profile)
+
+
+def _load_arg(catalog: Catalog, arg: str, kind: str, model: type[ArgModel], by_id: Callable[[str], ArgModel]) -> ArgModel:
+    if not is_file_arg(arg):
+        return by_id(arg)
+    loaded = load_file_arg(catalog, Path(arg), kind)
+    assert isinstance(loaded, model)
+    return loaded
+
+
+def load_pack_arg(catalog: Catalog, arg: str) -> Pack:
+    """PACK on the command line: a pack id, or the path of a pack file checked against the catalog."""
+    return _load_arg(catalog, arg, "pack", Pack, catalog.pack)
+
+
+def load_profile_arg(catalog: Catalog, arg: str) -> Profile:
+    """--profile on the command line: a profile id, or the path of a profile file (``profiles new``)."""
+    return _load_arg(catalog, arg, "profile", Profile, catalog.profile)

@@ -20,8 +20,9 @@ import jinja2
 
 from packbuilder.fsutil import write_texts
 from packbuilder.model.common import Category, Kind, Platform
-from packbuilder.model.lock import Lock, LockedArtifact
+from packbuilder.model.lock import Lock, LockedArtifact, LockedMisfit
 from packbuilder.pages import LANGS, Page, environment, format_date, href, translate
+from packbuilder.reasons import explain
 
 ASSETS = "Menu-fichiers"
 APPS_DIR = f"{ASSETS}/apps"
@@ -85,6 +86,26 @@ class AppEntry:
         return posixpath.basename(self.program) if self.program else None
 
     @property
+    def why(self) -> dict[str, str] | None:
+        """Why this version, by page language; None for a lock without codes (then ``item.reason``)."""
+        if self.item.misfits:
+            newer = _words(self.item.misfits)
+            return {
+                "fr": f"Les versions plus récentes ne fonctionnent pas sur ces PC : {newer['fr']}.",
+                "en": f"Newer versions do not run on these PCs: {newer['en']}.",
+            }
+        # No newer release skipped: the newest (a lock with codes says so by its replaced_misfits,
+        # an older one by its reason's words).
+        if self.item.replaced_misfits or self.item.reason.split(": ", 1)[-1].startswith("newest release"):
+            return {"fr": "C’est la version la plus récente.", "en": "This is the newest version."}
+        return None
+
+    @property
+    def replaced_words(self) -> dict[str, str] | None:
+        """Why the app it replaces does not run, by page language (None without codes)."""
+        return _words(self.item.replaced_misfits) if self.item.replaced_misfits else None
+
+    @property
     def replaced_because(self) -> str | None:
         """The resolver's reason without the "x 1.0 instead of y: " prefix (it is said in words)."""
         if not self.item.replaces:
@@ -103,7 +124,13 @@ class Doc:
 @dataclass(frozen=True)
 class Excluded:
     app: str
-    reason: str
+    reason: str  # the resolver's English sentence: shown only for locks that have no codes
+    reasons: dict[str, str] | None = None  # by page language, from the lock's codes
+
+
+def _words(misfits: Iterable[LockedMisfit]) -> dict[str, str]:
+    codes = [(m.version, m.code, m.value) for m in misfits]
+    return {lang: explain(codes, lang) for lang in LANGS}
 
 
 def explorer_words(os_name: str) -> dict[str, tuple[str, str]]:
@@ -187,7 +214,10 @@ def _grouped(entries: Iterable[AppEntry]) -> list[tuple[Category, list[AppEntry]
 
 
 def _excluded(lock: Lock) -> list[Excluded]:
-    out = [Excluded(e.app, e.reason.removeprefix(f"{e.app} excluded: ")) for e in lock.excluded]
+    out = [
+        Excluded(e.app, e.reason.removeprefix(f"{e.app} excluded: "), _words(e.misfits) if e.misfits else None)
+        for e in lock.excluded
+    ]
     return sorted(out, key=lambda e: e.app)
 
 

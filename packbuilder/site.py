@@ -24,7 +24,7 @@ from typing import Any
 
 import jinja2
 
-from packbuilder.fsutil import write_texts
+from packbuilder.fsutil import format_size, write_texts
 from packbuilder.menu import CATEGORY_LABELS, CATEGORY_ORDER
 from packbuilder.pages import LANGS, Page, environment, format_date, href, translate
 
@@ -52,18 +52,6 @@ class Group:
     key: str
     title: dict[str, str]
     images: list[dict[str, Any]]
-
-
-def format_size(size: int, lang: str) -> str:
-    """Decimal units, the way keys are sold: 7 600 000 000 bytes -> "7,6 Go" / "7.6 GB"."""
-    units = ("octets", "ko", "Mo", "Go") if lang == "fr" else ("bytes", "kB", "MB", "GB")
-    value, unit = float(size), 0
-    while value >= 1000 and unit < len(units) - 1:
-        value, unit = value / 1000, unit + 1
-    text = f"{value:.0f}" if unit == 0 or value >= 100 else f"{value:.1f}".removesuffix(".0")
-    if lang == "fr":
-        text = text.replace(".", ",")
-    return f"{text}\u00a0{units[unit]}"
 
 
 def format_words(fmt: str, lang: str) -> str:

@@ -37,7 +37,10 @@ class Bars:
             TimeRemainingColumn(),
             transient=False,
         )
-        self.total = self.bars.add_task("[bold]total", total=total_bytes or None) if total_bytes is not None else None
+        from packbuilder.i18n import _
+
+        label = "[bold]" + _("total")
+        self.total = self.bars.add_task(label, total=total_bytes or None) if total_bytes is not None else None
         self._keyed: dict[str, Any] = {}
 
     def __enter__(self) -> Bars:
@@ -144,7 +147,10 @@ class Output:
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"[yellow]warning:[/] {message}", markup=True)
+            from packbuilder.i18n import _
+
+            label = _("warning:")
+            self.err.print(f"[yellow]{label}[/] {message}", markup=True)
 
     def debug_line(self, message: str) -> None:
         if self.debug:
@@ -155,11 +161,14 @@ class Output:
     def error(self, message: str, hint: str | None = None, details: list[str] | None = None) -> None:
         from rich.markup import escape
 
-        self.err.print(f"[bold red]error:[/] {escape(message)}")
+        from packbuilder.i18n import _
+
+        label, hint_label = _("error:"), _("hint:")  # French: « erreur : », « conseil : »
+        self.err.print(f"[bold red]{label}[/] {escape(message)}")
         for line in details or []:
             self.err.print(f"  {escape(line)}")
         if hint:
-            self.err.print(f"[cyan]hint:[/] {escape(hint)}")
+            self.err.print(f"[cyan]{hint_label}[/] {escape(hint)}")
 
 
 OUTPUT = Output()

@@ -22,10 +22,26 @@ def mini(tmp_path: Path) -> Path:
     return tmp_path / "mini" / "manifests"
 
 
+# The locale variables gettext reads, set so that packbuilder speaks English.
+ENGLISH = {"LANGUAGE": "", "LC_ALL": "", "LC_MESSAGES": "", "LANG": "C.UTF-8"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_translations() -> None:
+    """The .mo files gettext reads, built from the .po files as the package build does."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from hatch_build import compile_catalogs
+    finally:
+        sys.path.remove(str(ROOT))
+    compile_catalogs()
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``packbuilder`` in a child process, as a user would."""
     full_env = {**os.environ, "COLUMNS": "200", "PACKBUILDER_CATALOG": ""}
     full_env.pop("PACKBUILDER_CATALOG")
+    full_env.update(ENGLISH)  # whatever the machine's locale; tests of French pass LANG in env
     if env:
         full_env.update(env)
     return subprocess.run(

@@ -18,10 +18,10 @@ PACKAGE = ROOT / "packbuilder"
 # with the helpers every stage uses at the bottom and the command line on top.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # updates.templates only expands {version} fields: the app model validates its templates with it.
-    ("packbuilder", "errors", "ui", "fsutil", "paths", "tools", "versions", "yamlsrc", "updates.templates"),
+    ("packbuilder", "errors", "ui", "fsutil", "paths", "tools", "versions", "yamlsrc", "updates.templates", "i18n"),
     ("model",),
-    ("catalog", "lint"),
-    ("plan", "matrix"),
+    ("catalog", "lint", "lint_rules", "profiles"),
+    ("plan", "matrix", "reasons", "packs"),
     ("fetch",),
     ("unpack", "pages", "menu", "launchers", "stage"),
     ("image", "flash"),

@@ -247,3 +247,50 @@ def test_verify_a_published_image_against_its_sha256sums(env: dict[str, object],
     result = run_cli("verify", str(image), str(folder / "SHA256SUMS"))
     assert result.returncode == 1
     assert "does not match SHA256SUMS" in result.stderr
+
+
+def _image_size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def test_a_lock_builds_the_key_size_it_was_planned_for(env: dict[str, object]) -> None:
+    """The lock says 64 MB (its plan's size): build uses it, an explicit --size wins and must hold the lock."""
+    base: Path = env["base"]  # type: ignore[assignment]
+    lock = json.loads(Path(env["lock"]).read_text())  # type: ignore[arg-type]
+    lock["capacity_bytes"] = 48_000_000  # as `plan --size 48M` writes it; the profile still says 64 MB
+    planned = base / "planned-48m.lock"
+    planned.write_text(json.dumps(lock))
+    run = run_cli(
+        "--catalog", str(env["catalog"]), "build", str(planned), "--format", "usb", "-o", str(base / "k48.img"),
+        env=env["env"],  # type: ignore[arg-type]
+    )
+    assert run.returncode == 0, run.stderr
+    assert _image_size(base / "k48.img") == 48_000_000
+    wider = run_cli(
+        "--catalog", str(env["catalog"]), "build", str(planned), "--format", "usb", "--size", "40Mo",
+        "-o", str(base / "k40.img"), env=env["env"],  # type: ignore[arg-type]
+    )
+    assert wider.returncode == 0, wider.stderr
+    assert _image_size(base / "k40.img") == 40_000_000
+    too_small = run_cli(
+        "--catalog", str(env["catalog"]), "build", str(planned), "--format", "usb", "--size", "100k",
+        "-o", str(base / "k0.img"), env=env["env"],  # type: ignore[arg-type]
+    )
+    assert too_small.returncode == 2
+    assert "the lock needs" in too_small.stderr and "48 MB" in too_small.stderr.replace("\u00a0", " ")
+    assert not (base / "k0.img").exists()
+
+
+def test_build_says_the_profile_notes_the_lock_carries(env: dict[str, object]) -> None:
+    base: Path = env["base"]  # type: ignore[assignment]
+    lock = json.loads(Path(env["lock"]).read_text())  # type: ignore[arg-type]
+    lock["profile"]["notes"] = {"fr": "Gardez ce PC hors ligne.", "en": "Keep this PC offline."}
+    noted = base / "noted.lock"
+    noted.write_text(json.dumps(lock))
+    for lang, text in (("C.UTF-8", "Keep this PC offline."), ("fr_FR.UTF-8", "Gardez ce PC hors ligne.")):
+        run = run_cli(
+            "--catalog", str(env["catalog"]), "build", str(noted), "--format", "dir", "-o", str(base / f"noted-{lang}"),
+            env={**env["env"], "LANG": lang},  # type: ignore[dict-item]
+        )
+        assert run.returncode == 0, run.stderr
+        assert text in run.stderr

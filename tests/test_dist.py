@@ -92,6 +92,12 @@ def test_version(binary: Path, home: Path) -> None:
     assert result.stdout.strip() == f"packbuilder {__version__}"
 
 
+def test_the_binary_carries_the_french_catalog(binary: Path, home: Path) -> None:
+    result = run(binary, home, "--lang", "fr", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Construire des clés USB" in result.stdout
+
+
 def test_help(binary: Path, home: Path) -> None:
     result = run(binary, home, "--help")
     assert result.returncode == 0, result.stderr

@@ -108,3 +108,16 @@ def test_plan_capacity_overflow_exits_2_before_any_download() -> None:
     assert "needs" in result.stderr and "key holds about" in result.stderr
     assert "gimp 3.2.4" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_lock_keeps_the_planned_key_size(tmp_path: Path) -> None:
+    """plan --size 4G: the lock says 4 GB (not the profile's key), and build reads it from there."""
+    from packbuilder.plan.lock import key_bytes
+
+    lock_path = tmp_path / "w7.lock"
+    result = run_cli("plan", "vieux-pc", "--profile", "windows-7-x86", "--size", "4Go", "--lock", str(lock_path))
+    assert result.returncode == 0, result.stderr
+    lock = read_lock(lock_path)
+    assert lock.capacity_bytes == 4_000_000_000 != lock.profile.key_mb * 1_000_000
+    assert key_bytes(lock, None) == 4_000_000_000
+    assert key_bytes(lock, 16_000_000_000) == 16_000_000_000

@@ -23,10 +23,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from packbuilder.plan.lock import lock_bytes
 
 from packbuilder.image.authenticode import read_signature, uefi_loader_signature
 from packbuilder.image.inspect import inspect_iso
+from packbuilder.plan.lock import lock_bytes
 from tests import factories, qemu
 from tests.conftest import FIXTURES, run_cli
 from tests.test_iso import build_iso, env  # noqa: F401  # the ISO builds' catalog, cache and lock

@@ -24,7 +24,7 @@ from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
 from packbuilder.fsutil import atomic_write_bytes, staged_output
 from packbuilder.model.build import OutputFormat
-from packbuilder.plan.lock import lock_digest
+from packbuilder.plan.lock import key_bytes, lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ def build(
     out = out.absolute()
     check_target(out)
     if fmt in (OutputFormat.USB, OutputFormat.USB_LIVE):
-        check_image_size(size_bytes or lock.profile.key_mb * 1_000_000)
+        check_image_size(key_bytes(lock, size_bytes))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with claim(out):
@@ -262,7 +262,7 @@ def _write_format(
 ) -> IsoReport | None:
     """Write ``tree`` as ``fmt`` (any format but dir) at ``target`` (a path that does not exist yet)."""
     epoch = build_epoch(lock)
-    size = size_bytes or lock.profile.key_mb * 1_000_000
+    size = key_bytes(lock, size_bytes)
     label_text = (label or lock.pack.label).upper()
     if fmt is OutputFormat.ZIP:
         write_zip(tree, target, epoch)

@@ -58,7 +58,9 @@ def load_target(
     # The staleness check loads the whole catalog only to warn: not done when warnings are not shown.
     target: Target = load(arg, profile, capacity, ws.catalog, check_stale=not output.quiet, live=live, base_id=base)
     if target.stale:
-        output.warn(f"{arg} is stale: the catalog changed since it was written (the lock is used as is):")
+        from packbuilder.i18n import _
+
+        output.warn(_("{lock} is stale: the catalog changed since it was written (the lock is used as is):").format(lock=arg))
         for change in target.stale:
             output.warn(f"  {change}")
     return target.lock
@@ -91,6 +93,11 @@ def run_build(ws: Workspace, options: BuildOptions, output: Output) -> BuildRepo
 
     live = options.format.needs_base
     lock = load_target(ws, options.target, options.profile, options.size_bytes, output, live, options.base)
+    from packbuilder.profiles import notes_line
+
+    notes = notes_line(lock.profile.id, lock.profile.notes)  # e.g. Windows XP: keep such PCs offline
+    if notes:
+        output.warn(notes)
     fetched = fetch_target(ws, lock, options.fetch, output, rehash=True)
     out = options.output or default_output(lock, options.format)
     iso = None

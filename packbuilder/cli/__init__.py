@@ -9,8 +9,12 @@ from typing import Annotated
 
 import typer
 
-from packbuilder import __version__
-from packbuilder.cli import (
+from packbuilder import __version__, i18n
+
+# Before the command modules are imported: typer reads their help texts then, in this language.
+i18n.setup(sys.argv[1:])
+
+from packbuilder.cli import (  # noqa: E402 (after the language is chosen)
     build_cmd,
     cache_cmd,
     catalog_cmd,
@@ -18,19 +22,21 @@ from packbuilder.cli import (
     flash_cmd,
     iso_cmd,
     manifest_cmd,
+    packs_cmd,
     plan_cmd,
     profiles_cmd,
     publish_cmd,
     update_cmd,
 )
-from packbuilder.cli.options import WORKSPACE
-from packbuilder.errors import ExitCode, PackbuilderError, Terminated
-from packbuilder.ui import OUTPUT
+from packbuilder.cli.options import WORKSPACE  # noqa: E402
+from packbuilder.errors import ExitCode, PackbuilderError, Terminated  # noqa: E402
+from packbuilder.i18n import _  # noqa: E402
+from packbuilder.ui import OUTPUT  # noqa: E402
 
 app = typer.Typer(
     rich_markup_mode=None,
     name="packbuilder",
-    help="Build USB keys and live images of portable free software for associations' PCs.",
+    help=_("Build USB keys and live images of portable free software for associations' PCs."),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -39,6 +45,7 @@ app = typer.Typer(
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(manifest_cmd.app, name="manifest")
 app.add_typer(profiles_cmd.app, name="profiles")
+app.add_typer(packs_cmd.app, name="packs")
 app.command("plan")(plan_cmd.plan)
 app.command("fetch")(fetch_cmd.fetch)
 app.command("build")(build_cmd.build)
@@ -50,6 +57,22 @@ app.command("inspect")(iso_cmd.inspect)
 app.add_typer(cache_cmd.app, name="cache")
 
 
+def _translate_help(group: typer.Typer) -> None:
+    """Each command's help is its docstring, in the language of this run (make pot extracts the
+    docstrings of command functions, hatch_build.extract_cli)."""
+    import inspect
+
+    for info in group.registered_commands:
+        if info.help is None and info.callback is not None and info.callback.__doc__:
+            info.help = _(inspect.cleandoc(info.callback.__doc__))
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _translate_help(sub.typer_instance)
+
+
+_translate_help(app)
+
+
 def _version(value: bool) -> None:
     if value:
         OUTPUT.text(f"packbuilder {__version__}")
@@ -59,27 +82,36 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     catalog: Annotated[
-        Path | None, typer.Option("--catalog", help="Manifests folder (default: $PACKBUILDER_CATALOG, ./manifests, shipped).")
+        Path | None, typer.Option("--catalog", help=_("Manifests folder (default: $PACKBUILDER_CATALOG, ./manifests, shipped)."))
     ] = None,
-    cache: Annotated[Path | None, typer.Option("--cache", help="Download cache folder (default: $PACKBUILDER_CACHE).")] = None,
-    json_mode: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tool commands and tracebacks.")] = False,
+    cache: Annotated[Path | None, typer.Option("--cache", help=_("Download cache folder (default: $PACKBUILDER_CACHE)."))] = None,
+    json_mode: Annotated[bool, typer.Option("--json", help=_("Print one JSON document."))] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_("Print errors only."))] = False,
+    debug: Annotated[bool, typer.Option("--debug", help=_("Show tool commands and tracebacks."))] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang", metavar="fr|en", help=_("Language of messages (default: from LANGUAGE, LC_ALL, LC_MESSAGES, LANG).")
+        ),
+    ] = None,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool, typer.Option("--version", callback=_version, is_eager=True, help=_("Print the version and exit."))
     ] = False,
 ) -> None:
     WORKSPACE.use(catalog, cache)
     OUTPUT.json_mode = json_mode
     OUTPUT.quiet = quiet
     OUTPUT.debug = debug
+    if lang is not None and lang not in i18n.LANGUAGES:
+        raise typer.BadParameter(_("use fr or en"), param_hint="--lang")
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-STOPPED_HINT = "nothing half-made was kept: downloads resume where they stopped; run the command again"
+def _stopped_hint() -> str:
+    return _("nothing half-made was kept: downloads resume where they stopped; run the command again")
 
 
 def main() -> None:
@@ -96,22 +128,25 @@ def main() -> None:
         OUTPUT.error(exc.message, exc.hint, exc.details)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
-        OUTPUT.error("interrupted (Ctrl-C)", STOPPED_HINT)
+        OUTPUT.error(_("interrupted (Ctrl-C)"), _stopped_hint())
         sys.exit(int(ExitCode.INTERRUPTED))
     except Terminated:
-        OUTPUT.error("stopped (SIGTERM)", STOPPED_HINT)
+        OUTPUT.error(_("stopped (SIGTERM)"), _stopped_hint())
         sys.exit(int(ExitCode.TERMINATED))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except OSError as exc:  # a disk full, a read-only or vanished folder met outside the checks
         if OUTPUT.debug:
             raise
-        where = f" {exc.filename}" if exc.filename else ""
-        OUTPUT.error(f"cannot use{where}: {exc.strerror or exc}", hint="check the folder exists, is writable and has room")
+        message = _("cannot use {path}: {reason}") if exc.filename else _("cannot use it: {reason}")
+        OUTPUT.error(
+            message.format(path=exc.filename, reason=exc.strerror or exc),
+            hint=_("check the folder exists, is writable and has room"),
+        )
         sys.exit(int(ExitCode.ASSEMBLY))
     except Exception as exc:  # click's usage errors, then anything unexpected
         if isinstance(exc, typer.Abort):
-            OUTPUT.error("aborted")
+            OUTPUT.error(_("aborted"))
             sys.exit(int(ExitCode.INTERRUPTED))
         show = getattr(exc, "show", None)
         if callable(show) and hasattr(exc, "exit_code"):  # click's usage errors (typer vendors click)
@@ -119,5 +154,8 @@ def main() -> None:
             sys.exit(int(ExitCode.USAGE))
         if OUTPUT.debug:
             raise
-        OUTPUT.error(f"internal error: {type(exc).__name__}: {exc}", hint="run again with --debug and report the traceback")
+        OUTPUT.error(
+            _("internal error: {kind}: {error}").format(kind=type(exc).__name__, error=exc),
+            hint=_("run again with --debug and report the traceback"),
+        )
         sys.exit(int(ExitCode.INTERNAL))

@@ -24,6 +24,7 @@ from packbuilder.cli.options import (
     TargetArg,
     set_json,
 )
+from packbuilder.i18n import _
 from packbuilder.model.build import BuildOptions, FetchOptions, IsoEngine, OutputFormat
 from packbuilder.ui import OUTPUT
 
@@ -34,7 +35,7 @@ def build(
     fmt: FormatOpt = OutputFormat.DIR,
     out: OutputPathOpt = None,
     size: SizeOpt = None,
-    label: Annotated[str | None, typer.Option("--label", help="FAT volume label (default: the pack's).")] = None,
+    label: Annotated[str | None, typer.Option("--label", help=_("FAT volume label (default: the pack's)."))] = None,
     jobs: JobsOpt = 4,
     mirror: MirrorOpt = None,
     offline: OfflineOpt = False,
@@ -68,14 +69,15 @@ def build(
         return
     for line in built.iso.summary_lines() if built.iso is not None else []:
         OUTPUT.info(line)
-    OUTPUT.info(f"built {built.path}" if built.written else f"dry run: {built.path} not written")
+    message = _("built {path}") if built.written else _("dry run: {path} not written")
+    OUTPUT.info(message.format(path=built.path))
 
 
 def verify(
-    output: Annotated[Path, typer.Argument(help="A key folder, zip or USB image built by packbuilder.")],
+    output: Annotated[Path, typer.Argument(help=_("A key folder, zip or USB image built by packbuilder."))],
     sums: Annotated[
         Path | None,
-        typer.Argument(help="SHA256SUMS published with the image (default: the one beside it, if any)."),
+        typer.Argument(help=_("SHA256SUMS published with the image (default: the one beside it, if any).")),
     ] = None,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -91,7 +93,7 @@ def verify(
         problem = check_sums(output, sums)
         if problem is not None:
             raise CheckFailed(problem, hint="download the image again")
-        OUTPUT.info(f"{output.name}: matches {sums}")
+        OUTPUT.info(_("{name}: matches {sums}").format(name=output.name, sums=sums))
     report = verify_output(output)
     if OUTPUT.json_mode:
         OUTPUT.emit_json(

@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 
 from packbuilder.cli.options import WORKSPACE, JsonOpt, ProfileOpt, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 
 def cache_dir() -> Path:
     return WORKSPACE.cache()
 
-app = typer.Typer(rich_markup_mode=None, help="The download cache: list, verify, clean, carry, share.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help=_("The download cache: list, verify, clean, carry, share."), no_args_is_help=True)
 
 
 @app.command("list")
@@ -74,7 +75,7 @@ def gc() -> None:
 
 
 @app.command("export")
-def export(dest: Annotated[Path, typer.Argument(help="Folder to copy to, e.g. on a USB drive.")]) -> None:
+def export(dest: Annotated[Path, typer.Argument(help=_("Folder to copy to, e.g. on a USB drive."))]) -> None:
     """Copy every verified file to DEST (re-verified), to carry to a machine without internet."""
     from packbuilder.errors import CheckFailed
     from packbuilder.fetch.cache import Cache, check_cache_dir
@@ -93,9 +94,9 @@ def export(dest: Annotated[Path, typer.Argument(help="Folder to copy to, e.g. on
 
 @app.command("import")
 def import_(
-    src: Annotated[Path, typer.Argument(help="A folder of downloads (any names), or one written by `cache export`.")],
+    src: Annotated[Path, typer.Argument(help=_("A folder of downloads (any names), or one written by `cache export`."))],
     target: Annotated[
-        str | None, typer.Option("--for", metavar="PACK|LOCK", help="Also list what this pack (with --profile) or lock lacks.")
+        str | None, typer.Option("--for", metavar="PACK|LOCK", help=_("Also list what this pack (with --profile) or lock lacks."))
     ] = None,
     profile: ProfileOpt = None,
     json_flag: JsonOpt = False,
@@ -136,8 +137,8 @@ def import_(
 
 @app.command("serve")
 def serve(
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8377,
-    bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option("--port", help=_("TCP port."))] = 8377,
+    bind: Annotated[str, typer.Option("--bind", help=_("Address to listen on."))] = "0.0.0.0",
 ) -> None:
     """Serve the cache read-only over HTTP on the local network, announced by mDNS (others use --mirror auto)."""
     from packbuilder.fetch.serve import serve_cache

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from packbuilder.cli.options import WORKSPACE, JsonOpt, ProfileOpt, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
     from packbuilder.model import App
 
-app = typer.Typer(rich_markup_mode=None, help="Browse the catalog of apps.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help=_("Browse the catalog of apps."), no_args_is_help=True)
 
 
 def app_summary(app_: App) -> dict[str, Any]:
@@ -34,7 +35,7 @@ def app_summary(app_: App) -> dict[str, Any]:
 
 @app.command("list")
 def list_apps(
-    category: Annotated[str | None, typer.Option("--category", "-c", help="Only this category.")] = None,
+    category: Annotated[str | None, typer.Option("--category", "-c", help=_("Only this category."))] = None,
     profile: ProfileOpt = None,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -45,15 +46,19 @@ def list_apps(
     set_json(json_flag)
     catalog = WORKSPACE.catalog()
     if category is not None and category not in {c.value for c in Category}:
-        raise InputError(f"unknown category {category!r}", hint=f"use one of: {', '.join(c.value for c in Category)}")
+        raise InputError(
+            _("unknown category {category!r}").format(category=category),
+            hint=_("use one of: {choices}").format(choices=", ".join(c.value for c in Category)),
+        )
     apps = sorted(catalog.apps.values(), key=lambda a: (a.category.value, a.id))
     if category:
         apps = [a for a in apps if a.category.value == category]
     rows = [app_summary(a) for a in apps]
     if profile is not None:
+        from packbuilder.catalog import load_profile_arg
         from packbuilder.plan.resolve import runnable_on
 
-        prof = catalog.profile(profile)
+        prof = load_profile_arg(catalog, profile)
         for row in rows:
             choice = runnable_on(catalog.apps[row["id"]], prof)
             row["profile"] = {
@@ -61,28 +66,37 @@ def list_apps(
                 "runs": choice.version is not None,
                 "version": choice.version,
                 "reason": choice.reason,
+                "misfits": [{"version": v, "code": c, "value": value} for v, c, value in choice.codes],
             }
     if OUTPUT.json_mode:
         OUTPUT.emit_json({"apps": rows, "count": len(rows)})
         return
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} apps" + (f" for {profile}" if profile else ""))
-    for column in ("id", "category", "latest", "license", "summary"):
-        table.add_column(column)
+    from packbuilder.i18n import current_language
+    from packbuilder.reasons import explain
+
+    lang = current_language()
+    title = _("{count} apps for {profile}") if profile else _("{count} apps")
+    table = Table(title=title.format(count=len(rows), profile=profile))
+    for column in (_("id"), _("category"), _("latest"), _("license"), _("summary")):
+        table.add_column(column, no_wrap=column == _("id"))  # ids are what one types next: never cut
     if profile:
-        table.add_column(f"on {profile}")
+        table.add_column(_("on {profile}").format(profile=profile), overflow="fold")
     for row in rows:
-        cells = [row["id"], row["category"], row["latest"], row["license"], row["summary"]["en"]]
+        cells = [row["id"], row["category"], row["latest"], row["license"], row["summary"][lang]]
         if profile:
             p = row["profile"]
-            cells.append(f"[green]{p['version']}[/]" if p["runs"] else f"[red]no[/]: {p['reason']}")
+            why = explain([(m["version"], m["code"], m["value"]) for m in p["misfits"]], lang) if p["misfits"] else p["reason"]
+            refused = _("[red]no[/]: {reason}").format(reason=escape(why))
+            cells.append(f"[green]{p['version']}[/]" if p["runs"] else refused)
         table.add_row(*cells)
     OUTPUT.show(table)
 
 
 @app.command("show")
-def show(app_id: Annotated[str, typer.Argument(help="App id, e.g. gimp.")], json_flag: JsonOpt = False) -> None:
+def show(app_id: Annotated[str, typer.Argument(help=_("App id, e.g. gimp."))], json_flag: JsonOpt = False) -> None:
     """Show one app: releases, artifacts, requirements and hash sources."""
     set_json(json_flag)
     catalog = WORKSPACE.catalog()
@@ -111,8 +125,10 @@ def show(app_id: Annotated[str, typer.Argument(help="App id, e.g. gimp.")], json
 
 @app.command("matrix")
 def matrix(
-    pack: Annotated[list[str] | None, typer.Option("--pack", help="Only this pack (repeatable).")] = None,
-    image_format: Annotated[list[str] | None, typer.Option("--format", help="Only this format: usb or iso (repeatable).")] = None,
+    pack: Annotated[list[str] | None, typer.Option("--pack", help=_("Only this pack (repeatable)."))] = None,
+    image_format: Annotated[
+        list[str] | None, typer.Option("--format", help=_("Only this format: usb or iso (repeatable)."))
+    ] = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """The images to build: packs x their profiles x formats. --json gives a CI matrix ({"include": [...]})."""
@@ -131,10 +147,10 @@ def matrix(
 @app.command("report")
 def report(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report to this file instead of the terminal.")
+        Path | None, typer.Option("--output", "-o", help=_("Write the report to this file instead of the terminal."))
     ] = None,
     date: Annotated[
-        str | None, typer.Option("--date", help="Count source ages up to this day (YYYY-MM-DD; default: today).")
+        str | None, typer.Option("--date", help=_("Count source ages up to this day (YYYY-MM-DD; default: today)."))
     ] = None,
     json_flag: JsonOpt = False,
 ) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from packbuilder.cli.options import JsonOpt, YesOpt, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
@@ -30,24 +31,27 @@ class _TargetBars:
 
 
 def _rate(size: int, seconds: float | None) -> str:
-    return f"{size / seconds / 1e6:.1f} MB/s ({seconds:.1f} s)" if seconds else "-"
+    from packbuilder.fsutil import format_size
+
+    return f"{format_size(int(size / seconds))}/s ({seconds:.1f} s)" if seconds else "-"
 
 
 def _confirm(targets: list[Target], image: Path) -> None:
     from packbuilder.errors import InputError
+    from packbuilder.i18n import confirm
 
     lines = [t.describe() for t in targets]
     if not sys.stdin.isatty():
         raise InputError(
-            "refusing to erase without confirmation: standard input is not a terminal",
-            hint="check the targets below, then run again with --yes",
+            _("refusing to erase without confirmation: standard input is not a terminal"),
+            hint=_("check the targets below, then run again with --yes"),
             details=lines,
         )
-    OUTPUT.prompt(f"Everything on these targets will be erased and replaced by {image}:")
+    OUTPUT.prompt(_("Everything on these targets will be erased and replaced by {image}:").format(image=image))
     for line in lines:
         OUTPUT.prompt(f"  {line}")
-    if not typer.confirm("Write now?", default=False, err=True):
-        OUTPUT.prompt("nothing was written")
+    if not confirm(_("Write now?"), default=False):  # o/oui under French
+        OUTPUT.prompt(_("nothing was written"))
         raise typer.Abort()
 
 
@@ -74,10 +78,16 @@ def _report(result: FlashResult) -> None:
             }
         )
         return
-    whole = f"sha256:{result.image_sha256}" if result.image_sha256 else f"block map {result.bmap}"
-    OUTPUT.info(f"{result.image}: {result.size} bytes ({result.written} written), {whole}")
+    whole = f"sha256:{result.image_sha256}" if result.image_sha256 else _("block map {bmap}").format(bmap=result.bmap)
+    OUTPUT.info(
+        _("{image}: {size} bytes ({written} written), {whole}").format(
+            image=result.image, size=result.size, written=result.written, whole=whole
+        )
+    )
     for r in result.results:
-        rates = f"write {_rate(result.written, r.write_seconds)}, verify {_rate(result.written, r.verify_seconds)}"
+        rates = _("write {write}, verify {verify}").format(
+            write=_rate(result.written, r.write_seconds), verify=_rate(result.written, r.verify_seconds)
+        )
         OUTPUT.info(f"  {r.target.name}: {r.status(result.sha256)}  {r.error or rates}")
 
 
@@ -105,13 +115,13 @@ def _watch(image: Path, size: int, block_map: Any, verify: bool, yes: bool, devi
 
 def flash(
     image: Annotated[
-        Path, typer.Argument(help="Disk image to write: .img, .img.xz, .img.zst or .img.gz (packbuilder build --format usb).")
+        Path, typer.Argument(help=_("Disk image to write: .img, .img.xz, .img.zst or .img.gz (packbuilder build --format usb)."))
     ],
     devices: Annotated[
         list[str] | None,
-        typer.Argument(metavar="DEVICE...", help="Whole USB disks (/dev/sdb) or file paths; none: list the candidates."),
+        typer.Argument(metavar="DEVICE...", help=_("Whole USB disks (/dev/sdb) or file paths; none: list the candidates.")),
     ] = None,
-    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Read every target back and compare.")] = True,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help=_("Read every target back and compare."))] = True,
     yes: YesOpt = False,
     bmap: Annotated[
         Path | None, typer.Option("--bmap", help="Block map (default: IMAGE's .bmap beside it): write only the blocks in use.")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from packbuilder.cli.options import JsonOpt, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def layout_json(layout: BootLayout) -> dict[str, Any]:
 
 
 def inspect(
-    iso: Annotated[Path, typer.Argument(help="An ISO file (a base live ISO, or one packbuilder built).")],
+    iso: Annotated[Path, typer.Argument(help=_("An ISO file (a base live ISO, or one packbuilder built)."))],
     json_flag: JsonOpt = False,
 ) -> None:
     """Print an ISO's boot layout: El Torito, MBR, GPT, APM, appended partitions, boot modes."""

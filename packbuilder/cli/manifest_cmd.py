@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from packbuilder.cli.options import WORKSPACE, JobsOpt, JsonOpt, YesOpt, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
@@ -16,13 +17,13 @@ if TYPE_CHECKING:
     from packbuilder.updates.check import CheckResult
     from packbuilder.updates.verify import VerifyReport
 
-app = typer.Typer(rich_markup_mode=None, help="Check and edit manifests (for catalog maintainers).", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help=_("Check and edit manifests (for catalog maintainers)."), no_args_is_help=True)
 
 
 @app.command("lint")
 def lint(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Catalog folders or manifest files (default: the current catalog).")
+        list[Path] | None, typer.Argument(help=_("Catalog folders or manifest files (default: the current catalog)."))
     ] = None,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -49,14 +50,15 @@ def lint(
     else:
         for problem in problems:
             OUTPUT.result(str(problem))
-        OUTPUT.note(f"{checked} file(s) checked: {len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+        summary = _("{files} file(s) checked: {errors} error(s), {warnings} warning(s)")
+        OUTPUT.note(summary.format(files=checked, errors=len(errors), warnings=len(problems) - len(errors)))
     if errors:
         raise CheckFailed(f"{len(errors)} error(s) in the manifests", hint="fix each file:line above, then lint again")
 
 
 @app.command("schema")
 def schema(
-    kind: Annotated[str, typer.Option("--kind", help="app, profile, pack or base.")] = "app",
+    kind: Annotated[str, typer.Option("--kind", help=_("app, profile, pack or base."))] = "app",
 ) -> None:
     """Print the JSON Schema of a manifest kind (for editors' YAML completion)."""
     from packbuilder.errors import InputError
@@ -70,7 +72,7 @@ def schema(
     OUTPUT.emit_json(document)
 
 
-AppsArg = Annotated[list[str] | None, typer.Argument(metavar="[APP]...", help="App ids (default: every app).")]
+AppsArg = Annotated[list[str] | None, typer.Argument(metavar="[APP]...", help=_("App ids (default: every app)."))]
 
 
 def _catalog_apps(ids: list[str] | None) -> tuple[Catalog, list[App]]:
@@ -128,10 +130,10 @@ def _print_checks(results: list[CheckResult]) -> None:
 
 @app.command("bump")
 def bump(
-    app_id: Annotated[str, typer.Argument(metavar="APP", help="App id.")],
-    version: Annotated[str, typer.Argument(metavar="VERSION", help="The new upstream version.")],
-    url: Annotated[str | None, typer.Option("--url", help="One download URL instead of the autoupdate templates.")] = None,
-    line: Annotated[str | None, typer.Option("--line", help="Release line (when the app has several checks).")] = None,
+    app_id: Annotated[str, typer.Argument(metavar="APP", help=_("App id."))],
+    version: Annotated[str, typer.Argument(metavar="VERSION", help=_("The new upstream version."))],
+    url: Annotated[str | None, typer.Option("--url", help=_("One download URL instead of the autoupdate templates."))] = None,
+    line: Annotated[str | None, typer.Option("--line", help=_("Release line (when the app has several checks)."))] = None,
     json_flag: JsonOpt = False,
 ) -> None:
     """Add a release to manifests/apps/APP.yaml (comments and layout kept), then lint it."""
@@ -183,7 +185,8 @@ def bump(
 def verify(
     apps: AppsArg = None,
     changed_since: Annotated[
-        str | None, typer.Option("--changed-since", metavar="REF", help="Only artifacts new or changed since this git revision.")
+        str | None,
+        typer.Option("--changed-since", metavar="REF", help=_("Only artifacts new or changed since this git revision.")),
     ] = None,
     yes: YesOpt = False,
     jobs: JobsOpt = 4,
@@ -209,10 +212,14 @@ def verify(
             import sys
 
             total = sum(art.download_size for one in chosen for r in one.releases for art in r.artifacts)
-            question = f"this downloads every artifact of the catalog (about {total / 1e9:.1f} GB). Go on?"
+            from packbuilder.fsutil import format_size
+            from packbuilder.i18n import confirm
+
+            question = _("This downloads every artifact of the catalog (about {size}). Go on?").format(size=format_size(total))
             if not sys.stdin.isatty():
                 raise InputError("verifying the whole catalog downloads gigabytes", hint="pass --yes, or name apps")
-            typer.confirm(question, abort=True)
+            if not confirm(question):
+                raise typer.Abort()
         targets = all_targets(chosen)
     report = verify_targets(targets, WORKSPACE.cache(), WORKSPACE.catalog_root() / "keys", jobs)
     report.skipped = skipped

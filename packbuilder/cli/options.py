@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from packbuilder.i18n import _
 from packbuilder.model.build import IsoEngine, OutputFormat
 from packbuilder.ui import OUTPUT
 from packbuilder.workspace import Workspace
@@ -40,29 +41,37 @@ def _enum_parser(enum: type[E], what: str) -> Callable[[str], E]:
         try:
             return enum(text)
         except ValueError:
-            raise typer.BadParameter(f"unknown {what} {text!r}: use one of: {', '.join(m.value for m in enum)}") from None
+            choices = ", ".join(m.value for m in enum)
+            message = _("unknown {what} {value!r}: use one of: {choices}")
+            raise typer.BadParameter(message.format(what=what, value=text, choices=choices)) from None
 
     return parse
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Hardware profile id.")]
-TargetArg = Annotated[str, typer.Argument(metavar="PACK|LOCK", help="Pack id, pack file, or lock file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help=_("Print one JSON document."))]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", "-p", help=_("Hardware profile id, or a profile file (profiles new)."))
+]
+TargetArg = Annotated[str, typer.Argument(metavar="PACK|LOCK", help=_("Pack id, pack file, or lock file."))]
 SizeOpt = Annotated[
     int | None,
-    typer.Option("--size", metavar="SIZE", parser=parse_size_option, help="Key size, e.g. 8G (10^9 bytes, as sold) or 7.5GiB."),
+    typer.Option(
+        "--size", metavar="SIZE", parser=parse_size_option, help=_("Key size, e.g. 8G (10^9 bytes, as sold) or 7.5GiB.")
+    ),
 ]
-JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help="Parallel downloads.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help=_("Parallel downloads."))]
 MirrorOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--mirror",
-        help="Source tried before the internet: a folder of downloads (any names), http://HOST:PORT of"
-        " `cache serve`, or auto (find `cache serve` on the local network).",
+        help=_(
+            "Source tried before the internet: a folder of downloads (any names), http://HOST:PORT of"
+            " `cache serve`, or auto (find `cache serve` on the local network)."
+        ),
     ),
 ]
-OfflineOpt = Annotated[bool, typer.Option("--offline", help="No internet: the cache and the --mirror sources only.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help=_("No internet: the cache and the --mirror sources only."))]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help=_("Do not ask for confirmation."))]
 FormatOpt = Annotated[
     OutputFormat,
     typer.Option(
@@ -70,7 +79,7 @@ FormatOpt = Annotated[
         "-f",
         metavar="FORMAT",
         parser=_enum_parser(OutputFormat, "format"),
-        help="dir, zip, usb (FAT32 disk image), iso (live ISO + pack) or usb-live (bootable key + pack).",
+        help=_("dir, zip, usb (FAT32 disk image), iso (live ISO + pack) or usb-live (bootable key + pack)."),
     ),
 ]
 EngineOpt = Annotated[
@@ -79,18 +88,20 @@ EngineOpt = Annotated[
         "--iso-engine",
         metavar="ENGINE",
         parser=_enum_parser(IsoEngine, "ISO engine"),
-        help="--format iso: auto, xorriso or pycdlib.",
+        help=_("--format iso: auto, xorriso or pycdlib."),
     ),
 ]
-BaseOpt = Annotated[str | None, typer.Option("--base", help="--format iso: base live ISO, a base id or an ISO file.")]
+BaseOpt = Annotated[str | None, typer.Option("--base", help=_("--format iso: base live ISO, a base id or an ISO file."))]
 PersistenceOpt = Annotated[
     int | None,
     typer.Option(
         "--persistence",
         metavar="SIZE",
         parser=parse_size_option,
-        help="--format usb-live: size of a live-boot persistence volume, e.g. 1G.",
+        help=_("--format usb-live: size of a live-boot persistence volume, e.g. 1G."),
     ),
 ]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="--format iso: print the base's layout and the plan; write nothing.")]
-OutputPathOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Output path (default: PACK-PROFILE[.zip|.img]).")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help=_("--format iso: print the base's layout and the plan; write nothing."))
+]
+OutputPathOpt = Annotated[Path | None, typer.Option("--output", "-o", help=_("Output path (default: PACK-PROFILE[.zip|.img])."))]

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from packbuilder.cli.options import WORKSPACE, JsonOpt, ProfileOpt, SizeOpt, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
     from packbuilder.plan.resolve import Plan
+
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     return {
@@ -44,6 +46,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for b in plan.base_apps
         ],
         "warnings": list(plan.warnings),
+        "profile_notes": plan.profile.model_dump(mode="json")["notes"],
         "download_bytes": plan.download_bytes,
         "total_bytes": plan.total_bytes,
         "capacity_bytes": plan.capacity_bytes,
@@ -55,10 +58,20 @@ def print_plan(plan: Plan) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from packbuilder.fsutil import format_size
+    from packbuilder.i18n import current_language
+    from packbuilder.model.common import in_language
+    from packbuilder.profiles import notes_line
+    from packbuilder.reasons import exclusion_line, plan_item_line
+
+    lang = current_language()
     profile = plan.profile
-    table = Table(title=f"{plan.pack.id} for {profile.id} ({profile.name.en})", title_justify="left")
-    for column in ("app", "version", "build", "kind", "download", "on key"):
-        table.add_column(column, justify="right" if column in ("download", "on key") else "left", no_wrap=True)
+    title = _("{pack} for {profile} ({name})").format(pack=plan.pack.id, profile=profile.id, name=in_language(profile.name, lang))
+    table = Table(title=title, title_justify="left")
+    columns = ((_("app"), False), (_("version"), False), (_("build"), False), (_("kind"), False), (_("download"), True),
+               (_("on key"), True))
+    for column, right in columns:
+        table.add_column(column, justify="right" if right else "left", no_wrap=True)
     for i in plan.items:
         approx = "" if i.artifact.size else "~"
         table.add_row(
@@ -66,32 +79,39 @@ def print_plan(plan: Plan) -> None:
             i.release.version,
             f"{i.artifact.platform.value}/{i.artifact.arch.value}",
             i.artifact.kind.value,
-            f"{approx}{i.artifact.download_size / 1e6:,.1f} MB",
-            f"~{i.unpacked_size / 1e6:,.0f} MB",
+            approx + format_size(i.artifact.download_size),
+            "~" + format_size(i.unpacked_size),
         )
     OUTPUT.show(table)
-    OUTPUT.info("[bold]Why[/]")
+    OUTPUT.info("[bold]" + escape(_("Why")) + "[/]")
     for i in plan.items:
-        OUTPUT.info(f"  [green]+[/] {escape(i.reason)}")
+        OUTPUT.info(f"  [green]+[/] {escape(plan_item_line(i, profile, lang))}")
     for e in plan.excluded:
-        OUTPUT.info(f"  [red]-[/] {escape(e.reason)}")
+        OUTPUT.info(f"  [red]-[/] {escape(exclusion_line(e, lang))}")
     if plan.base is not None:
-        OUTPUT.info(f"[bold]In the live system ({plan.base.id})[/]")
+        OUTPUT.info("[bold]" + escape(_("In the live system ({base})").format(base=plan.base.id)) + "[/]")
         for b in plan.base_apps:
             OUTPUT.info(f"  [blue]=[/] {escape(b.reason)}")
     for w in plan.warnings:
         OUTPUT.warn(w)
+    notes = notes_line(profile.id, profile.notes)
+    if notes:
+        OUTPUT.warn(notes)
     pct = 100 * plan.total_bytes / plan.capacity_bytes
     OUTPUT.info(
-        f"download {plan.download_bytes / 1e6:,.0f} MB · on the key {plan.total_bytes / 1e6:,.0f} MB "
-        f"of {plan.capacity_bytes / 1e6:,.0f} MB ({pct:.0f}%)"
+        _("download {download} · on the key {used} of {capacity} ({percent}%)").format(
+            download=format_size(plan.download_bytes),
+            used=format_size(plan.total_bytes),
+            capacity=format_size(plan.capacity_bytes),
+            percent=f"{pct:.0f}",
+        )
     )
 
 
 def plan(
-    pack: Annotated[str, typer.Argument(help="Pack id, or path of a pack file.")],
+    pack: Annotated[str, typer.Argument(help=_("Pack id, or path of a pack file."))],
     profile: ProfileOpt = None,
-    lock: Annotated[Path | None, typer.Option("--lock", help="Write the lock file here.")] = None,
+    lock: Annotated[Path | None, typer.Option("--lock", help=_("Write the lock file here."))] = None,
     size: SizeOpt = None,
     json_flag: JsonOpt = False,
 ) -> None:
@@ -109,4 +129,4 @@ def plan(
         return
     print_plan(result)
     if lock is not None:
-        OUTPUT.info(f"lock written to {lock}")
+        OUTPUT.info(_("lock written to {path}").format(path=lock))

@@ -8,29 +8,30 @@ from typing import Annotated
 import typer
 
 from packbuilder.cli.options import JsonOpt, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 
 def publish(
     outputs: Annotated[
-        list[Path], typer.Argument(metavar="OUTPUT", help="Built images to publish (zip, usb .img or iso outputs of build).")
+        list[Path], typer.Argument(metavar="OUTPUT", help=_("Built images to publish (zip, usb .img or iso outputs of build)."))
     ],
-    site: Annotated[Path, typer.Option("--output", "-o", help="Site folder to write (created if missing).")],
+    site: Annotated[Path, typer.Option("--output", "-o", help=_("Site folder to write (created if missing)."))],
     sign: Annotated[
         Path | None,
-        typer.Option("--sign", metavar="KEYFILE", help="Armored OpenPGP secret key: sign SHA256SUMS into SHA256SUMS.sig."),
+        typer.Option("--sign", metavar="KEYFILE", help=_("Armored OpenPGP secret key: sign SHA256SUMS into SHA256SUMS.sig.")),
     ] = None,
     base_url: Annotated[
         str | None,
         typer.Option(
             "--base-url",
             metavar="URL",
-            help="Address of the site: absolute links in os_list.json, a web-seeded .torrent per image.",
+            help=_("Address of the site: absolute links in os_list.json, a web-seeded .torrent per image."),
         ),
     ] = None,
     tracker: Annotated[
         list[str] | None,
-        typer.Option("--tracker", metavar="URL", help="BitTorrent tracker announce URL for the torrents (repeatable)."),
+        typer.Option("--tracker", metavar="URL", help=_("BitTorrent tracker announce URL for the torrents (repeatable).")),
     ] = None,
     json_flag: JsonOpt = False,
 ) -> None:

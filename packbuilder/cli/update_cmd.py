@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from packbuilder.cli.options import WORKSPACE, JobsOpt, JsonOpt, MirrorOpt, OfflineOpt, ProfileOpt, SizeOpt, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:
@@ -17,14 +18,14 @@ if TYPE_CHECKING:
 
 
 def update(
-    key: Annotated[Path, typer.Argument(help="The key's folder (a mounted key, or a --format dir output).")],
-    lock: Annotated[Path | None, typer.Argument(help="Bring the key to this lock (default: the catalog's newest).")] = None,
+    key: Annotated[Path, typer.Argument(help=_("The key's folder (a mounted key, or a --format dir output)."))],
+    lock: Annotated[Path | None, typer.Argument(help=_("Bring the key to this lock (default: the catalog's newest)."))] = None,
     profile: ProfileOpt = None,
     size: SizeOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before changing the key.")] = False,
-    purge: Annotated[bool, typer.Option("--purge", help="Also delete the settings of removed apps.")] = False,
-    rollback: Annotated[bool, typer.Option("--rollback", help="Undo an interrupted update.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=_("Show what would change; change nothing."))] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=_("Do not ask before changing the key."))] = False,
+    purge: Annotated[bool, typer.Option("--purge", help=_("Also delete the settings of removed apps."))] = False,
+    rollback: Annotated[bool, typer.Option("--rollback", help=_("Undo an interrupted update."))] = False,
     jobs: JobsOpt = 4,
     mirror: MirrorOpt = None,
     offline: OfflineOpt = False,
@@ -91,16 +92,17 @@ def _show(plan: UpdatePlan) -> None:
 
 def _confirm(plan: UpdatePlan, yes: bool) -> None:
     from packbuilder.errors import InputError
+    from packbuilder.i18n import confirm
 
     if yes:
         return
     if not sys.stdin.isatty():
         raise InputError(
-            "refusing to change the key without confirmation: standard input is not a terminal",
-            hint="check the changes above, then run again with --yes",
+            _("refusing to change the key without confirmation: standard input is not a terminal"),
+            hint=_("check the changes above, then run again with --yes"),
         )
-    if not typer.confirm("Update the key now?", default=False, err=True):
-        OUTPUT.err.print("nothing was changed", markup=False)
+    if not confirm(_("Update the key now?"), default=False):  # o/oui under French
+        OUTPUT.err.print(_("nothing was changed"), markup=False)
         raise typer.Abort()
 
 

@@ -133,30 +133,34 @@ def fetch_error(result: FetchResult, total: int, downloader: Downloader, target:
 
 def offline_error(result: FetchResult, total: int, downloader: Downloader, target: str, verdict: str | None) -> NetworkError:
     """What is missing and the ways out, in one block, when there is no internet (or --offline)."""
+    from packbuilder.i18n import _
+
     missing = len(result.failures)
-    where = " nor in the mirrors given" if downloader.mirrors else ""
-    if downloader.offline:
-        message = f"offline: {missing} of {total} artifact(s) are not in the cache{where}"
+    if downloader.offline and downloader.mirrors:
+        message = _("offline: {missing} of {total} artifact(s) are not in the cache nor in the mirrors given")
+    elif downloader.offline:
+        message = _("offline: {missing} of {total} artifact(s) are not in the cache")
     else:
-        message = f"no network: {missing} of {total} artifact(s) could not be fetched ({verdict})"
-    details = ["missing:"]
+        message = _("no network: {missing} of {total} artifact(s) could not be fetched ({reason})")
+    message = message.format(missing=missing, total=total, reason=verdict)
+    details = [_("missing:")]
     for failure in result.failures:
         item = failure.item
         file = item.urls[0].rsplit("/", 1)[-1] if item.urls else "?"
         details.append(f"  {item.name}: {file} ({_size(item.size)}, {item.algo} {item.digest[:16]}…)")
         # What the folders and LAN mirrors said; the internet's failures are the message above.
         details.extend(f"    {e}" for e in failure.errors if _from_local(e, downloader))
-    ways = ["ways out:"]
+    ways = [_("ways out:")]
     if not downloader.mirrors:
-        ways.append("  - a folder of these files (a USB stick: downloaded by hand, any names, or a `cache export`):"
-                    " add --offline --mirror FOLDER")
-    ways.append("  - or copy such a folder into the cache once: packbuilder cache import FOLDER"
-                f" --for {target}")
+        ways.append("  - " + _("a folder of these files (a USB stick: downloaded by hand, any names, or a `cache export`):"
+                               " add --offline --mirror FOLDER"))
+    ways.append("  - " + _("or copy such a folder into the cache once: packbuilder cache import FOLDER"
+                           " --for {target}").format(target=target))
     if not downloader.mirrors:
-        ways.append("  - a PC of the workshop that has them: run `packbuilder cache serve` there, then add --mirror auto"
-                    " (or --mirror http://ITS-ADDRESS:8377)")
-    ways.append(f"  - on a connected machine: packbuilder fetch {target}, then packbuilder cache export FOLDER,"
-                " and bring FOLDER here")
+        ways.append("  - " + _("a PC of the workshop that has them: run `packbuilder cache serve` there, then add --mirror auto"
+                               " (or --mirror http://ITS-ADDRESS:8377)"))
+    ways.append("  - " + _("on a connected machine: packbuilder fetch {target}, then packbuilder cache export FOLDER,"
+                           " and bring FOLDER here").format(target=target))
     return NetworkError(message, hint="\n".join(ways), details=details)
 
 

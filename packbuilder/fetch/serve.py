@@ -111,6 +111,52 @@ def make_server(root: Path, bind: str, port: int) -> ThreadingHTTPServer:
     return _Server((bind, port), handler)
 
 
+def _usable(address: str) -> bool:
+    """An IPv4 address other PCs may reach: not loopback, not link-local, not unspecified."""
+    return address.count(".") == 3 and not address.startswith(("127.", "169.254.", "0."))
+
+
+def lan_addresses(bind: str) -> list[str]:
+    """The IPv4 addresses other PCs of the network can reach this server at, sorted.
+
+    A host name (``vm``, ``atelier-pc``) is no use to them: workshop networks rarely resolve local
+    names. With a bind address, that one; otherwise every network card's address (ifaddr, where
+    installed), plus the address of the route out, found by "connecting" a UDP socket to a
+    documentation address (no packet is sent) for systems where ifaddr is missing.
+    """
+    if bind not in ("", "0.0.0.0", "::"):
+        return [bind]
+    found: set[str] = set()
+    try:
+        import ifaddr  # type: ignore[import-not-found,unused-ignore]
+
+        for adapter in ifaddr.get_adapters():
+            found.update(ip.ip for ip in adapter.ips if isinstance(ip.ip, str))
+    except ImportError:
+        pass
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))
+            found.add(probe.getsockname()[0])
+    except OSError:  # no route at all: no network
+        pass
+    return sorted((a for a in found if _usable(a)), key=lambda a: tuple(int(p) for p in a.split(".")))
+
+
+def print_mirror_lines(output: Output, root: Path, bind: str, port: int) -> None:
+    """Where the cache is served, and the ``--mirror`` line the other volunteers copy."""
+    from packbuilder.i18n import _
+
+    output.info(_("serving {root} on port {port}").format(root=root, port=port))
+    addresses = lan_addresses(bind)
+    if not addresses:
+        output.warn(_("no network address found: connect this machine to the workshop's network"))
+        return
+    output.info(_("on the other PCs of this network, copy one of these lines:"))
+    for address in addresses:
+        output.info(f"  packbuilder fetch PACK --mirror http://{address}:{port}")
+
+
 def serve_cache(root: Path, bind: str, port: int, output: Output) -> None:
     from packbuilder.errors import InputError
     from packbuilder.fetch.lan import advertise
@@ -123,9 +169,8 @@ def serve_cache(root: Path, bind: str, port: int, output: Output) -> None:
             f"cannot serve on {bind}:{port}: {reason}",
             hint="choose another --port (1024-65535, e.g. 8378) or a --bind address of this machine (0.0.0.0: all)",
         ) from None
-    host = socket.gethostname()
     real_port = server.server_address[1]
-    output.info(f"serving {root} on port {real_port}")
+    print_mirror_lines(output, root, bind, real_port)
     # Serve at once; announcing (a second or two of mDNS probing) happens meanwhile.
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -135,7 +180,6 @@ def serve_cache(root: Path, bind: str, port: int, output: Output) -> None:
                 output.info(f"announced on the local network ({', '.join(addresses)}): others use --mirror auto")
             else:
                 output.warn("no network card to announce the cache on: others must name it")
-            output.info(f"or: packbuilder fetch PACK --mirror http://{host}:{real_port}")
             while thread.is_alive():
                 thread.join(0.5)
     except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not an error

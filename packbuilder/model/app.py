@@ -95,6 +95,7 @@ class Artifact(Model, Downloadable):
     signature: Signature | None = None
     requires: Requires = Requires()
     launch: RelPath | None = Field(None, description="program to start, relative to the unpacked tree ('/' separators)")
+    no_launch: str | None = Field(None, min_length=3, description="why a Windows artifact has no program to start (lint)")
     notes: str | None = None
 
     @model_validator(mode="after")

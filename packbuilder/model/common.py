@@ -210,9 +210,14 @@ class Downloadable:
     def check_hash_and_size(self) -> None:
         """Every download needs a strong hash and a size (exact or estimated): raise when one is missing."""
         if self.sha256 is None and self.sha512 is None:
-            raise ValueError("sha256 is missing: every artifact needs the sha256 (or sha512) its publisher gave")
+            raise ValueError(MISSING_HASH)
         if self.size is None and self.size_approx is None:
-            raise ValueError("size is missing: give the exact 'size' in bytes (or 'size_approx' with 'size_source')")
+            raise ValueError(MISSING_SIZE)
+
+
+# Also said by lint_rules on artifacts whose other fields are wrong (then the model never gets here).
+MISSING_HASH = "sha256 is missing: every artifact needs the sha256 (or sha512) its publisher gave"
+MISSING_SIZE = "size is missing: give the exact 'size' in bytes (or 'size_approx' with 'size_source')"
 
 
 class Text(Model):
@@ -220,3 +225,10 @@ class Text(Model):
 
     fr: Annotated[str, Field(min_length=1), AfterValidator(_check_text)]
     en: Annotated[str, Field(min_length=1), AfterValidator(_check_text)]
+
+
+def in_language(text: Text | str | None, lang: str) -> str | None:
+    """A text given in both languages (``{fr, en}``) or in one, in ``lang`` when it can be."""
+    if isinstance(text, Text):
+        return text.fr if lang == "fr" else text.en
+    return text

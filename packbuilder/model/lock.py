@@ -7,7 +7,7 @@ of the menu), so a build months later is identical even if the catalog moved on.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -46,6 +46,15 @@ def _check_dest(value: str) -> str:
 Dest = Annotated[RelPath, AfterValidator(_check_dest)]
 
 
+class LockedMisfit(Model):
+    """Why one release does not run on the PC, as a code and a value (packbuilder.reasons puts it
+    in words, in the language of the page that shows it)."""
+
+    version: VersionStr
+    code: Literal["platform", "arch", "os", "cpu", "ram"]
+    value: Line
+
+
 class LockedArtifact(Model, Downloadable):
     """One artifact, validated like a manifest's: a lock is shared, so it is data from outside."""
 
@@ -78,6 +87,8 @@ class LockedArtifact(Model, Downloadable):
     reason: Line
     replaces: Id | None = None
     portable: Portable | None = None
+    misfits: tuple[LockedMisfit, ...] = ()  # newer releases skipped, and why (optional: older locks have none)
+    replaced_misfits: tuple[LockedMisfit, ...] = ()  # why the app it replaces does not run
 
     @model_validator(mode="after")
     def _safe_download(self) -> LockedArtifact:
@@ -107,11 +118,13 @@ class LockedProfile(Model):
     ram_mb: int
     key_mb: int
     firmware: tuple[str, ...]
+    notes: Text | Line | None = None  # the profile's, shown again by build (optional: older locks have none)
 
 
 class LockedExclusion(Model):
     app: Id
     reason: Line
+    misfits: tuple[LockedMisfit, ...] = ()  # the reason as codes (optional: older locks have none)
 
 
 class Lock(Model):

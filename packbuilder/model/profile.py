@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from packbuilder.model.common import Arch, CpuFlag, Firmware, Id, Model, Platform, PositiveInt, Text
+from packbuilder.model.common import Arch, CpuFlag, Firmware, Id, Line, Model, Platform, PositiveInt, Text
 
 
 class OsName(StrEnum):
@@ -31,7 +31,7 @@ class Profile(Model):
     ram_mb: PositiveInt
     firmware: tuple[Firmware, ...] = Field(min_length=1)
     key_mb: PositiveInt = Field(description="USB key size in MB (10^6 bytes, as sold)")
-    notes: str | None = None
+    notes: Text | Line | None = Field(None, description="shown by plan and build: {fr, en}, or one line")
 
     @field_validator("glibc")
     @classmethod

@@ -11,8 +11,17 @@ from pydantic import ValidationError
 
 from packbuilder.catalog import Catalog, display_path
 from packbuilder.errors import InputError
-from packbuilder.model.lock import LOCK_VERSION, Lock, LockedArtifact, LockedExclusion, LockedPack, LockedProfile
+from packbuilder.model.lock import (
+    LOCK_VERSION,
+    Lock,
+    LockedArtifact,
+    LockedExclusion,
+    LockedMisfit,
+    LockedPack,
+    LockedProfile,
+)
 from packbuilder.plan.resolve import Plan, PlanItem
+from packbuilder.reasons import VersionMisfit
 
 
 def locked_item(item: PlanItem) -> LockedArtifact:
@@ -47,7 +56,13 @@ def locked_item(item: PlanItem) -> LockedArtifact:
         reason=item.reason,
         replaces=item.replaces,
         portable=app.portable,
+        misfits=_misfits(item.misfits),
+        replaced_misfits=_misfits(item.replaced_misfits),
     )
+
+
+def _misfits(codes: tuple[VersionMisfit, ...]) -> tuple[LockedMisfit, ...]:
+    return tuple(LockedMisfit.model_validate({"version": v, "code": c, "value": value}) for v, c, value in codes)
 
 
 def lock_from_plan(plan: Plan) -> Lock:
@@ -64,11 +79,12 @@ def lock_from_plan(plan: Plan) -> Lock:
             ram_mb=profile.ram_mb,
             key_mb=profile.key_mb,
             firmware=tuple(f.value for f in profile.firmware),
+            notes=profile.notes,
         ),
         source_date=max(dates) if dates else None,
         capacity_bytes=plan.capacity_bytes,
         items=tuple(locked_item(i) for i in plan.items),
-        excluded=tuple(LockedExclusion(app=e.app, reason=e.reason) for e in plan.excluded),
+        excluded=tuple(LockedExclusion(app=e.app, reason=e.reason, misfits=_misfits(e.misfits)) for e in plan.excluded),
     )
 
 
@@ -76,6 +92,31 @@ def lock_bytes(lock: Lock) -> bytes:
     """Canonical form: sorted keys, no timestamps of ours, one trailing newline."""
     data = lock.model_dump(mode="json", exclude_none=True)
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def key_bytes(lock: Lock, explicit: int | None) -> int:
+    """The size of the key to build: ``--size`` when given, else the one the lock was planned for
+    (``plan --size``, or the profile's key)."""
+    return explicit if explicit is not None else lock.capacity_bytes
+
+
+def check_lock_fits(lock: Lock, capacity: int, overlay_bytes: int) -> None:
+    """Refuse a key size (an explicit ``--size`` on a lock) too small for the lock, before any download."""
+    from packbuilder.fsutil import format_size
+    from packbuilder.i18n import _
+    from packbuilder.plan.resolve import FS_OVERHEAD, unpacked_estimate
+
+    total = sum(unpacked_estimate(item) for item in lock.items) + overlay_bytes
+    usable = int(capacity * (1 - FS_OVERHEAD))
+    if total > usable:
+        raise InputError(
+            _("the lock needs {needed} but a {capacity} key holds about {usable} of files").format(
+                needed=format_size(total), capacity=format_size(capacity), usable=format_size(usable)
+            ),
+            hint=_("use a bigger --size, or leave it out to build for the lock's {planned}").format(
+                planned=format_size(lock.capacity_bytes)
+            ),
+        )
 
 
 def lock_digest(lock: Lock) -> str:

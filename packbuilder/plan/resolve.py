@@ -14,6 +14,7 @@ sentence a volunteer can read.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from packbuilder.catalog import Catalog
@@ -30,6 +31,8 @@ from packbuilder.model import (
     ProvidedApp,
     Release,
 )
+from packbuilder.model.lock import LockedArtifact
+from packbuilder.reasons import VersionMisfit, describe_os_range, phrase
 from packbuilder.versions import OsRange, version_key, windows_name
 
 # What an artifact grows to once unpacked, when its manifest does not say (rough, on the safe side).
@@ -60,6 +63,13 @@ _COMPATIBLE_ARCHS: dict[tuple[Platform, Arch], tuple[Arch, ...]] = {
 }
 
 
+def unpacked_estimate(art: Artifact | LockedArtifact) -> int:
+    """Bytes an artifact takes on the key once unpacked: its declared size, else an estimate by kind."""
+    if art.installed_size:
+        return art.installed_size
+    return int(art.download_size * UNPACK_FACTOR[art.kind])
+
+
 @dataclass(frozen=True)
 class PlanItem:
     app: App
@@ -69,19 +79,19 @@ class PlanItem:
     dest: str
     replaces: str | None = None
     needed_by: str | None = None
+    misfits: tuple[VersionMisfit, ...] = ()  # why newer releases were skipped, as codes
+    replaced_misfits: tuple[VersionMisfit, ...] = ()  # why the app it replaces does not run
 
     @property
     def unpacked_size(self) -> int:
-        art = self.artifact
-        if art.installed_size:
-            return art.installed_size
-        return int(art.download_size * UNPACK_FACTOR[art.kind])
+        return unpacked_estimate(self.artifact)
 
 
 @dataclass(frozen=True)
 class Exclusion:
     app: str
     reason: str
+    misfits: tuple[VersionMisfit, ...] = ()  # the reason as codes, for pages in any language
 
 
 @dataclass(frozen=True)
@@ -126,43 +136,35 @@ class Plan:
 # --- does an artifact fit a profile -----------------------------------------------------------
 
 
-def describe_os_range(text: str) -> str:
-    """``windows>=6.1`` -> ``Windows 7 or later``; ``linux-glibc>=2.28`` -> ``glibc 2.28 or later``."""
-    rng = OsRange.parse(text)
-    name = windows_name if rng.family == "windows" else (lambda v: f"glibc {v}")
-    parts = []
-    for op, bound in rng.specs:
-        if op in (">=", ">"):
-            parts.append(f"{name(bound)} or later")
-        elif op in ("<", "<="):
-            parts.append(f"before {name(bound)}" if op == "<" else f"{name(bound)} at most")
-        else:
-            parts.append(f"{op} {name(bound)}")
-    return " and ".join(parts) or name("")
-
-
 def profile_os_name(profile: Profile) -> str:
     family, version = profile.os_family_version
     return windows_name(version) if family == "windows" else f"Linux (glibc {version})"
 
 
-def misfit(artifact: Artifact, profile: Profile) -> tuple[int, str] | None:
-    """None when the artifact runs on the profile, else (how far it got, why not)."""
+def misfit_code(artifact: Artifact, profile: Profile) -> tuple[int, str, str] | None:
+    """None when the artifact runs on the profile, else (how far it got, reason code, value):
+    the codes of :mod:`packbuilder.reasons`, which locks keep and pages put in words."""
     if artifact.platform != profile.platform:
-        return (0, f"has no {profile.platform.value.capitalize()} build")
+        return (0, "platform", profile.platform.value)
     if artifact.arch not in _COMPATIBLE_ARCHS[(profile.platform, profile.arch)]:
-        return (1, f"needs {artifact.arch.value}")
+        return (1, "arch", artifact.arch.value)
     req = artifact.requires
     if req.os:
         family, version = profile.os_family_version
         if not OsRange.parse(req.os).contains(family, version):
-            return (2, f"needs {describe_os_range(req.os)}")
+            return (2, "os", req.os)
     missing = [c.value.upper() for c in req.cpu if c not in profile.cpu]
     if missing:
-        return (3, f"needs a CPU with {', '.join(missing)}")
+        return (3, "cpu", ",".join(missing))
     if req.ram_mb and req.ram_mb > profile.ram_mb:
-        return (4, f"needs {req.ram_mb} MiB of memory")
+        return (4, "ram", str(req.ram_mb))
     return None
+
+
+def misfit(artifact: Artifact, profile: Profile) -> tuple[int, str] | None:
+    """None when the artifact runs on the profile, else (how far it got, why not, in English)."""
+    found = misfit_code(artifact, profile)
+    return None if found is None else (found[0], phrase(found[1], found[2]))
 
 
 def recommended(artifact: Artifact, profile: Profile) -> bool:
@@ -177,10 +179,11 @@ def _preference(artifact: Artifact, profile: Profile, locale: str) -> tuple[int,
     return (int(artifact.portable), int(recommended(artifact, profile)), lang_rank, int(artifact.arch == profile.arch))
 
 
-def _release_misfit(release: Release, profile: Profile) -> str:
-    """The most telling reason why no artifact of a release fits."""
-    reasons = [m for art in release.artifacts if (m := misfit(art, profile)) is not None]
-    return max(reasons)[1]
+def _release_misfit(release: Release, profile: Profile) -> tuple[str, str]:
+    """The most telling reason why no artifact of a release fits: (code, value)."""
+    reasons = [m for art in release.artifacts if (m := misfit_code(art, profile)) is not None]
+    _, code, value = max(reasons)
+    return code, value
 
 
 def sorted_releases(app: App) -> list[Release]:
@@ -216,6 +219,7 @@ class Choice:
     artifact: Artifact | None
     reason: str
     skipped: tuple[tuple[str, str], ...] = field(default=())
+    codes: tuple[VersionMisfit, ...] = field(default=())  # the same as (version, code, value)
 
     @property
     def version(self) -> str | None:
@@ -225,16 +229,19 @@ class Choice:
 def runnable_on(app: App, profile: Profile, locale: str = "fr") -> Choice:
     """The best release and artifact of ``app`` for ``profile``, with the reason."""
     skipped: list[tuple[str, str]] = []
+    codes: list[VersionMisfit] = []
     for release in sorted_releases(app):
         fitting = [a for a in release.artifacts if misfit(a, profile) is None]
         if fitting:
             best = max(fitting, key=lambda a: _preference(a, profile, locale))
             reason = _chosen_reason(app, release, best, profile, skipped, fitting)
-            return Choice(release, best, reason, tuple(skipped))
-        skipped.append((release.version, _release_misfit(release, profile)))
+            return Choice(release, best, reason, tuple(skipped), tuple(codes))
+        code, value = _release_misfit(release, profile)
+        skipped.append((release.version, phrase(code, value)))
+        codes.append((release.version, code, value))
     why = explain_skipped(skipped)
     where = f"{profile_os_name(profile)}, {profile.arch.value}, {profile.ram_mb} MiB"
-    return Choice(None, None, f"{app.id}: {why} (profile: {where})", tuple(skipped))
+    return Choice(None, None, f"{app.id}: {why} (profile: {where})", tuple(skipped), tuple(codes))
 
 
 def _chosen_reason(
@@ -321,11 +328,14 @@ def _base_items(base: Base, wanted: list[str], profile: Profile) -> tuple[BaseIt
     return tuple(items)
 
 
-def _pick(catalog: Catalog, app: App, profile: Profile, locale: str, taken: set[str]) -> tuple[PlanItem | None, str]:
+def _pick(
+    catalog: Catalog, app: App, profile: Profile, locale: str, taken: set[str]
+) -> tuple[PlanItem | None, str, tuple[VersionMisfit, ...]]:
     """The app, else its first runnable lighter alternative (``replaces`` set), else None and why."""
     choice = runnable_on(app, profile, locale)
     if choice.release and choice.artifact:
-        return PlanItem(app, choice.release, choice.artifact, choice.reason, dest_for(app, choice.release, choice.artifact)), ""
+        dest = dest_for(app, choice.release, choice.artifact)
+        return PlanItem(app, choice.release, choice.artifact, choice.reason, dest, misfits=choice.codes), "", ()
     for alt in lighter_alternatives(catalog, app):
         if alt.id in taken:
             continue
@@ -335,8 +345,9 @@ def _pick(catalog: Catalog, app: App, profile: Profile, locale: str, taken: set[
             if not recommended(alt_choice.artifact, profile):
                 reason += f"; works, but {alt_choice.artifact.requires.ram_mb_recommended} MiB of memory is recommended"
             dest = dest_for(alt, alt_choice.release, alt_choice.artifact)
-            return PlanItem(alt, alt_choice.release, alt_choice.artifact, reason, dest, replaces=app.id), ""
-    return None, choice.reason.removeprefix(app.id + ": ")
+            item = PlanItem(alt, alt_choice.release, alt_choice.artifact, reason, dest, replaces=app.id, misfits=alt_choice.codes)
+            return dataclasses.replace(item, replaced_misfits=choice.codes), "", ()
+    return None, choice.reason.removeprefix(app.id + ": "), choice.codes
 
 
 def _add_dependencies(
@@ -357,7 +368,7 @@ def _add_dependencies(
             choice = runnable_on(dep, profile, locale)
             if not (choice.release and choice.artifact):
                 why = choice.reason.removeprefix(dep_id + ": ")
-                excluded.append(Exclusion(dep_id, f"{dep_id} (needed by {item.app.id}) excluded: {why}"))
+                excluded.append(Exclusion(dep_id, f"{dep_id} (needed by {item.app.id}) excluded: {why}", choice.codes))
                 continue
             reason = choice.reason.replace(": ", f": needed by {item.app.id}; ", 1)
             dest = dest_for(dep, choice.release, choice.artifact)
@@ -383,12 +394,18 @@ def resolve(
     excluded: list[Exclusion] = []
     warnings: list[str] = []
     if pack.profiles and profile.id not in pack.profiles:
-        warnings.append(f"pack {pack.id} is meant for {', '.join(pack.profiles)}, not {profile.id}")
+        from packbuilder.i18n import _
+
+        meant = _("pack {pack} is meant for {profiles}, not {profile}")
+        warnings.append(meant.format(pack=pack.id, profiles=", ".join(pack.profiles), profile=profile.id))
     run_on = profile
     base_items: tuple[BaseItem, ...] = ()
     if base is not None:
         if profile.arch not in _RUNS_ON.get(base.arch, (base.arch,)):
-            warnings.append(f"base {base.id} is for {base.arch.value} PCs: it will not start on {profile.arch.value}")
+            from packbuilder.i18n import _
+
+            wrong = _("base {base} is for {arch} PCs: it will not start on {pc}")
+            warnings.append(wrong.format(base=base.id, arch=base.arch.value, pc=profile.arch.value))
         run_on = live_profile(profile, base)
         base_items = _base_items(base, wanted, profile)
     from_base = {b.app.id for b in base_items if b.wanted}
@@ -396,11 +413,11 @@ def resolve(
     for app_id in wanted:
         if app_id in from_base:
             continue
-        item, why = _pick(catalog, catalog.apps[app_id], run_on, pack.locale, taken)
+        item, why, codes = _pick(catalog, catalog.apps[app_id], run_on, pack.locale, taken)
         if item is None:
             if base is not None and run_on is not profile and base.glibc and "needs glibc" in why:
                 why += f"; the live system of {base.id} has glibc {base.glibc}"
-            excluded.append(Exclusion(app_id, f"{app_id} excluded: {why}"))
+            excluded.append(Exclusion(app_id, f"{app_id} excluded: {why}", codes))
             continue
         items.append(item)
         taken.add(item.app.id)
@@ -469,20 +486,26 @@ def check_capacity(catalog: Catalog, plan: Plan) -> None:
     if plan.fits:
         return
 
-    def mb(n: int) -> str:
-        return f"{n / 1e6:,.0f} MB"
+    from packbuilder.i18n import _, current_language
+
+    def mb(n: int) -> str:  # megabytes, as sold: "3,292 MB", « 3 292 Mo »
+        return f"{n / 1e6:,.0f} MB" if current_language() != "fr" else f"{n / 1e6:,.0f} Mo".replace(",", "\u00a0")
 
     largest = sorted(plan.items, key=lambda i: i.unpacked_size, reverse=True)[:5]
-    details = [f"{i.app.id} {i.release.version}: {mb(i.unpacked_size)} on the key" for i in largest]
+    on_key = _("{app} {version}: {size} on the key")
+    details = [on_key.format(app=i.app.id, version=i.release.version, size=mb(i.unpacked_size)) for i in largest]
     for item in largest:
         for alt in lighter_alternatives(catalog, item.app):
             choice = runnable_on(alt, plan.profile, plan.pack.locale)
             if choice.artifact and alt.id not in {i.app.id for i in plan.items}:
                 alt_item = PlanItem(alt, choice.release, choice.artifact, "", "")  # type: ignore[arg-type]
-                details.append(f"lighter: {alt.id} {choice.version} ({mb(alt_item.unpacked_size)}) instead of {item.app.id}")
+                lighter = _("lighter: {app} {version} ({size}) instead of {instead}")
+                size = mb(alt_item.unpacked_size)
+                details.append(lighter.format(app=alt.id, version=choice.version, size=size, instead=item.app.id))
     raise InputError(
-        f"pack {plan.pack.id} needs {mb(plan.total_bytes)} but a {mb(plan.capacity_bytes)} key holds about "
-        f"{mb(plan.usable_bytes)} of files",
-        hint="use a bigger key (--size), drop the largest apps, or use the lighter alternatives listed",
+        _("pack {pack} needs {needed} but a {capacity} key holds about {usable} of files").format(
+            pack=plan.pack.id, needed=mb(plan.total_bytes), capacity=mb(plan.capacity_bytes), usable=mb(plan.usable_bytes)
+        ),
+        hint=_("use a bigger key (--size), drop the largest apps, or use the lighter alternatives listed"),
         details=details,
     )

@@ -18,12 +18,18 @@ if TYPE_CHECKING:
 
 def pick_profile(catalog: Catalog, pack: Pack, profile_id: str | None) -> Profile:
     """The profile asked for, else the pack's only one; several to choose from is a usage error."""
+    from packbuilder.catalog import load_profile_arg
+    from packbuilder.i18n import _
+
     if profile_id is not None:
-        return catalog.profile(profile_id)
+        return load_profile_arg(catalog, profile_id)  # an id, or a profile file (profiles new)
     if len(pack.profiles) == 1:
         return catalog.profile(pack.profiles[0])
     choices = ", ".join(pack.profiles or sorted(catalog.profiles))
-    raise InputError(f"which PCs is {pack.id} for? --profile is needed", hint=f"choose one of: {choices}")
+    raise InputError(
+        _("which PCs is {pack} for? --profile is needed").format(pack=pack.id),
+        hint=_("choose one of: {choices}").format(choices=choices),
+    )
 
 
 def make_plan(
@@ -36,15 +42,13 @@ def make_plan(
 ) -> Plan:
     """Resolve ``pack_arg`` for a profile and check that it fits ``capacity`` bytes (else the profile's key).
     ``live``/``base_id``: for iso and usb-live builds, the base the key runs on (see ``live_base``)."""
-    from packbuilder.catalog import load_pack_arg, overlays_root
-    from packbuilder.fsutil import tree_size
+    from packbuilder.catalog import load_pack_arg, overlay_bytes
     from packbuilder.plan.resolve import check_capacity, live_base, resolve
 
     pack = load_pack_arg(catalog, pack_arg)
     profile = pick_profile(catalog, pack, profile_id)
-    overlays = overlays_root(catalog.root)
-    overlay_bytes = sum(tree_size(overlays / name) for name in pack.overlays) if overlays else 0
-    plan = resolve(catalog, pack, profile, capacity, overlay_bytes, live_base(catalog, pack, profile, live, base_id))
+    base = live_base(catalog, pack, profile, live, base_id)
+    plan = resolve(catalog, pack, profile, capacity, overlay_bytes(catalog.root, pack.overlays), base)
     check_capacity(catalog, plan)
     return plan
 
@@ -58,6 +62,17 @@ def is_lock_file(arg: str) -> bool:
         return True
     with path.open("rb") as fh:
         return b'"lock_version"' in fh.read(4096)
+
+
+def _check_capacity(lock: Lock, capacity: int, catalog: Callable[[], Catalog]) -> None:
+    from packbuilder.catalog import overlay_bytes
+    from packbuilder.plan.lock import check_lock_fits
+
+    try:
+        overlays = overlay_bytes(catalog().root, lock.pack.overlays)
+    except PackbuilderError:  # no catalog: the overlays' size is not known, the apps' still is
+        overlays = 0
+    check_lock_fits(lock, capacity, overlays)
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,8 @@ def load_target(
 
     if is_lock_file(arg):
         lock = read_lock(Path(arg))
+        if capacity is not None:  # an explicit --size wins over the lock's, and must still hold it
+            _check_capacity(lock, capacity, catalog)
         if not check_stale and not live:
             return Target(lock)
         try:

@@ -1,0 +1,258 @@
+"""Translations: every message has its French, with the same placeholders; the language follows the
+locale variables as gettext reads them, and --lang forces it."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from packbuilder import i18n
+from tests.conftest import ENGLISH, ROOT, run_cli
+
+PO = ROOT / "packbuilder" / "locale" / "fr" / "LC_MESSAGES" / "packbuilder.po"
+# {name}, {name:>8}, {name!r}, %(name)s: named; {} {0} %s %d: positional, which a translator cannot move.
+NAMED = re.compile(
+    r"\{([A-Za-z_][A-Za-z0-9_]*)(?:![rsa])?(?::[^{}]*)?\}"  # {name}
+    r"|%\(([A-Za-z_][A-Za-z0-9_]*)\)[-#0 +]*\d*(?:\.\d+)?[sdifr]"  # %(name)s
+)
+POSITIONAL = re.compile(r"\{\d*(?:![rsa])?(?::[^{}]*)?\}|%[-#0 +]*\d*(?:\.\d+)?[sdifr]")
+
+
+def placeholders(text: str) -> set[str]:
+    return {a or b for a, b in NAMED.findall(text)}
+
+
+def positional(text: str) -> list[str]:
+    without_named = NAMED.sub("", text.replace("{{", "").replace("}}", "").replace("%%", ""))
+    return POSITIONAL.findall(without_named)
+
+
+def source_messages() -> dict[str, tuple[str, ...]]:
+    """Every message the code marks (_, ngettext, N_), as pybabel extract finds it with babel.cfg."""
+    with (ROOT / "babel.cfg").open() as fh:
+        method_map, options_map = parse_mapping_cfg(fh)
+    found: dict[str, tuple[str, ...]] = {}
+    for filename, _lineno, message, _comments, _context in extract_from_dir(str(ROOT), method_map, options_map):
+        if not filename.startswith("packbuilder"):
+            continue
+        ids = (message,) if isinstance(message, str) else tuple(m for m in message if m)
+        found[ids[0]] = ids
+    return found
+
+
+def problems(source: dict[str, tuple[str, ...]], po_path: Path) -> list[str]:
+    """What is wrong between the code's messages and one .po: missing, untranslated, fuzzy,
+    different placeholders, positional placeholders."""
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale="fr")
+    out = []
+    for key, ids in sorted(source.items()):
+        for text in ids:
+            if positional(text):
+                out.append(f"{text!r}: positional placeholder {positional(text)}: name it ({{count}}, %(name)s)")
+        entry = catalog.get(key)
+        if entry is None:
+            out.append(f"{key!r}: not in {po_path.name} (run make pot)")
+            continue
+        strings = [entry.string] if isinstance(entry.string, str) else list(entry.string)
+        if entry.fuzzy or not all(strings):
+            out.append(f"{key!r}: no French translation")
+            continue
+        expected = set().union(*(placeholders(t) for t in ids))
+        for translated in strings:
+            if placeholders(translated) != expected:
+                out.append(f"{key!r}: placeholders {sorted(placeholders(translated))} in French, {sorted(expected)} in English")
+    return out
+
+
+def test_every_message_has_its_french_with_the_same_placeholders() -> None:
+    source = source_messages()
+    assert len(source) > 3  # the extraction found the code's messages
+    assert problems(source, PO) == []
+
+
+def test_the_check_catches_a_missing_translation_and_a_renamed_placeholder(tmp_path: Path) -> None:
+    po = tmp_path / "fr.po"
+    po.write_text(
+        'msgid ""\nmsgstr ""\n"Language: fr\\n"\n\n'
+        'msgid "{count} files"\nmsgstr "{nombre} fichiers"\n\n'
+        'msgid "done"\nmsgstr ""\n\n'
+        'msgid "%(name)s is ready"\nmsgstr "%(name)s est prêt"\n',
+        encoding="utf-8",
+    )
+    source = {
+        "{count} files": ("{count} files",),
+        "done": ("done",),
+        "%(name)s is ready": ("%(name)s is ready",),
+        "{} x": ("{} x",),
+    }
+    found = problems(source, po)
+    assert any("{count} files" in p and "placeholders" in p for p in found)
+    assert any("'done': no French translation" in p for p in found)
+    assert any("positional" in p for p in found)
+    assert not any("is ready" in p for p in found)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"LANG": "fr_FR.UTF-8"}, "fr"),
+        ({"LANG": "C.UTF-8"}, "en"),
+        ({"LANG": "C"}, "en"),
+        ({}, "en"),
+        ({"LANG": "de_DE.UTF-8"}, "en"),
+        ({"LC_ALL": "fr_BE.UTF-8", "LANG": "C"}, "fr"),
+        ({"LC_MESSAGES": "fr_CA.UTF-8", "LANG": "en_US.UTF-8"}, "fr"),
+        ({"LC_ALL": "C.UTF-8", "LANG": "fr_FR.UTF-8"}, "en"),  # LC_ALL comes first
+        ({"LANGUAGE": "de:fr:en", "LANG": "C"}, "fr"),  # the first language we have
+        ({"LANGUAGE": "", "LANG": "fr_FR@euro"}, "fr"),  # an empty variable is skipped
+    ],
+)
+def test_language_from_the_locale_variables(env: dict[str, str], expected: str) -> None:
+    assert i18n.language_from_env(env) == expected
+
+
+def test_lang_option_wins_over_the_locale() -> None:
+    assert i18n.setup(["--lang", "fr", "plan"], {"LANG": "C"}) == "fr"
+    assert i18n.setup(["--lang=en"], {"LANG": "fr_FR.UTF-8"}) == "en"
+    assert i18n.setup(["plan", "--", "--lang", "fr"], {"LANG": "C"}) == "en"
+    i18n.set_language("en")
+
+
+def test_french_answers_under_french_only() -> None:
+    i18n.set_language("fr")
+    try:
+        assert [i18n.parse_answer(a) for a in ("o", "OUI", "y", "n", "Non", "x")] == [True, True, True, False, False, None]
+        assert i18n.parse_answer("", default=False) is False
+    finally:
+        i18n.set_language("en")
+    assert i18n.parse_answer("o") is None
+    assert i18n.parse_answer("yes") is True
+
+
+def test_errors_and_hints_in_the_locale_language(tmp_path: Path) -> None:
+    french = run_cli("plan", "no-such-pack", env={"LANG": "fr_FR.UTF-8"}, cwd=tmp_path)
+    assert french.returncode == 2
+    assert "erreur :" in french.stderr and "conseil :" in french.stderr
+    english = run_cli("plan", "no-such-pack", env={"LANG": "C"}, cwd=tmp_path)
+    assert english.returncode == 2
+    assert "error:" in english.stderr and "hint:" in english.stderr and "erreur" not in english.stderr
+    forced = run_cli("--lang", "fr", "plan", "no-such-pack", env={"LANG": "C"}, cwd=tmp_path)
+    assert "erreur :" in forced.stderr
+    by_language = run_cli("plan", "no-such-pack", env={"LANGUAGE": "fr", "LANG": "C.UTF-8"}, cwd=tmp_path)
+    assert "erreur :" in by_language.stderr
+
+
+def test_bad_lang_value_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("--lang", "de", "profiles", "list", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "fr or en" in result.stderr
+
+
+def _flash_answering(answer: str, lang: str, folder: Path) -> subprocess.CompletedProcess[bytes]:
+    """``flash IMAGE FILE`` with a terminal on standard input (a pty) that types ``answer``."""
+    (folder / "image.img").write_bytes(b"\x55" * 65536)
+    master, slave = pty.openpty()
+    env = {**os.environ, **ENGLISH, "LANG": lang, "COLUMNS": "200"}
+    try:
+        os.write(master, answer.encode() + b"\n")  # kept by the terminal until flash reads it
+        return subprocess.run(
+            [sys.executable, "-m", "packbuilder", "flash", "image.img", "key.img"],
+            stdin=slave,
+            capture_output=True,
+            cwd=folder,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+@pytest.mark.parametrize(
+    ("answer", "lang", "written"),
+    [
+        ("o", "fr_FR.UTF-8", True),
+        ("oui", "fr_FR.UTF-8", True),
+        ("non", "fr_FR.UTF-8", False),
+        ("y", "C.UTF-8", True),
+        ("n", "C.UTF-8", False),
+    ],
+)
+def test_flash_asks_in_the_locale_language(tmp_path: Path, answer: str, lang: str, written: bool) -> None:
+    result = _flash_answering(answer, lang, tmp_path)
+    assert (tmp_path / "key.img").exists() == written, result.stderr
+    prompt = result.stderr.decode()
+    if lang.startswith("fr"):
+        assert "[o/N]" in prompt and "Écrire maintenant ?" in prompt
+    else:
+        assert "[y/N]" in prompt and "Write now?" in prompt
+    assert result.returncode == (0 if written else 130)
+
+
+def _command_rows(help_text: str) -> dict[str, str]:
+    """The commands listed by a --help page: name -> description."""
+    rows: dict[str, str] = {}
+    in_commands = False
+    for line in help_text.splitlines():
+        if line.startswith("Commands"):
+            in_commands = True
+        elif in_commands and line.startswith("  ") and not line.startswith("   "):
+            name, _, text = line.strip().partition(" ")
+            rows[name] = text.strip()
+    return rows
+
+
+@pytest.mark.parametrize("group", [[], ["catalog"], ["manifest"], ["profiles"], ["packs"], ["cache"]])
+def test_help_in_the_locale_language(tmp_path: Path, group: list[str]) -> None:
+    english = run_cli(*group, "--help", cwd=tmp_path, env={"LANG": "C"})
+    french = run_cli(*group, "--help", cwd=tmp_path, env={"LANG": "fr_FR.UTF-8"})
+    assert english.returncode == french.returncode == 0
+    en_rows, fr_rows = _command_rows(english.stdout), _command_rows(french.stdout)
+    assert en_rows and en_rows.keys() == fr_rows.keys()
+    untranslated = [name for name in en_rows if en_rows[name] == fr_rows[name]]
+    assert untranslated == [], french.stdout
+    if not group:
+        assert "Construire des clés USB" in french.stdout and "Build USB keys" in english.stdout
+        assert "Langue des messages" in french.stdout
+
+
+def test_plan_in_the_locale_language(tmp_path: Path) -> None:
+    french = run_cli("plan", "vieux-pc", "--profile", "windows-7-x86", cwd=tmp_path, env={"LANG": "fr_FR.UTF-8"})
+    assert french.returncode == 0, french.stderr
+    assert "Pourquoi" in french.stdout and "sur la clé" in french.stdout and "logiciel" in french.stdout
+    assert re.search(r"\d+(,\d)?\u00a0(Mo|Go)", french.stdout)
+    english = run_cli("plan", "vieux-pc", "--profile", "windows-7-x86", cwd=tmp_path, env={"LANG": "C"})
+    assert "Why" in english.stdout and "on the key" in english.stdout and "Pourquoi" not in english.stdout
+    refused = run_cli("plan", "vieux-pc", "--profile", "windows-7-x86", "--size", "10M", cwd=tmp_path,
+                      env={"LANG": "fr_FR.UTF-8"})
+    assert refused.returncode == 2
+    assert "erreur : le pack vieux-pc demande" in refused.stderr and "conseil : prendre une clé plus grande" in refused.stderr
+
+
+def test_catalog_list_says_why_not_in_the_locale_language(tmp_path: Path) -> None:
+    import json
+
+    doc = json.loads(run_cli("catalog", "list", "--profile", "windows-xp-x86", "--json", cwd=tmp_path).stdout)
+    refused = [a["profile"] for a in doc["apps"] if not a["profile"]["runs"]]
+    assert refused and all(p["misfits"] and {"version", "code", "value"} == set(p["misfits"][0]) for p in refused)
+    wide_french = {"LANG": "fr_FR.UTF-8", "COLUMNS": "250"}
+    french = run_cli("catalog", "list", "--profile", "windows-xp-x86", cwd=tmp_path, env=wide_french)
+    assert "non : " in french.stdout and " demande " in french.stdout and "needs" not in french.stdout
+
+
+def test_offline_block_in_the_locale_language(tmp_path: Path) -> None:
+    env = {"LANG": "fr_FR.UTF-8", "PACKBUILDER_CACHE": str(tmp_path / "cache")}
+    result = run_cli("fetch", "vieux-pc", "--profile", "windows-xp-x86", "--offline", cwd=tmp_path, env=env)
+    assert result.returncode == 3
+    assert "erreur : hors ligne :" in result.stderr and "pour s’en sortir :" in result.stderr
+    assert "manquants :" in result.stderr
