@@ -25,7 +25,7 @@ from packbuilder.fetch.cache import Cache
 from packbuilder.image.inspect import inspect_iso
 from packbuilder.model.lock import Lock
 from packbuilder.plan.lock import lock_bytes
-from tests import qemu
+from tests import factories, qemu
 from tests.conftest import run_cli
 from tests.test_iso_fixtures import BANNERS, ISO_FIXTURES, MODES, NAMES, ROOT, TIMEOUT
 
@@ -199,6 +199,33 @@ def test_dry_run_writes_nothing(env: dict[str, Path], isos: Path) -> None:
     assert "boots as: bios-cd, bios-disk, uefi-cd, uefi-disk" in text
     assert "engine: xorriso" in text and "overlay: " in text and "only files are added" in text
     assert not out.exists() and not list(out.parent.glob("*"))
+
+
+def test_dry_run_downloads_nothing(env: dict[str, Path], isos: Path, tmp_path: Path) -> None:
+    """An app missing from the cache is left out of the count, never fetched; a base id that is not
+    cached is refused, not downloaded. The server would answer: a dry run must not ask it."""
+    from tests.httpserver import LocalServer
+
+    server = LocalServer(tmp_path)
+    try:
+        extra = factories.zip_bytes({"extra.exe": b"MZ" + bytes(5000)})
+        server.files.add("extra.zip", extra)
+        data = json.loads(lock_bytes(_lock()))
+        data["items"].append(factories.item("extra", url=server.url("ok/extra.zip"), data=extra, name="Extra"))
+        lock = tmp_path / "dry.lock"
+        lock.write_text(json.dumps(data), encoding="utf-8")
+        out = tmp_path / "dry.iso"
+        result = run_cli(
+            "--catalog", str(env["catalog"]), "--cache", str(env["cache"]), "build", str(lock), "--format", "iso",
+            "--base", str(isos / "grub-hybrid.iso"), "--dry-run", "-o", str(out),
+            env={"REQUESTS_CA_BUNDLE": str(server.cert)},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "dry run: 1 of 2 app(s) not in the cache" in result.stderr and "extra 1.0" in result.stderr
+        assert "boots as:" in result.stdout + result.stderr
+        assert server.files.requests_for("extra.zip") == [] and not out.exists()
+    finally:
+        server.close()
 
 
 def test_inspect_command(isos: Path) -> None:

@@ -198,7 +198,7 @@ def build(
     """
     if fmt.needs_base and iso is None:
         raise fmt.missing_base()
-    if not lock.items:
+    if not lock.items and not (iso is not None and iso.dry_run):
         raise InputError("the lock holds no app: the key would be empty", hint="plan the pack for another profile")
     out = out.absolute()
     check_target(out)

@@ -73,7 +73,7 @@ def fetch_target(ws: Workspace, lock: Lock, options: FetchOptions, output: Outpu
     return fetch_lock(lock, ws.cache(), output, options.jobs, options.mirrors, options.offline, ws.keys_dir(), rehash)
 
 
-def base_iso(ws: Workspace, base: str, options: FetchOptions, output: Output) -> Path:
+def base_iso(ws: Workspace, base: str, options: FetchOptions, output: Output, dry_run: bool = False) -> Path:
     """The base live ISO named by ``--base`` (or the pack): an ISO file, or a base id fetched into the cache."""
     path = Path(base)
     if path.is_file():
@@ -83,7 +83,34 @@ def base_iso(ws: Workspace, base: str, options: FetchOptions, output: Output) ->
     from packbuilder.fetch.run import fetch_base
 
     manifest = ws.catalog().base(base)
+    if dry_run:  # a dry run downloads nothing: the base must already be in the cache
+        from packbuilder.fetch.cache import Cache
+
+        found = Cache(ws.cache()).lookup("sha256", manifest.sha256) if manifest.sha256 else None
+        if found is None:
+            raise InputError(
+                f"dry run: the base {base} is not in the cache, and a dry run downloads nothing",
+                hint="give the ISO file (--base FILE.iso), or fetch it first with a build without --dry-run",
+            )
+        return found
     return fetch_base(manifest, ws.cache(), output, options.mirrors, options.offline, ws.keys_dir())
+
+
+def cached_only(ws: Workspace, lock: Lock, output: Output) -> tuple[Lock, dict[str, Path]]:
+    """For a dry run: the lock's items already in the cache (nothing is downloaded), the others left
+    out of the count with a warning."""
+    from packbuilder.fetch.cache import Cache
+
+    cache = Cache(ws.cache())
+    found = {i.digest[1]: cache.lookup(*i.digest, i.size) for i in lock.items}
+    paths = {digest: path for digest, path in found.items() if path is not None}
+    missing = [i for i in lock.items if found[i.digest[1]] is None]
+    if missing:
+        names = ", ".join(f"{i.app} {i.version}" for i in missing)
+        output.warn(f"dry run: {len(missing)} of {len(lock.items)} app(s) not in the cache, left out of the count "
+                    f"(a dry run downloads nothing): {names}")  # fmt: skip
+    kept = tuple(i for i in lock.items if i.digest[1] in paths)
+    return lock.model_copy(update={"items": kept}), paths
 
 
 def run_build(ws: Workspace, options: BuildOptions, output: Output) -> BuildReport:
@@ -98,17 +125,20 @@ def run_build(ws: Workspace, options: BuildOptions, output: Output) -> BuildRepo
     notes = notes_line(lock.profile.id, lock.profile.notes)  # e.g. Windows XP: keep such PCs offline
     if notes:
         output.warn(notes)
-    fetched = fetch_target(ws, lock, options.fetch, output, rehash=True)
+    if options.dry_run:
+        lock, paths = cached_only(ws, lock, output)
+    else:
+        paths = fetch_target(ws, lock, options.fetch, output, rehash=True).paths
     out = options.output or default_output(lock, options.format)
     iso = None
     if options.format.needs_base:
         name = options.base or lock.pack.base
         if name is None:
             raise options.format.missing_base()
-        base = base_iso(ws, name, options.fetch, output)
+        base = base_iso(ws, name, options.fetch, output, options.dry_run)
         iso = IsoRequest(base, options.iso_engine, options.dry_run)
     built = build(
-        lock, options.format, out, fetched.paths, ws.overlays_dir(), output,
+        lock, options.format, out, paths, ws.overlays_dir(), output,
         options.size_bytes, options.label, iso, options.persistence_bytes,
     )
     return BuildReport(options, lock, built)
