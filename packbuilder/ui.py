@@ -14,8 +14,10 @@ What a command prints goes through :class:`Output`:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +116,20 @@ class Output:
 
     def bars(self, total_bytes: int | None = None) -> Bars:
         return Bars(total_bytes)
+
+    @contextlib.contextmanager
+    def step(self, label: str) -> Iterator[None]:
+        """A long step without byte counts (an image written, a tree hashed): a spinner with the time
+        spent, on a terminal only; at its end one line says how long it took."""
+        if not self.progress_enabled:
+            yield
+            return
+        import time
+
+        start = time.monotonic()
+        with self.err.status(label, spinner="dots"):
+            yield
+        self.err.print(f"{label} ({time.monotonic() - start:.1f} s)", markup=False)
 
     def emit_json(self, document: Any) -> None:
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n")

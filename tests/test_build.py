@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -294,3 +295,41 @@ def test_build_says_the_profile_notes_the_lock_carries(env: dict[str, object]) -
         )
         assert run.returncode == 0, run.stderr
         assert text in run.stderr
+
+
+def _on_a_terminal(env: dict[str, object], *args: str) -> tuple[int, str]:
+    """Run the CLI with its stderr on a pseudo-terminal (as a person at a terminal sees it)."""
+    import pty
+    import sys
+
+    master, slave = pty.openpty()
+    full = {**os.environ, **env["env"], "COLUMNS": "200"}  # type: ignore[dict-item]
+    full.pop("PACKBUILDER_CATALOG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "packbuilder", "--catalog", str(env["catalog"]), *args],
+        stdout=subprocess.DEVNULL, stderr=slave, env=full,
+    )  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=120), b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def test_long_steps_show_on_a_terminal_only(env: dict[str, object]) -> None:
+    base: Path = env["base"]  # type: ignore[assignment]
+    out = base / "steps.img"
+    code, seen = _on_a_terminal(env, "build", str(env["lock"]), "--format", "usb", "-o", str(out))
+    assert code == 0, seen
+    assert re.search(r"Writing steps\.img \(\d+\.\d s\)", seen) and re.search(r"Hashing steps\.img \(\d+\.\d s\)", seen), seen
+    code, seen = _on_a_terminal(env, "verify", str(out))
+    assert code == 0 and re.search(r"Checking steps\.img \(\d+\.\d s\)", seen), seen
+    code, seen = _on_a_terminal(env, "--quiet", "build", str(env["lock"]), "--format", "usb", "-o", str(out))
+    assert code == 0 and "Writing" not in seen and seen.strip() == "", seen

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from packbuilder.build.iso import IsoReport, IsoRequest, build_iso
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
+from packbuilder.i18n import _
 from packbuilder.fsutil import atomic_write_bytes, staged_output
 from packbuilder.model.build import OutputFormat
 from packbuilder.plan.lock import key_bytes, lock_digest
@@ -233,8 +234,10 @@ def _build(
             dry = build_iso(lock, tree, iso, staging / "dry-run.iso", build_epoch(lock), staging / "iso")
             return BuiltOutput(out, iso=dry, written=False)
         with staged_output(out, before_replace=_clear_previous) as target:
-            report = _write_format(lock, fmt, tree, target, staging, size_bytes, label, iso, persistence_bytes, output)
-        digest = write_sha256_file(out) if fmt.has_sha256_file else None
+            with output.step(_("Writing {output}").format(output=out.name)):
+                report = _write_format(lock, fmt, tree, target, staging, size_bytes, label, iso, persistence_bytes, output)
+        with output.step(_("Hashing {output}").format(output=out.name)):
+            digest = write_sha256_file(out) if fmt.has_sha256_file else None
         return BuiltOutput(out, digest, report)
     except (OSError, zipfile.BadZipFile) as exc:
         raise AssemblyError(f"cannot build {out}: {exc}") from None

@@ -94,7 +94,8 @@ def verify(
         if problem is not None:
             raise CheckFailed(problem, hint="download the image again")
         OUTPUT.info(_("{name}: matches {sums}").format(name=output.name, sums=sums))
-    report = verify_output(output)
+    with OUTPUT.step(_("Checking {output}").format(output=output.name)):
+        report = verify_output(output)
     if OUTPUT.json_mode:
         OUTPUT.emit_json(
             {

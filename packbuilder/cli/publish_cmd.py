@@ -43,7 +43,8 @@ def publish(
         from packbuilder.errors import InputError
 
         raise InputError("--tracker needs --base-url", hint="torrents are made only when the site's address is known")
-    images = publish_images(outputs, site, sign, base_url, tuple(tracker or ()))
+    with OUTPUT.step(_("Publishing {count} image(s) to {site}").format(count=len(outputs), site=site)):
+        images = publish_images(outputs, site, sign, base_url, tuple(tracker or ()))
     images_dir = site / "images"
     if OUTPUT.json_mode:
         OUTPUT.emit_json(
