@@ -6,6 +6,7 @@ import hashlib
 import io
 import zipfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from packbuilder.model.lock import Lock
@@ -103,3 +104,25 @@ def lock(
             "excluded": list(excluded),
         }
     )
+
+
+def cached(cache: Path, *contents: bytes) -> None:
+    """Put files in a content-addressed cache folder (``sha256/xx/<hash>``), as fetch leaves them."""
+    for data in contents:
+        digest = hashlib.sha256(data).hexdigest()
+        (cache / "sha256" / digest[:2]).mkdir(parents=True, exist_ok=True)
+        (cache / "sha256" / digest[:2] / digest).write_bytes(data)
+
+
+def marker_catalog(dest: Path) -> Path:
+    """A copy of tests/fixtures/mini at ``dest`` with a ``marker`` overlay: the fixture bases' boot
+    menus look for /PACK/marker.txt on the medium they started from. Returns its manifests folder."""
+    import shutil
+
+    from tests.conftest import FIXTURES
+
+    if not dest.exists():
+        shutil.copytree(FIXTURES / "mini", dest)
+        (dest / "overlays" / "marker" / "PACK").mkdir(parents=True)
+        (dest / "overlays" / "marker" / "PACK" / "marker.txt").write_text("here\n")
+    return dest / "manifests"

@@ -10,7 +10,6 @@ signed loaders themselves, ``inspect``'s report, and usb-live's refusal to patch
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,7 +27,7 @@ from packbuilder.image.authenticode import read_signature, uefi_loader_signature
 from packbuilder.image.inspect import inspect_iso
 from packbuilder.plan.lock import lock_bytes
 from tests import factories, qemu
-from tests.conftest import FIXTURES, run_cli
+from tests.conftest import run_cli
 from tests.test_iso import build_iso, env  # noqa: F401  # the ISO builds' catalog, cache and lock
 from tests.test_iso_fixtures import ISO_FIXTURES, ROOT
 
@@ -138,13 +137,8 @@ def test_inspect_reports_the_uefi_loader(sb_isos: Path) -> None:
 def _usb_live(work: Path, base: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
     """`build --format usb-live` of a one-app pack whose overlay holds PACK/marker.txt."""
     app = factories.zip_bytes({"Writer/writer.exe": b"MZ" + os.urandom(3000)})
-    digest = hashlib.sha256(app).hexdigest()
-    (work / "cache" / "sha256" / digest[:2]).mkdir(parents=True, exist_ok=True)
-    (work / "cache" / "sha256" / digest[:2] / digest).write_bytes(app)
-    if not (work / "mini").exists():
-        shutil.copytree(FIXTURES / "mini", work / "mini")
-        (work / "mini" / "overlays" / "marker" / "PACK").mkdir(parents=True)
-        (work / "mini" / "overlays" / "marker" / "PACK" / "marker.txt").write_text("here\n")
+    factories.cached(work / "cache", app)
+    factories.marker_catalog(work / "mini")
     items = [factories.item("writer", url="https://writer.example.org/w.zip", data=app, launch="Writer/writer.exe")]
     lock = factories.lock(items, pack="live", label="LIVE", overlays=["docs-fr", "marker"], key_mb=64)
     (work / "live.lock").write_bytes(lock_bytes(lock))

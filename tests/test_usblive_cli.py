@@ -3,10 +3,8 @@ one image that boots and carries the key on its first partition."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 
 from packbuilder.plan.lock import lock_bytes
 from tests import factories, qemu
-from tests.conftest import FIXTURES, run_cli
+from tests.conftest import run_cli
 from tests.test_iso import isos  # noqa: F401  # the fixture bases, built once
 
 
@@ -28,13 +26,8 @@ def build(base: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def live_build(tmp_path_factory: pytest.TempPathFactory, isos: Path) -> dict[str, Path]:  # noqa: F811
     base = tmp_path_factory.mktemp("usblive-cli")
     app = factories.zip_bytes({"Writer/writer.exe": b"MZ" + os.urandom(5000)})
-    digest = hashlib.sha256(app).hexdigest()
-    (base / "cache" / "sha256" / digest[:2]).mkdir(parents=True)
-    (base / "cache" / "sha256" / digest[:2] / digest).write_bytes(app)
-    shutil.copytree(FIXTURES / "mini", base / "mini")
-    # The fixture bases' boot menus look for /PACK/marker.txt on the medium they started from.
-    (base / "mini" / "overlays" / "marker" / "PACK").mkdir(parents=True)
-    (base / "mini" / "overlays" / "marker" / "PACK" / "marker.txt").write_text("here\n")
+    factories.cached(base / "cache", app)
+    factories.marker_catalog(base / "mini")
     items = [factories.item("writer", url="https://writer.example.org/w.zip", data=app, launch="Writer/writer.exe")]
     lock = factories.lock(items, pack="live", label="LIVE", overlays=["docs-fr", "marker"], key_mb=96)
     (base / "live.lock").write_bytes(lock_bytes(lock))

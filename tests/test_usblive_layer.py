@@ -7,9 +7,7 @@ menus. The keys are read back with mtools and unsquashfs, and the GRUB one boots
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 
 from packbuilder.plan.lock import lock_bytes
 from tests import factories, qemu
-from tests.conftest import FIXTURES, run_cli
+from tests.conftest import run_cli
 from tests.test_iso import isos  # noqa: F401  # the fixture bases, built once
 
 pytestmark = pytest.mark.slow
@@ -87,12 +85,8 @@ def bases(tmp_path_factory: pytest.TempPathFactory, isos: Path) -> dict[str, Pat
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory, bases: dict[str, Path]) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("live-keys")
-    digest = hashlib.sha256(APPIMAGE).hexdigest()
-    (base / "cache" / "sha256" / digest[:2]).mkdir(parents=True)
-    (base / "cache" / "sha256" / digest[:2] / digest).write_bytes(APPIMAGE)
-    shutil.copytree(FIXTURES / "mini", base / "mini")
-    (base / "mini" / "overlays" / "marker" / "PACK").mkdir(parents=True)
-    (base / "mini" / "overlays" / "marker" / "PACK" / "marker.txt").write_text("here\n")
+    factories.cached(base / "cache", APPIMAGE)
+    factories.marker_catalog(base / "mini")
     items = [factories.item("tool", url="https://tool.example.org/Tool.AppImage", data=APPIMAGE, kind="appimage",
                             platform="linux", category="utilities", dest="AppImages/Tool-1.0-x86_64.AppImage")]  # fmt: skip
     lock = base / "live.lock"
