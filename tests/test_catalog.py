@@ -11,7 +11,8 @@ import yaml
 
 from packbuilder.catalog import check_tree, find_catalog, load_catalog
 from packbuilder.model import KINDS, Category
-from packbuilder.plan.resolve import check_capacity, live_base, resolve
+from packbuilder.plan.checks import check_capacity
+from packbuilder.plan.resolve import live_base, resolve
 from tests.conftest import ROOT, run_cli
 
 MANIFESTS = ROOT / "manifests"
@@ -195,7 +196,7 @@ def test_live_debian_12_refuses_appimages_built_for_a_newer_glibc(catalog) -> No
 
 def test_old_linux_pc_gets_a_live_key_with_the_base_apps_listed(catalog) -> None:  # type: ignore[no-untyped-def]
     from packbuilder.errors import InputError
-    from packbuilder.plan.resolve import check_not_empty
+    from packbuilder.plan.checks import check_not_empty
 
     pack, profile = catalog.pack("vieux-pc"), catalog.profile("linux-i686-bios-1g")
     with pytest.raises(InputError) as err:  # as a plain key: nothing runs there

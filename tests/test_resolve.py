@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from packbuilder.catalog import Catalog, load_catalog
 from packbuilder.errors import InputError
 from packbuilder.model import Arch, Profile
-from packbuilder.plan.resolve import Plan, check_capacity, check_not_empty, misfit, resolve
+from packbuilder.plan.checks import check_capacity, check_not_empty
+from packbuilder.plan.resolve import Plan, misfit, resolve
 from packbuilder.versions import OsRange
 from tests.conftest import FIXTURES
 

@@ -61,8 +61,8 @@ def print_plan(plan: Plan) -> None:
     from packbuilder.fsutil import format_size
     from packbuilder.i18n import current_language
     from packbuilder.model.common import in_language
+    from packbuilder.plan.explain import exclusion_line, plan_item_line
     from packbuilder.profiles import notes_line
-    from packbuilder.reasons import exclusion_line, plan_item_line
 
     lang = current_language()
     profile = plan.profile

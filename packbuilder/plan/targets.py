@@ -43,7 +43,8 @@ def make_plan(
     """Resolve ``pack_arg`` for a profile and check that it fits ``capacity`` bytes (else the profile's key).
     ``live``/``base_id``: for iso and usb-live builds, the base the key runs on (see ``live_base``)."""
     from packbuilder.catalog import load_pack_arg, overlay_bytes
-    from packbuilder.plan.resolve import check_capacity, live_base, resolve
+    from packbuilder.plan.checks import check_capacity
+    from packbuilder.plan.resolve import live_base, resolve
 
     pack = load_pack_arg(catalog, pack_arg)
     profile = pick_profile(catalog, pack, profile_id)
@@ -107,7 +108,7 @@ def load_target(
         except PackbuilderError:  # a lock needs no catalog: the staleness check is a bonus
             return Target(lock)
         if live and (base_id or lock.pack.base) in current.bases:
-            from packbuilder.plan.resolve import check_live_items
+            from packbuilder.plan.checks import check_live_items
 
             base = current.bases[base_id or lock.pack.base or ""]
             check_live_items(current, base, [(i.app, i.url) for i in lock.items])

@@ -1,0 +1,97 @@
+"""The checks a plan goes through before anything is downloaded: a lock's Linux apps against a
+live base, a key that would be empty, a key that would not fit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from packbuilder.model import Kind, Platform
+from packbuilder.plan.resolve import FAT32_MAX_FILE, PlanItem, lighter_alternatives, profile_os_name, runnable_on
+from packbuilder.reasons import describe_os_range
+from packbuilder.versions import OsRange
+
+if TYPE_CHECKING:
+    from packbuilder.catalog import Catalog
+    from packbuilder.model import Base
+    from packbuilder.plan.resolve import Plan
+
+
+def check_live_items(catalog: Catalog, base: Base, items: list[tuple[str, str]]) -> None:
+    """Refuse, for a live key on ``base``, the artifacts (app id, url) of a lock whose catalog
+    entry needs a newer glibc than the base's: a lock may have been planned for another system."""
+    from packbuilder.errors import InputError
+
+    if not base.glibc:
+        return
+    problems = []
+    for app_id, url in items:
+        app = catalog.apps.get(app_id)
+        arts = [a for r in app.releases for a in r.artifacts if a.url == url] if app else []
+        for art in arts:
+            rng = OsRange.parse(art.requires.os) if art.requires.os else None
+            if art.platform == Platform.LINUX and rng and not rng.contains("linux-glibc", base.glibc):
+                problems.append(f"{app_id}: needs {describe_os_range(art.requires.os or '')}, {base.id} has glibc {base.glibc}")
+    if problems:
+        raise InputError(
+            f"the lock holds Linux apps that will not start on the live system of {base.id}",
+            hint="plan the pack again for the live key (build PACK --format iso), or drop these apps",
+            details=problems,
+        )
+
+
+def check_not_empty(plan: Plan) -> None:
+    """Refuse a key with nothing on it: say why each app was left out, and what would help."""
+    from packbuilder.errors import InputError
+
+    if plan.items or plan.base_apps:
+        return
+    pack, profile = plan.pack, plan.profile
+    if pack.base and plan.base is None and profile.platform == Platform.LINUX:
+        hint = f"build a live key instead (--format iso or usb-live): the pack's base {pack.base} brings its own apps"
+    elif pack.profiles and profile.id not in pack.profiles:
+        hint = f"pack {pack.id} is meant for {', '.join(pack.profiles)}"
+    else:
+        hint = f"add apps that run on {profile.id} to the pack, or remove {profile.id} from its profiles"
+    raise InputError(
+        f"pack {pack.id} has no app for {profile.id} ({profile_os_name(profile)}, {profile.arch.value}): "
+        "the key would be empty",
+        hint=hint,
+        details=[e.reason for e in plan.excluded],
+    )
+
+
+def check_capacity(catalog: Catalog, plan: Plan) -> None:
+    """Refuse a plan that is empty or cannot fit on the key, before anything is downloaded."""
+    from packbuilder.errors import InputError
+
+    check_not_empty(plan)
+    too_big = [i for i in plan.items if i.artifact.kind == Kind.APPIMAGE and i.artifact.download_size > FAT32_MAX_FILE]
+    if too_big:
+        names = ", ".join(f"{i.app.id} ({i.artifact.download_size / 1e9:.1f} GB)" for i in too_big)
+        raise InputError(f"FAT32 cannot hold files of 4 GiB or more: {names}", hint="remove these apps from the pack")
+    if plan.fits:
+        return
+
+    from packbuilder.i18n import _, current_language
+
+    def mb(n: int) -> str:  # megabytes, as sold: "3,292 MB", « 3 292 Mo »
+        return f"{n / 1e6:,.0f} MB" if current_language() != "fr" else f"{n / 1e6:,.0f} Mo".replace(",", "\u00a0")
+
+    largest = sorted(plan.items, key=lambda i: i.unpacked_size, reverse=True)[:5]
+    on_key = _("{app} {version}: {size} on the key")
+    details = [on_key.format(app=i.app.id, version=i.release.version, size=mb(i.unpacked_size)) for i in largest]
+    for item in largest:
+        for alt in lighter_alternatives(catalog, item.app):
+            choice = runnable_on(alt, plan.profile, plan.pack.locale)
+            if choice.artifact and alt.id not in {i.app.id for i in plan.items}:
+                alt_item = PlanItem(alt, choice.release, choice.artifact, "", "")  # type: ignore[arg-type]
+                lighter = _("lighter: {app} {version} ({size}) instead of {instead}")
+                size = mb(alt_item.unpacked_size)
+                details.append(lighter.format(app=alt.id, version=choice.version, size=size, instead=item.app.id))
+    raise InputError(
+        _("pack {pack} needs {needed} but a {capacity} key holds about {usable} of files").format(
+            pack=plan.pack.id, needed=mb(plan.total_bytes), capacity=mb(plan.capacity_bytes), usable=mb(plan.usable_bytes)
+        ),
+        hint=_("use a bigger key (--size), drop the largest apps, or use the lighter alternatives listed"),
+        details=details,
+    )
