@@ -19,7 +19,8 @@ APT_PACKAGES += gdisk
 # Launcher tests: Windows programs under Wine, stand-ins cross-compiled with mingw-w64 (64- and 32-bit).
 APT_PACKAGES += wine wine64 gcc-mingw-w64
 # Menu tests: node runs the HTA's script; npm installs axe-core (accessibility checks in Chromium).
-APT_PACKAGES += nodejs npm
+# npm comes with NodeSource's nodejs, where Debian's npm package conflicts: installed only when missing.
+APT_PACKAGES += nodejs
 
 .PHONY: install install-system install-python install-npm locale pot test lint unit fixtures bench dist binary test-dist test-live clean \
 	install-build-tools matrix lock image images bundle unbundle publish release
@@ -36,7 +37,8 @@ $(AXE):
 
 install-system:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq $(APT_PACKAGES); \
+		apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq $(APT_PACKAGES) \
+		&& { command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq npm; }; \
 	else \
 		echo "not root or no apt-get: install these yourself if missing: $(APT_PACKAGES)"; \
 	fi
