@@ -7,6 +7,8 @@
 #   grub-hybrid.iso        grub-mkrescue: El Torito BIOS + UEFI (x64, and ia32 when grub-efi-ia32-bin is
 #                          installed), GRUB hybrid MBR, GPT with the ESP; no HFS+/APM
 #   grub-hfsplus.iso       the same as grub-mkrescue makes it by default: with an HFS+ hybrid and an APM
+#   grub-offset.iso        grub-hybrid.iso with a partition offset (xorriso -partition_offset 16): a second
+#                          ISO 9660 volume from block 16, as live-build writes by default; prints the marker
 #   isolinux-hybrid.iso    ISOLINUX, isohybrid MBR (isohdpfx.bin), BIOS only
 #   grub-rescue-cdrom.iso  from Debian's grub-rescue-pc package
 #   ipxe.iso               from Debian's ipxe package
@@ -109,6 +111,17 @@ mkrescue() {  # mkrescue OUT [--xorriso=WRAPPER]
 }
 mkrescue grub-hybrid.iso --xorriso="$work/xorriso-no-hfsplus"
 mkrescue grub-hfsplus.iso
+
+# grub-offset.iso: grub-hybrid.iso with xorriso's -partition_offset 16 (live-build's default, as in
+# Debian's live images): a second superblock at block 32, the start of a volume whose trees count
+# blocks from block 16, where the GPT's data partitions start. grub-mkrescue passes no xorriso option
+# before its own, so a wrapper puts it right after "-as mkisofs".
+cat >"$work/xorriso-offset" <<EOF
+#!/usr/bin/env bash
+exec "$work/xorriso-no-hfsplus" "\$1" "\$2" -partition_offset 16 "\${@:3}"
+EOF
+chmod +x "$work/xorriso-offset"
+mkrescue grub-offset.iso --xorriso="$work/xorriso-offset"
 
 # --- ISOLINUX + isohybrid MBR -----------------------------------------------------------------
 root="$work/isolinux"

@@ -31,7 +31,8 @@ from tests import qemu
 
 ROOT = Path(__file__).resolve().parent.parent
 ISO_FIXTURES = Path(os.environ.get("PACKBUILDER_ISO_FIXTURES", ROOT / "build" / "fixtures"))
-NAMES = ("grub-hybrid.iso", "grub-hfsplus.iso", "isolinux-hybrid.iso", "grub-rescue-cdrom.iso", "ipxe.iso")
+NAMES = ("grub-hybrid.iso", "grub-hfsplus.iso", "grub-offset.iso", "isolinux-hybrid.iso", "grub-rescue-cdrom.iso",
+         "ipxe.iso")
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +84,20 @@ def test_grub_hybrid_layout(layouts: dict[str, BootLayout]) -> None:
     assert lay.partition_offset == 0 and lay.appended == ()
     assert lay.boot_modes() == ("bios-cd", "bios-disk", "uefi-cd", "uefi-disk")
     assert lay.notes == ()
+
+
+def test_grub_offset_layout(layouts: dict[str, BootLayout]) -> None:
+    """xorriso's -partition_offset 16: a second volume at block 32 counting from block 16, where the
+    GPT's data starts (grub-mkrescue's gap partitions around the ESP), the MBR protective."""
+    lay = layouts["grub-offset.iso"]
+    assert lay.partition_offset == 16 and lay.data_end == lay.volume_bytes == lay.file_size
+    assert [e.platform_name for e in lay.el_torito] == ["BIOS", "EFI"]
+    assert lay.mbr is not None and lay.mbr.boot_code and lay.mbr.protective
+    assert lay.gpt is not None and lay.gpt.valid
+    assert [p.type_name for p in lay.gpt.partitions] == ["basic data", "EFI system", "basic data"]
+    assert lay.gpt.partitions[0].start == 16 * 4  # the partition offset, in 512-byte sectors
+    assert lay.appended == () and lay.notes == ()
+    assert lay.boot_modes() == ("bios-cd", "bios-disk", "uefi-cd", "uefi-disk")
 
 
 def test_grub_hfsplus_layout(layouts: dict[str, BootLayout]) -> None:
@@ -238,7 +253,7 @@ def test_layout_agrees_with_xorriso(name: str, isos: Path, layouts: dict[str, Bo
 def test_xorriso_replay_keeps_the_layout(isos: Path, tmp_path: Path) -> None:
     """The reference remaster keeps every boot structure (and inspect reads its output right too)."""
     (tmp_path / "marker.txt").write_text("marker\n")
-    for name in ("grub-hybrid.iso", "isolinux-hybrid.iso", "ipxe.iso", "grub-rescue-cdrom.iso"):
+    for name in ("grub-hybrid.iso", "grub-offset.iso", "isolinux-hybrid.iso", "ipxe.iso", "grub-rescue-cdrom.iso"):
         base = inspect_iso(isos / name)
         out = add_marker(isos / name, tmp_path / name, tmp_path / "marker.txt")
         lay = inspect_iso(out)
@@ -359,6 +374,7 @@ def test_not_an_iso(tmp_path: Path) -> None:
 
 MODES: dict[str, tuple[tuple[qemu.Firmware, qemu.Medium], ...]] = {
     "grub-hybrid.iso": (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk")),
+    "grub-offset.iso": (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk")),
     "isolinux-hybrid.iso": (("bios", "cd"), ("bios", "disk")),
     # OVMF boots the El Torito EFI entry of a disk too (ipxe.iso has no ESP): checked, as it booted.
     "ipxe.iso": (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk")),

@@ -65,7 +65,7 @@ class MbrPartition:
 class Mbr:
     boot_code: bool  # the first 440 bytes are not all zero (isohybrid or GRUB hybrid MBR)
     disk_signature: int
-    partitions: tuple[MbrPartition, ...]  # non-empty entries only
+    partitions: tuple[MbrPartition, ...]  # entries with a size only
 
     @property
     def protective(self) -> bool:
@@ -80,7 +80,9 @@ def read_mbr(sector0: bytes) -> Mbr | None:
     parts = []
     for i in range(4):
         status, ptype, start, size = struct.unpack_from("<B3xB3xII", sector0, TABLE + ENTRY * i)
-        if ptype != 0 and size != 0:
+        # Type 0 with a size is a partition too: xorriso's isohybrid MBR with -partition_offset marks the
+        # one holding the inner volume that way (bootable, type 0x00, from sector 64), as Debian's live ISOs have.
+        if size != 0:
             parts.append(MbrPartition(index=i + 1, status=status, type=ptype, start=start, size=size))
     return Mbr(
         boot_code=any(sector0[:BOOT_CODE]),

@@ -26,8 +26,13 @@ several real layouts (grub-rescue-cdrom.iso, ipxe.iso, memtest86+). Here instead
 The base's boot structures are read once, by :func:`packbuilder.image.inspect.inspect_iso`; the
 caller that already has them passes them in.
 
-Refused, with what would work: a partition offset (the partition holding the inner volume could not
-grow past the appended ESP), UDF bridges and ISO 9660:1999 descriptors (their trees would not show
+A partition offset (xorriso's ``-partition_offset 16``, live-build's default: a second superblock at
+the start of partition 1, whose trees count LBAs from the partition's start) gets its inner trees
+updated the same way, from the same new files; the partition holding it grows with the image, so the
+volume mounted from the partition sees the files too, as xorriso keeps both when it adds a session.
+
+Refused, with what would work: a partition offset with appended partitions after the inner volume
+(the partition holding it could not grow past them), UDF bridges and ISO 9660:1999 descriptors (their trees would not show
 the files), other block sizes. The HFS+ hybrid of grub-mkrescue boots as before, but Macs reading
 its HFS+ partition do not see the added files. Old ``..`` records of untouched subdirectories keep
 pointing at the previous copy of their parent, as on any appended session.
@@ -62,8 +67,11 @@ def write_overlay_append(plan: OverlayPlanLike, out: Path, layout: BootLayout | 
     layout = layout or inspect_iso(base)
     refuse_unsupported(layout, base)
     root = plan_tree(plan)
+    # A partition offset adds the inner volume's trees, which share the files' data with the outer ones.
+    origins = (0, layout.partition_offset) if layout.partition_offset else (0,)
     with base.open("rb") as src:
-        builds = [HierarchyBuild(Hierarchy(src, block, vd, plan.epoch), root) for block, vd in volume_descriptors(src, base)]
+        builds = [HierarchyBuild(Hierarchy(src, block, vd, plan.epoch, origin), root)
+                  for origin in origins for block, vd in volume_descriptors(src, base, origin)]
     cursor = -(-layout.file_size // BLOCK)
     for build in builds:
         cursor = build.allocate_dirs(cursor)
@@ -97,9 +105,11 @@ def refuse_unsupported(layout: BootLayout, base: Path) -> None:
     def refuse(what: str, hint: str = XORRISO_HINT) -> AssemblyError:
         return AssemblyError(f"{base.name}: {what}: the pycdlib engine cannot keep this layout", hint=hint)
 
-    if layout.partition_offset:
-        raise refuse(f"partition offset {layout.partition_offset} (a second volume inside partition 1, "
-                     "as Ubuntu and memtest86+ images have)")
+    if layout.partition_offset and layout.appended:
+        first = layout.appended[0]
+        raise refuse(f"partition offset {layout.partition_offset} with an appended partition ({first.table} "
+                     f"{first.index}, {first.kind}) after the inner volume: the partition holding that volume "
+                     "could not grow past it to the added files")
     if any("logical block size" in n for n in layout.notes):
         raise refuse("a logical block size other than 2048")
     if layout.volume_bytes > layout.file_size:
