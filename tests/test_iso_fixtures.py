@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -29,6 +30,7 @@ from packbuilder.errors import InputError
 from packbuilder.image.inspect import ESP_GUID, HFSPLUS_GUID, BootLayout, inspect_iso
 from tests import qemu
 
+K = TypeVar("K", bound=tuple[str, ...])
 ROOT = Path(__file__).resolve().parent.parent
 ISO_FIXTURES = Path(os.environ.get("PACKBUILDER_ISO_FIXTURES", ROOT / "build" / "fixtures"))
 NAMES = ("grub-hybrid.iso", "grub-hfsplus.iso", "grub-offset.iso", "isolinux-hybrid.iso", "grub-rescue-cdrom.iso",
@@ -391,6 +393,18 @@ MATRIX: list[Key] = [
 ]
 
 
+def selected(request: pytest.FixtureRequest, matrix: list[K]) -> list[K]:
+    """The keys of ``matrix`` whose ``test_boot`` the session runs (all of them without ``-k``), so that
+    a boot no selected test reads is not started."""
+    chosen = {
+        tuple(item.callspec.params.values())
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.module is request.module and item.originalname == "test_boot"
+        and hasattr(item, "callspec")
+    }
+    return [key for key in matrix if key in chosen]
+
+
 @dataclass(frozen=True)
 class Boot:
     text: str
@@ -404,7 +418,8 @@ def _boot(image: Path, firmware: qemu.Firmware, medium: qemu.Medium, expect: str
 
 
 @pytest.fixture(scope="module")
-def boots(isos: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Key, Future[Boot]]]:
+def boots(isos: Path, tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[dict[Key, Future[Boot]]]:
     """Every boot of the matrix, two at a time (TCG runs one guest per core), started on first use."""
     missing = qemu.missing_tools()
     assert not missing, f"install the Debian packages {' '.join(missing)} (make install does)"
@@ -415,7 +430,8 @@ def boots(isos: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     images.update({(name, "remastered"): add_marker(isos / name, work / name, work / "marker.txt") for name in MODES})
     pool = ThreadPoolExecutor(max_workers=2)
     futures = {
-        key: pool.submit(_boot, images[key[0], key[1]], key[2], key[3], BANNERS.get(key[0], qemu.MARKER)) for key in MATRIX
+        key: pool.submit(_boot, images[key[0], key[1]], key[2], key[3], BANNERS.get(key[0], qemu.MARKER))
+        for key in selected(request, MATRIX)
     }
     yield futures
     pool.shutdown(wait=True, cancel_futures=True)
