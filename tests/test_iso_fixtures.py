@@ -33,8 +33,8 @@ from tests import qemu
 K = TypeVar("K", bound=tuple[str, ...])
 ROOT = Path(__file__).resolve().parent.parent
 ISO_FIXTURES = Path(os.environ.get("PACKBUILDER_ISO_FIXTURES", ROOT / "build" / "fixtures"))
-NAMES = ("grub-hybrid.iso", "grub-hfsplus.iso", "grub-offset.iso", "isolinux-hybrid.iso", "grub-rescue-cdrom.iso",
-         "ipxe.iso")
+NAMES = ("grub-hybrid.iso", "grub-hfsplus.iso", "grub-offset.iso", "grub-appended.iso", "isolinux-hybrid.iso",
+         "grub-rescue-cdrom.iso", "ipxe.iso")
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +99,20 @@ def test_grub_offset_layout(layouts: dict[str, BootLayout]) -> None:
     assert [p.type_name for p in lay.gpt.partitions] == ["basic data", "EFI system", "basic data"]
     assert lay.gpt.partitions[0].start == 16 * 4  # the partition offset, in 512-byte sectors
     assert lay.appended == () and lay.notes == ()
+    assert lay.boot_modes() == ("bios-cd", "bios-disk", "uefi-cd", "uefi-disk")
+
+
+def test_grub_appended_layout(layouts: dict[str, BootLayout]) -> None:
+    """The partition offset with the ESP appended after the inner volume: GPT partition 2, and the El
+    Torito EFI image; partition 1 (the inner volume) ends where it starts."""
+    lay = layouts["grub-appended.iso"]
+    assert lay.partition_offset == 16
+    assert lay.gpt is not None and lay.gpt.valid
+    iso, esp, _gap = lay.gpt.partitions
+    assert (iso.start, (iso.last_lba + 1) * 512) == (64, lay.data_end)
+    assert esp.type_name == "EFI system" and esp.start * 512 == lay.data_end
+    assert [(a.table, a.index, a.kind) for a in lay.appended] == [("GPT", 2, "EFI system"), ("GPT", 3, "basic data")]
+    assert lay.efi_entry_partition(lay.efi_entries[0]) == "GPT 2"
     assert lay.boot_modes() == ("bios-cd", "bios-disk", "uefi-cd", "uefi-disk")
 
 
@@ -377,6 +391,7 @@ def test_not_an_iso(tmp_path: Path) -> None:
 MODES: dict[str, tuple[tuple[qemu.Firmware, qemu.Medium], ...]] = {
     "grub-hybrid.iso": (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk")),
     "grub-offset.iso": (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk")),
+    "grub-appended.iso": (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk")),
     "isolinux-hybrid.iso": (("bios", "cd"), ("bios", "disk")),
     # OVMF boots the El Torito EFI entry of a disk too (ipxe.iso has no ESP): checked, as it booted.
     "ipxe.iso": (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk")),

@@ -4,18 +4,25 @@ xorriso's ``-partition_offset 16`` (live-build's default, as in Debian's live im
 superblock at block 32: an inner ISO 9660 volume whose blocks count from block 16, where partition 1
 starts, so that the partition mounts as well as the whole disk. The engine gives that inner volume the
 added files too, and grows the partition holding it with the image, as xorriso keeps both when it adds
-a session. Bases: ``grub-offset.iso`` (grub-mkrescue, GPT with gap partitions around the ESP), a
-live-build-like layout (isohybrid MBR with the type 0 partition from sector 64, GPT, APM), and a plain
+a session. Where partitions are appended after the inner volume (``grub-appended.iso``: the ESP as GPT
+partition 2 and El Torito EFI image, as Ubuntu's ISOs), they move after the new files, the El Torito
+entry with them, and the partition holding the inner volume grows up to them.
+
+Bases: ``grub-offset.iso`` (grub-mkrescue, GPT with gap partitions around the ESP), ``grub-appended.iso``,
+a live-build-like layout (isohybrid MBR with the type 0 partition from sector 64, GPT, APM), and a plain
 data ISO with Joliet. The outputs are read back from the partition's bytes by xorriso, 7-Zip and
 pycdlib, their tables by sfdisk and sgdisk, their layout by ``packbuilder inspect``; the QEMU boots of
-``grub-offset.iso``'s output are in tests/test_iso_pycdlib.py's matrix.
+``grub-offset.iso``'s output are in tests/test_iso_pycdlib.py's matrix, those of ``grub-appended.iso``'s
+here.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,14 +31,16 @@ from packbuilder.errors import AssemblyError
 from packbuilder.image.inspect import BLOCK, SECTOR, inspect_iso
 from packbuilder.image.iso import plan_overlay, write_iso
 from packbuilder.image.iso9660.append import write_overlay_append
+from tests import qemu
 from tests.conftest import run_cli
-from tests.test_iso_fixtures import isos
+from tests.test_iso_fixtures import TIMEOUT, isos
 from tests.test_iso_livebuild_layout import make_livebuild_like_iso
 from tests.test_iso_pycdlib import GUIDE, check_path_tables, payload, plan_for
 
 __all__ = ["isos", "payload"]  # fixtures shared with the other ISO tests
 
-CASES = ("grub-offset.iso", "livebuild.iso", "joliet.iso")
+CASES = ("grub-offset.iso", "grub-appended.iso", "livebuild.iso", "joliet.iso")
+MODES = (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk"))
 
 
 def _run(*args: str | Path) -> str:
@@ -47,7 +56,8 @@ def bases(isos: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
     (root / "docs").mkdir(parents=True)
     (root / "docs" / "a long name.txt").write_text("a\n")
     _run("xorriso", "-as", "mkisofs", "-o", work / "joliet.iso", "-R", "-J", "-V", "OFFSET", "-partition_offset", "16", root)
-    return {"grub-offset.iso": isos / "grub-offset.iso", "livebuild.iso": make_livebuild_like_iso(work),
+    return {"grub-offset.iso": isos / "grub-offset.iso", "grub-appended.iso": isos / "grub-appended.iso",
+            "livebuild.iso": make_livebuild_like_iso(work),
             "joliet.iso": work / "joliet.iso"}
 
 
@@ -102,17 +112,18 @@ def test_base_files_kept_in_both_volumes(name: str, bases: dict[str, Path], outp
 
 @pytest.mark.parametrize("name", CASES)
 def test_descriptors_of_both_volumes(name: str, outputs: dict[str, Path]) -> None:
-    """The outer volume spans the file; the inner one, counted from block 16, ends there too."""
+    """The outer volume spans the file; the inner one, counted from block 16, ends there too, or where
+    the moved appended partitions start."""
     image = outputs[name].read_bytes()
-    blocks = len(image) // BLOCK
-    for vd_block, origin in ((16, 0), (32, 16)):
+    layout = inspect_iso(outputs[name])
+    assert layout.partition_offset == 16
+    assert layout.data_end == (layout.appended[0].offset if layout.appended else layout.file_size)
+    for vd_block, origin, end in ((16, 0, len(image)), (32, 16, layout.data_end)):
         vd = image[vd_block * BLOCK : (vd_block + 1) * BLOCK]
         assert vd[:6] == b"\x01CD001"
-        assert struct.unpack_from("<I", vd, 80)[0] == struct.unpack_from(">I", vd, 84)[0] == blocks - origin
+        assert struct.unpack_from("<I", vd, 80)[0] == struct.unpack_from(">I", vd, 84)[0] == end // BLOCK - origin
         root_extent = struct.unpack_from("<I", vd, 158)[0] + origin
         assert image[root_extent * BLOCK + 33] == 0  # the root's "." record is where its descriptor says
-    layout = inspect_iso(outputs[name])
-    assert layout.partition_offset == 16 and layout.data_end == layout.file_size
 
 
 def _sfdisk(iso: Path) -> list[dict[str, object]]:
@@ -121,7 +132,7 @@ def _sfdisk(iso: Path) -> list[dict[str, object]]:
     return parts
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", [c for c in CASES if c != "grub-appended.iso"])
 def test_partition_tables_follow_the_image(name: str, bases: dict[str, Path], outputs: dict[str, Path]) -> None:
     """sfdisk reads the same partitions; those that reached the base's end reach the new end."""
     base_sectors = bases[name].stat().st_size // SECTOR
@@ -141,6 +152,30 @@ def test_partition_tables_follow_the_image(name: str, bases: dict[str, Path], ou
     assert holding or name == "grub-offset.iso"  # grub-mkrescue's GPT gaps hold it in pieces around the ESP
 
 
+def test_appended_partitions_move_after_the_files(bases: dict[str, Path], outputs: dict[str, Path]) -> None:
+    """sfdisk: partition 1 (the inner volume) now ends where the ESP starts, after the new files; the ESP
+    and the filler after it keep their sizes, the filler still reaches the end; the El Torito EFI entry
+    is the moved ESP, which still holds GRUB."""
+    before, after = _sfdisk(bases["grub-appended.iso"]), _sfdisk(outputs["grub-appended.iso"])
+    out = inspect_iso(outputs["grub-appended.iso"])
+    sectors = out.file_size // SECTOR
+    (iso, esp, gap), (old_iso, old_esp, old_gap) = after, before
+    assert iso["start"] == old_iso["start"] == 64 and int(str(iso["start"])) + int(str(iso["size"])) == esp["start"]
+    assert esp["size"] == old_esp["size"] and int(str(esp["start"])) * SECTOR == out.data_end
+    assert esp["type"] == old_esp["type"] == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+    assert gap["size"] == old_gap["size"] and int(str(gap["start"])) + int(str(gap["size"])) >= sectors - 64
+    (efi,) = out.efi_entries
+    assert efi.load_rba * BLOCK == out.data_end and out.efi_entry_partition(efi) == "GPT 2"
+    base = inspect_iso(bases["grub-appended.iso"])
+    assert [(a.table, a.index, a.kind, a.size) for a in out.appended] == [
+        (a.table, a.index, a.kind, a.size) for a in base.appended]
+    listing = subprocess.run(["mdir", "-b", "-i", f"{outputs['grub-appended.iso']}@@{out.data_end}", "::/EFI/BOOT"],
+                             capture_output=True, text=True, env={**os.environ, "MTOOLS_SKIP_CHECK": "1"}, timeout=60)
+    assert "BOOTX64.EFI" in listing.stdout.upper(), listing.stderr
+    mkisofs = _run("xorriso", "-indev", outputs["grub-appended.iso"], "-report_el_torito", "as_mkisofs")
+    assert f"-e '--interval:appended_partition_2_start_{efi.load_rba}s_size_{efi.sector_count}d:all::'" in mkisofs
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_sgdisk_finds_no_new_problem(name: str, bases: dict[str, Path], outputs: dict[str, Path]) -> None:
     def problems(iso: Path) -> list[str]:
@@ -153,8 +188,10 @@ def test_sgdisk_finds_no_new_problem(name: str, bases: dict[str, Path], outputs:
 @pytest.mark.parametrize("name", CASES)
 def test_layout_kept(name: str, bases: dict[str, Path], outputs: dict[str, Path]) -> None:
     base, out = inspect_iso(bases[name]), inspect_iso(outputs[name])
-    assert out.el_torito == base.el_torito and out.boot_modes() == base.boot_modes()
-    assert out.notes == base.notes and out.appended == ()
+    moved = {e.load_rba for e in base.el_torito} - {e.load_rba for e in out.el_torito}
+    assert [replace(e, load_rba=0) for e in out.el_torito] == [replace(e, load_rba=0) for e in base.el_torito]
+    assert all(rba * BLOCK >= base.data_end for rba in moved)  # only images of appended partitions move
+    assert out.boot_modes() == base.boot_modes() and out.notes == base.notes
     report = _run("xorriso", "-indev", outputs[name], "-report_system_area", "plain")
     assert "Partition offset   : 16" in report
 
@@ -181,8 +218,8 @@ def test_build_path_takes_the_livebuild_layout(bases: dict[str, Path], tmp_path:
     assert "/PACK/Docs/guide.html" in listing
 
 
-def test_offset_with_an_appended_partition_is_refused(tmp_path: Path, payload: Path) -> None:
-    """The partition holding the inner volume ends where the appended ESP starts: it cannot grow."""
+def test_offset_with_an_appended_apm_partition_is_refused(tmp_path: Path, payload: Path) -> None:
+    """Apple partition map entries are not moved: an appended one behind a partition offset is refused."""
     root = tmp_path / "root"
     root.mkdir()
     (root / "a.txt").write_text("a\n")
@@ -190,9 +227,20 @@ def test_offset_with_an_appended_partition_is_refused(tmp_path: Path, payload: P
     esp.write_bytes(bytes(1440 * 1024))
     _run("mformat", "-i", esp, "-f", "1440", "::")
     iso = tmp_path / "offset.iso"
-    _run("xorriso", "-as", "mkisofs", "-o", iso, "-partition_offset", "16", "-append_partition", "2", "0xef", esp, root)
+    _run("xorriso", "-as", "mkisofs", "-o", iso, "-partition_offset", "16", "-append_partition", "2", "0xef", esp,
+         "-appended_part_as_apm", root)
     out = tmp_path / "out.iso"
-    with pytest.raises(AssemblyError, match="partition offset 16 with an appended partition") as err:
+    with pytest.raises(AssemblyError, match="partition offset 16 with an Apple partition map entry") as err:
         write_overlay_append(plan_for(iso, payload), out)
     assert err.value.hint is not None and "xorriso" in err.value.hint
     assert not out.exists()
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize(("firmware", "medium"), MODES)
+def test_appended_output_boots(firmware: qemu.Firmware, medium: qemu.Medium, outputs: dict[str, Path]) -> None:
+    """The output of grub-appended.iso boots everywhere the base did (UEFI disk: from the moved ESP)."""
+    missing = qemu.missing_tools()
+    assert not missing, f"install the Debian packages {' '.join(missing)} (make install does)"
+    text = qemu.boot(outputs["grub-appended.iso"], firmware, medium, timeout=TIMEOUT[firmware])
+    assert qemu.marker(text) == "yes", text[-1500:]
