@@ -39,7 +39,8 @@ from tests.test_iso_pycdlib import GUIDE, check_path_tables, payload, plan_for
 
 __all__ = ["isos", "payload"]  # fixtures shared with the other ISO tests
 
-CASES = ("grub-offset.iso", "grub-appended.iso", "livebuild.iso", "joliet.iso")
+CASES = ("grub-offset.iso", "grub-appended.iso", "livebuild.iso", "joliet.iso", "mbr-appended.iso")
+APPENDED = ("grub-appended.iso", "mbr-appended.iso")
 MODES = (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk"))
 
 
@@ -56,9 +57,15 @@ def bases(isos: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
     (root / "docs").mkdir(parents=True)
     (root / "docs" / "a long name.txt").write_text("a\n")
     _run("xorriso", "-as", "mkisofs", "-o", work / "joliet.iso", "-R", "-J", "-V", "OFFSET", "-partition_offset", "16", root)
+    # an ESP appended in the MBR only, xorriso's 0xcd partition 1 holding the inner volume up to it
+    esp = work / "esp.img"
+    esp.write_bytes(bytes(1440 * 1024))
+    _run("mformat", "-i", esp, "-f", "1440", "-v", "APPENDED", "::")
+    _run("xorriso", "-as", "mkisofs", "-o", work / "mbr-appended.iso", "-R", "-partition_offset", "16",
+         "-append_partition", "2", "0xef", esp, root)
     return {"grub-offset.iso": isos / "grub-offset.iso", "grub-appended.iso": isos / "grub-appended.iso",
-            "livebuild.iso": make_livebuild_like_iso(work),
-            "joliet.iso": work / "joliet.iso"}
+            "livebuild.iso": make_livebuild_like_iso(work), "joliet.iso": work / "joliet.iso",
+            "mbr-appended.iso": work / "mbr-appended.iso"}
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +139,7 @@ def _sfdisk(iso: Path) -> list[dict[str, object]]:
     return parts
 
 
-@pytest.mark.parametrize("name", [c for c in CASES if c != "grub-appended.iso"])
+@pytest.mark.parametrize("name", [c for c in CASES if c not in APPENDED])
 def test_partition_tables_follow_the_image(name: str, bases: dict[str, Path], outputs: dict[str, Path]) -> None:
     """sfdisk reads the same partitions; those that reached the base's end reach the new end."""
     base_sectors = bases[name].stat().st_size // SECTOR
@@ -174,6 +181,20 @@ def test_appended_partitions_move_after_the_files(bases: dict[str, Path], output
     assert "BOOTX64.EFI" in listing.stdout.upper(), listing.stderr
     mkisofs = _run("xorriso", "-indev", outputs["grub-appended.iso"], "-report_el_torito", "as_mkisofs")
     assert f"-e '--interval:appended_partition_2_start_{efi.load_rba}s_size_{efi.sector_count}d:all::'" in mkisofs
+
+
+def test_appended_mbr_partition_moves_after_the_files(bases: dict[str, Path], outputs: dict[str, Path]) -> None:
+    """MBR only: the 0xcd partition 1 (the inner volume) grows up to the ESP, which moved after the
+    new files with its size, and is still the FAT file system it was."""
+    (old_iso, old_esp), (iso, esp) = _sfdisk(bases["mbr-appended.iso"]), _sfdisk(outputs["mbr-appended.iso"])
+    out = inspect_iso(outputs["mbr-appended.iso"])
+    assert (iso["start"], iso["type"]) == (old_iso["start"], old_iso["type"]) == (64, "cd")
+    assert int(str(iso["start"])) + int(str(iso["size"])) == esp["start"]
+    assert (esp["size"], esp["type"]) == (old_esp["size"], old_esp["type"]) == (2880, "ef")
+    assert int(str(esp["start"])) * SECTOR == out.data_end and out.esp == (out.data_end, 1440 * 1024)
+    info = subprocess.run(["minfo", "-i", f"{outputs['mbr-appended.iso']}@@{out.data_end}", "::"],
+                          capture_output=True, text=True, env={**os.environ, "MTOOLS_SKIP_CHECK": "1"}, timeout=60)
+    assert "APPENDED" in info.stdout, info.stderr
 
 
 @pytest.mark.parametrize("name", CASES)
