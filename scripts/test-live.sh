@@ -14,6 +14,9 @@
 #    one-second timeout and the serial console), where the check finds the layer and, started by the
 #    key's first menu entry « Avec sauvegarde (persistance) », writes a file; then under SeaBIOS, where
 #    the file written in the first session must still be there.
+# 5. Runs `packbuilder build LOCK --offline --format iso --iso-engine pycdlib` on the same base
+#    (live-build's layout: a partition offset, whose inner volume live-boot may mount from the key's
+#    partition 1) and boots it as a USB disk under OVMF: the layer must be there too.
 #
 # Prints "test-live: PASS" or "test-live: FAIL ..." last and exits 0 or 1.
 #
@@ -393,6 +396,24 @@ case "$second" in
     *) fail "the file saved in the first session is not there after a reboot: '${second:-nothing}' (console: $KEYLOG2)" ;;
 esac
 
+# --- 6. the appending engine on live-build's partition-offset layout -------------------------------
+
+step "packbuilder build --format iso --iso-engine pycdlib"
+PYOUT="$WORK/out-pycdlib.iso"
+rm -f "$PYOUT" "$PYOUT.sha256"
+env -u PACKBUILDER_CATALOG SOURCE_DATE_EPOCH=$EPOCH "$PYTHON" -m packbuilder \
+    --catalog "$PACK/catalog/manifests" --cache "$PACK/cache" \
+    build "$PACK/live.lock" --offline --format iso --iso-engine pycdlib --base "$BASE" -o "$PYOUT" \
+    || fail "packbuilder build --format iso --iso-engine pycdlib failed"
+
+step "boot the pycdlib engine's ISO (UEFI, USB disk, TCG)"
+PYLOG="$WORK/pycdlib-uefi-serial.log"
+boot "$PYOUT" "$PYLOG" disk uefi || fail "QEMU did not start: $(cat "$PYLOG.qemu")"
+tr -d '\r' <"$PYLOG" | grep -a ' /run/live/medium \|PACKBUILDER-LAYER' || true
+[ "$(answer "$PYLOG")" = yes ] || fail "the pycdlib engine's ISO lacks the layer in the running system (console: $PYLOG)"
+listing=$(tr -d '\r' <"$PYLOG" | sed -n '/PACKBUILDER-LISTING-BEGIN/,/PACKBUILDER-LISTING-END/p')
+grep -q "$APPIMAGE_NAME" <<<"$listing" || fail "the AppImage is not in /opt/packbuilder/ (console: $PYLOG)"
+
 RESULT=pass
-echo "test-live: PASS: the live layer's files are in the running system from the ISO and from the key" \
-    "(OVMF and SeaBIOS), and a file saved with persistence survives a reboot ($((SECONDS - START)) s)"
+echo "test-live: PASS: the live layer's files are in the running system from the ISO (both engines) and" \
+    "from the key (OVMF and SeaBIOS), and a file saved with persistence survives a reboot ($((SECONDS - START)) s)"
