@@ -7,6 +7,10 @@
 #   grub-hybrid.iso        grub-mkrescue: El Torito BIOS + UEFI (x64, and ia32 when grub-efi-ia32-bin is
 #                          installed), GRUB hybrid MBR, GPT with the ESP; no HFS+/APM
 #   grub-hfsplus.iso       the same as grub-mkrescue makes it by default: with an HFS+ hybrid and an APM
+#   grub-offset.iso        grub-hybrid.iso with a partition offset (xorriso -partition_offset 16): a second
+#                          ISO 9660 volume from block 16, as live-build writes by default; prints the marker
+#   grub-appended.iso      its files with the same offset and the ESP appended after the ISO data (GPT
+#                          partition 2, the El Torito EFI image too), as Ubuntu's ISOs; prints the marker
 #   isolinux-hybrid.iso    ISOLINUX, isohybrid MBR (isohdpfx.bin), BIOS only
 #   grub-rescue-cdrom.iso  from Debian's grub-rescue-pc package
 #   ipxe.iso               from Debian's ipxe package
@@ -58,6 +62,7 @@ need_cmd mkfs.fat dosfstools
 need_cmd dpkg-deb dpkg
 need_cmd apt-get apt
 need_file /usr/lib/grub/i386-pc/lnxboot.img grub-pc-bin
+need_file /usr/lib/grub/i386-pc/boot_hybrid.img grub-pc-bin
 need_file /usr/lib/grub/x86_64-efi/kernel.img grub-efi-amd64-bin
 need_file /usr/lib/ISOLINUX/isolinux.bin isolinux
 need_file /usr/lib/ISOLINUX/isohdpfx.bin isolinux
@@ -117,6 +122,40 @@ mkrescue() {  # mkrescue OUT [--xorriso=WRAPPER]
 }
 mkrescue grub-hybrid.iso --xorriso="$work/xorriso-no-hfsplus"
 mkrescue grub-hfsplus.iso
+
+# grub-offset.iso: grub-hybrid.iso with xorriso's -partition_offset 16 (live-build's default, as in
+# Debian's live images): a second superblock at block 32, the start of a volume whose trees count
+# blocks from block 16, where the GPT's data partitions start. grub-mkrescue passes no xorriso option
+# before its own, so a wrapper puts it right after "-as mkisofs".
+cat >"$work/xorriso-offset" <<EOF
+#!/usr/bin/env bash
+exec "$work/xorriso-no-hfsplus" "\$1" "\$2" -partition_offset 16 "\${@:3}"
+EOF
+chmod +x "$work/xorriso-offset"
+mkrescue grub-offset.iso --xorriso="$work/xorriso-offset"
+
+# grub-appended.iso: the same files and partition offset with the ESP appended after the ISO data as
+# GPT partition 2, which is also the El Torito EFI image (-e --interval:appended_partition_2:all::, as
+# xorriso's manual shows), a protective MBR and GRUB's MBR code: the layout xorriso reports for
+# Ubuntu's desktop ISOs (not checked here against one). The volume keeps grub-offset.iso's date, which
+# is the UUID the EFI GRUB of its ESP searches for.
+xorriso -osirrox on -indev "$out/grub-offset.iso" -extract / "$work/appended" >"$work/appended.log" 2>&1 \
+    || { cat "$work/appended.log" >&2; die "xorriso could not extract grub-offset.iso"; }
+chmod -R u+w "$work/appended"
+mv "$work/appended/efi.img" "$work/appended-esp.img"
+rm -f "$work/appended/boot.catalog"
+date=$(xorriso -indev "$out/grub-offset.iso" -report_el_torito as_mkisofs 2>/dev/null \
+    | sed -n "s/^--modification-date='\([0-9]*\)'$/\1/p")
+xorriso -as mkisofs -o "$work/grub-appended.iso" -R -J -V PACKBUILDER_APPENDED --modification-date="$date" \
+    --grub2-mbr /usr/lib/grub/i386-pc/boot_hybrid.img --protective-msdos-label -partition_cyl_align off \
+    -partition_offset 16 --mbr-force-bootable -iso_mbr_part_type a2a0d0ebe5b9334487c068b6b72699c7 \
+    -append_partition 2 28732ac11ff8d211ba4b00a0c93ec93b "$work/appended-esp.img" -appended_part_as_gpt \
+    -c boot.catalog -b boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 -boot-info-table \
+    --grub2-boot-info -eltorito-alt-boot -e --interval:appended_partition_2:all:: -no-emul-boot \
+    "$work/appended" >"$work/appended.log" 2>&1 \
+    || { cat "$work/appended.log" >&2; die "xorriso failed for grub-appended.iso"; }
+mv "$work/grub-appended.iso" "$out/grub-appended.iso"
+echo "built $out/grub-appended.iso"
 
 # --- ISOLINUX + isohybrid MBR -----------------------------------------------------------------
 root="$work/isolinux"

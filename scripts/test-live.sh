@@ -9,6 +9,14 @@
 # 2. Runs `packbuilder build LOCK --offline --format iso --base THAT.iso` for a tiny lock with one
 #    AppImage-like file and a guide (a test catalog overlay and cache, as tests/test_iso.py does).
 # 3. Boots the output in QEMU (SeaBIOS, CD, 1 GiB, TCG) and reads the serial console.
+# 4. Runs `packbuilder build LOCK --offline --format usb-live --persistence 128M` on the same base and
+#    boots the key twice as a USB disk (writable): first under OVMF (UEFI, the base's GRUB with a
+#    one-second timeout and the serial console), where the check finds the layer and, started by the
+#    key's first menu entry « Avec sauvegarde (persistance) », writes a file; then under SeaBIOS, where
+#    the file written in the first session must still be there.
+# 5. Runs `packbuilder build LOCK --offline --format iso --iso-engine pycdlib` on the same base
+#    (live-build's layout: a partition offset, whose inner volume live-boot may mount from the key's
+#    partition 1) and boots it as a USB disk under OVMF: the layer must be there too.
 #
 # Prints "test-live: PASS" or "test-live: FAIL ..." last and exits 0 or 1.
 #
@@ -45,7 +53,7 @@ BASE="$WORK/base.iso"
 OUT="$WORK/out.iso"
 EPOCH=1700000000
 APPIMAGE_NAME="Tool-1.0-x86_64.AppImage"
-PACKAGES=(live-build debootstrap squashfs-tools xorriso qemu-system-x86)
+PACKAGES=(live-build debootstrap squashfs-tools xorriso qemu-system-x86 ovmf mtools dosfstools e2fsprogs)
 
 STEP="start"
 RESULT=""
@@ -131,6 +139,18 @@ build_base() {
     mkdir -p config/bootloaders/isolinux
     sed 's/^timeout 0$/timeout 10/' /usr/share/live/build/bootloaders/isolinux/isolinux.cfg >config/bootloaders/isolinux/isolinux.cfg
     grep -q '^timeout 10$' config/bootloaders/isolinux/isolinux.cfg || fail "live-build's isolinux.cfg has no 'timeout 0' line to change"
+    # GRUB (UEFI): live-build's config.cfg (sourced before the menu) sets no timeout, so its menu waits;
+    # a one-second timeout and the serial console let the live system start by itself under OVMF, the
+    # first entry (on a key with persistence: the « Avec sauvegarde » one) being the default.
+    mkdir -p config/bootloaders/grub-pc
+    cp /usr/share/live/build/bootloaders/grub-pc/config.cfg config/bootloaders/grub-pc/config.cfg
+    cat >>config/bootloaders/grub-pc/config.cfg <<'EOF'
+
+set timeout=1
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+EOF
 
     # The check, run once the system is up: answers on the serial port, then powers off.
     local inc=config/includes.chroot
@@ -146,8 +166,23 @@ if [ -d /opt/packbuilder ] && [ -d /etc/skel/Documents ]; then answer=yes; else 
     grep -E ' (overlay|squashfs) ' /proc/mounts
     ls -lR /opt/packbuilder /etc/skel/Documents 2>&1
     ls -l /usr/share/applications/ 2>&1 | grep packbuilder
+    grep -E ' (/run/live/persistence|/run/live/medium)' /proc/mounts
     echo "PACKBUILDER-LISTING-END"
     echo "PACKBUILDER-LAYER: $answer"
+    # With persistence on the kernel command line: a file saved in the first session must be there in
+    # the next one (live-boot keeps / in the key's "persistence" volume).
+    saved=/var/lib/packbuilder-saved.txt
+    if grep -qw persistence /proc/cmdline; then
+        if [ -f "$saved" ]; then
+            echo "PACKBUILDER-PERSIST: found $(cat "$saved")"
+        else
+            echo "session $(cat /proc/sys/kernel/random/boot_id)" >"$saved"
+            sync
+            echo "PACKBUILDER-PERSIST: written"
+        fi
+    else
+        echo "PACKBUILDER-PERSIST: off"
+    fi
 } >/dev/ttyS0 2>&1
 sleep 2
 systemctl --no-block poweroff
@@ -253,21 +288,36 @@ xorriso -indev "$OUT" -find /live -name 'zz-packbuilder.squashfs' 2>/dev/null | 
 
 # --- 4. boot in QEMU -----------------------------------------------------------------------------
 
-# Boots $1 from CD and leaves the serial console text in $2; returns when the answer line came and
-# the guest powered off, or QEMU exited, or after $TIMEOUT seconds.
+# Boots $1 from CD (or with $3 = "disk": as a writable USB key; with $4 = "uefi": under OVMF) and
+# leaves the serial console text in $2; returns when the answer lines came and the guest powered off,
+# or QEMU exited, or after $TIMEOUT seconds.
 boot() {
-    local image=$1 log=$2 pid deadline
+    local image=$1 log=$2 medium=${3:-cd} firmware=${4:-bios} pid deadline
+    local args=(-drive "file=$image,format=raw,readonly=on,if=ide,index=2,media=cdrom")
+    if [ "$medium" = disk ]; then
+        args=(-device qemu-xhci,id=xhci -drive "file=$image,format=raw,if=none,id=key"
+              -device usb-storage,bus=xhci.0,drive=key,removable=on)
+    fi
+    if [ "$firmware" = uefi ]; then
+        local code vars
+        for code in /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_CODE.fd; do
+            vars=${code/CODE/VARS}
+            [ -f "$code" ] && [ -f "$vars" ] && break
+        done
+        [ -f "$code" ] || fail "OVMF not found under /usr/share/OVMF: install the Debian package ovmf"
+        cp "$vars" "$log.vars"
+        args+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code" -drive "if=pflash,format=raw,unit=1,file=$log.vars")
+    fi
     : >"$log"
     qemu-system-x86_64 -accel "$ACCEL" -m 1024 -smp 1 -nographic -monitor none -parallel none \
-        -serial "file:$log" -nic none -no-reboot -boot menu=off \
-        -drive "file=$image,format=raw,readonly=on,if=ide,index=2,media=cdrom" \
+        -serial "file:$log" -nic none -no-reboot -boot menu=off "${args[@]}" \
         </dev/null >"$log.qemu" 2>&1 &
     pid=$!
     deadline=$((SECONDS + TIMEOUT))
     while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
-        if grep -aq 'PACKBUILDER-LAYER: ' "$log"; then
-            # the answer came: give the guest a little time to power off by itself
-            local grace=$((SECONDS + 60))
+        if grep -aq 'PACKBUILDER-PERSIST: ' "$log"; then
+            # the answers came: give the guest time to power off by itself (the key's files are synced)
+            local grace=$((SECONDS + 120))
             while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $grace ]; do sleep 1; done
             break
         fi
@@ -306,5 +356,64 @@ listing=$(tr -d '\r' <"$LOG" | sed -n '/PACKBUILDER-LISTING-BEGIN/,/PACKBUILDER-
 grep -q "$APPIMAGE_NAME" <<<"$listing" || fail "the AppImage is not in /opt/packbuilder/ (console: $LOG)"
 grep -q "guide.html" <<<"$listing" || fail "the guide is not in /etc/skel/Documents/ (console: $LOG)"
 
+
+# --- 5. usb-live key with persistence, booted under OVMF then SeaBIOS ----------------------------
+
+step "packbuilder build --format usb-live --persistence"
+KEY="$WORK/key.img"
+rm -f "$KEY" "$KEY.sha256"
+env -u PACKBUILDER_CATALOG SOURCE_DATE_EPOCH=$EPOCH "$PYTHON" -m packbuilder \
+    --catalog "$PACK/catalog/manifests" --cache "$PACK/cache" \
+    build "$PACK/live.lock" --offline --format usb-live --base "$BASE" --size 1G --persistence 128M -o "$KEY" \
+    || fail "packbuilder build --format usb-live failed"
+[ -f "$KEY" ] || fail "packbuilder wrote no $KEY"
+
+persist() {  # what the check said of persistence on the console $1: written, found ..., off, or nothing
+    { tr -d '\r' <"$1" | grep -ao 'PACKBUILDER-PERSIST: .*' | head -n 1 | cut -d' ' -f2-; } || true
+}
+
+step "boot the key (UEFI, USB disk, TCG): the layer, and a file saved with persistence"
+KEYLOG="$WORK/key-uefi-serial.log"
+boot "$KEY" "$KEYLOG" disk uefi || fail "QEMU did not start: $(cat "$KEYLOG.qemu")"
+tr -d '\r' <"$KEYLOG" | sed -n '/PACKBUILDER-LISTING-BEGIN/,/PACKBUILDER-PERSIST: /p'
+said=$(answer "$KEYLOG")
+[ -n "$said" ] || { tr -d '\r' <"$KEYLOG" | tail -n 30 >&2; fail "the key said nothing under OVMF within $TIMEOUT s (console: $KEYLOG)"; }
+[ "$said" = yes ] || fail "the live system started from the key lacks the layer's folders (console: $KEYLOG)"
+listing=$(tr -d '\r' <"$KEYLOG" | sed -n '/PACKBUILDER-LISTING-BEGIN/,/PACKBUILDER-LISTING-END/p')
+grep -q "$APPIMAGE_NAME" <<<"$listing" || fail "the AppImage is not in /opt/packbuilder/ on the key (console: $KEYLOG)"
+grep -q "guide.html" <<<"$listing" || fail "the guide is not in /etc/skel/Documents/ on the key (console: $KEYLOG)"
+first=$(persist "$KEYLOG")
+[ "$first" = written ] || fail "the key's first boot entry did not start with persistence, or saved nothing: '${first:-nothing}' (console: $KEYLOG)"
+
+step "boot the key again (BIOS, USB disk, TCG): the saved file"
+KEYLOG2="$WORK/key-bios-serial.log"
+boot "$KEY" "$KEYLOG2" disk bios || fail "QEMU did not start: $(cat "$KEYLOG2.qemu")"
+tr -d '\r' <"$KEYLOG2" | grep -a 'PACKBUILDER-\(LAYER\|PERSIST\)' || true
+[ "$(answer "$KEYLOG2")" = yes ] || fail "the key's second session (SeaBIOS) lacks the layer (console: $KEYLOG2)"
+second=$(persist "$KEYLOG2")
+case "$second" in
+    found*) ;;
+    *) fail "the file saved in the first session is not there after a reboot: '${second:-nothing}' (console: $KEYLOG2)" ;;
+esac
+
+# --- 6. the appending engine on live-build's partition-offset layout -------------------------------
+
+step "packbuilder build --format iso --iso-engine pycdlib"
+PYOUT="$WORK/out-pycdlib.iso"
+rm -f "$PYOUT" "$PYOUT.sha256"
+env -u PACKBUILDER_CATALOG SOURCE_DATE_EPOCH=$EPOCH "$PYTHON" -m packbuilder \
+    --catalog "$PACK/catalog/manifests" --cache "$PACK/cache" \
+    build "$PACK/live.lock" --offline --format iso --iso-engine pycdlib --base "$BASE" -o "$PYOUT" \
+    || fail "packbuilder build --format iso --iso-engine pycdlib failed"
+
+step "boot the pycdlib engine's ISO (UEFI, USB disk, TCG)"
+PYLOG="$WORK/pycdlib-uefi-serial.log"
+boot "$PYOUT" "$PYLOG" disk uefi || fail "QEMU did not start: $(cat "$PYLOG.qemu")"
+tr -d '\r' <"$PYLOG" | grep -a ' /run/live/medium \|PACKBUILDER-LAYER' || true
+[ "$(answer "$PYLOG")" = yes ] || fail "the pycdlib engine's ISO lacks the layer in the running system (console: $PYLOG)"
+listing=$(tr -d '\r' <"$PYLOG" | sed -n '/PACKBUILDER-LISTING-BEGIN/,/PACKBUILDER-LISTING-END/p')
+grep -q "$APPIMAGE_NAME" <<<"$listing" || fail "the AppImage is not in /opt/packbuilder/ (console: $PYLOG)"
+
 RESULT=pass
-echo "test-live: PASS: the live layer's files are in the running system ($((SECONDS - START)) s; console: $LOG)"
+echo "test-live: PASS: the live layer's files are in the running system from the ISO (both engines) and" \
+    "from the key (OVMF and SeaBIOS), and a file saved with persistence survives a reboot ($((SECONDS - START)) s)"

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -29,9 +30,11 @@ from packbuilder.errors import InputError
 from packbuilder.image.inspect import ESP_GUID, HFSPLUS_GUID, BootLayout, inspect_iso
 from tests import qemu
 
+K = TypeVar("K", bound=tuple[str, ...])
 ROOT = Path(__file__).resolve().parent.parent
 ISO_FIXTURES = Path(os.environ.get("PACKBUILDER_ISO_FIXTURES", ROOT / "build" / "fixtures"))
-NAMES = ("grub-hybrid.iso", "grub-hfsplus.iso", "isolinux-hybrid.iso", "grub-rescue-cdrom.iso", "ipxe.iso")
+NAMES = ("grub-hybrid.iso", "grub-hfsplus.iso", "grub-offset.iso", "grub-appended.iso", "isolinux-hybrid.iso",
+         "grub-rescue-cdrom.iso", "ipxe.iso")
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +86,34 @@ def test_grub_hybrid_layout(layouts: dict[str, BootLayout]) -> None:
     assert lay.partition_offset == 0 and lay.appended == ()
     assert lay.boot_modes() == ("bios-cd", "bios-disk", "uefi-cd", "uefi-disk")
     assert lay.notes == ()
+
+
+def test_grub_offset_layout(layouts: dict[str, BootLayout]) -> None:
+    """xorriso's -partition_offset 16: a second volume at block 32 counting from block 16, where the
+    GPT's data starts (grub-mkrescue's gap partitions around the ESP), the MBR protective."""
+    lay = layouts["grub-offset.iso"]
+    assert lay.partition_offset == 16 and lay.data_end == lay.volume_bytes == lay.file_size
+    assert [e.platform_name for e in lay.el_torito] == ["BIOS", "EFI"]
+    assert lay.mbr is not None and lay.mbr.boot_code and lay.mbr.protective
+    assert lay.gpt is not None and lay.gpt.valid
+    assert [p.type_name for p in lay.gpt.partitions] == ["basic data", "EFI system", "basic data"]
+    assert lay.gpt.partitions[0].start == 16 * 4  # the partition offset, in 512-byte sectors
+    assert lay.appended == () and lay.notes == ()
+    assert lay.boot_modes() == ("bios-cd", "bios-disk", "uefi-cd", "uefi-disk")
+
+
+def test_grub_appended_layout(layouts: dict[str, BootLayout]) -> None:
+    """The partition offset with the ESP appended after the inner volume: GPT partition 2, and the El
+    Torito EFI image; partition 1 (the inner volume) ends where it starts."""
+    lay = layouts["grub-appended.iso"]
+    assert lay.partition_offset == 16
+    assert lay.gpt is not None and lay.gpt.valid
+    iso, esp, _gap = lay.gpt.partitions
+    assert (iso.start, (iso.last_lba + 1) * 512) == (64, lay.data_end)
+    assert esp.type_name == "EFI system" and esp.start * 512 == lay.data_end
+    assert [(a.table, a.index, a.kind) for a in lay.appended] == [("GPT", 2, "EFI system"), ("GPT", 3, "basic data")]
+    assert lay.efi_entry_partition(lay.efi_entries[0]) == "GPT 2"
+    assert lay.boot_modes() == ("bios-cd", "bios-disk", "uefi-cd", "uefi-disk")
 
 
 def test_grub_hfsplus_layout(layouts: dict[str, BootLayout]) -> None:
@@ -238,7 +269,7 @@ def test_layout_agrees_with_xorriso(name: str, isos: Path, layouts: dict[str, Bo
 def test_xorriso_replay_keeps_the_layout(isos: Path, tmp_path: Path) -> None:
     """The reference remaster keeps every boot structure (and inspect reads its output right too)."""
     (tmp_path / "marker.txt").write_text("marker\n")
-    for name in ("grub-hybrid.iso", "isolinux-hybrid.iso", "ipxe.iso", "grub-rescue-cdrom.iso"):
+    for name in ("grub-hybrid.iso", "grub-offset.iso", "isolinux-hybrid.iso", "ipxe.iso", "grub-rescue-cdrom.iso"):
         base = inspect_iso(isos / name)
         out = add_marker(isos / name, tmp_path / name, tmp_path / "marker.txt")
         lay = inspect_iso(out)
@@ -359,6 +390,8 @@ def test_not_an_iso(tmp_path: Path) -> None:
 
 MODES: dict[str, tuple[tuple[qemu.Firmware, qemu.Medium], ...]] = {
     "grub-hybrid.iso": (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk")),
+    "grub-offset.iso": (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk")),
+    "grub-appended.iso": (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk")),
     "isolinux-hybrid.iso": (("bios", "cd"), ("bios", "disk")),
     # OVMF boots the El Torito EFI entry of a disk too (ipxe.iso has no ESP): checked, as it booted.
     "ipxe.iso": (("bios", "cd"), ("bios", "disk"), ("uefi", "cd"), ("uefi", "disk")),
@@ -375,6 +408,18 @@ MATRIX: list[Key] = [
 ]
 
 
+def selected(request: pytest.FixtureRequest, matrix: list[K]) -> list[K]:
+    """The keys of ``matrix`` whose ``test_boot`` the session runs (all of them without ``-k``), so that
+    a boot no selected test reads is not started."""
+    chosen = {
+        tuple(item.callspec.params.values())
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.module is request.module and item.originalname == "test_boot"
+        and hasattr(item, "callspec")
+    }
+    return [key for key in matrix if key in chosen]
+
+
 @dataclass(frozen=True)
 class Boot:
     text: str
@@ -388,7 +433,8 @@ def _boot(image: Path, firmware: qemu.Firmware, medium: qemu.Medium, expect: str
 
 
 @pytest.fixture(scope="module")
-def boots(isos: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Key, Future[Boot]]]:
+def boots(isos: Path, tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[dict[Key, Future[Boot]]]:
     """Every boot of the matrix, two at a time (TCG runs one guest per core), started on first use."""
     missing = qemu.missing_tools()
     assert not missing, f"install the Debian packages {' '.join(missing)} (make install does)"
@@ -399,7 +445,8 @@ def boots(isos: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     images.update({(name, "remastered"): add_marker(isos / name, work / name, work / "marker.txt") for name in MODES})
     pool = ThreadPoolExecutor(max_workers=2)
     futures = {
-        key: pool.submit(_boot, images[key[0], key[1]], key[2], key[3], BANNERS.get(key[0], qemu.MARKER)) for key in MATRIX
+        key: pool.submit(_boot, images[key[0], key[1]], key[2], key[3], BANNERS.get(key[0], qemu.MARKER))
+        for key in selected(request, MATRIX)
     }
     yield futures
     pool.shutdown(wait=True, cancel_futures=True)

@@ -4,12 +4,14 @@ A boot record volume descriptor ("EL TORITO SPECIFICATION") names the catalog's 
 32-byte records: a validation entry (platform, checksum making the 16-bit words sum to 0, 55 AA), the
 initial (default) entry, then sections (header 0x90, last 0x91) of entries for other platforms, each
 entry possibly followed by selection-criteria extensions (0x44). A remaster that keeps every block of
-the base in place keeps the catalog valid as it is: only reading is needed.
+the base in place keeps the catalog valid as it is; the images of appended partitions that move after
+the new data (behind a partition offset) get their load block moved with them (:func:`move_images`).
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -81,14 +83,9 @@ def parse_entry(platform: int, raw: bytes) -> ElToritoEntry:
     )
 
 
-def parse_catalog(lba: int, catalog: bytes) -> Catalog:
-    """The entries of a catalog's bytes (its first blocks): the default entry, then every section's."""
-    if len(catalog) < 2 * RECORD:
-        return Catalog(lba, False, ())
-    validation = catalog[:RECORD]
-    checksum_ok = sum(struct.unpack("<16H", validation)) & 0xFFFF == 0
-    valid = validation[0] == 0x01 and validation[30:32] == b"\x55\xaa" and checksum_ok
-    entries = [parse_entry(validation[1], catalog[RECORD : 2 * RECORD])]
+def _entry_positions(catalog: bytes) -> Iterator[tuple[int, int]]:
+    """(byte offset in the catalog, platform) of each entry: the default entry, then every section's."""
+    yield RECORD, catalog[1]
     pos = 2 * RECORD
     while pos + RECORD <= len(catalog):
         header = catalog[pos : pos + RECORD]
@@ -99,13 +96,35 @@ def parse_catalog(lba: int, catalog: bytes) -> Catalog:
         for _ in range(count):
             if pos + RECORD > len(catalog):
                 break
-            entries.append(parse_entry(platform, catalog[pos : pos + RECORD]))
+            yield pos, platform
             pos += RECORD
             while pos + RECORD <= len(catalog) and catalog[pos] == EXTENSION:
                 pos += RECORD
         if header[0] == LAST_SECTION_HEADER:
             break
+
+
+def parse_catalog(lba: int, catalog: bytes) -> Catalog:
+    """The entries of a catalog's bytes (its first blocks): the default entry, then every section's."""
+    if len(catalog) < 2 * RECORD:
+        return Catalog(lba, False, ())
+    validation = catalog[:RECORD]
+    checksum_ok = sum(struct.unpack("<16H", validation)) & 0xFFFF == 0
+    valid = validation[0] == 0x01 and validation[30:32] == b"\x55\xaa" and checksum_ok
+    entries = [parse_entry(platform, catalog[pos : pos + RECORD]) for pos, platform in _entry_positions(catalog)]
     return Catalog(lba, valid, tuple(entries))
+
+
+def move_images(f: BinaryIO, lba: int, at: int, by: int) -> None:
+    """Add ``by`` blocks to the load block of every entry of the catalog at ``lba`` whose image starts at
+    or after block ``at``: the images of partitions moved after an appended session's data."""
+    catalog = bytearray(_read(f, lba * BLOCK, 4 * BLOCK))
+    for pos, _platform in list(_entry_positions(bytes(catalog))):
+        rba = struct.unpack_from("<I", catalog, pos + 8)[0]
+        if rba >= at:
+            struct.pack_into("<I", catalog, pos + 8, rba + by)
+    f.seek(lba * BLOCK)
+    f.write(catalog)
 
 
 def read_catalog(f: BinaryIO) -> Catalog | None:

@@ -197,15 +197,19 @@ def last_usable_lba(gpt: Gpt, disk_sectors: int) -> int:
     return disk_sectors - 1 - -(-gpt.array_bytes // SECTOR) - 1
 
 
-def rewrite(f: BinaryIO, gpt: Gpt, disk_sectors: int, last_lbas: Mapping[int, int] | None = None) -> None:
+def rewrite(f: BinaryIO, gpt: Gpt, disk_sectors: int, last_lbas: Mapping[int, int] | None = None,
+            first_lbas: Mapping[int, int] | None = None) -> None:
     """Rewrite the GPT of ``f`` for a disk of ``disk_sectors``: the backup header in the last sector
     and its array before it, the last usable LBA after them, the partitions of ``last_lbas`` (index
-    -> new last LBA) resized, both CRCs recomputed (the array's over the whole array)."""
+    -> new last LBA) resized, those of ``first_lbas`` (index -> new first LBA) moved, both CRCs
+    recomputed (the array's over the whole array)."""
     f.seek(SECTOR)
     header = bytearray(f.read(SECTOR))
     header_size = struct.unpack_from("<I", header, 12)[0]
     f.seek(gpt.entries_lba * SECTOR)
     array = bytearray(f.read(gpt.array_bytes))
+    for index, first in (first_lbas or {}).items():
+        struct.pack_into("<Q", array, (index - 1) * gpt.entry_size + 32, first)
     for index, last in (last_lbas or {}).items():
         struct.pack_into("<Q", array, (index - 1) * gpt.entry_size + 40, last)
     backup_lba = disk_sectors - 1

@@ -148,7 +148,9 @@ class BootLayout:
         ]
         lines += self._el_torito_lines() + _mbr_lines(self.mbr) + _gpt_lines(self.gpt) + _apm_lines(self.apm)
         if self.partition_offset:
-            lines.append(f"partition offset: {self.partition_offset} (ISO data ends at byte {self.data_end})")
+            start = self.partition_offset * BLOCK
+            lines.append(f"partition offset: {self.partition_offset} (a second ISO 9660 volume, its blocks counted "
+                         f"from byte {start}, ends at byte {self.data_end})")
         else:
             lines.append("partition offset: none")
         if self.appended:

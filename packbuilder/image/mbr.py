@@ -65,7 +65,7 @@ class MbrPartition:
 class Mbr:
     boot_code: bool  # the first 440 bytes are not all zero (isohybrid or GRUB hybrid MBR)
     disk_signature: int
-    partitions: tuple[MbrPartition, ...]  # non-empty entries only
+    partitions: tuple[MbrPartition, ...]  # entries with a size only
 
     @property
     def protective(self) -> bool:
@@ -80,7 +80,9 @@ def read_mbr(sector0: bytes) -> Mbr | None:
     parts = []
     for i in range(4):
         status, ptype, start, size = struct.unpack_from("<B3xB3xII", sector0, TABLE + ENTRY * i)
-        if ptype != 0 and size != 0:
+        # Type 0 with a size is a partition too: xorriso's isohybrid MBR with -partition_offset marks the
+        # one holding the inner volume that way (bootable, type 0x00, from sector 64), as Debian's live ISOs have.
+        if size != 0:
             parts.append(MbrPartition(index=i + 1, status=status, type=ptype, start=start, size=size))
     return Mbr(
         boot_code=any(sector0[:BOOT_CODE]),
@@ -114,13 +116,16 @@ def sector0(boot_code: bytes, disk_id: int, entries: list[bytes]) -> bytes:
     return code + struct.pack("<IH", disk_id, 0) + b"".join(entries).ljust(4 * ENTRY, b"\0") + SIGNATURE
 
 
-def resize(sector: bytearray, part: MbrPartition, new_size: int) -> None:
-    """Set a partition's sector count in ``sector`` (sector 0, edited in place). The CHS end moves
-    too when it was written in one of the usual geometries; other CHS values are left as they are."""
+def resize(sector: bytearray, part: MbrPartition, new_size: int, new_start: int | None = None) -> None:
+    """Set a partition's sector count (and with ``new_start`` its first sector) in ``sector`` (sector 0,
+    edited in place). The CHS addresses move too when they were written in one of the usual geometries;
+    other CHS values are left as they are."""
     off = TABLE + ENTRY * (part.index - 1)
-    old_chs = bytes(sector[off + 5 : off + 8])
-    for heads, per_track in GEOMETRIES:
-        if old_chs == chs(part.end - 1, heads, per_track):
-            sector[off + 5 : off + 8] = chs(part.start + new_size - 1, heads, per_track)
-            break
-    struct.pack_into("<I", sector, off + 12, new_size)
+    start = part.start if new_start is None else new_start
+    for field, old_lba, new_lba in ((off + 1, part.start, start), (off + 5, part.end - 1, start + new_size - 1)):
+        old_chs = bytes(sector[field : field + 3])
+        for heads, per_track in GEOMETRIES:
+            if old_chs == chs(old_lba, heads, per_track):
+                sector[field : field + 3] = chs(new_lba, heads, per_track)
+                break
+    struct.pack_into("<II", sector, off + 8, start, new_size)

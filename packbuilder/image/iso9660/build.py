@@ -1,6 +1,9 @@
 """The new extents of one directory hierarchy: its rewritten directories, its path tables (ECMA-119
 9.4, both byte orders, the base's entries kept with the new and moved directories in 9.4.3 order),
 and the fields of its volume descriptor that point at them.
+
+Extents are allocated in blocks from the image's start; what is written counts from the hierarchy's
+origin (the partition's start for the inner volume of a partition offset).
 """
 
 from __future__ import annotations
@@ -33,15 +36,19 @@ class HierarchyBuild:
         self.pt_l = self.pt_m = 0
         self.pt_order: list[PathTableNode] = []
 
+    def _rel(self, lba: int) -> int:
+        """An extent allocated from the image's start, as this hierarchy counts it (0: not allocated yet)."""
+        return lba - self.tree.origin if lba else 0
+
     def _final_records(self, d: Directory) -> list[bytes]:
-        date = self.tree.epoch
+        date, rel = self.tree.epoch, self._rel
         parent = d.parent or d
-        records = [repointed(d.dot, d.lba, d.size, date), repointed(d.dotdot, parent.lba, parent.size, date)]
+        records = [repointed(d.dot, rel(d.lba), d.size, date), repointed(d.dotdot, rel(parent.lba), parent.size, date)]
         for e in d.entries:
             if e.sub is not None:
-                records.append(repointed(e.raw, e.sub.lba, e.sub.size, date))
+                records.append(repointed(e.raw, rel(e.sub.lba), e.sub.size, date))
             elif e.data is not None:
-                records.append(repointed(e.raw, e.data.lba, e.data.size, date))
+                records.append(repointed(e.raw, rel(e.data.lba), e.data.size, date))
             else:
                 records.append(e.raw)
         return records
@@ -105,7 +112,7 @@ class HierarchyBuild:
         fmt = ">BBIH" if big_endian else "<BBIH"
         out = bytearray()
         for n in self.pt_order:
-            extent = n.dir.lba if n.dir is not None else n.extent
+            extent = self._rel(n.dir.lba) if n.dir is not None else n.extent
             parent = number[id(n.parent)] if n.parent is not None else 1
             out += struct.pack(fmt, len(n.ident), 0, extent, parent) + n.ident + bytes(len(n.ident) % 2)
         return bytes(out)
@@ -119,10 +126,10 @@ class HierarchyBuild:
             f.write(self._path_table(big))
         root = self.dirs[0]
         vd = bytearray(self.tree.vd)
-        vd[80:88] = both32(volume_blocks)
+        vd[80:88] = both32(volume_blocks - self.tree.origin)  # the inner volume ends where the image does
         vd[132:140] = both32(self._path_table_size())
-        vd[140:156] = struct.pack("<II", self.pt_l, 0) + struct.pack(">II", self.pt_m, 0)
-        root_record = repointed(self.tree.root, root.lba, root.size, self.tree.epoch)
+        vd[140:156] = struct.pack("<II", self._rel(self.pt_l), 0) + struct.pack(">II", self._rel(self.pt_m), 0)
+        root_record = repointed(self.tree.root, self._rel(root.lba), root.size, self.tree.epoch)
         vd[156 : 156 + len(root_record)] = root_record
         vd[830:847] = self.tree.date17
         f.seek(self.tree.block * BLOCK)

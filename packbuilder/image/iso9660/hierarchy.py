@@ -67,8 +67,10 @@ def _insert_sorted(items: list[Entry], entry: Entry, key: tuple[bytes, bytes, in
 class Hierarchy:
     """One volume descriptor's directory hierarchy, read from the base along the changed paths."""
 
-    def __init__(self, f: BinaryIO, block: int, vd: bytes, epoch: int) -> None:
-        self.f, self.block, self.vd = f, block, vd
+    def __init__(self, f: BinaryIO, block: int, vd: bytes, epoch: int, origin: int = 0) -> None:
+        # ``origin``: the block its LBAs count from (a partition offset's inner volume counts from the
+        # partition's start); ``block``, where its descriptor is, counts from the image's start.
+        self.f, self.block, self.vd, self.origin = f, block, vd, origin
         self.joliet = vd[0] == 2
         self.epoch = epoch
         self.date = date7(epoch)
@@ -86,14 +88,14 @@ class Hierarchy:
         self.dir_mode, self.dir_nlink, self.uid, self.gid = (int(v) for v in fields)
         self.rr_entry = b"RR" in sigs
         self.next_ino = 0xF0000000  # RRIP 1.12 serial numbers of new entries, far above xorriso's counters
-        f.seek(struct.unpack_from("<I", vd, 140)[0] * BLOCK)
+        f.seek((struct.unpack_from("<I", vd, 140)[0] + origin) * BLOCK)
         self.path_table = f.read(struct.unpack_from("<I", vd, 132)[0])
 
     # reading
 
     def read_dir(self, rec: bytes) -> list[bytes]:
         extent, size = struct.unpack_from("<I", rec, 2)[0], struct.unpack_from("<I", rec, 10)[0]
-        self.f.seek(extent * BLOCK)
+        self.f.seek((extent + self.origin) * BLOCK)
         return read_records(self.f.read(size))
 
     def name_of(self, rec: bytes) -> str:
@@ -122,7 +124,7 @@ class Hierarchy:
                     follow = (block, offset, size)
             if follow is None:
                 break
-            self.f.seek(follow[0] * BLOCK + follow[1])
+            self.f.seek((follow[0] + self.origin) * BLOCK + follow[1])
             su = self.f.read(follow[2])
         return b"".join(parts).decode("utf-8", errors="surrogateescape") if parts else None
 

@@ -37,10 +37,12 @@ def date17(epoch: int) -> bytes:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%d%H%M%S00").encode("ascii") + b"\0"
 
 
-def volume_descriptors(f: BinaryIO, base: Path) -> list[tuple[int, bytes]]:
-    """(block, descriptor) of the primary and Joliet descriptors; refuses descriptor sets it cannot update."""
+def volume_descriptors(f: BinaryIO, base: Path, origin: int = 0) -> list[tuple[int, bytes]]:
+    """(block, descriptor) of the primary and Joliet descriptors of the volume starting at block ``origin``
+    (the inner volume of a partition offset), blocks from the image start; refuses descriptor sets it
+    cannot update."""
     found: list[tuple[int, bytes]] = []
-    block = 16
+    block = origin + 16
     while True:
         f.seek(block * BLOCK)
         vd = f.read(BLOCK)
