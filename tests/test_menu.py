@@ -681,3 +681,16 @@ def test_pages_say_what_to_click_and_where_settings_live(key: tuple[Path, list[P
         assert "l’Explorateur Windows" in text and "«&#160;Poste de travail&#160;»" in text  # the lock's PCs run XP
     page = (root / "Menu-fichiers/apps/firefox-esr.html").read_text(encoding="utf-8")
     assert "Data › firefox-esr" in page and 'class="btn primary start" href="../../Logiciels/Firefox%20ESR.cmd"' in page
+
+
+def test_readme_says_what_a_live_session_keeps_when_the_pack_has_a_base(tmp_path: Path) -> None:
+    """Issue of the live half: the key's read-me says which boot entry keeps the session's work."""
+    lock = make_lock()
+    for with_base, root in ((True, tmp_path / "live"), (False, tmp_path / "plain")):
+        stage_tree(root)
+        pack = lock.pack.model_copy(update={"base": "debian-live-12-i386" if with_base else None})
+        render_menu(lock.model_copy(update={"pack": pack}), root, LAUNCHERS, DOCS, "9.8.7")
+        fr = (root / "LISEZMOI.html").read_text(encoding="utf-8")
+        en = (root / "README.html").read_text(encoding="utf-8")
+        assert ("Avec sauvegarde (persistance)" in fr and "oublient tout" in fr) is with_base
+        assert ("forget everything" in en) is with_base
