@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import jinja2
@@ -58,10 +59,28 @@ def translate(lang: str, fr: str, en: str) -> markupsafe.Markup:
     return markupsafe.Markup(fr if lang == "fr" else en)
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept in the user's cache folder: a key's menu is rendered again by every
+    build and update, and compiling the templates costs more than rendering them. Keyed by each
+    template's source, so a changed template is compiled again; none where the folder cannot be made."""
+    import os
+
+    from platformdirs import user_cache_dir
+
+    default = Path(user_cache_dir("packbuilder", appauthor=False), "templates")
+    folder = Path(os.environ.get("PACKBUILDER_TEMPLATE_CACHE") or default)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
 def environment() -> jinja2.Environment:
     """Templates shipped in the package; HTML escaped everywhere, plain-text ``*.txt.j2`` left as is."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("packbuilder", "templates"),
+        bytecode_cache=_bytecode_cache(),
         # Every text comes from manifests: escape it in HTML (templates are *.html.j2, which the
         # default would not recognise).
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), disabled_extensions=("txt.j2",), default=True),
