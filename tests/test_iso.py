@@ -370,3 +370,24 @@ def test_output_boots(name: str, firmware: qemu.Firmware, medium: qemu.Medium, b
         assert BANNERS[name] in text, text[-1500:]
     else:
         assert qemu.marker(text) == "yes", text[-1500:]
+
+
+def test_xorriso_adds_the_staged_key_with_one_map(isos: Path, tmp_path: Path) -> None:
+    from packbuilder.image.iso import plan_overlay
+    from packbuilder.image.iso_xorriso import command_lines, whole_folder
+
+    tree = tmp_path / "tree"
+    (tree / "Documents").mkdir(parents=True)
+    (tree / "Apps" / "X").mkdir(parents=True)
+    (tree / "Apps" / "X" / "a b.exe").write_bytes(b"MZ")
+    (tree / "Menu.html").write_text("menu")
+    plan = plan_overlay(isos / "grub-hybrid.iso", tree, EPOCH, work=tmp_path / "plan")
+    lines = command_lines(plan, tmp_path, joliet=False)
+    assert whole_folder(plan, "/PACK") == tree
+    assert [line for line in lines if line.startswith("-map ") and "/PACK" in line] == [f'-map "{tree}" "/PACK"']
+    assert not [line for line in lines if line.startswith('-mkdir "/PACK')]
+    (tree / "Apps" / "X" / "late.txt").write_text("not in the plan")  # the folder holds more than the plan
+    assert whole_folder(plan, "/PACK") is None
+    lines = command_lines(plan, tmp_path, joliet=False)
+    assert f'-map "{tree / "Apps" / "X" / "a b.exe"}" "/PACK/Apps/X/a b.exe"' in lines
+    assert '-mkdir "/PACK/Documents"' in lines
