@@ -684,7 +684,7 @@ def test_pages_say_what_to_click_and_where_settings_live(key: tuple[Path, list[P
 
 
 def test_readme_says_what_a_live_session_keeps_when_the_pack_has_a_base(tmp_path: Path) -> None:
-    """Issue of the live half: the key's read-me says which boot entry keeps the session's work."""
+    """With a live base, the key's read-me says which boot entry keeps the session's work."""
     lock = make_lock()
     for with_base, root in ((True, tmp_path / "live"), (False, tmp_path / "plain")):
         stage_tree(root)
