@@ -152,6 +152,34 @@ def test_errors_and_hints_in_the_locale_language(tmp_path: Path) -> None:
     assert "erreur :" in by_language.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "french", "english"),
+    [
+        (["build", "--nope"], "option inconnue : --nope", "no such option: --nope"),
+        (["nosuch"], "commande inconnue : nosuch", "no such command: nosuch"),
+        (["plan"], "argument manquant : pack", "missing argument: pack"),
+        (["build", "x", "--format", "tar"], "valeur incorrecte pour '--format' / '-f'", "invalid value for '--format' / '-f'"),
+    ],
+)
+def test_usage_errors_of_the_framework_in_the_locale_language(
+    tmp_path: Path, args: list[str], french: str, english: str
+) -> None:
+    fr = run_cli(*args, env={"LANG": "fr_FR.UTF-8"}, cwd=tmp_path)
+    assert fr.returncode == 2 and f"erreur : {french}" in fr.stderr, fr.stderr
+    assert "conseil : voir : " in fr.stderr and "--help" in fr.stderr and "Error:" not in fr.stderr
+    en = run_cli(*args, env={"LANG": "C"}, cwd=tmp_path)
+    assert en.returncode == 2 and f"error: {english}" in en.stderr and "hint: see: " in en.stderr, en.stderr
+
+
+def test_the_help_frame_in_the_locale_language(tmp_path: Path) -> None:
+    fr = run_cli("build", "--help", env={"LANG": "fr_FR.UTF-8"}, cwd=tmp_path).stdout
+    assert fr.startswith("Utilisation : ") and "Afficher cette aide et quitter." in fr and "Show this" not in fr
+    top = run_cli("--help", env={"LANG": "fr_FR.UTF-8"}, cwd=tmp_path).stdout
+    assert "\nCommandes:" in top or "\nCommandes :" in top
+    en = run_cli("build", "--help", env={"LANG": "C"}, cwd=tmp_path).stdout
+    assert en.startswith("Usage: ") and "Show this message and exit." in en
+
+
 def test_bad_lang_value_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("--lang", "de", "profiles", "list", cwd=tmp_path)
     assert result.returncode == 2
@@ -204,7 +232,7 @@ def _command_rows(help_text: str) -> dict[str, str]:
     rows: dict[str, str] = {}
     in_commands = False
     for line in help_text.splitlines():
-        if line.startswith("Commands"):
+        if line.startswith(("Commands", "Commandes")):
             in_commands = True
         elif in_commands and line.startswith("  ") and not line.startswith("   "):
             name, _, text = line.strip().partition(" ")

@@ -18,6 +18,7 @@ from packbuilder.cli import (  # noqa: E402 (after the language is chosen)
     build_cmd,
     cache_cmd,
     catalog_cmd,
+    clicktext,
     fetch_cmd,
     flash_cmd,
     iso_cmd,
@@ -32,6 +33,8 @@ from packbuilder.cli.options import WORKSPACE  # noqa: E402
 from packbuilder.errors import ExitCode, PackbuilderError, Terminated  # noqa: E402
 from packbuilder.i18n import _  # noqa: E402
 from packbuilder.ui import OUTPUT  # noqa: E402
+
+clicktext.install()
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -148,9 +151,9 @@ def main() -> None:
         if isinstance(exc, typer.Abort):
             OUTPUT.error(_("aborted"))
             sys.exit(int(ExitCode.INTERRUPTED))
-        show = getattr(exc, "show", None)
-        if callable(show) and hasattr(exc, "exit_code"):  # click's usage errors (typer vendors click)
-            show()
+        if callable(getattr(exc, "format_message", None)) and hasattr(exc, "exit_code"):  # typer's usage errors
+            message, hint = clicktext.usage_error(exc)
+            OUTPUT.error(message, hint)
             sys.exit(int(ExitCode.USAGE))
         if OUTPUT.debug:
             raise

@@ -1,0 +1,82 @@
+"""The few texts of the command-line framework itself, in the user's language.
+
+typer ships its own copy of click, whose help frame ("Usage:", "Show this message and exit.") and
+usage errors ("No such option: --x") are written in English in its code; typer's section titles
+("Options", "Commands", "Arguments") go through the standard ``gettext`` of the process, not ours.
+:func:`install` routes these through :func:`packbuilder.i18n._` (each patch is skipped if typer's
+internals moved: English help is then shown rather than an error), and :func:`usage_error` turns a
+usage error into packbuilder's own « erreur : … / conseil : … » form.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from packbuilder.i18n import N_, _
+
+# typer's own messages (English in its code), and how they read once translated. Named placeholders.
+_PATTERNS = (
+    (re.compile(r"^No such option: (?P<option>\S+)(?: Did you mean (?P<suggestion>\S+)\?)?$"), N_("no such option: {option}")),
+    (re.compile(r"^No such command '(?P<command>[^']*)'\.$"), N_("no such command: {command}")),
+    (re.compile(r"^Missing argument '(?P<argument>[^']*)'\.$"), N_("missing argument: {argument}")),
+    (re.compile(r"^Missing option '(?P<option>[^']*)'\.$"), N_("missing option: {option}")),
+    (re.compile(r"^Got unexpected extra arguments? \((?P<extra>.*)\)$"), N_("unexpected argument(s): {extra}")),
+    (re.compile(r"^Option '(?P<option>[^']*)' requires an argument\.$"), N_("the option {option} needs a value")),
+    (
+        re.compile(r"^Invalid value for (?P<parameter>'[^']*'(?: / '[^']*')*): (?P<reason>.*)$", re.S),
+        N_("invalid value for {parameter}: {reason}"),
+    ),
+)
+N_("Usage: ")
+N_("Show this message and exit.")
+N_("Options")
+N_("Commands")
+N_("Arguments")
+
+
+def translate_message(message: str) -> str:
+    """A usage error's message from typer, in the user's language (as it is when not recognised)."""
+    for pattern, template in _PATTERNS:
+        found = pattern.match(message.strip())
+        if found:
+            return _(template).format(**{k: v or "" for k, v in found.groupdict().items()})
+    return message
+
+
+def usage_error(exc: Any) -> tuple[str, str]:
+    """(message, hint) for one of typer's usage errors (``UsageError`` and its kinds)."""
+    message = translate_message(exc.format_message())
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "packbuilder"
+    return message, _("see: {command} --help").format(command=command)
+
+
+def install() -> None:
+    """Route the framework's help texts through our translations (once per process)."""
+    try:
+        import typer.core as typer_core
+        from typer._click import core as click_core
+        from typer._click import formatting
+    except ImportError:  # another typer layout: its English texts stay
+        return
+    typer_core._ = _  # type: ignore[attr-defined]  # typer's section titles used the process's gettext
+    write_usage = formatting.HelpFormatter.write_usage
+    if not getattr(write_usage, "_packbuilder", False):
+
+        def translated_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
+            write_usage(self, prog, args, _("Usage: ") if prefix is None else prefix)
+
+        translated_usage._packbuilder = True  # type: ignore[attr-defined]
+        formatting.HelpFormatter.write_usage = translated_usage  # type: ignore[method-assign]
+    get_help_option = click_core.Command.get_help_option
+    if not getattr(get_help_option, "_packbuilder", False):
+
+        def translated_help(self: Any, ctx: Any) -> Any:
+            option = get_help_option(self, ctx)
+            if option is not None:
+                option.help = _("Show this message and exit.")
+            return option
+
+        translated_help._packbuilder = True  # type: ignore[attr-defined]
+        click_core.Command.get_help_option = translated_help  # type: ignore[method-assign]
