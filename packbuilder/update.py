@@ -27,7 +27,8 @@ from typing import Any, Literal
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
-from packbuilder.fsutil import atomic_write_bytes
+from packbuilder.fsutil import atomic_write_bytes, format_size
+from packbuilder.i18n import _
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import join_within
 from packbuilder.plan.lock import lock_bytes, lock_digest
@@ -104,23 +105,28 @@ def read_key(key: Path) -> tuple[dict[str, Any], Lock]:
     path = key / MANIFEST
     if not path.is_file():
         raise InputError(
-            f"{key} has no {MANIFEST}: not a key made by packbuilder",
-            hint="give the key's folder (the mounted key, or a --format dir output)",
+            _("{key} has no {manifest}: not a key made by packbuilder").format(key=key, manifest=MANIFEST),
+            hint=_("give the key's folder (the mounted key, or a --format dir output)"),
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         fmt = manifest.get("format") if isinstance(manifest, dict) else None
     except (OSError, ValueError):
-        raise InputError(f"{key}: {MANIFEST} is damaged", hint="rebuild the key with packbuilder build --format dir") from None
+        raise InputError(
+            _("{key}: {manifest} is damaged").format(key=key, manifest=MANIFEST),
+            hint=_("rebuild the key with packbuilder build --format dir"),
+        ) from None
     if fmt != 1 or "lock" not in manifest:
         raise InputError(
-            f"{key} was made by a packbuilder too old to update it (manifest format {fmt!r})",
-            hint="copy Documents/ away, rebuild the key once with `packbuilder build --format dir`, then copy it back",
+            _("{key} was made by a packbuilder too old to update it (manifest format {format})").format(key=key, format=fmt),
+            hint=_("copy Documents/ away, rebuild the key once with `packbuilder build --format dir`, then copy it back"),
         )
     try:
         lock = Lock.model_validate(manifest["lock"])
     except ValueError as exc:
-        raise InputError(f"{key}: the lock inside {MANIFEST} is not valid", details=[str(exc)]) from None
+        raise InputError(
+            _("{key}: the lock inside {manifest} is not valid").format(key=key, manifest=MANIFEST), details=[str(exc)]
+        ) from None
     return manifest, lock
 
 
@@ -147,8 +153,8 @@ def plan_update(key: Path, new: Lock) -> UpdatePlan:
     manifest, old = read_key(key)
     if new.pack.id != old.pack.id:
         raise InputError(
-            f"{key} holds the pack {old.pack.id!r}, the lock is for {new.pack.id!r}",
-            hint="an update keeps the key's pack: build a new key for another pack",
+            _("{key} holds the pack {pack}, the lock is for {other}").format(key=key, pack=old.pack.id, other=new.pack.id),
+            hint=_("an update keeps the key's pack: build a new key for another pack"),
         )
     plan = UpdatePlan(key, old, new, diff(old, new), manifest)
     plan.needed_bytes = sum(unpack_cap(c.new) // 3 + c.new.download_size for c in plan.changed if c.new)
@@ -159,13 +165,14 @@ def plan_update(key: Path, new: Lock) -> UpdatePlan:
 def check_space(plan: UpdatePlan) -> None:
     if plan.needed_bytes > plan.free_bytes:
         raise InputError(
-            f"not enough room on {plan.key}: the update needs about {plan.needed_bytes / 1e6:,.0f} MB,"
-            f" {plan.free_bytes / 1e6:,.0f} MB are free",
-            hint="free some room on the key (Documents/ is yours to sort), or update fewer apps with a lock",
+            _("not enough room on {key}: the update needs about {needed}, {free} are free").format(
+                key=plan.key, needed=format_size(plan.needed_bytes), free=format_size(plan.free_bytes)
+            ),
+            hint=_("free some room on the key (Documents/ is yours to sort), or update fewer apps with a lock"),
         )
     for change in plan.changed:
         if change.new and change.new.kind.value == "appimage" and change.new.download_size >= 4 * 2**30:
-            raise InputError(f"{change.app}: a file of 4 GiB or more cannot be on a FAT32 key")
+            raise InputError(_("{app}: a file of 4 GiB or more cannot be on a FAT32 key").format(app=change.app))
 
 
 # -- the journal ----------------------------------------------------------------------------------
@@ -186,8 +193,8 @@ class Journal:
             assert data.get("format") == JOURNAL_FORMAT
         except (OSError, ValueError, AssertionError):
             raise InputError(
-                f"{path} is damaged: the interrupted update cannot be finished",
-                hint="rebuild the key, or remove that file and .packbuilder/update/ and check it with packbuilder verify",
+                _("{path} is damaged: the interrupted update cannot be finished").format(path=path),
+                hint=_("rebuild the key, or remove that file and .packbuilder/update/ and check it with packbuilder verify"),
             ) from None
         return cls(path, data)
 
@@ -224,8 +231,8 @@ def _fault(step: str) -> None:
 def start(plan: UpdatePlan) -> Journal:
     if Journal.load(plan.key) is not None:
         raise InputError(
-            f"{plan.key} has an unfinished update",
-            hint="run `packbuilder update KEY` to finish it, or `packbuilder update KEY --rollback` to undo it",
+            _("{key} has an unfinished update").format(key=plan.key),
+            hint=_("run `packbuilder update KEY` to finish it, or `packbuilder update KEY --rollback` to undo it"),
         )
     journal = Journal(
         plan.key / JOURNAL,
@@ -301,7 +308,10 @@ def _swap(key: Path, work: Path, change: Change) -> None:
         staged, final = join_within(work / "stage", change.new.dest), join_within(key, change.new.dest)
         if staged.exists():
             if final.exists():
-                raise AssemblyError(f"{change.app}: {change.new.dest} is in the way", hint="move it away and run update again")
+                raise AssemblyError(
+                    _("{app}: {path} is in the way").format(app=change.app, path=change.new.dest),
+                    hint=_("move it away and run update again"),
+                )
             _move(staged, final)
             _fault(f"moved:{change.app}")
 
@@ -310,11 +320,11 @@ def rollback(key: Path) -> Lock:
     """Undo an interrupted update: old folders back, new ones removed, menu and manifest as they were."""
     journal = Journal.load(key)
     if journal is None:
-        raise InputError(f"{key} has no unfinished update to roll back")
+        raise InputError(_("{key} has no unfinished update to roll back").format(key=key))
     if journal.done("committed"):
         raise InputError(
-            f"the update of {key} had already put every app in place: it cannot be rolled back",
-            hint="run `packbuilder update KEY` to finish it; bring older versions back with a lock: update KEY OLD.lock",
+            _("the update of {key} had already put every app in place: it cannot be rolled back").format(key=key),
+            hint=_("run `packbuilder update KEY` to finish it; bring older versions back with a lock: update KEY OLD.lock"),
         )
     work = key / WORK
     for change in reversed(diff(journal.old, journal.new)):
@@ -436,7 +446,7 @@ def update(
     journal = Journal.load(key)
     if journal is None:
         if plan is None:
-            raise InputError(f"{key}: nothing to update")
+            raise InputError(_("{key}: nothing to update").format(key=key))
         check_space(plan)
         journal = start(plan)
     if on_journal is not None:
@@ -447,8 +457,8 @@ def update(
         raise
     except OSError as exc:
         raise AssemblyError(
-            f"the update of {key} stopped: {exc.strerror or exc}",
-            hint="run `packbuilder update KEY` again to finish it, or `--rollback` to undo it",
+            _("the update of {key} stopped: {error}").format(key=key, error=exc.strerror or exc),
+            hint=_("run `packbuilder update KEY` again to finish it, or `--rollback` to undo it"),
         ) from None
 
 

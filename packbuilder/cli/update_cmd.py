@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from packbuilder.cli.options import WORKSPACE, JobsOpt, JsonOpt, MirrorOpt, OfflineOpt, ProfileOpt, SizeOpt, set_json
+from packbuilder.fsutil import format_size
 from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
@@ -37,17 +38,21 @@ def update(
     set_json(json_flag)
     if rollback:
         old = updating.rollback(key)
-        OUTPUT.info(f"{key}: back to {old.pack.id} for {old.profile.id} as it was before the update")
+        OUTPUT.info(
+            _("{key}: back to {pack} for {profile} as it was before the update").format(
+                key=key, pack=old.pack.id, profile=old.profile.id
+            )
+        )
         return
     journal = updating.Journal.load(key)
     if journal is not None:
-        OUTPUT.info(f"{key}: finishing the interrupted update")
+        OUTPUT.info(_("{key}: finishing the interrupted update").format(key=key))
         pending = [c.new for c in updating.diff(journal.old, journal.new) if c.new and c.kind != "keep"]
         cached = _fetch(journal.new, pending, jobs, mirror, offline)
         changes = updating.update(key, cached, None, purge)
         _done(key, [c.describe() for c in changes if c.kind != "keep"])
         return
-    _, old = updating.read_key(key)
+    _manifest, old = updating.read_key(key)
     plan = updating.plan_update(key, _target(old, lock, profile, size))
     _show(plan)
     if not plan.changed or dry_run:
@@ -81,13 +86,17 @@ def _show(plan: UpdatePlan) -> None:
     if OUTPUT.json_mode:
         OUTPUT.emit_json(plan.as_json())
         return
-    OUTPUT.info(f"{plan.key}: {plan.old.pack.id} for {plan.old.profile.id}")
+    OUTPUT.info(_("{key}: {pack} for {profile}").format(key=plan.key, pack=plan.old.pack.id, profile=plan.old.profile.id))
     for change in plan.changes:
         OUTPUT.info(f"  {change.describe()}")
     if not plan.changed:
-        OUTPUT.info("already up to date: nothing to change")
+        OUTPUT.info(_("already up to date: nothing to change"))
     else:
-        OUTPUT.info(f"about {plan.needed_bytes / 1e6:,.0f} MB to write, {plan.free_bytes / 1e6:,.0f} MB free on the key")
+        OUTPUT.info(
+            _("about {needed} to write, {free} free on the key").format(
+                needed=format_size(plan.needed_bytes), free=format_size(plan.free_bytes)
+            )
+        )
 
 
 def _confirm(plan: UpdatePlan, yes: bool) -> None:
@@ -109,4 +118,8 @@ def _confirm(plan: UpdatePlan, yes: bool) -> None:
 def _done(key: Path, lines: list[str]) -> None:
     if OUTPUT.json_mode:
         return
-    OUTPUT.info(f"{key}: updated ({len(lines)} change(s)); Documents/ and the apps' settings were not touched")
+    OUTPUT.info(
+        _("{key}: updated ({count} change(s)); Documents/ and the apps' settings were not touched").format(
+            key=key, count=len(lines)
+        )
+    )
