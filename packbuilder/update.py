@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,16 +30,13 @@ from packbuilder.fsutil import atomic_write_bytes, format_size
 from packbuilder.i18n import _
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import join_within
-from packbuilder.plan.lock import lock_bytes, lock_digest
+from packbuilder.plan.lock import lock_bytes
 from packbuilder.stage import MANIFEST, manifest_document, place_item, unpack_cap
 from packbuilder.unpack import Hashes
 
 JOURNAL = ".packbuilder/update.json"
 WORK = ".packbuilder/update"
 JOURNAL_FORMAT = 1
-# Folders that are the key's users', never written by an update (the apps' data folders come from
-# the key's manifest, ``apps[].data``).
-USER_FOLDERS = ("Documents",)
 
 ChangeKind = Literal["add", "update", "remove", "keep"]
 # A test (or a curious maintainer) can stop the process at a named step to prove crash safety.
@@ -440,7 +436,6 @@ def update(
     cached: dict[str, Path],
     plan: UpdatePlan | None,
     purge: bool = False,
-    on_journal: Callable[[Journal], None] | None = None,
 ) -> list[Change]:
     """Finish an interrupted update if there is one, else apply ``plan``."""
     journal = Journal.load(key)
@@ -449,8 +444,6 @@ def update(
             raise InputError(_("{key}: nothing to update").format(key=key))
         check_space(plan)
         journal = start(plan)
-    if on_journal is not None:
-        on_journal(journal)
     try:
         return run(key, journal, cached, purge)
     except PackbuilderError:
@@ -460,7 +453,3 @@ def update(
             _("the update of {key} stopped: {error}").format(key=key, error=exc.strerror or exc),
             hint=_("run `packbuilder update KEY` again to finish it, or `--rollback` to undo it"),
         ) from None
-
-
-def lock_id(lock: Lock) -> str:
-    return lock_digest(lock)[:12]

@@ -159,12 +159,12 @@ def replace_dir(tree: Path, out: Path) -> None:
     if not out.exists():
         os.replace(tree, out)
         return
-    from packbuilder.verify import read_manifest, user_data
+    from packbuilder.verify import USER_DATA, read_manifest, user_data
 
     try:
         keep = user_data(read_manifest(out))
     except PackbuilderError:
-        keep = ("Documents/",)
+        keep = USER_DATA
     previous = out.with_name(f".{out.name}.previous-{os.getpid()}")
     os.replace(out, previous)
     os.replace(tree, out)
