@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from packbuilder.i18n import _
+
 COPY_CHUNK = 1 << 20
 
 
@@ -85,8 +87,6 @@ _SIZE = re.compile(r"\s*([0-9]+(?:[.,][0-9]+)?)\s*([kmgt]i?)?(?:b|o|bytes?|octet
 def parse_size(text: str) -> int:
     """``8G`` / ``8GB`` / ``8 Go`` = 8×10⁹ bytes (as keys are sold), ``8GiB`` / ``8Gio`` = 8×2³⁰,
     ``1,5Go`` = 1.5×10⁹, ``512M``, ``1000000``."""
-    from packbuilder.i18n import _
-
     match = _SIZE.fullmatch(text.lower())
     if not match:
         raise ValueError(_("{text!r} is not a size: write e.g. 8G, 16GB, 7.5GiB or 512M").format(text=text))
@@ -124,12 +124,12 @@ def open_regular(path: Path) -> tuple[int, int]:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         if exc.errno == 40:  # ELOOP: the last part is a symbolic link
-            raise NotRegularFile(f"{path} is a symbolic link: not read") from None
+            raise NotRegularFile(_("{path} is a symbolic link: not read").format(path=path)) from None
         raise
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise NotRegularFile(f"{path} is not a regular file: not read")
+        raise NotRegularFile(_("{path} is not a regular file: not read").format(path=path))
     return fd, st.st_size
 
 
@@ -139,13 +139,17 @@ def copy_regular(source: Path, dest: Path, limit: int, feed: Callable[[bytes], o
     fd, size = open_regular(source)
     with os.fdopen(fd, "rb") as src:
         if size > limit:
-            raise NotRegularFile(f"{source} has {size} bytes, more than the {limit} expected: not read")
+            raise NotRegularFile(
+                _("{path} has {size} bytes, more than the {limit} expected: not read").format(path=source, size=size, limit=limit)
+            )
         copied = 0
         with dest.open("wb") as out:
             while block := src.read(COPY_CHUNK):
                 copied += len(block)
                 if copied > limit:
-                    raise NotRegularFile(f"{source} grew past the {limit} bytes expected while it was read")
+                    raise NotRegularFile(
+                        _("{path} grew past the {limit} bytes expected while it was read").format(path=source, limit=limit)
+                    )
                 out.write(block)
                 if feed is not None:
                     feed(block)

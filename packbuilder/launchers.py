@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import _
 from packbuilder.model.app import Portable, Runtime
 from packbuilder.model.common import Arch, Kind, Platform
 from packbuilder.model.lock import LockedArtifact
@@ -68,7 +69,10 @@ def launcher_name(item: LockedArtifact, lang: str = "fr") -> str:
 def _cmd_safe(value: str, what: str) -> str:
     bad = sorted(_CMD_UNSAFE & set(value))
     if bad or not value.isprintable():
-        raise AssemblyError(f"{what}: {value!r} cannot be written in a launcher", hint="rename the folder or fix the manifest")
+        raise AssemblyError(
+            _("{what}: {value!r} cannot be written in a launcher").format(what=what, value=value),
+            hint=_("rename the folder or fix the manifest"),
+        )
     return value
 
 
@@ -79,7 +83,7 @@ def _find_folder(var: str, rel: str) -> list[str]:
     pattern in ``for /d``, Windows' matches both."""
     lines = []
     for part in rel.split("/"):
-        _cmd_safe(part, "folder")
+        _cmd_safe(part, _("folder"))
         if part.isascii():
             lines.append(f'set "{var}=%{var}%\\{part}"')
         else:
@@ -218,11 +222,14 @@ def _registry_lines(recipe: Portable, before: bool) -> list[str]:
 def launcher_script(item: LockedArtifact) -> str:
     """The ``.cmd`` text (CRLF line ends, ASCII) that starts ``item`` from the key."""
     if not item.launch:
-        raise AssemblyError(f"{item.app}: the manifest gives no program to start ('launch')", hint="add 'launch' to the artifact")
+        raise AssemblyError(
+            _("{app}: the manifest gives no program to start ('launch')").format(app=item.app),
+            hint=_("add 'launch' to the artifact"),
+        )
     recipe = item.portable or Portable(source="no recipe: the launcher's defaults")
     cleanup = bool(recipe.registry) and recipe.registry_cleanup
     wait = recipe.shell_folders or cleanup
-    launch = _cmd_safe(item.launch, f"{item.app}: launch").replace("/", "\\")
+    launch = _cmd_safe(item.launch, _("{app}: launch").format(app=item.app)).replace("/", "\\")
     workdir = "%PB_APP%" + ("\\" + posixpath.dirname(item.launch).replace("/", "\\") if "/" in item.launch else "")
     lines = _prologue(item, wait) + _recipe_lines(item, recipe) + _runtime_lines(item, recipe, workdir)
     if recipe.shell_folders:

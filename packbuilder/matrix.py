@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from packbuilder.catalog import Catalog
+from packbuilder.i18n import _
 from packbuilder.model import Arch, Base, Pack, Profile
 
 FORMATS = ("usb", "iso")
@@ -65,7 +66,10 @@ def image_matrix(catalog: Catalog, packs: list[str] | None = None, formats: list
 
     unknown = sorted(set(formats or ()) - set(FORMATS))
     if unknown:
-        raise InputError(f"unknown image format {unknown[0]!r} in the matrix", hint=f"use one of: {', '.join(FORMATS)}")
+        raise InputError(
+            _("unknown image format {unknown!r} in the matrix").format(unknown=unknown[0]),
+            hint=_("use one of: {formats}").format(formats=", ".join(FORMATS)),
+        )
     selected = [catalog.pack(p) for p in packs] if packs else list(catalog.packs.values())
     jobs = [job for pack in selected for job in pack_jobs(catalog, pack)]
     return sorted((j for j in jobs if not formats or j.format in formats), key=lambda j: j.name)

@@ -24,6 +24,7 @@ from urllib.parse import quote
 from packbuilder import __version__, tools
 from packbuilder.errors import InputError
 from packbuilder.fetch.hashes import hash_file
+from packbuilder.i18n import _
 from packbuilder.site import OS_LIST
 from packbuilder.verify import read_manifest
 
@@ -81,9 +82,11 @@ def collect(outputs: list[Path], images_dir: Path) -> list[Published]:
     names = set()
     for src in outputs:
         if not src.is_file():
-            raise InputError(f"{src} is not a built image file", hint="publish zip, usb (.img) or iso outputs of `build`")
+            raise InputError(
+                _("{src} is not a built image file").format(src=src), hint=_("publish zip, usb (.img) or iso outputs of `build`")
+            )
         if src.name in names:
-            raise InputError(f"two images are named {src.name}", hint="rename one of them")
+            raise InputError(_("two images are named {name}").format(name=src.name), hint=_("rename one of them"))
         names.add(src.name)
         manifest = read_manifest(src)
         dest = images_dir / src.name
@@ -120,7 +123,8 @@ def sign_file(path: Path, key_file: Path) -> Path:
     """Detached, armored OpenPGP signature made by gpg with the given secret key file."""
     if not key_file.is_file():
         raise InputError(
-            f"signing key {key_file} does not exist", hint="export it with: gpg --export-secret-keys --armor KEYID > key.asc"
+            _("signing key {key_file} does not exist").format(key_file=key_file),
+            hint=_("export it with: gpg --export-secret-keys --armor KEYID > key.asc"),
         )
     sig = path.with_name(path.name + ".sig")
     with tempfile.TemporaryDirectory(prefix="packbuilder-gpg-") as home:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from packbuilder.errors import AssemblyError, PackbuilderError, ToolMissing
+from packbuilder.i18n import _
 
 # Tool -> Debian package that provides it.
 PACKAGES = {
@@ -50,7 +51,10 @@ def require(tool: str) -> str:
     path = find(tool)
     if path is None:
         package = PACKAGES.get(tool, tool)
-        raise ToolMissing(f"tool not found: {tool}", hint=f"install it (Debian/Ubuntu: apt-get install {package})")
+        raise ToolMissing(
+            _("tool not found: {tool}").format(tool=tool),
+            hint=_("install it (Debian/Ubuntu: apt-get install {package})").format(package=package),
+        )
     return path
 
 
@@ -59,11 +63,14 @@ def require_any(*tools: str, what: str, error: type[PackbuilderError] = ToolMiss
     for tool in tools:
         if find(tool) is not None:
             return tool
-    names = " nor ".join(tools) if len(tools) == 2 else ", ".join(tools)
     package = PACKAGES.get(tools[0], tools[0])
+    if len(tools) == 2:
+        message = _("{what}, but neither {first} nor {second} is installed")
+    else:
+        message = _("{what}, but none of {names} is installed")
     raise error(
-        f"{what}, but {'neither ' if len(tools) == 2 else 'none of '}{names} is installed",
-        hint=f"install one (Debian/Ubuntu: apt-get install {package})",
+        message.format(what=what, first=tools[0], second=tools[-1], names=", ".join(tools)),
+        hint=_("install one (Debian/Ubuntu: apt-get install {package})").format(package=package),
     )
 
 

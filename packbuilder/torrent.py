@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError, InputError
+from packbuilder.i18n import _
 
 SUFFIX = ".torrent"
 # When neither SOURCE_DATE_EPOCH nor an image date is known (the same constant as build dates).
@@ -64,8 +65,8 @@ def check_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise InputError(
-            f"--base-url {url!r} is not an http(s) address of a folder",
-            hint="give the address where the site folder will be served, e.g. https://asso.example.org/cles/",
+            _("--base-url {url!r} is not an http(s) address of a folder").format(url=url),
+            hint=_("give the address where the site folder will be served, e.g. https://asso.example.org/cles/"),
         )
     # The path percent-encoded (what is already encoded stays so): clients want plain ASCII URLs.
     path = quote(parts.path, safe="/%:@!$&'()*+,;=~")
@@ -77,8 +78,8 @@ def check_tracker(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in TRACKER_SCHEMES or not parts.netloc:
         raise InputError(
-            f"--tracker {url!r} is not a tracker address",
-            hint="give an http(s):// or udp:// announce URL, e.g. udp://tracker.example.org:6969/announce",
+            _("--tracker {url!r} is not a tracker address").format(url=url),
+            hint=_("give an http(s):// or udp:// announce URL, e.g. udp://tracker.example.org:6969/announce"),
         )
     return url
 
@@ -113,7 +114,9 @@ def make_torrent(path: Path, web_seeds: list[str], trackers: list[str], created:
 
     size = path.stat().st_size
     if size == 0:
-        raise InputError(f"{path} is empty: a torrent cannot describe an empty file", hint="publish built images only")
+        raise InputError(
+            _("{path} is empty: a torrent cannot describe an empty file").format(path=path), hint=_("publish built images only")
+        )
     torrent = torf.Torrent(
         path=path,
         webseeds=web_seeds,
@@ -130,7 +133,9 @@ def make_torrent(path: Path, web_seeds: list[str], trackers: list[str], created:
         target = path.with_name(path.name + SUFFIX)
         torrent.write(target, overwrite=True)
     except torf.TorfError as exc:
-        raise AssemblyError(f"{path}: the torrent could not be made: {exc}", hint="check the file and the disk") from exc
+        raise AssemblyError(
+            _("{path}: the torrent could not be made: {exc}").format(path=path, exc=exc), hint=_("check the file and the disk")
+        ) from exc
     return TorrentInfo(
         file=path,
         torrent=target,

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import _
 
 COPY_CHUNK = 1 << 20
 
@@ -34,10 +35,15 @@ def safe_member(name: str, what: str) -> PurePosixPath:
     """A relative, normalised path for an archive member name, or UnsafeArchive."""
     cleaned = name.replace("\\", "/")
     if cleaned.startswith("/") or (len(cleaned) > 1 and cleaned[1] == ":"):
-        raise UnsafeArchive(f"{what}: absolute path in the archive: {name!r}", hint="this archive is refused")
+        raise UnsafeArchive(
+            _("{what}: absolute path in the archive: {name!r}").format(what=what, name=name), hint=_("this archive is refused")
+        )
     parts = [p for p in cleaned.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnsafeArchive(f"{what}: path leaving the folder in the archive: {name!r}", hint="this archive is refused")
+        raise UnsafeArchive(
+            _("{what}: path leaving the folder in the archive: {name!r}").format(what=what, name=name),
+            hint=_("this archive is refused"),
+        )
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
@@ -49,8 +55,10 @@ class _Budget:
         self.used += nbytes
         if self.used > self.cap:
             raise UnsafeArchive(
-                f"{self.what}: unpacks to more than {self.cap:,} bytes, far beyond its declared size (a zip bomb?)",
-                hint="check the manifest's installed_size; this archive is refused",
+                _("{what}: unpacks to more than {cap:,} bytes, far beyond its declared size (a zip bomb?)").format(
+                    what=self.what, cap=self.cap
+                ),
+                hint=_("check the manifest's installed_size; this archive is refused"),
             )
 
 
@@ -72,7 +80,7 @@ def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str, hashes: Ha
     elif kind in ("exe", "paf", "msi"):
         _unpack_installer(archive, kind, dest, budget)
     else:
-        raise AssemblyError(f"{what}: cannot unpack kind {kind!r}")
+        raise AssemblyError(_("{what}: cannot unpack kind {kind!r}").format(what=what, kind=kind))
     check_tree(dest, what)
 
 
@@ -83,7 +91,9 @@ def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = N
             safe_member(info.filename, budget.what)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                raise UnsafeArchive(f"{budget.what}: symbolic link in the archive: {info.filename!r}")
+                raise UnsafeArchive(
+                    _("{what}: symbolic link in the archive: {filename!r}").format(what=budget.what, filename=info.filename)
+                )
         budget_declared = sum(i.file_size for i in members)
         if budget_declared > budget.cap:
             budget.take(budget_declared)
@@ -126,7 +136,7 @@ def _stored_offset(archive: Path, info: zipfile.ZipInfo) -> int | None:
         fh.seek(info.header_offset)
         header = fh.read(30)
     if len(header) < 30 or header[:4] != b"PK\x03\x04":
-        raise UnsafeArchive(f"zip member {info.filename!r}: its local header is damaged")
+        raise UnsafeArchive(_("zip member {filename!r}: its local header is damaged").format(filename=info.filename))
     name_len, extra_len = struct.unpack("<HH", header[26:30])
     return int(info.header_offset) + 30 + int(name_len) + int(extra_len)
 
@@ -143,7 +153,7 @@ def _copy_range(archive: Path, target: Path, offset: int, size: int) -> None:
                 sent = len(block := os.pread(src.fileno(), min(COPY_CHUNK, size - done), offset + done))
                 out.write(block)
             if sent == 0:
-                raise UnsafeArchive(f"{archive.name}: a member ends past the end of the archive")
+                raise UnsafeArchive(_("{name}: a member ends past the end of the archive").format(name=archive.name))
             done += sent
 
 
@@ -164,12 +174,16 @@ def _untar(archive: Path, dest: Path, budget: _Budget) -> None:
         for member in members:
             safe_member(member.name, budget.what)
             if member.isdev() or member.isfifo():
-                raise UnsafeArchive(f"{budget.what}: device or fifo in the archive: {member.name!r}")
+                raise UnsafeArchive(
+                    _("{what}: device or fifo in the archive: {name!r}").format(what=budget.what, name=member.name)
+                )
             if member.issym() or member.islnk():
                 link = PurePosixPath(member.name).parent / member.linkname
                 if member.linkname.startswith("/") or ".." in PurePosixPath(os.path.normpath(str(link))).parts:
                     raise UnsafeArchive(
-                        f"{budget.what}: link pointing outside the folder: {member.name!r} -> {member.linkname!r}"
+                        _("{what}: link pointing outside the folder: {name!r} -> {linkname!r}").format(
+                            what=budget.what, name=member.name, linkname=member.linkname
+                        )
                     )
         budget.take(sum(m.size for m in members if m.isfile()))
         # The "data" filter refuses the same things again, and drops owners and odd modes.
@@ -183,7 +197,9 @@ def _un7z(archive: Path, dest: Path, budget: _Budget) -> None:
         for info in sz.list():
             safe_member(info.filename, budget.what)
             if info.is_symlink:
-                raise UnsafeArchive(f"{budget.what}: symbolic link in the archive: {info.filename!r}")
+                raise UnsafeArchive(
+                    _("{what}: symbolic link in the archive: {filename!r}").format(what=budget.what, filename=info.filename)
+                )
         budget.take(int(sz.archiveinfo().uncompressed))
         sz.extractall(path=dest)
 
@@ -225,6 +241,8 @@ def check_tree(root: Path, what: str) -> None:
             path = Path(folder, name)
             st = path.lstat()
             if stat.S_ISLNK(st.st_mode):
-                raise UnsafeArchive(f"{what}: the archive made a link: {path.relative_to(root)}")
+                raise UnsafeArchive(_("{what}: the archive made a link: {path}").format(what=what, path=path.relative_to(root)))
             if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-                raise UnsafeArchive(f"{what}: the archive made a special file: {path.relative_to(root)}")
+                raise UnsafeArchive(
+                    _("{what}: the archive made a special file: {path}").format(what=what, path=path.relative_to(root))
+                )

@@ -12,6 +12,7 @@ from typing import Any
 from packbuilder import tools
 from packbuilder.errors import CheckFailed, InputError
 from packbuilder.fetch.hashes import hash_file, new_hasher
+from packbuilder.i18n import _
 from packbuilder.image.mbr import SECTOR, read_mbr
 from packbuilder.paths import check_relpath
 from packbuilder.stage import MANIFEST
@@ -35,15 +36,14 @@ class Report:
 
     def details(self) -> list[str]:
         return (
-            [f"missing: {p}" for p in self.missing]
-            + [f"changed: {p}" for p in self.changed]
-            + [f"added: {p}" for p in self.added]
+            [_("missing: {path}").format(path=p) for p in self.missing]
+            + [_("changed: {path}").format(path=p) for p in self.changed]
+            + [_("added: {path}").format(path=p) for p in self.added]
         )
 
     def summary(self) -> str:
-        return (
-            f"{len(self.missing)} missing and {len(self.changed)} changed file(s) of {self.checked},"
-            f" {len(self.added)} file(s) added"
+        return _("{missing} missing and {changed} changed file(s) of {checked}, {added} file(s) added").format(
+            missing=len(self.missing), changed=len(self.changed), checked=self.checked, added=len(self.added)
         )
 
 
@@ -56,7 +56,10 @@ def _load_manifest(text: bytes, where: str) -> dict[str, Any]:
             assert isinstance(entry["size"], int) and isinstance(entry["sha256"], str)
         return data
     except (ValueError, AssertionError, KeyError, TypeError):
-        raise InputError(f"{where}: {MANIFEST} is damaged", hint="the key cannot be checked; rebuild it") from None
+        raise InputError(
+            _("{where}: {MANIFEST} is damaged").format(where=where, MANIFEST=MANIFEST),
+            hint=_("the key cannot be checked; rebuild it"),
+        ) from None
 
 
 def user_data(manifest: dict[str, Any]) -> tuple[str, ...]:
@@ -81,7 +84,8 @@ def verify_dir(root: Path) -> Report:
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise InputError(
-            f"{root} has no {MANIFEST}: not a packbuilder key", hint="give a folder, zip or image built by packbuilder"
+            _("{root} has no {MANIFEST}: not a packbuilder key").format(root=root, MANIFEST=MANIFEST),
+            hint=_("give a folder, zip or image built by packbuilder"),
         )
     report = Report(manifest=_load_manifest(manifest_path.read_bytes(), str(root)))
     skip = user_data(report.manifest)
@@ -103,7 +107,7 @@ def verify_zip(archive: Path) -> Report:
     with zipfile.ZipFile(archive) as zf:
         names = set(zf.namelist())
         if MANIFEST not in names:
-            raise InputError(f"{archive} has no {MANIFEST}: not a packbuilder key")
+            raise InputError(_("{archive} has no {MANIFEST}: not a packbuilder key").format(archive=archive, MANIFEST=MANIFEST))
         report = Report(manifest=_load_manifest(zf.read(MANIFEST), str(archive)))
         skip = user_data(report.manifest)
         for entry in report.manifest["files"]:
@@ -147,12 +151,12 @@ def partitions_end(image: Path) -> int:
 def verify_image(image: Path) -> Report:
     offset = fat_partition_offset(image)
     if offset is None:
-        raise InputError(f"{image} is not a folder, zip or FAT disk image built by packbuilder")
+        raise InputError(_("{image} is not a folder, zip or FAT disk image built by packbuilder").format(image=image))
     size, end = image.stat().st_size, partitions_end(image)
     if size < end:
         raise CheckFailed(
-            f"{image} is incomplete: {size:,} bytes where its partitions need {end:,}",
-            hint="download or copy the image again (an interrupted download or a full disk cuts it short)",
+            _("{image} is incomplete: {size:,} bytes where its partitions need {end:,}").format(image=image, size=size, end=end),
+            hint=_("download or copy the image again (an interrupted download or a full disk cuts it short)"),
         )
     with tempfile.TemporaryDirectory(prefix="packbuilder-verify-") as tmp:
         env = {"MTOOLS_SKIP_CHECK": "1"}
@@ -165,20 +169,22 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if path.is_dir():
         target = path / MANIFEST
         if not target.is_file():
-            raise InputError(f"{path} has no {MANIFEST}: not a packbuilder key")
+            raise InputError(_("{path} has no {MANIFEST}: not a packbuilder key").format(path=path, MANIFEST=MANIFEST))
         return _load_manifest(target.read_bytes(), str(path))
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             try:
                 return _load_manifest(zf.read(MANIFEST), str(path))
             except KeyError:
-                raise InputError(f"{path} has no {MANIFEST}: not a packbuilder key") from None
+                raise InputError(
+                    _("{path} has no {MANIFEST}: not a packbuilder key").format(path=path, MANIFEST=MANIFEST)
+                ) from None
     offset = fat_partition_offset(path)
     if offset is None:
-        raise InputError(f"{path} is not a folder, zip or FAT disk image built by packbuilder")
+        raise InputError(_("{path} is not a folder, zip or FAT disk image built by packbuilder").format(path=path))
     proc = tools.run(["mtype", "-i", f"{path}@@{offset}", f"::/{MANIFEST}"], env={"MTOOLS_SKIP_CHECK": "1"}, check=False)
     if proc.returncode != 0:
-        raise InputError(f"{path} has no {MANIFEST}: not a packbuilder key")
+        raise InputError(_("{path} has no {MANIFEST}: not a packbuilder key").format(path=path, MANIFEST=MANIFEST))
     return _load_manifest(proc.stdout, str(path))
 
 
@@ -210,7 +216,7 @@ def verify_compressed_image(image: Path) -> Report:
         raw_name = image.name.rsplit(".", 1)[0]
         expected = _sums_line(image.parent / "SHA256SUMS", raw_name)
         if expected is not None and expected != reader.image_digest.hexdigest():
-            report.changed.append(f"{raw_name} (uncompressed) does not match SHA256SUMS")
+            report.changed.append(_("{name} (uncompressed) does not match SHA256SUMS").format(name=raw_name))
     return report
 
 
@@ -234,7 +240,7 @@ def verify_output(path: Path) -> Report:
     from packbuilder.flash.compressed import kind
 
     if not path.exists():
-        raise InputError(f"{path} does not exist")
+        raise InputError(_("{path} does not exist").format(path=path))
     if path.is_file() and kind(path) != "raw":
         return verify_compressed_image(path)
     if path.is_dir():
@@ -251,11 +257,16 @@ def check_sums(image: Path, sums: Path) -> str | None:
     try:
         lines = sums.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {sums}: {exc}") from None
+        raise InputError(_("cannot read {sums}: {exc}").format(sums=sums, exc=exc)) from None
     expected = _lookup(lines, image.name)
     if expected is None:
-        raise InputError(f"{sums} has no line for {image.name}", hint="give the SHA256SUMS published with this image")
+        raise InputError(
+            _("{sums} has no line for {name}").format(sums=sums, name=image.name),
+            hint=_("give the SHA256SUMS published with this image"),
+        )
     actual = hash_file(image)
     if actual != expected:
-        return f"{image.name} does not match {sums.name}: expected {expected}, got {actual} (damaged or incomplete download)"
+        return _("{name} does not match {sums}: expected {expected}, got {actual} (damaged or incomplete download)").format(
+            name=image.name, sums=sums.name, expected=expected, actual=actual
+        )
     return None

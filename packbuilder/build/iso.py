@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from packbuilder.i18n import _
 from packbuilder.model import LiveKind
 from packbuilder.model.build import IsoEngine
 
@@ -54,13 +55,14 @@ class IsoReport:
     def summary_lines(self) -> list[str]:
         from packbuilder.image.iso import PREFIX
 
-        lines = [f"base {self.request.base}:", *(f"  {line}" for line in self.layout.summary_lines())]
-        lines.append(f"engine: {self.engine_used} (asked: {self.request.engine})")
+        lines = [_("base {base}:").format(base=self.request.base), *(f"  {line}" for line in self.layout.summary_lines())]
+        lines.append(_("engine: {engine} (asked: {asked})").format(engine=self.engine_used, asked=self.request.engine))
         if self.live_layer:
-            lines.append(f"live system: {self.live_kind}: the apps, guides and settings go into {self.live_layer}")
+            live = _("live system: {kind}: the apps, guides and settings go into {layer}")
         else:
-            lines.append(f"live system: {self.live_kind}: only files are added (the pack under {PREFIX}/), no live layer")
-        lines.append(f"overlay: {self.files} files, {self.added_bytes / (1 << 20):.1f} MiB")
+            live = _("live system: {kind}: only files are added (the pack under {prefix}/), no live layer")
+        lines.append(live.format(kind=self.live_kind, layer=self.live_layer, prefix=PREFIX))
+        lines.append(_("overlay: {count} files, {size:.1f} MiB").format(count=self.files, size=self.added_bytes / (1 << 20)))
         return lines
 
 

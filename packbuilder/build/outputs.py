@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from packbuilder.build.iso import IsoReport, IsoRequest, build_iso
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
-from packbuilder.i18n import _
-from packbuilder.fsutil import atomic_write_bytes, staged_output
+from packbuilder.i18n import _, ngettext
+from packbuilder.fsutil import atomic_write_bytes, format_size, staged_output
 from packbuilder.model.build import OutputFormat
 from packbuilder.plan.lock import key_bytes, lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage
@@ -113,16 +113,18 @@ def check_target(out: Path) -> None:
     if (out.exists() or out.is_symlink()) and not is_own_output(out):
         what = "a folder" if out.is_dir() else "a file"
         raise InputError(
-            f"{out} exists and is {what} packbuilder did not make: not replaced",
-            hint="choose another -o path, or move that one away yourself",
+            _("{out} exists and is {what} packbuilder did not make: not replaced").format(out=out, what=what),
+            hint=_("choose another -o path, or move that one away yourself"),
         )
 
 
 def check_image_size(size: int) -> None:
     if size > MAX_IMAGE_BYTES:
         raise InputError(
-            f"an image of {size / 1e9:,.0f} GB is larger than the {MAX_IMAGE_BYTES // 10**9} GB packbuilder writes",
-            hint="give a smaller --size: a key larger than its image keeps the rest free",
+            _("an image of {size} is larger than the {limit} packbuilder writes").format(
+                size=format_size(size), limit=format_size(MAX_IMAGE_BYTES)
+            ),
+            hint=_("give a smaller --size: a key larger than its image keeps the rest free"),
         )
 
 
@@ -135,7 +137,7 @@ def claim(out: Path) -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise InputError(f"another packbuilder is building {out} right now", hint="wait for it, or choose another -o") from None
+        raise InputError(_("another packbuilder is building {out} right now").format(out=out), hint=_("wait for it, or choose another -o")) from None
     try:
         yield
     finally:
@@ -200,7 +202,7 @@ def build(
     if fmt.needs_base and iso is None:
         raise fmt.missing_base()
     if not lock.items and not (iso is not None and iso.dry_run):
-        raise InputError("the lock holds no app: the key would be empty", hint="plan the pack for another profile")
+        raise InputError(_("the lock holds no app: the key would be empty"), hint=_("plan the pack for another profile"))
     out = out.absolute()
     check_target(out)
     if fmt in (OutputFormat.USB, OutputFormat.USB_LIVE):
@@ -210,7 +212,7 @@ def build(
         with claim(out):
             return _build(lock, fmt, out, cached, overlays_dir, output, (size_bytes, label, iso, persistence_bytes))
     except OSError as exc:
-        raise InputError(f"cannot write {out}: {exc.strerror}", hint="choose an -o in a folder you can write to") from None
+        raise InputError(_("cannot write {out}: {strerror}").format(out=out, strerror=exc.strerror), hint=_("choose an -o in a folder you can write to")) from None
 
 
 def _build(
@@ -240,14 +242,15 @@ def _build(
             digest = write_sha256_file(out) if fmt.has_sha256_file else None
         return BuiltOutput(out, digest, report)
     except (OSError, zipfile.BadZipFile) as exc:
-        raise AssemblyError(f"cannot build {out}: {exc}") from None
+        raise AssemblyError(_("cannot build {out}: {exc}").format(out=out, exc=exc)) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def _stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | None, output: Output) -> Path:
     tree = stage(lock, cached, root, overlays_dir)
-    output.info(f"staged {sum(1 for _ in tree.rglob('*'))} files and folders")
+    count = sum(1 for _path in tree.rglob("*"))
+    output.info(ngettext("staged {count} file or folder", "staged {count} files and folders", count).format(count=count))
     return tree
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from packbuilder.errors import InputError
 from packbuilder.model.build import BuildOptions, FetchOptions
+from packbuilder.i18n import _
 
 if TYPE_CHECKING:
     from packbuilder.fetch.download import FetchResult
@@ -79,7 +80,7 @@ def base_iso(ws: Workspace, base: str, options: FetchOptions, output: Output, dr
     if path.is_file():
         return path.absolute()
     if "/" in base or base.endswith(".iso"):
-        raise InputError(f"{base}: no such ISO file", hint="give the path of a live ISO, or a base id (ls manifests/bases)")
+        raise InputError(_("{base}: no such ISO file").format(base=base), hint=_("give the path of a live ISO, or a base id (ls manifests/bases)"))
     from packbuilder.fetch.run import fetch_base
 
     manifest = ws.catalog().base(base)
@@ -89,8 +90,8 @@ def base_iso(ws: Workspace, base: str, options: FetchOptions, output: Output, dr
         found = Cache(ws.cache()).lookup("sha256", manifest.sha256) if manifest.sha256 else None
         if found is None:
             raise InputError(
-                f"dry run: the base {base} is not in the cache, and a dry run downloads nothing",
-                hint="give the ISO file (--base FILE.iso), or fetch it first with a build without --dry-run",
+                _("dry run: the base {base} is not in the cache, and a dry run downloads nothing").format(base=base),
+                hint=_("give the ISO file (--base FILE.iso), or fetch it first with a build without --dry-run"),
             )
         return found
     return fetch_base(manifest, ws.cache(), output, options.mirrors, options.offline, ws.keys_dir())
@@ -107,8 +108,11 @@ def cached_only(ws: Workspace, lock: Lock, output: Output) -> tuple[Lock, dict[s
     missing = [i for i in lock.items if found[i.digest[1]] is None]
     if missing:
         names = ", ".join(f"{i.app} {i.version}" for i in missing)
-        output.warn(f"dry run: {len(missing)} of {len(lock.items)} app(s) not in the cache, left out of the count "
-                    f"(a dry run downloads nothing): {names}")  # fmt: skip
+        output.warn(
+            _(
+                "dry run: {missing} of {count} app(s) not in the cache, left out of the count (a dry run downloads nothing): {names}"
+            ).format(missing=len(missing), count=len(lock.items), names=names)
+        )
     kept = tuple(i for i in lock.items if i.digest[1] in paths)
     return lock.model_copy(update={"items": kept}), paths
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packbuilder.errors import InputError
+from packbuilder.i18n import _
 
 BLOCK = 4096
 SCAN_CHUNK = 4 * 2**20
@@ -135,16 +136,21 @@ def to_xml(bmap: BlockMap) -> str:
 def _field(root: ET.Element, name: str, where: str) -> str:
     node = root.find(name)
     if node is None or not (node.text or "").strip():
-        raise InputError(f"{where}: {name} is missing", hint="give the .bmap file published with this image")
+        raise InputError(
+            _("{where}: {name} is missing").format(where=where, name=name),
+            hint=_("give the .bmap file published with this image"),
+        )
     return (node.text or "").strip()
 
 
 def _check_own_checksum(text: str, expected: str, where: str) -> None:
     if len(expected) != 64:
-        raise InputError(f"{where}: BmapFileChecksum: expected a sha256 (64 hex digits)")
+        raise InputError(_("{where}: BmapFileChecksum: expected a sha256 (64 hex digits)").format(where=where))
     actual = hashlib.sha256(text.replace(expected, "0" * 64, 1).encode()).hexdigest()
     if actual != expected:
-        raise InputError(f"{where}: the bmap file is damaged (its own checksum differs)", hint="download it again")
+        raise InputError(
+            _("{where}: the bmap file is damaged (its own checksum differs)").format(where=where), hint=_("download it again")
+        )
 
 
 def _ranges(root: ET.Element, size: int, block: int, where: str) -> tuple[Range, ...]:
@@ -152,12 +158,18 @@ def _ranges(root: ET.Element, size: int, block: int, where: str) -> tuple[Range,
     for node in root.iterfind("BlockMap/Range"):
         text = (node.text or "").strip()
         try:
-            first, _, last = text.partition("-")
+            first, _sep, last = text.partition("-")
             start, end = int(first) * block, (int(last or first) + 1) * block
         except ValueError:
-            raise InputError(f"{where}: Range {text!r}: expected FIRST-LAST block numbers") from None
+            raise InputError(
+                _("{where}: Range {text!r}: expected FIRST-LAST block numbers").format(where=where, text=text)
+            ) from None
         if start >= end or start >= size or (ranges and start < ranges[-1].end):
-            raise InputError(f"{where}: Range {text!r}: out of order or outside the image ({size} bytes)")
+            raise InputError(
+                _("{where}: Range {text!r}: out of order or outside the image ({size} bytes)").format(
+                    where=where, text=text, size=size
+                )
+            )
         ranges.append(Range(start, min(end, size), node.get("chksum")))
     return tuple(ranges)
 
@@ -169,20 +181,23 @@ def parse(path: Path) -> BlockMap:
         text = path.read_text(encoding="utf-8")
         root = ET.fromstring(text)
     except (OSError, UnicodeDecodeError, ET.ParseError) as exc:
-        hint = "give the .bmap file published with this image"
-        raise InputError(f"{where}: not a readable bmap file: {exc}", hint=hint) from None
+        hint = _("give the .bmap file published with this image")
+        raise InputError(_("{where}: not a readable bmap file: {exc}").format(where=where, exc=exc), hint=hint) from None
     version = root.get("version", "")
     if root.tag != "bmap" or not version.startswith("2."):
-        raise InputError(f"{where}: bmap version {version or '?'}: only format 2.x is read", hint="create it with bmaptool 3.x")
+        raise InputError(
+            _("{where}: bmap version {version}: only format 2.x is read").format(where=where, version=version or "?"),
+            hint=_("create it with bmaptool 3.x"),
+        )
     if _field(root, "ChecksumType", where) != "sha256":
-        raise InputError(f"{where}: ChecksumType: only sha256 is read")
+        raise InputError(_("{where}: ChecksumType: only sha256 is read").format(where=where))
     _check_own_checksum(text, _field(root, "BmapFileChecksum", where), where)
     try:
         size, block = int(_field(root, "ImageSize", where)), int(_field(root, "BlockSize", where))
     except ValueError:
-        raise InputError(f"{where}: ImageSize and BlockSize must be numbers") from None
+        raise InputError(_("{where}: ImageSize and BlockSize must be numbers").format(where=where)) from None
     if block <= 0 or block % 512:
-        raise InputError(f"{where}: BlockSize {block}: expected a multiple of 512")
+        raise InputError(_("{where}: BlockSize {block}: expected a multiple of 512").format(where=where, block=block))
     return BlockMap(size, _ranges(root, size, block, where), block)
 
 

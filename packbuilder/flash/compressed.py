@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from packbuilder.errors import AssemblyError, InputError
+from packbuilder.i18n import _
 
 SUFFIXES = (".xz", ".zst", ".gz")
 ZSTD_LEVEL = 19
@@ -89,7 +90,9 @@ class _Sequential:
 
     def skip_to(self, offset: int) -> None:
         if offset < self.pos:
-            raise AssemblyError(f"internal: cannot go back in a compressed stream ({offset} < {self.pos})")
+            raise AssemblyError(
+                _("internal: cannot go back in a compressed stream ({offset} < {pos})").format(offset=offset, pos=self.pos)
+            )
         with memoryview(self.scratch) as scratch:
             while self.pos < offset:
                 if self.readinto(scratch[: min(IO_CHUNK, offset - self.pos)]) == 0:
@@ -132,7 +135,7 @@ def open_raw(image: Path, wanted: Sequence[tuple[int, int]] | None = None) -> Ra
                 raw = image.open("rb")
                 return _Sequential(lzma.LZMAFile(raw), raw, index.size if index else None)
     except OSError as exc:
-        raise InputError(f"cannot read image {image}: {exc.strerror or exc}") from exc
+        raise InputError(_("cannot read image {image}: {reason}").format(image=image, reason=exc.strerror or exc)) from exc
 
 
 def decode_errors() -> tuple[type[Exception], ...]:
@@ -156,7 +159,10 @@ def raw_size(image: Path) -> int:
                 total += n
         return total
     except errors as exc:
-        raise InputError(f"{image} is damaged or not a {kind(image)} file: {exc}", hint="download it again") from exc
+        raise InputError(
+            _("{image} is damaged or not a {kind} file: {exc}").format(image=image, kind=kind(image), exc=exc),
+            hint=_("download it again"),
+        ) from exc
     finally:
         stream.close()
 
@@ -198,7 +204,11 @@ def compress_xz(src: Path, dest: Path) -> None:
         with src.open("rb") as fin, tmp.open("wb") as fout:
             proc = subprocess.run([tool, *argv[1:]], stdin=fin, stdout=fout, stderr=subprocess.PIPE, env=env, check=False)
         if proc.returncode != 0:
-            raise AssemblyError(f"xz failed on {src} (exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()}")
+            raise AssemblyError(
+                _("xz failed on {src} (exit {returncode}): {output}").format(
+                    src=src, returncode=proc.returncode, output=proc.stderr.decode(errors="replace").strip()
+                )
+            )
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -15,17 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from packbuilder.errors import InputError
+from packbuilder.i18n import _, current_language
 
 SYSTEM_MOUNTS = ("/", "/boot", "/boot/efi", "/usr")
 LSBLK_COLUMNS = "NAME,PATH,SIZE,RM,HOTPLUG,TRAN,TYPE,MODEL,VENDOR,SERIAL,MOUNTPOINTS,FSTYPE,LABEL,PKNAME"
 
 
 def human_size(n: int) -> str:
-    """Decimal units, the way keys are sold (an "8 GB" key holds about 8.0 GB)."""
-    for unit, scale in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+    """Decimal units, the way keys are sold (an "8 GB" key holds about 8.0 GB; in French « 8,0 Go »)."""
+    french = current_language() == "fr"
+    units = ("To", "Go", "Mo", "ko") if french else ("TB", "GB", "MB", "kB")
+    for unit, scale in zip(units, (10**12, 10**9, 10**6, 10**3), strict=True):
         if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
+            return f"{n / scale:.1f}".replace(".", ",") + f"\u00a0{unit}" if french else f"{n / scale:.1f} {unit}"
+    return f"{n}\u00a0o" if french else f"{n} B"
 
 
 # --- device inspection (pure) -------------------------------------------------------------
@@ -60,14 +63,14 @@ class BlockDevice:
             yield from child.walk()
 
     def describe(self) -> str:
-        return f"{self.path} ({self.model or 'unknown model'}, {human_size(self.size)})"
+        return f"{self.path} ({self.model or _('unknown model')}, {human_size(self.size)})"
 
     def partitions_text(self) -> str:
         parts = []
         for child in self.children:
             label = f' "{child.label}"' if child.label else ""
-            parts.append(f"{child.name} {child.fstype or 'no filesystem'}{label} {human_size(child.size)}")
-        return ", ".join(parts) or "no partitions"
+            parts.append(f"{child.name} {child.fstype or _('no filesystem')}{label} {human_size(child.size)}")
+        return ", ".join(parts) or _("no partitions")
 
 
 def _flag(value: object) -> bool:
@@ -163,9 +166,11 @@ def inspect_system(
 
     def mark(node: BlockDevice, disk_path: str, point: str) -> None:
         swap = point == "[SWAP]"
-        _add(view.in_use, disk_path, f"{node.path} is swap in use" if swap else f"{node.path} at {point}")
+        in_use = _("{device} is swap in use") if swap else _("{device} at {point}")
+        _add(view.in_use, disk_path, in_use.format(device=node.path, point=point))
         if swap or point in SYSTEM_MOUNTS:
-            _add(view.system, disk_path, f"swap on {node.path}" if swap else f"{point} on {node.path}")
+            system = _("swap on {device}") if swap else _("{point} on {device}")
+            _add(view.system, disk_path, system.format(device=node.path, point=point))
 
     for disk in view.disks:
         for node in disk.walk():
@@ -190,7 +195,7 @@ def inspect_system(
         # A swap file lives on the file system of its longest mount-point prefix.
         holders = [(p, s) for s, p in mounts if name.startswith(p.rstrip("/") + "/")]
         for node, disk_path in owners_of(max(holders, key=lambda h: len(h[0]))[1]) if holders else []:
-            _add(view.system, disk_path, f"swap file {name} on {node.path}")
+            _add(view.system, disk_path, _("swap file {file} on {device}").format(file=name, device=node.path))
     return view
 
 
@@ -205,39 +210,51 @@ def check_device(view: SystemView, path: str, image_size: int) -> Refusal | Bloc
     """The whole disk at ``path`` if it is safe to overwrite with ``image_size`` bytes, else every reason not to."""
     dev = view.find(path)
     if dev is None:
-        return Refusal(path, ["lsblk does not list it"], "unplug and plug the key again, then check `lsblk`")
+        return Refusal(path, [_("lsblk does not list it")], _("unplug and plug the key again, then check `lsblk`"))
     label = dev.describe()
     if dev.type == "part":
-        disk = f"/dev/{dev.parent}" if dev.parent else "its disk"
-        hint = f"give the whole disk: {disk} (the image has its own partition table)"
-        return Refusal(label, ["is a partition, not a whole disk"], hint)
+        disk = f"/dev/{dev.parent}" if dev.parent else _("its disk")
+        hint = _("give the whole disk: {disk} (the image has its own partition table)").format(disk=disk)
+        return Refusal(label, [_("is a partition, not a whole disk")], hint)
     if dev.type != "disk":
-        return Refusal(label, [f"is a {dev.type} device, not a disk"], "give a whole USB disk such as /dev/sdb")
+        return Refusal(
+            label, [_("is a {type} device, not a disk").format(type=dev.type)], _("give a whole USB disk such as /dev/sdb")
+        )
     reasons, hints = [], []
     if dev.path in view.system:
-        reasons.append(f"holds the running system ({'; '.join(view.system[dev.path])})")
+        reasons.append(_("holds the running system ({uses})").format(uses="; ".join(view.system[dev.path])))
     if not dev.portable:
-        reasons.append(f"is not a removable or USB disk (transport {dev.tran or 'unknown'})")
+        reasons.append(_("is not a removable or USB disk (transport {transport})").format(transport=dev.tran or _("unknown")))
     if dev.path in view.in_use and dev.path not in view.system:
-        reasons.append(f"has mounted file systems ({'; '.join(view.in_use[dev.path])})")
+        reasons.append(_("has mounted file systems ({mounts})").format(mounts="; ".join(view.in_use[dev.path])))
         mounted = next((n for n in dev.walk() if n.mountpoints), dev.children[0] if dev.children else dev)
         if dev.portable:
-            hints.append(f"unmount it first (eject it in the file manager, or: udisksctl unmount -b {mounted.path})")
+            hints.append(
+                _("unmount it first (eject it in the file manager, or: udisksctl unmount -b {device})").format(
+                    device=mounted.path
+                )
+            )
     if dev.size < image_size:
-        reasons.append(f"is smaller than the image ({human_size(dev.size)} < {human_size(image_size)})")
-        hints.append("use a larger key, or build the image with a smaller --size")
+        reasons.append(
+            _("is smaller than the image ({size} < {image_size})").format(
+                size=human_size(dev.size), image_size=human_size(image_size)
+            )
+        )
+        hints.append(_("use a larger key, or build the image with a smaller --size"))
     if not reasons:
         return dev
-    return Refusal(label, reasons, "; ".join(hints) or "write only to a USB key or removable disk listed as a candidate")
+    return Refusal(label, reasons, "; ".join(hints) or _("write only to a USB key or removable disk listed as a candidate"))
 
 
 def candidate_lines(view: SystemView) -> list[str]:
     found = view.candidates()
     if not found:
-        return ["no removable or USB disk found: plug in a key (lsblk lists the disks the system sees)"]
-    lines = ["candidate devices:"]
+        return [_("no removable or USB disk found: plug in a key (lsblk lists the disks the system sees)")]
+    lines = [_("candidate devices:")]
     for disk in found:
-        mounted = f"; mounted: {'; '.join(view.in_use[disk.path])}" if disk.path in view.in_use else ""
+        mounted = ""
+        if disk.path in view.in_use:
+            mounted = _("; mounted: {mounts}").format(mounts="; ".join(view.in_use[disk.path]))
         lines.append(f"  {disk.describe()}: {disk.partitions_text()}{mounted}")
     return lines
 

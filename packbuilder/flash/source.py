@@ -19,6 +19,7 @@ from pathlib import Path
 from packbuilder.errors import AssemblyError, InputError, VerificationError
 from packbuilder.flash.bmap import BlockMap, Range, zero_runs
 from packbuilder.flash.compressed import RawStream, decode_errors, kind, open_raw, raw_size
+from packbuilder.i18n import _
 
 
 @dataclass
@@ -75,16 +76,20 @@ class ImageReader:
             for span in spans:
                 yield from self._span(ahead, span)
         except decode_errors() as exc:
-            raise VerificationError(f"{self.image} is damaged: {exc}", hint="download the image again") from exc
+            raise VerificationError(
+                _("{image} is damaged: {exc}").format(image=self.image, exc=exc), hint=_("download the image again")
+            ) from exc
         finally:
             ahead.stop()
             stream.close()
 
     def _short(self, pos: int) -> Exception:
-        message = f"{self.image} ends at byte {pos}, before its size {self.size}"
+        message = _("{image} ends at byte {pos}, before its size {size}").format(image=self.image, pos=pos, size=self.size)
         if kind(self.image) == "raw":  # the image changed under us
-            return AssemblyError(message, hint="do not change the image while flashing")
-        return VerificationError(f"{message}: damaged or incomplete download", hint="download it again")
+            return AssemblyError(message, hint=_("do not change the image while flashing"))
+        return VerificationError(
+            _("{message}: damaged or incomplete download").format(message=message), hint=_("download it again")
+        )
 
     def _span(self, ahead: _ReadAhead, span: Range) -> Iterator[Chunk]:
         check = hashlib.sha256() if self.block_map is not None else None
@@ -111,8 +116,10 @@ class ImageReader:
         self.digest.update(check.digest())
         if span.sha256 is not None and check.hexdigest() != span.sha256:
             raise VerificationError(
-                f"{self.image} does not match its block map at bytes {span.start}-{span.end}",
-                hint="the image or its .bmap is damaged or they are not from the same build: download both again",
+                _("{image} does not match its block map at bytes {start}-{end}").format(
+                    image=self.image, start=span.start, end=span.end
+                ),
+                hint=_("the image or its .bmap is damaged or they are not from the same build: download both again"),
             )
 
 
@@ -132,8 +139,10 @@ def load_map(image: Path, bmap: Path | None) -> tuple[BlockMap | None, Path | No
         stream.close()
     if known is not None and known != block_map.image_size:
         raise InputError(
-            f"{path} describes an image of {block_map.image_size} bytes, but {image} holds {known}",
-            hint="give the .bmap published with this image (--bmap), or remove the stale one",
+            _("{path} describes an image of {image_size} bytes, but {image} holds {known}").format(
+                path=path, image_size=block_map.image_size, image=image, known=known
+            ),
+            hint=_("give the .bmap published with this image (--bmap), or remove the stale one"),
         )
     return block_map, path
 

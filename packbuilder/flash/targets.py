@@ -11,6 +11,7 @@ from pathlib import Path
 from packbuilder.errors import InputError
 from packbuilder.flash import compressed
 from packbuilder.flash.devices import BlockDevice, Refusal, SystemView, candidate_lines, check_device, human_size, probe_system
+from packbuilder.i18n import N_, _
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,10 @@ class Target:
         if self.device is not None:
             return f"{self.device.describe()}: {self.device.partitions_text()}"
         try:
-            return f"{self.path}: regular file of {human_size(self.path.stat().st_size)}, replaced"
+            size = human_size(self.path.stat().st_size)
+            return _("{path}: regular file of {size}, replaced").format(path=self.path, size=size)
         except OSError:
-            return f"{self.path}: new file"
+            return _("{path}: new file").format(path=self.path)
 
 
 def image_size(image: Path, known: int | None = None) -> int:
@@ -46,13 +48,20 @@ def check_image_file(image: Path) -> os.stat_result:
     try:
         st = image.stat()
     except OSError as exc:
-        hint = "build one with `packbuilder build ... --format usb`"
-        raise InputError(f"cannot read image {image}: {exc.strerror}", hint=hint) from exc
+        hint = _("build one with `packbuilder build ... --format usb`")
+        raise InputError(
+            _("cannot read image {image}: {strerror}").format(image=image, strerror=exc.strerror), hint=hint
+        ) from exc
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{image} is not a regular file", hint="the image is a file such as asso.img")
+        raise InputError(_("{image} is not a regular file").format(image=image), hint=_("the image is a file such as asso.img"))
     if st.st_size == 0:
-        raise InputError(f"image {image} is empty", hint="build it again with `packbuilder build ... --format usb`")
+        raise InputError(
+            _("image {image} is empty").format(image=image), hint=_("build it again with `packbuilder build ... --format usb`")
+        )
     return st
+
+
+NO_SUCH_DEVICE = N_("no such device")
 
 
 def _file_target(arg: str, image_stat: os.stat_result) -> tuple[Target | None, str | None]:
@@ -61,14 +70,14 @@ def _file_target(arg: str, image_stat: os.stat_result) -> tuple[Target | None, s
         st = path.stat()
     except FileNotFoundError:
         if path.absolute().parts[1:2] == ("dev",):  # never create a plain file in /dev (a mistyped device name)
-            return None, "no such device"
+            return None, _(NO_SUCH_DEVICE)
         if not path.absolute().parent.is_dir():
-            return None, f"folder {path.absolute().parent} does not exist"
+            return None, _("folder {folder} does not exist").format(folder=path.absolute().parent)
         return Target(path), None
     if not stat.S_ISREG(st.st_mode):
-        return None, "is neither a whole disk nor a regular file"
+        return None, _("is neither a whole disk nor a regular file")
     if os.path.samestat(st, image_stat):
-        return None, "is the image itself"
+        return None, _("is the image itself")
     return Target(path), None
 
 
@@ -94,7 +103,7 @@ def plan_targets(
     for arg in args:
         real = os.path.realpath(arg)
         if real in seen:
-            refusals.append(Refusal(arg, ["is given twice"], "name each target once"))
+            refusals.append(Refusal(arg, [_("is given twice")], _("name each target once")))
             continue
         seen.add(real)
         if os.path.exists(arg) and stat.S_ISBLK(os.stat(arg).st_mode):
@@ -107,8 +116,8 @@ def plan_targets(
             continue
         target, problem = _file_target(arg, image_stat)
         if problem:
-            refusals.append(Refusal(arg, [problem], "give whole USB disks (/dev/sdX) or file paths"))
-            if problem == "no such device" and view is None:
+            refusals.append(Refusal(arg, [problem], _("give whole USB disks (/dev/sdX) or file paths")))
+            if problem == _(NO_SUCH_DEVICE) and view is None:
                 view = _probe_quietly(probe)
         elif target:
             targets.append(target)
@@ -116,5 +125,11 @@ def plan_targets(
         details = [f"{r.target}: {'; '.join(r.reasons)}" for r in refusals]
         details += candidate_lines(view) if view else []
         hint = "; ".join(dict.fromkeys(r.hint for r in refusals))
-        raise InputError(f"refusing {len(refusals)} of {len(args)} target(s); nothing was written", hint=hint, details=details)
+        raise InputError(
+            _("refusing {count_refusals} of {count_args} target(s); nothing was written").format(
+                count_refusals=len(refusals), count_args=len(args)
+            ),
+            hint=hint,
+            details=details,
+        )
     return targets

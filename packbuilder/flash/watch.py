@@ -19,6 +19,7 @@ from packbuilder.flash.bmap import BlockMap
 from packbuilder.flash.devices import BlockDevice, Refusal, SystemView, check_device, probe_system
 from packbuilder.flash.targets import Target
 from packbuilder.flash.writer import FlashResult, flash
+from packbuilder.i18n import _
 
 Event = Mapping[str, str]
 
@@ -92,7 +93,8 @@ class Watcher:
             self._done(KeyResult(path, f"{path}: {exc.message}", False))
             return
         if isinstance(checked, Refusal):
-            self._done(KeyResult(path, f"{checked.target}: left alone: {'; '.join(checked.reasons)}", False))
+            line = _("{target}: left alone: {reasons}").format(target=checked.target, reasons="; ".join(checked.reasons))
+            self._done(KeyResult(path, line, False))
             return
         thread = threading.Thread(target=self._write, args=(checked,), name=f"watch {path}", daemon=True)
         self.threads.append(thread)

@@ -27,6 +27,7 @@ from packbuilder.errors import AssemblyError, VerificationError
 from packbuilder.flash.bmap import BlockMap
 from packbuilder.flash.source import Chunk, ImageReader
 from packbuilder.flash.targets import Target
+from packbuilder.i18n import _
 
 BLOCK_SIZE = 4 * 2**20
 QUEUE_BLOCKS = 8  # buffers in flight: bounds memory to (QUEUE_BLOCKS + 2) * BLOCK_SIZE
@@ -80,16 +81,21 @@ class FlashResult:
         failed = [r for r in self.results if r.error]
         if failed:
             raise AssemblyError(
-                f"writing failed on {', '.join(r.target.name for r in failed)}",
-                hint="try another USB port or another key; the other targets are listed above",
+                _("writing failed on {targets}").format(targets=', '.join(r.target.name for r in failed)),
+                hint=_("try another USB port or another key; the other targets are listed above"),
                 details=[f"{r.target.name}: {r.error}" for r in failed],
             )
         bad = [r for r in self.results if r.status(self.sha256) == "FAILED"]
         if bad:
             raise VerificationError(
-                f"read-back differs from the image on {', '.join(r.target.name for r in bad)}",
-                hint="the key may be faulty or fake (smaller than it claims): try another key",
-                details=[f"{r.target.name}: sha256 {r.sha256} != written sha256 {self.sha256}" for r in bad],
+                _("read-back differs from the image on {targets}").format(targets=', '.join(r.target.name for r in bad)),
+                hint=_("the key may be faulty or fake (smaller than it claims): try another key"),
+                details=[
+                    _("{target}: sha256 {read} != written sha256 {written}").format(
+                        target=r.target.name, read=r.sha256, written=self.sha256
+                    )
+                    for r in bad
+                ],
             )
 
 
@@ -226,8 +232,8 @@ class _Writer(threading.Thread):
             if stat.S_ISREG(os.fstat(self.fd).st_mode):
                 os.ftruncate(self.fd, reader.size)  # a file target is the image's size; what is not written is a hole
         except OSError as exc:
-            busy = " (mounted or in use)" if exc.errno == errno.EBUSY else ""
-            self.result.error = self.result.error or f"cannot open: {exc.strerror}{busy}"
+            busy = _("cannot open: {reason} (mounted or in use)") if exc.errno == errno.EBUSY else _("cannot open: {reason}")
+            self.result.error = self.result.error or busy.format(reason=exc.strerror)
 
     def run(self) -> None:
         try:
@@ -255,7 +261,9 @@ class _Writer(threading.Thread):
                         _start_writeback(self.fd, offset, len(view), self.direct)
                     self.progress.advance(task, block.chunk.length)
             except OSError as exc:
-                self.result.error = f"write failed at byte {block.chunk.offset}: {exc.strerror}"
+                self.result.error = _("write failed at byte {offset}: {reason}").format(
+                    offset=block.chunk.offset, reason=exc.strerror
+                )
             finally:
                 block.release()
         if self.fd < 0:
@@ -270,7 +278,7 @@ class _Writer(threading.Thread):
 
 def _feed(reader: ImageReader, writers: Sequence[_Writer]) -> None:
     pool: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
-    for _ in range(QUEUE_BLOCKS + 2):
+    for _slot in range(QUEUE_BLOCKS + 2):
         pool.put(mmap.mmap(-1, BLOCK_SIZE))
     try:
         for chunk in reader.chunks(pool, BLOCK_SIZE):
@@ -278,7 +286,7 @@ def _feed(reader: ImageReader, writers: Sequence[_Writer]) -> None:
             for writer in writers:
                 writer.blocks.put(block)
     except OSError as exc:
-        raise AssemblyError(f"cannot read {reader.image}: {exc.strerror or exc}") from exc
+        raise AssemblyError(_("cannot read {image}: {reason}").format(image=reader.image, reason=exc.strerror or exc)) from exc
 
 
 def flash(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import _
 
 MAGIC = b"\xfd7zXZ\x00"
 FOOTER_MAGIC = b"YZ"
@@ -70,7 +71,7 @@ def _records(index: bytes) -> list[tuple[int, int]]:
         raise ValueError("bad index indicator")
     count, pos = _varint(index, 1)
     records = []
-    for _ in range(count):
+    for _block in range(count):
         unpadded, pos = _varint(index, pos)
         raw, pos = _varint(index, pos)
         records.append((unpadded, raw))
@@ -156,9 +157,15 @@ class BlockReader:
         try:
             out = decoder.decompress(raw[header_size : block.unpadded - self.index.check_size])
         except lzma.LZMAError as exc:
-            raise AssemblyError(f"{self.path}: xz block {number + 1} is damaged: {exc}", hint="download it again") from exc
+            raise AssemblyError(
+                _("{path}: xz block {block} is damaged: {exc}").format(path=self.path, block=number + 1, exc=exc),
+                hint=_("download it again"),
+            ) from exc
         if len(out) != block.raw_size:
-            raise AssemblyError(f"{self.path}: xz block {number + 1} is truncated or damaged", hint="download it again")
+            raise AssemblyError(
+                _("{path}: xz block {block} is truncated or damaged").format(path=self.path, block=number + 1),
+                hint=_("download it again"),
+            )
         return out
 
     def _load(self, number: int) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packbuilder import tools
+from packbuilder.i18n import _
 from packbuilder.image.inspect import BootLayout
 
 SECURITY_DIRECTORY = 4
@@ -53,12 +54,13 @@ class Signature:
 
     def describe(self) -> str:
         if not self.pe:
-            return "not a PE/COFF image"
+            return _("not a PE/COFF image")
         if not self.signed:
-            return "not signed"
+            return _("not signed")
         if not self.signers:
-            return "signed (Authenticode; signer not read)"
-        return "signed by " + "; ".join(f"{s.subject} (issuer {s.issuer})" for s in self.signers)
+            return _("signed (Authenticode; signer not read)")
+        signers = "; ".join(_("{subject} (issuer {issuer})").format(subject=s.subject, issuer=s.issuer) for s in self.signers)
+        return _("signed by {signers}").format(signers=signers)
 
 
 def read_signature(data: bytes) -> Signature:
@@ -144,7 +146,7 @@ def _bag_certificates(der: bytes) -> list[bytes]:
     _tag, _start, pos = _tlv(der, pos)  # contentType OID: skipped
     _tag, pos, _end = _tlv(der, pos)  # [0] EXPLICIT
     _tag, pos, end = _tlv(der, pos)  # SignedData SEQUENCE
-    for _ in range(3):  # version, digestAlgorithms, contentInfo
+    for _field in range(3):  # version, digestAlgorithms, contentInfo
         _tag, _start, pos = _tlv(der, pos)
     tag, pos, certs_end = _tlv(der, pos)
     if tag != 0xA0 or certs_end > end:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from packbuilder.errors import InputError
+from packbuilder.i18n import _
 from packbuilder.image import apm as apm_map
 from packbuilder.image import eltorito
 from packbuilder.image import gpt as gpt_table
@@ -66,7 +67,8 @@ class BootLayout:
     partition_offset: int  # in 2048-byte blocks, as xorriso's -partition_offset; 0 when none
     data_end: int  # byte where the ISO 9660 data ends (with a partition offset: the inner volume's end)
     appended: tuple[AppendedPartition, ...]
-    notes: tuple[str, ...]  # anomalies and facts a remaster must know about
+    notes: tuple[str, ...]  # anomalies and facts a remaster must know about, in the user's language
+    logical_block: int = BLOCK  # the primary volume descriptor's logical block size (2048 nearly always)
 
     @property
     def volume_bytes(self) -> int:
@@ -143,72 +145,97 @@ class BootLayout:
 
     def summary_lines(self) -> list[str]:
         lines = [
-            f"ISO 9660 volume {self.volume_id!r}: {self.volume_blocks} blocks ({_size(self.volume_bytes)}); "
-            f"file {_size(self.file_size)}, {self.tail_bytes} bytes after the volume"
+            _(
+                "ISO 9660 volume {volume_id!r}: {blocks} blocks ({volume_size}); file {file_size}, {tail} bytes after the volume"
+            ).format(
+                volume_id=self.volume_id,
+                blocks=self.volume_blocks,
+                volume_size=_size(self.volume_bytes),
+                file_size=_size(self.file_size),
+                tail=self.tail_bytes,
+            )
         ]
         lines += self._el_torito_lines() + _mbr_lines(self.mbr) + _gpt_lines(self.gpt) + _apm_lines(self.apm)
         if self.partition_offset:
             start = self.partition_offset * BLOCK
-            lines.append(f"partition offset: {self.partition_offset} (a second ISO 9660 volume, its blocks counted "
-                         f"from byte {start}, ends at byte {self.data_end})")
+            lines.append(
+                _(
+                    "partition offset: {offset} (a second ISO 9660 volume, its blocks counted from byte {start},"
+                    " ends at byte {end})"
+                ).format(offset=self.partition_offset, start=start, end=self.data_end)
+            )
         else:
-            lines.append("partition offset: none")
+            lines.append(_("partition offset: none"))
         if self.appended:
             for a in self.appended:
-                lines.append(f"appended partition: {a.table} {a.index} ({a.kind}), byte {a.offset}, {_size(a.size)}")
+                lines.append(
+                    _("appended partition: {table} {index} ({kind}), byte {offset}, {size}").format(
+                        table=a.table, index=a.index, kind=a.kind, offset=a.offset, size=_size(a.size)
+                    )
+                )
         else:
-            lines.append("appended partitions: none")
-        lines.append("boots as: " + (", ".join(self.boot_modes()) or "nothing"))
-        lines.extend(f"note: {n}" for n in self.notes)
+            lines.append(_("appended partitions: none"))
+        lines.append(_("boots as: {modes}").format(modes=", ".join(self.boot_modes()) or _("nothing")))
+        lines.extend(_("note: {note}").format(note=n) for n in self.notes)
         return lines
 
     def _el_torito_lines(self) -> list[str]:
         if self.catalog_lba is None:
-            return ["El Torito: none (not bootable as a CD)"]
-        lines = [f"El Torito catalog at block {self.catalog_lba}" + ("" if self.catalog_valid else " (INVALID)")]
+            return [_("El Torito: none (not bootable as a CD)")]
+        catalog = (
+            _("El Torito catalog at block {block}") if self.catalog_valid else _("El Torito catalog at block {block} (INVALID)")
+        )
+        lines = [catalog.format(block=self.catalog_lba)]
         for i, e in enumerate(self.el_torito, 1):
             where = self.efi_entry_partition(e) if e.platform == eltorito.PLATFORM_EFI else None
-            lines.append(
-                f"  {i}: {e.platform_name}, {e.emulation_name}, block {e.load_rba}, {e.sector_count} sectors"
-                + ("" if e.bootable else ", not bootable")
-                + (f" (= {where})" if where else "")
+            line = _("{index}: {platform}, {emulation}, block {block}, {sectors} sectors").format(
+                index=i, platform=e.platform_name, emulation=e.emulation_name, block=e.load_rba, sectors=e.sector_count
             )
+            lines.append("  " + line + ("" if e.bootable else _(", not bootable")) + (f" (= {where})" if where else ""))
         return lines
 
 
 def _mbr_lines(mbr: Mbr | None) -> list[str]:
     if mbr is None:
-        return ["MBR: none"]
-    code = "boot code" if mbr.boot_code else "no boot code"
-    lines = [f"MBR: {code}, {len(mbr.partitions)} partitions"]
+        return [_("MBR: none")]
+    code = _("boot code") if mbr.boot_code else _("no boot code")
+    lines = [_("MBR: {code}, {count} partitions").format(code=code, count=len(mbr.partitions))]
     for mp in mbr.partitions:
-        flag = ", bootable" if mp.bootable else ""
-        lines.append(f"  {mp.index}: 0x{mp.type:02x} {mp.type_name}, sector {mp.start}, {mp.size} sectors{flag}")
+        flag = _(", bootable") if mp.bootable else ""
+        line = _("{index}: 0x{type:02x} {type_name}, sector {start}, {size} sectors").format(
+            index=mp.index, type=mp.type, type_name=mp.type_name, start=mp.start, size=mp.size
+        )
+        lines.append(f"  {line}{flag}")
     return lines
 
 
 def _gpt_lines(g: Gpt | None) -> list[str]:
     if g is None:
-        return ["GPT: none"]
-    checks = ", ".join(
-        [
-            "header CRC " + ("ok" if g.header_crc_ok else "WRONG"),
-            "entry array CRC " + ("ok" if g.entries_crc_ok else "over used entries only" if g.entries_crc_used_only else "WRONG"),
-            "backup " + (f"ok at {g.backup_lba}" if g.backup_valid else f"MISSING or invalid at {g.backup_lba}"),
-        ]
+        return [_("GPT: none")]
+    ok, wrong = _("ok"), _("WRONG")
+    entries = ok if g.entries_crc_ok else _("over used entries only") if g.entries_crc_used_only else wrong
+    backup = _("ok at {lba}") if g.backup_valid else _("MISSING or invalid at {lba}")
+    checks = _("header CRC {header}, entry array CRC {entries}, backup {backup}").format(
+        header=ok if g.header_crc_ok else wrong, entries=entries, backup=backup.format(lba=g.backup_lba)
     )
-    lines = [f"GPT: {checks}; {g.entry_count} entries at LBA {g.entries_lba}"]
+    lines = [_("GPT: {checks}; {count} entries at LBA {lba}").format(checks=checks, count=g.entry_count, lba=g.entries_lba)]
     for p in g.partitions:
-        lines.append(f"  {p.index}: {p.type_name} {p.name!r}, LBA {p.first_lba}..{p.last_lba} ({p.size} sectors)")
+        line = _("{index}: {type_name} {name!r}, LBA {first}..{last} ({size} sectors)").format(
+            index=p.index, type_name=p.type_name, name=p.name, first=p.first_lba, last=p.last_lba, size=p.size
+        )
+        lines.append(f"  {line}")
     return lines
 
 
 def _apm_lines(apm: Apm | None) -> list[str]:
     if apm is None:
-        return ["APM: none"]
-    lines = [f"APM: block size {apm.block_size}"]
+        return [_("APM: none")]
+    lines = [_("APM: block size {size}").format(size=apm.block_size)]
     for ap in apm.partitions:
-        lines.append(f"  {ap.index}: {ap.type} {ap.name!r}, block {ap.start}, {ap.size} blocks")
+        line = _("{index}: {type} {name!r}, block {start}, {size} blocks").format(
+            index=ap.index, type=ap.type, name=ap.name, start=ap.start, size=ap.size
+        )
+        lines.append(f"  {line}")
     return lines
 
 
@@ -219,7 +246,10 @@ def inspect_iso(source: Path | BinaryIO) -> BootLayout:
             with source.open("rb") as f:
                 return _inspect(f, str(source))
         except OSError as exc:
-            raise InputError(f"cannot read {source}: {exc.strerror or exc}", hint="check the path of the ISO") from exc
+            raise InputError(
+                _("cannot read {source}: {reason}").format(source=source, reason=exc.strerror or exc),
+                hint=_("check the path of the ISO"),
+            ) from exc
     return _inspect(source, getattr(source, "name", "ISO"))
 
 
@@ -228,8 +258,8 @@ def _inspect(f: BinaryIO, name: str) -> BootLayout:
     file_size = f.tell()
     pvd = _read(f, 16 * BLOCK, BLOCK)
     if len(pvd) < BLOCK or pvd[0] != 1 or pvd[1:6] != b"CD001":
-        raise InputError(f"{name} is not an ISO 9660 image (no primary volume descriptor at block 16)",
-                         hint="give the live ISO file itself")
+        raise InputError(_("{name} is not an ISO 9660 image (no primary volume descriptor at block 16)").format(name=name),
+                         hint=_("give the live ISO file itself"))
     volume_blocks = struct.unpack_from("<I", pvd, 80)[0]
     catalog = eltorito.read_catalog(f)
     system_area = _read(f, 0, SYSTEM_AREA)
@@ -254,40 +284,43 @@ def _inspect(f: BinaryIO, name: str) -> BootLayout:
         appended=tuple(_appended(mbr, gpt, apm, data_end)),
         notes=(),
     )
-    return replace(layout, notes=tuple(_notes(layout, struct.unpack_from("<H", pvd, 128)[0])))
+    logical_block = struct.unpack_from("<H", pvd, 128)[0]
+    return replace(layout, logical_block=logical_block, notes=tuple(_notes(layout, logical_block)))
 
 
 def _notes(layout: BootLayout, logical_block: int) -> Iterator[str]:
     """Anomalies and facts a remaster must know about, in the order a reader meets them."""
     if logical_block != BLOCK:
-        yield f"logical block size {logical_block}, not 2048"
+        yield _("logical block size {size}, not 2048").format(size=logical_block)
     if layout.catalog_lba is not None and not layout.catalog_valid:
-        yield "El Torito validation entry is invalid (checksum or 55 AA key)"
+        yield _("El Torito validation entry is invalid (checksum or 55 AA key)")
     gpt, mbr = layout.gpt, layout.mbr
     if gpt is not None:
         if not gpt.header_crc_ok:
-            yield "GPT header CRC is wrong"
+            yield _("GPT header CRC is wrong")
         if gpt.entries_crc_used_only:
-            yield "GPT entry array CRC covers only the used entries, not the whole array"
+            yield _("GPT entry array CRC covers only the used entries, not the whole array")
         elif not gpt.entries_crc_ok:
-            yield "GPT entry array CRC is wrong"
+            yield _("GPT entry array CRC is wrong")
         if not gpt.backup_valid:
-            yield f"backup GPT missing or invalid at LBA {gpt.backup_lba}"
+            yield _("backup GPT missing or invalid at LBA {lba}").format(lba=gpt.backup_lba)
         if gpt.backup_lba * SECTOR + SECTOR > layout.file_size:
-            yield f"the GPT's backup LBA {gpt.backup_lba} is beyond the end of the file"
-        yield from (f"GPT partitions {a} and {b} overlap" for a, b in gpt.overlaps)
+            yield _("the GPT's backup LBA {lba} is beyond the end of the file").format(lba=gpt.backup_lba)
+        yield from (_("GPT partitions {first} and {second} overlap").format(first=a, second=b) for a, b in gpt.overlaps)
     if mbr is not None and gpt is not None and not mbr.protective:
-        yield "GPT without a protective 0xEE MBR entry (hybrid MBR)"
+        yield _("GPT without a protective 0xEE MBR entry (hybrid MBR)")
     if mbr is None and gpt is not None:
-        yield "GPT without a valid MBR"
+        yield _("GPT without a valid MBR")
     for part_table, index, offset, size in _all_partitions(mbr, gpt, layout.apm):
         if offset + size > layout.file_size:
-            yield f"{part_table} partition {index} extends past the end of the file"
+            yield _("{table} partition {index} extends past the end of the file").format(table=part_table, index=index)
     if layout.hfsplus:
-        yield ("HFS+ hybrid for Intel Macs: xorriso 1.5.4's -boot_image any replay refuses to rewrite it "
-               "(it reports overlapping GPT partitions)")
+        yield _(
+            "HFS+ hybrid for Intel Macs: xorriso 1.5.4's -boot_image any replay refuses to rewrite it"
+            " (it reports overlapping GPT partitions)"
+        )
     if layout.volume_bytes > layout.file_size:
-        yield f"the volume ({layout.volume_bytes} bytes) is larger than the file: truncated image"
+        yield _("the volume ({size} bytes) is larger than the file: truncated image").format(size=layout.volume_bytes)
 
 
 def _read(f: BinaryIO, offset: int, size: int) -> bytes:
@@ -340,7 +373,9 @@ def _appended(mbr: Mbr | None, gpt: Gpt | None, apm: Apm | None, data_end: int) 
 
 
 def _size(n: int) -> str:
-    return f"{n / (1 << 20):.1f} MiB" if n >= 1 << 20 else f"{n / 1024:.1f} KiB"
+    if n >= 1 << 20:
+        return _("{size:.1f} MiB").format(size=n / (1 << 20))
+    return _("{size:.1f} KiB").format(size=n / 1024)
 
 
 __all__ = [

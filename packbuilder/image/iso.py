@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError, InputError
+from packbuilder.i18n import _
 from packbuilder.image.inspect import BLOCK, BootLayout, inspect_iso
 from packbuilder.image.iso9660.records import JOLIET_ESCAPES
 
@@ -51,7 +52,7 @@ class OverlayPlan:
 
     @property
     def added_bytes(self) -> int:
-        return sum(src.stat().st_size for _, src in self.files) + sum(len(data) for _, data in self.replace)
+        return sum(src.stat().st_size for _dest, src in self.files) + sum(len(data) for _dest, data in self.replace)
 
 
 # --- reading the base --------------------------------------------------------------------------
@@ -69,7 +70,10 @@ class PycdlibReader:
         try:
             self._iso.open(str(iso))
         except (PyCdlibException, OSError) as exc:
-            raise InputError(f"cannot read the file system of {iso}: {exc}", hint="check that it is a live ISO image") from exc
+            raise InputError(
+                _("cannot read the file system of {iso}: {exc}").format(iso=iso, exc=exc),
+                hint=_("check that it is a live ISO image"),
+            ) from exc
         self._key = "rr_path" if self._iso.has_rock_ridge() else "joliet_path" if self._iso.has_joliet() else "iso_path"
 
     def close(self) -> None:
@@ -100,7 +104,7 @@ class PycdlibReader:
         try:
             self._iso.get_file_from_iso_fp(buf, **{self._key: self._path(iso_path)})
         except self._error as exc:
-            raise InputError(f"cannot read {iso_path} from the base ISO: {exc}") from exc
+            raise InputError(_("cannot read {iso_path} from the base ISO: {exc}").format(iso_path=iso_path, exc=exc)) from exc
         return buf.getvalue()
 
 
@@ -154,12 +158,15 @@ def _walk(tree: Path) -> tuple[list[str], list[str]]:
         for name in dirnames:
             path = Path(dirpath) / name
             if path.is_symlink():
-                raise AssemblyError(f"{path}: links cannot go into the ISO", hint="the staged tree holds regular files only")
+                raise AssemblyError(
+                    _("{path}: links cannot go into the ISO").format(path=path),
+                    hint=_("the staged tree holds regular files only"),
+                )
             dirs.append(name if rel_dir == "." else f"{rel_dir}/{name}")
         for name in filenames:
             path = Path(dirpath) / name
             if path.is_symlink() or not path.is_file():
-                raise AssemblyError(f"{path}: only regular files can go into the ISO")
+                raise AssemblyError(_("{path}: only regular files can go into the ISO").format(path=path))
             files.append(name if rel_dir == "." else f"{rel_dir}/{name}")
     return sorted(dirs), sorted(files)
 
@@ -193,7 +200,10 @@ def plan_overlay(
     dirs = [prefix] + [f"{prefix}/{rel}" for rel in rel_dirs]
     with PycdlibReader(base) as reader:
         if reader.exists(prefix):
-            raise InputError(f"{base} already has {prefix}/", hint="start from the distribution's own ISO, not a built one")
+            raise InputError(
+                _("{base} already has {prefix}/").format(base=base, prefix=prefix),
+                hint=_("start from the distribution's own ISO, not a built one"),
+            )
         work = work or tree.parent / f"{tree.name}.iso-root"
         for name in root_files:
             if (tree / name).is_file() and not reader.exists(f"/{name}"):
@@ -203,7 +213,7 @@ def plan_overlay(
                 os.utime(page, (epoch, epoch))
                 files.append((f"/{name}", page))
         files.extend(extra_files)
-        for iso_path, _ in extra_files:
+        for iso_path, _source in extra_files:
             for parent in reversed(PurePosixPath(iso_path).parents[:-1]):
                 if not reader.exists(str(parent)) and str(parent) not in dirs:
                     dirs.append(str(parent))
@@ -233,9 +243,9 @@ def _checksum_list(
     for line in original.splitlines():
         if not line.strip():
             continue
-        digest, _, path = line.partition(b"  ")
+        digest, _sep, path = line.partition(b"  ")
         if not path:
-            digest, _, path = line.partition(b" *")  # binary-mode marker
+            digest, _sep, path = line.partition(b" *")  # binary-mode marker
         entries[path] = digest
     if entries:
         dot = all(p.startswith(b"./") for p in entries)
@@ -264,10 +274,11 @@ def check_engine(layout: BootLayout, engine: str) -> None:
     """Refuse, naming the layout and what would work, a base the engine cannot keep booting."""
     if engine == "xorriso" and layout.hfsplus:
         raise InputError(
-            f"this base ({layout.volume_id!r}) mixes a GPT with an HFS+ hybrid and an Apple partition map "
-            "(grub-mkrescue's default for Intel Macs), which xorriso cannot replay: it stops with "
-            "'GPT partitions 1 and 2 overlap'",
-            hint="try --iso-engine pycdlib, or a base built without the HFS+ hybrid (grub-mkrescue ... -- -hfsplus off)",
+            _(
+                "this base ({volume_id!r}) mixes a GPT with an HFS+ hybrid and an Apple partition map (grub-mkrescue's"
+                " default for Intel Macs), which xorriso cannot replay: it stops with 'GPT partitions 1 and 2 overlap'"
+            ).format(volume_id=layout.volume_id),
+            hint=_("try --iso-engine pycdlib, or a base built without the HFS+ hybrid (grub-mkrescue ... -- -hfsplus off)"),
             details=layout.summary_lines(),
         )
 
@@ -275,7 +286,10 @@ def check_engine(layout: BootLayout, engine: str) -> None:
 def choose_engine(engine: str, layout: BootLayout) -> str:
     """``auto``: xorriso when installed and able to replay the base's layout, else pycdlib."""
     if engine not in ENGINES:
-        raise InputError(f"unknown ISO engine {engine!r}", hint=f"use one of: {', '.join(ENGINES)}")
+        raise InputError(
+            _("unknown ISO engine {engine!r}").format(engine=engine),
+            hint=_("use one of: {engines}").format(engines=", ".join(ENGINES)),
+        )
     if engine != "auto":
         return engine
     if tools.find("xorriso") is not None and not layout.hfsplus:

@@ -23,13 +23,14 @@ from pathlib import Path, PurePosixPath
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import _
 from packbuilder.image.iso import OverlayPlan, has_joliet, volume_uuid
 
 
 def quote(word: str) -> str:
     """A word for xorriso's quoted input: double quotes, single quotes around a double quote."""
     if "\n" in word or "\0" in word:
-        raise AssemblyError(f"{word!r}: a file name with a line break or NUL cannot go into the ISO")
+        raise AssemblyError(_("{word!r}: a file name with a line break or NUL cannot go into the ISO").format(word=word))
     return "".join(f"'{part}'" if part == '"' else f'"{part}"' for part in _split_quotes(word)) or '""'
 
 
@@ -57,7 +58,7 @@ def whole_folder(plan: OverlayPlan, top: str) -> Path | None:
         return None
     rel, src = files[0]
     folder = src
-    for _ in PurePosixPath(rel).parts:
+    for _part in PurePosixPath(rel).parts:
         folder = folder.parent
     if any(Path(folder, r) != s for r, s in files):
         return None

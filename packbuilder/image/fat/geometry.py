@@ -14,6 +14,7 @@ from pathlib import Path
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import _
 from packbuilder.image.fat.tree import Node, needed_clusters
 from packbuilder.image.mbr import HEADS, SECTOR, TRACK_SECTORS
 
@@ -67,13 +68,16 @@ def partition_sectors(size_bytes: int) -> int:
     part = (size_bytes // MIB) * 2048 - PART_START
     if part >= 2**32:
         raise AssemblyError(
-            f"a {size_bytes}-byte image is too large for an MBR partition (at most 2 TiB)", hint="use a smaller --size"
+            _("a {size_bytes}-byte image is too large for an MBR partition (at most 2 TiB)").format(size_bytes=size_bytes),
+            hint=_("use a smaller --size"),
         )
     if not is_fat32(part):
         minimum = min_image_bytes()
         raise AssemblyError(
-            f"a {size_bytes}-byte image is too small for FAT32: it needs at least {minimum // MIB} MiB ({minimum} bytes)",
-            hint="use a larger --size",
+            _("a {size_bytes}-byte image is too small for FAT32: it needs at least {minimum_mib} MiB ({minimum} bytes)").format(
+                size_bytes=size_bytes, minimum_mib=minimum // MIB, minimum=minimum
+            ),
+            hint=_("use a larger --size"),
         )
     return part
 
@@ -144,19 +148,20 @@ def read_geometry(fd: int, part_sectors: int, label: str, volume_id: int) -> Geo
     wrong = [
         what
         for what, bad in (
-            ("not 512-byte sectors", bps != SECTOR),
-            ("not FAT32", fat16 != 0 or root_entries != 0 or total16 != 0 or boot[510:512] != b"\x55\xaa"),
-            ("larger than the partition", total > part_sectors),
-            (f"volume id {got_id:08X}", got_id != volume_id),
-            (f"label {got_label!r}", got_label != label.ljust(11).encode("ascii")),
-            ("root folder not at cluster 2", root_cluster != 2),
-            (f"{clusters} clusters", clusters < MIN_CLUSTERS or fat_sectors * SECTOR // 4 < clusters + 2),
+            (_("not 512-byte sectors"), bps != SECTOR),
+            (_("not FAT32"), fat16 != 0 or root_entries != 0 or total16 != 0 or boot[510:512] != b"\x55\xaa"),
+            (_("larger than the partition"), total > part_sectors),
+            (_("volume id {id:08X}").format(id=got_id), got_id != volume_id),
+            (_("label {label!r}").format(label=got_label), got_label != label.ljust(11).encode("ascii")),
+            (_("root folder not at cluster 2"), root_cluster != 2),
+            (_("{count} clusters").format(count=clusters), clusters < MIN_CLUSTERS or fat_sectors * SECTOR // 4 < clusters + 2),
         )
         if bad
     ]
     if wrong:
         raise AssemblyError(
-            f"mkfs.fat wrote an unexpected boot sector: {', '.join(wrong)}", hint="install dosfstools 4.1 or later"
+            _("mkfs.fat wrote an unexpected boot sector: {fields}").format(fields=", ".join(wrong)),
+            hint=_("install dosfstools 4.1 or later"),
         )
     fsinfo_sectors = (fsinfo,) if not backup else (fsinfo, backup + fsinfo)
     return Geometry(

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from packbuilder.errors import AssemblyError, InputError
+from packbuilder.i18n import _
 from packbuilder.image import mbr
 from packbuilder.image.fat.geometry import PART_START, estimated_room, partition_sectors
 from packbuilder.image.fat.names import LABEL_RE
@@ -17,7 +18,10 @@ from packbuilder.image.fat.writer import check_room, write_partition
 def check_label(label: str, volume_id: int) -> None:
     """Refuse a label FAT cannot hold and a volume id that is not 32-bit."""
     if not LABEL_RE.fullmatch(label):
-        raise InputError(f"{label!r} is not a FAT volume label", hint="use 1 to 11 upper-case ASCII letters, digits, '_' or '-'")
+        raise InputError(
+            _("{label!r} is not a FAT volume label").format(label=label),
+            hint=_("use 1 to 11 upper-case ASCII letters, digits, '_' or '-'"),
+        )
     if not 0 <= volume_id < 2**32:
         raise ValueError(f"volume id {volume_id} is not a 32-bit number")
 
@@ -50,7 +54,9 @@ def write_fat_image(tree: Path, out: Path, size_bytes: int, label: str, volume_i
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise AssemblyError(f"cannot write {out}: {exc}", hint="check the free space and permissions there") from None
+        raise AssemblyError(
+            _("cannot write {out}: {exc}").format(out=out, exc=exc), hint=_("check the free space and permissions there")
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from packbuilder.i18n import _
+
 MAX_NAME_UNITS = 255  # UTF-16 code units in a long name
 LFN_UNITS_BYTES = 26  # 13 UTF-16 units per long-name entry
 ILLEGAL_CHARS = set('\\/:*?"<>|')
@@ -32,18 +34,20 @@ def name_problems(name: str) -> list[str]:
     bad = sorted({c for c in name if c in ILLEGAL_CHARS or ord(c) < 0x20})
     if bad:
         shown = " ".join(repr(c) if c in ILLEGAL_CHARS else f"U+{ord(c):04X}" for c in bad)
-        problems.append(f"contains {shown}, not allowed in FAT32 names: rename it")
+        problems.append(_("contains {characters}, not allowed in FAT32 names: rename it").format(characters=shown))
     if name.endswith((".", " ")):
-        problems.append("ends with a dot or a space, which Windows drops: rename it")
+        problems.append(_("ends with a dot or a space, which Windows drops: rename it"))
     if name.split(".", 1)[0].rstrip(" ").upper() in RESERVED_NAMES:
-        problems.append("is a reserved DOS device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9): rename it")
+        problems.append(_("is a reserved DOS device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9): rename it"))
     try:
         units = len(name.encode("utf-16-le")) // 2
     except UnicodeEncodeError:
-        problems.append("is not valid UTF-8: rename it")
+        problems.append(_("is not valid UTF-8: rename it"))
     else:
         if units > MAX_NAME_UNITS:
-            problems.append(f"is {units} UTF-16 units long, FAT32 allows {MAX_NAME_UNITS}: shorten it")
+            problems.append(
+                _("is {units} UTF-16 units long, FAT32 allows {limit}: shorten it").format(units=units, limit=MAX_NAME_UNITS)
+            )
     return problems
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import _
 from packbuilder.image.fat.names import case_key, folder_entries, name_problems
 
 MAX_FILE = 2**32 - 1  # FAT file sizes are 32-bit
@@ -47,17 +48,21 @@ def _child(entry: os.DirEntry[str], rel: str, problems: list[str]) -> Node | Non
     node = Node(name=entry.name, path=entry.path, rel=rel)
     try:
         if entry.is_symlink():
-            problems.append(f"{shown}: is a symbolic link, FAT32 has none: copy its target instead")
+            problems.append(_("{path}: is a symbolic link, FAT32 has none: copy its target instead").format(path=shown))
         elif entry.is_dir(follow_symlinks=False):
             node.children = []
         elif entry.is_file(follow_symlinks=False):
             node.size = entry.stat(follow_symlinks=False).st_size
             if node.size > MAX_FILE:
-                problems.append(f"{shown}: is {node.size} bytes, FAT32 files stop at 4 GiB - 1 byte: split it or leave it out")
+                problems.append(
+                    _("{path}: is {size} bytes, FAT32 files stop at 4 GiB - 1 byte: split it or leave it out").format(
+                        path=shown, size=node.size
+                    )
+                )
         else:
-            problems.append(f"{shown}: is a device, socket or pipe, not a file: remove it")
+            problems.append(_("{path}: is a device, socket or pipe, not a file: remove it").format(path=shown))
     except OSError as exc:
-        problems.append(f"{shown}: cannot be read ({exc.strerror}): fix its permissions")
+        problems.append(_("{path}: cannot be read ({reason}): fix its permissions").format(path=shown, reason=exc.strerror))
         return None
     return node
 
@@ -68,7 +73,9 @@ def _read_folder(folder: Node, problems: list[str]) -> None:
         with os.scandir(folder.path) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError as exc:
-        problems.append(f"{folder.rel or '.'}: cannot be read ({exc.strerror}): fix its permissions")
+        problems.append(
+            _("{path}: cannot be read ({reason}): fix its permissions").format(path=folder.rel or ".", reason=exc.strerror)
+        )
         return
     seen: dict[str, str] = {}
     for entry in entries:
@@ -76,7 +83,11 @@ def _read_folder(folder: Node, problems: list[str]) -> None:
         problems.extend(f"{_shown(rel)}: {p}" for p in name_problems(entry.name))
         key = case_key(entry.name)
         if key in seen:
-            problems.append(f"{_shown(rel)}: differs only by case from {seen[key]!r} (FAT32 ignores case): rename one")
+            problems.append(
+                _("{path}: differs only by case from {other!r} (FAT32 ignores case): rename one").format(
+                    path=_shown(rel), other=seen[key]
+                )
+            )
         seen[key] = entry.name
         node = _child(entry, rel, problems)
         if node is not None:
@@ -86,7 +97,9 @@ def _read_folder(folder: Node, problems: list[str]) -> None:
 def scan_tree(tree: Path) -> tuple[Node, list[str]]:
     """Read the tree (children sorted by name) and every problem that stops it going on FAT32."""
     if not tree.is_dir():
-        raise AssemblyError(f"{tree} is not a folder", hint="pass the staged folder to write into the image")
+        raise AssemblyError(
+            _("{tree} is not a folder").format(tree=tree), hint=_("pass the staged folder to write into the image")
+        )
     root = Node(name="", path=os.fspath(tree), rel="", children=[])
     problems: list[str] = []
     stack = [root]
@@ -98,7 +111,9 @@ def scan_tree(tree: Path) -> tuple[Node, list[str]]:
         folder.recount()
         if folder.entries > MAX_DIR_ENTRIES:
             problems.append(
-                f"{folder.rel or '.'}: too many files for one FAT32 folder (at most {MAX_DIR_ENTRIES} entries): split it"
+                _("{path}: too many files for one FAT32 folder (at most {limit} entries): split it").format(
+                    path=folder.rel or ".", limit=MAX_DIR_ENTRIES
+                )
             )
     return root, sorted(problems)
 
@@ -107,8 +122,8 @@ def tree_error(tree: Path, problems: list[str]) -> AssemblyError:
     """One error listing every problem of ``tree``."""
     count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
     return AssemblyError(
-        f"{count} in {tree} for a FAT32 key",
-        hint="rename or remove the paths listed, then build again",
+        _("{count} in {tree} for a FAT32 key").format(count=count, tree=tree),
+        hint=_("rename or remove the paths listed, then build again"),
         details=problems,
     )
 
@@ -136,7 +151,9 @@ def merge_trees(into: Node, other: Node, replace: bool, problems: list[str]) -> 
         elif replace:
             into.children[i] = child
         else:
-            problems.append(f"{child.rel}: the base ISO has {mine.rel} too: rename or remove it in the pack")
+            problems.append(
+                _("{path}: the base ISO has {other} too: rename or remove it in the pack").format(path=child.rel, other=mine.rel)
+            )
     into.children.sort(key=lambda c: c.name)
     into.recount()
 

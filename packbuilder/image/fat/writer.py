@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from packbuilder.errors import AssemblyError
+from packbuilder.fsutil import format_size
+from packbuilder.i18n import _
 from packbuilder.image.fat.dirent import dos_stamp, folder_bytes
 from packbuilder.image.fat.geometry import MIB, Geometry, Room, format_partition, read_geometry, room
 from packbuilder.image.fat.tree import Node, cluster_count
@@ -35,9 +37,18 @@ def check_room(got: Room, size_bytes: int) -> None:
     """Refuse a tree that does not fit the partition, naming both sizes."""
     if not got.fits:
         raise AssemblyError(
-            f"the files need {got.needed} bytes ({got.needed / MIB:.1f} MiB in {got.cluster_bytes}-byte clusters) but a "
-            f"{size_bytes}-byte image holds {got.available} bytes ({got.available / MIB:.1f} MiB)",
-            hint="use a larger key (--size) or leave apps out of the pack",
+            _(
+                "the files need {needed} bytes ({needed_size} in {cluster_bytes}-byte clusters)"
+                " but a {size_bytes}-byte image holds {available} bytes ({available_size})"
+            ).format(
+                needed=got.needed,
+                needed_size=format_size(got.needed),
+                cluster_bytes=got.cluster_bytes,
+                size_bytes=size_bytes,
+                available=got.available,
+                available_size=format_size(got.available),
+            ),
+            hint=_("use a larger key (--size) or leave apps out of the pack"),
         )
 
 
@@ -107,8 +118,8 @@ def copy_file(node: Node, dst: int, offset: int) -> None:
     try:
         if copy_range(src, dst, node.size, 0, offset) != node.size or os.fstat(src).st_size != node.size:
             raise AssemblyError(
-                f"{node.rel} changed while the image was written",
-                hint="build again once nothing else writes to the folder",
+                _("{rel} changed while the image was written").format(rel=node.rel),
+                hint=_("build again once nothing else writes to the folder"),
             )
     finally:
         os.close(src)

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import _
 from packbuilder.image import eltorito
 from packbuilder.image.inspect import BootLayout, inspect_iso
 from packbuilder.image.iso9660.build import HierarchyBuild
@@ -131,15 +132,24 @@ def _move_tail(base: Path, f: BinaryIO, layout: BootLayout, move: Move) -> None:
 def refuse_unsupported(layout: BootLayout, base: Path) -> None:
     """Refuse, naming what would work, a base whose layout appending cannot keep."""
 
-    def refuse(what: str, hint: str = XORRISO_HINT) -> AssemblyError:
-        return AssemblyError(f"{base.name}: {what}: the pycdlib engine cannot keep this layout", hint=hint)
+    def refuse(what: str) -> AssemblyError:
+        return AssemblyError(
+            _("{name}: {what}: the pycdlib engine cannot keep this layout").format(name=base.name, what=what),
+            hint=_(XORRISO_HINT),
+        )
 
     if layout.partition_offset and any(a.table == "APM" for a in layout.appended):
-        raise refuse(f"partition offset {layout.partition_offset} with an Apple partition map entry after the "
-                     "inner volume (it would have to move after the added files)")
-    if any("logical block size" in n for n in layout.notes):
-        raise refuse("a logical block size other than 2048")
+        raise refuse(
+            _(
+                "partition offset {offset} with an Apple partition map entry after the inner volume"
+                " (it would have to move after the added files)"
+            ).format(offset=layout.partition_offset)
+        )
+    if layout.logical_block != BLOCK:
+        raise refuse(_("a logical block size other than 2048"))
     if layout.volume_bytes > layout.file_size:
-        raise AssemblyError(f"{base.name} is truncated: its volume is larger than the file", hint="download the ISO again")
+        raise AssemblyError(
+            _("{name} is truncated: its volume is larger than the file").format(name=base.name), hint=_("download the ISO again")
+        )
     if layout.gpt is not None and not layout.gpt.header_crc_ok:
-        raise refuse("a GPT whose header CRC is wrong")
+        raise refuse(_("a GPT whose header CRC is wrong"))

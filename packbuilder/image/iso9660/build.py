@@ -86,7 +86,7 @@ class HierarchyBuild:
             pos += 8 + length + length % 2
         root_extent = struct.unpack_from("<I", tree.root, 2)[0]
         if not nodes or nodes[0].extent != root_extent:
-            raise AssemblyError("the base ISO's path table does not start at its root directory", hint=XORRISO_HINT)
+            raise AssemblyError(_("the base ISO's path table does not start at its root directory"), hint=_(XORRISO_HINT))
         by_extent = {n.extent: n for n in nodes}
         by_dir: dict[int, PathTableNode] = {}
         for d in self.dirs:

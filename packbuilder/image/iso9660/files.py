@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import _
 from packbuilder.image.iso9660.records import BLOCK, XORRISO_HINT
 
 CHUNK = 1 << 20
@@ -57,7 +58,7 @@ class FileData:
                     break
                 f.write(chunk)
         if copied != self.size:
-            raise AssemblyError(f"{self.path} changed size while the ISO was written", hint="build again")
+            raise AssemblyError(_("{path} changed size while the ISO was written").format(path=self.path), hint=_("build again"))
 
 
 @dataclass(eq=False)
@@ -70,7 +71,9 @@ class PlanNode:
 def _components(iso_path: str) -> list[str]:
     parts = [unicodedata.normalize("NFC", p) for p in iso_path.split("/") if p]
     if not parts or any(p in (".", "..") for p in parts):
-        raise AssemblyError(f"invalid ISO path {iso_path!r}", hint="ISO paths are absolute, like /PACK/Menu.html")
+        raise AssemblyError(
+            _("invalid ISO path {iso_path!r}").format(iso_path=iso_path), hint=_("ISO paths are absolute, like /PACK/Menu.html")
+        )
     return parts
 
 
@@ -78,7 +81,9 @@ def _node_at(root: PlanNode, parts: list[str], iso_path: str) -> PlanNode:
     node = root
     for part in parts:
         if node.data is not None:
-            raise AssemblyError(f"{iso_path}: a parent folder is a file in the plan", hint="rename one of them")
+            raise AssemblyError(
+                _("{iso_path}: a parent folder is a file in the plan").format(iso_path=iso_path), hint=_("rename one of them")
+            )
         node = node.children.setdefault(part, PlanNode(part))
     return node
 
@@ -94,12 +99,14 @@ def plan_tree(plan: OverlayPlanLike) -> PlanNode:
     entries += [(iso_path, FileData(size=len(content), content=content)) for iso_path, content in plan.replace]
     for iso_path, data in entries:
         if data.size > MAX_FILE:
-            raise AssemblyError(f"{iso_path} is 4 GiB or larger", hint=XORRISO_HINT)
+            raise AssemblyError(_("{iso_path} is 4 GiB or larger").format(iso_path=iso_path), hint=_(XORRISO_HINT))
         parts = _components(iso_path)
         parent = _node_at(root, parts[:-1], iso_path)
         node = parent.children.setdefault(parts[-1], PlanNode(parts[-1], data))
         if node.data is None or node.children:
-            raise AssemblyError(f"{iso_path} is both a file and a folder in the plan", hint="rename one of them")
+            raise AssemblyError(
+                _("{iso_path} is both a file and a folder in the plan").format(iso_path=iso_path), hint=_("rename one of them")
+            )
         node.data = data
     return root
 

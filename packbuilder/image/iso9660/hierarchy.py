@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import _
 from packbuilder.image.iso9660.files import FileData, PlanNode
 from packbuilder.image.iso9660.records import (
     BLOCK,
@@ -77,11 +78,11 @@ class Hierarchy:
         self.date17 = date17(epoch)
         self.root = vd[156 : 156 + vd[156]]
         dot = self.read_dir(self.root)[0]
-        _, su = system_use(dot)
+        _size, su = system_use(dot)
         sigs = {sig: su[pos : pos + length] for sig, pos, length in susp_entries(su)}
         self.rr = not self.joliet and su[:2] == b"SP" and (b"PX" in sigs or b"RR" in sigs)
         if self.rr and su[6] != 0:
-            raise AssemblyError("Rock Ridge with SUSP skip bytes: not supported by the pycdlib engine", hint=XORRISO_HINT)
+            raise AssemblyError(_("Rock Ridge with SUSP skip bytes: not supported by the pycdlib engine"), hint=_(XORRISO_HINT))
         px = sigs.get(b"PX", b"")
         self.px_len = len(px) if len(px) in (36, 44) else 36
         fields = struct.unpack_from("<I4xI4xI4xI", px, 4) if len(px) >= 36 else (0o40555, 1, 0, 0)
@@ -113,8 +114,8 @@ class Hierarchy:
 
     def _rr_name(self, rec: bytes) -> str | None:
         parts: list[bytes] = []
-        _, su = system_use(rec)
-        for _ in range(8):  # continuation areas chained by CE, bounded
+        _size, su = system_use(rec)
+        for _area in range(8):  # continuation areas chained by CE, bounded
             follow = None
             for sig, pos, length in susp_entries(su):
                 if sig == b"NM":
@@ -174,7 +175,7 @@ class Hierarchy:
             if encoded.upper() not in taken:
                 taken.add(encoded.upper())
                 return encoded + ("" if is_dir else ";1").encode(encoding)
-        raise AssemblyError(f"no free ISO 9660 name for {name!r}", hint="rename the files")
+        raise AssemblyError(_("no free ISO 9660 name for {name!r}").format(name=name), hint=_("rename the files"))
 
     def new_record(self, ident: bytes, is_dir: bool, name: str | None) -> bytes:
         mode, nlink = (self.dir_mode, self.new_dir_nlink()) if is_dir else (self._file_mode(), 1)
@@ -208,7 +209,7 @@ class Hierarchy:
         d = self._open_dir(ident, old, parent)
         dirs.append(d)
         subs = self._place_children(d, node)
-        new_subdirs = sum(old_rec is None for _, _, old_rec in subs)
+        new_subdirs = sum(old_rec is None for _name, _rec, old_rec in subs)
         if new_subdirs and self.dir_nlink >= 2:
             d.dot = bump_nlink(d.dot, new_subdirs)
             d.nlink_delta = new_subdirs
@@ -231,7 +232,10 @@ class Hierarchy:
             found = by_name.get(name, [])
             if found and is_directory(found[0].raw) != (child.data is None):
                 kind = "folder" if is_directory(found[0].raw) else "file"
-                raise AssemblyError(f"{name!r} is a {kind} in the base ISO but not in the plan", hint="rename it in the pack")
+                raise AssemblyError(
+                    _("{name!r} is a {kind} in the base ISO but not in the plan").format(name=name, kind=kind),
+                    hint=_("rename it in the pack"),
+                )
             if found:
                 for extra in found[1:]:  # the other extents of a multi-extent file
                     d.entries.remove(extra)

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import N_, _
 
 BLOCK = 2048
 JOLIET_ESCAPES = (b"%/@", b"%/C", b"%/E")  # UCS-2 levels 1-3 of a supplementary descriptor
-XORRISO_HINT = "use --iso-engine xorriso (install xorriso)"
+XORRISO_HINT = N_("use --iso-engine xorriso (install xorriso)")
 
 
 def both16(n: int) -> bytes:
@@ -47,19 +48,23 @@ def volume_descriptors(f: BinaryIO, base: Path, origin: int = 0) -> list[tuple[i
         f.seek(block * BLOCK)
         vd = f.read(BLOCK)
         if len(vd) < BLOCK or vd[1:6] != b"CD001":
-            raise AssemblyError(f"{base.name}: no volume descriptor set terminator", hint="check the ISO file")
+            raise AssemblyError(
+                _("{name}: no volume descriptor set terminator").format(name=base.name), hint=_("check the ISO file")
+            )
         if vd[0] == 255:
             break
         if (vd[0] == 1 and not found) or (vd[0] == 2 and vd[88:91] in JOLIET_ESCAPES):
             found.append((block, vd))
         elif vd[0] != 0:
-            kind = "an ISO 9660:1999 descriptor" if vd[0] == 2 else f"volume descriptor type {vd[0]}"
-            raise AssemblyError(f"{base.name}: {kind} the pycdlib engine cannot update", hint=XORRISO_HINT)
+            kind = _("an ISO 9660:1999 descriptor") if vd[0] == 2 else _("volume descriptor type {type}").format(type=vd[0])
+            raise AssemblyError(
+                _("{name}: {kind} the pycdlib engine cannot update").format(name=base.name, kind=kind), hint=_(XORRISO_HINT)
+            )
         block += 1
     f.seek((block + 1) * BLOCK)
     if f.read(6)[1:6] in (b"BEA01", b"NSR02", b"NSR03"):
-        raise AssemblyError(f"{base.name}: a UDF bridge: systems reading UDF would not see the added files",
-                            hint="use a base without UDF")
+        raise AssemblyError(_("{name}: a UDF bridge: systems reading UDF would not see the added files").format(name=base.name),
+                            hint=_("use a base without UDF"))
     return found
 
 
@@ -126,7 +131,7 @@ def new_record_bytes(ident: bytes, extent: int, size: int, date: bytes, is_dir: 
     if len(body) % 2 == 0:
         body += b"\0"
     if len(body) + 1 > 255:
-        raise AssemblyError("a name is too long for an ISO 9660 directory record", hint="shorten the file name")
+        raise AssemblyError(_("a name is too long for an ISO 9660 directory record"), hint=_("shorten the file name"))
     return bytes([len(body) + 1]) + body
 
 

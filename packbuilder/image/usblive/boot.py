@@ -14,6 +14,7 @@ from pathlib import Path
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError, ToolMissing
+from packbuilder.i18n import _
 from packbuilder.image import mbr
 from packbuilder.image.authenticode import read_signature
 from packbuilder.image.fat.dirent import clamp_epoch
@@ -101,14 +102,22 @@ def patch_efi_grub(root: Path, extras: Path) -> list[str]:
         if signature.signed:
             # Secure Boot firmware (or shim) would refuse the patched copy: the chain would be lost.
             raise AssemblyError(
-                f"{path.relative_to(root)}: a signed GRUB whose prefix {prefix.decode(errors='replace')!r} reads the "
-                f"whole drive; on a key it must be patched, which breaks its signature ({signature.describe()})",
-                hint="use --format iso for this base (its signed loaders are kept as they are), or a base whose "
-                "signed GRUB finds its config by file (Debian's and Ubuntu's do)",
+                _(
+                    "{file}: a signed GRUB whose prefix {prefix!r} reads the whole drive; on a key it must be patched,"
+                    " which breaks its signature ({signature})"
+                ).format(file=path.relative_to(root), prefix=prefix.decode(errors="replace"), signature=signature.describe()),
+                hint=_(
+                    "use --format iso for this base (its signed loaders are kept as they are), or a base whose signed"
+                    " GRUB finds its config by file (Debian's and Ubuntu's do)"
+                ),
             )
         new = b"(,1)" + prefix[2:]
         if len(new) >= room:
-            raise AssemblyError(f"{path.relative_to(root)}: no room to point its GRUB prefix {prefix!r} at partition 1")
+            raise AssemblyError(
+                _("{file}: no room to point its GRUB prefix {prefix!r} at partition 1").format(
+                    file=path.relative_to(root), prefix=prefix
+                )
+            )
         data[offset : offset + room] = new.ljust(room, b"\0")
         rel = path.relative_to(root)
         (extras / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -125,9 +134,11 @@ def detect_loader(root: Path) -> Loader:
     if (root / GRUB_CFG).is_file():
         return Loader("grub")
     raise AssemblyError(
-        "the base has neither an ISOLINUX config (isolinux.cfg) nor /boot/grub/grub.cfg: "
-        "its BIOS loader cannot be installed on a FAT32 key",
-        hint="use a live ISO started by ISOLINUX or GRUB (Debian live, Ubuntu and most others), or --format iso",
+        _(
+            "the base has neither an ISOLINUX config (isolinux.cfg) nor /boot/grub/grub.cfg: its BIOS loader cannot be"
+            " installed on a FAT32 key"
+        ),
+        hint=_("use a live ISO started by ISOLINUX or GRUB (Debian live, Ubuntu and most others), or --format iso"),
     )
 
 
@@ -155,7 +166,10 @@ def grub_core(work: Path, extras: Path, volume_id: int) -> bytes:
     tools.require("grub-mkimage")
     for needed in ("boot.img", "kernel.img", "diskboot.img"):
         if not (GRUB_PC / needed).is_file():
-            raise ToolMissing(f"{GRUB_PC / needed} not found", hint="install it (Debian/Ubuntu: apt-get install grub-pc-bin)")
+            raise ToolMissing(
+                _("{path} not found").format(path=GRUB_PC / needed),
+                hint=_("install it (Debian/Ubuntu: apt-get install grub-pc-bin)"),
+            )
     early = work / "early.cfg"
     fs_uuid = f"{volume_id >> 16:04x}-{volume_id & 0xFFFF:04x}"  # how GRUB's fat module names the volume id
     early.write_text(f"search --no-floppy --fs-uuid --set=root {fs_uuid}\nset prefix=($root)/boot/grub\n")
@@ -170,7 +184,11 @@ def grub_core(work: Path, extras: Path, volume_id: int) -> bytes:
             shutil.copyfile(path, modules / path.name)
     data = core.read_bytes()
     if len(data) > (PART_START - 1) * SECTOR:
-        raise AssemblyError(f"GRUB's core image is {len(data)} bytes, more than the 1 MiB gap before the partition")
+        raise AssemblyError(
+            _("GRUB's core image is {count_data} bytes, more than the 1 MiB gap before the partition").format(
+                count_data=len(data)
+            )
+        )
     return data
 
 
@@ -189,8 +207,10 @@ def check_core(core: bytes) -> None:
     start, count, segment = struct.unpack_from("<QHH", core, SECTOR - 12)
     if start != 2 or count != -(-len(core) // SECTOR) - 1 or segment != 0x820:
         raise AssemblyError(
-            f"unexpected GRUB core image blocklist ({start}, {count}, {segment:#x})",
-            hint="install GRUB 2.02 or later (grub-pc-bin)",
+            _("unexpected GRUB core image blocklist ({start}, {count}, {segment:#x})").format(
+                start=start, count=count, segment=segment
+            ),
+            hint=_("install GRUB 2.02 or later (grub-pc-bin)"),
         )
 
 
@@ -246,6 +266,8 @@ def persistence_menus(root: Path, extras: Path, loader: Loader, lang: str) -> li
     if edited:
         return []
     return [
-        "the base's boot menus have no live entry (boot=live) to copy: the persistence volume is used only when"
-        " 'persistence' is added to the kernel line by hand at boot"
+        _(
+            "the base's boot menus have no live entry (boot=live) to copy: the persistence volume is used only when"
+            " 'persistence' is added to the kernel line by hand at boot"
+        )
     ]

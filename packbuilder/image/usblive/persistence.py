@@ -11,6 +11,7 @@ from pathlib import Path
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import _
 from packbuilder.image.mbr import SECTOR
 
 PERSISTENCE_CONF = b"/ union\n"
@@ -56,6 +57,6 @@ def write_persistence(image: Path, work: Path, start: int, sectors: int, volume_
     commands.write_text("".join(f"sif /persistence.conf {field} @{epoch}\n" for field in ("atime", "mtime", "ctime", "crtime")))
     proc = tools.run(["debugfs", "-w", "-f", commands, f"{image}?offset={offset}"], env=env)
     if b"sif:" in proc.stderr or b"error" in proc.stderr.lower():
-        raise AssemblyError(f"debugfs could not set the times of persistence.conf: {proc.stderr.decode(errors='replace')}")
-
-
+        raise AssemblyError(
+            _("debugfs could not set the times of persistence.conf: {output}").format(output=proc.stderr.decode(errors="replace"))
+        )

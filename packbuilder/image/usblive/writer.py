@@ -12,6 +12,8 @@ from pathlib import Path
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError, InputError, ToolMissing
+from packbuilder.fsutil import format_size
+from packbuilder.i18n import _
 from packbuilder.image import mbr
 from packbuilder.image.fat import check_label
 from packbuilder.image.fat.geometry import MIB, PART_START, estimated_room, is_fat32, min_image_bytes
@@ -37,17 +39,35 @@ def plan_layout(size_bytes: int, persistence_bytes: int | None) -> Layout:
     end = (size_bytes // MIB) * MIB // SECTOR  # the last partition ends on a MiB boundary
     pers = -(-(persistence_bytes or 0) // MIB) * MIB // SECTOR
     if persistence_bytes is not None and pers * SECTOR < 8 * MIB:
-        raise InputError(f"a {persistence_bytes}-byte persistence volume is too small", hint="give at least 8 MiB")
+        raise InputError(
+            _("a {persistence_bytes}-byte persistence volume is too small").format(persistence_bytes=persistence_bytes),
+            hint=_("give at least 8 MiB"),
+        )
     fat_sectors = end - pers - PART_START
     if end >= 2**32:
-        raise AssemblyError(f"a {size_bytes}-byte image is too large for an MBR (at most 2 TiB)", hint="use a smaller --size")
+        raise AssemblyError(
+            _("a {size_bytes}-byte image is too large for an MBR (at most 2 TiB)").format(size_bytes=size_bytes),
+            hint=_("use a smaller --size"),
+        )
     if not is_fat32(fat_sectors):
         needed = pers * SECTOR + 2 * MIB + min_image_bytes()
+        if pers:
+            message = _(
+                "a {size_bytes}-byte image is too small: the FAT32 partition needs at least {fat_mib} MiB"
+                " besides the {persistence_bytes}-byte persistence volume (an image of at least {image_mib} MiB)"
+            )
+            hint = _("use a larger --size or a smaller --persistence")
+        else:
+            message = _(
+                "a {size_bytes}-byte image is too small: the FAT32 partition needs at least {fat_mib} MiB"
+                " (an image of at least {image_mib} MiB)"
+            )
+            hint = _("use a larger --size")
         raise AssemblyError(
-            f"a {size_bytes}-byte image is too small: the FAT32 partition needs at least {min_image_bytes() // MIB} MiB"
-            + (f" besides the {pers * SECTOR}-byte persistence volume" if pers else "")
-            + f" (an image of at least {needed // MIB} MiB)",
-            hint="use a larger --size" + (" or a smaller --persistence" if pers else ""),
+            message.format(
+                size_bytes=size_bytes, fat_mib=min_image_bytes() // MIB, persistence_bytes=pers * SECTOR, image_mib=needed // MIB
+            ),
+            hint=hint,
         )
     return Layout(fat_sectors, end - pers, pers)
 
@@ -57,11 +77,28 @@ def check_room(root: Node, layout: Layout, size_bytes: int) -> None:
     got = estimated_room(root, layout.fat_sectors)
     if not got.fits:
         pers = layout.persistence_sectors * SECTOR
+        if pers:
+            message = _(
+                "the base's and the pack's files need {needed} bytes ({needed_size}) but a {size_bytes}-byte image"
+                " with a {persistence_bytes}-byte persistence volume leaves {available} bytes ({available_size}) for them"
+            )
+            hint = _("use a larger key (--size), a smaller --persistence or leave apps out of the pack")
+        else:
+            message = _(
+                "the base's and the pack's files need {needed} bytes ({needed_size}) but a {size_bytes}-byte image"
+                " leaves {available} bytes ({available_size}) for them"
+            )
+            hint = _("use a larger key (--size) or leave apps out of the pack")
         raise AssemblyError(
-            f"the base's and the pack's files need {got.needed} bytes ({got.needed / MIB:.1f} MiB) but a {size_bytes}-byte image"
-            + (f" with a {pers}-byte persistence volume" if pers else "")
-            + f" leaves {got.available} bytes ({got.available / MIB:.1f} MiB) for them",
-            hint="use a larger key (--size)" + (", a smaller --persistence" if pers else "") + " or leave apps out of the pack",
+            message.format(
+                needed=got.needed,
+                needed_size=format_size(got.needed),
+                size_bytes=size_bytes,
+                persistence_bytes=pers,
+                available=got.available,
+                available_size=format_size(got.available),
+            ),
+            hint=hint,
         )
 
 
@@ -118,8 +155,8 @@ def _prepare(base: Path, tree: Path, work: Path, volume_id: int, live: LiveExtra
     if loader.kind == "syslinux":
         tools.require("syslinux")
         if not boot.SYSLINUX_MBR.is_file():
-            hint = "install it (Debian/Ubuntu: apt-get install syslinux-common)"
-            raise ToolMissing(f"{boot.SYSLINUX_MBR} not found", hint=hint)
+            hint = _("install it (Debian/Ubuntu: apt-get install syslinux-common)")
+            raise ToolMissing(_("{SYSLINUX_MBR} not found").format(SYSLINUX_MBR=boot.SYSLINUX_MBR), hint=hint)
         boot.syslinux_extras(root, extras, loader)
     if live.persistence_lang is not None:
         live.notes.extend(boot.persistence_menus(root, extras, loader, live.persistence_lang))
@@ -160,7 +197,7 @@ def _write(tmp: Path, fd: int, work: Path, args: _Args, prepared: _Prepared, iso
         if source is None:
             copy_file(node, fd, offset)
         elif copy_range(iso, fd, source[1], source[0], offset) != source[1]:
-            raise AssemblyError("the base ISO is shorter than its directory says", hint="download the base again")
+            raise AssemblyError(_("the base ISO is shorter than its directory says"), hint=_("download the base again"))
 
     os.ftruncate(fd, args.size_bytes)  # sparse: free clusters and the persistence volume's free blocks stay holes
     geo = format_partition_at(tmp, fd, layout.fat_sectors, args.label, args.volume_id)
@@ -206,9 +243,11 @@ def write_usb_live(
     live = live or LiveExtras()
     check_label(label, volume_id)
     if not base.is_file():
-        raise InputError(f"{base} is not a file", hint="give the base live ISO")
+        raise InputError(_("{base} is not a file").format(base=base), hint=_("give the base live ISO"))
     if not tree.is_dir():
-        raise AssemblyError(f"{tree} is not a folder", hint="pass the staged folder to write into the image")
+        raise AssemblyError(
+            _("{tree} is not a folder").format(tree=tree), hint=_("pass the staged folder to write into the image")
+        )
     layout = plan_layout(size_bytes, persistence_bytes)
     tools.require("mkfs.fat")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -228,6 +267,8 @@ def write_usb_live(
         os.replace(tmp, out)
         return live.notes
     except OSError as exc:
-        raise AssemblyError(f"cannot write {out}: {exc}", hint="check the free space and permissions there") from None
+        raise AssemblyError(
+            _("cannot write {out}: {exc}").format(out=out, exc=exc), hint=_("check the free space and permissions there")
+        ) from None
     finally:
         remove_tree(work)
