@@ -57,7 +57,7 @@ def _load_manifest(text: bytes, where: str) -> dict[str, Any]:
         return data
     except (ValueError, AssertionError, KeyError, TypeError):
         raise InputError(
-            _("{where}: {MANIFEST} is damaged").format(where=where, MANIFEST=MANIFEST),
+            _("{where}: {manifest} is damaged").format(where=where, manifest=MANIFEST),
             hint=_("the key cannot be checked; rebuild it"),
         ) from None
 
@@ -74,7 +74,7 @@ def user_data(manifest: dict[str, Any]) -> tuple[str, ...]:
 def _added(present: set[str], manifest: dict[str, Any]) -> list[str]:
     """Files in the folders packbuilder made (Apps/, AppImages/, Docs/, .packbuilder/...) that its
     manifest does not list. The key's root and folders the user made there are the user's."""
-    listed = {entry["path"] for entry in manifest["files"]} | {MANIFEST}
+    listed = {entry["path"] for entry in manifest["files"]} | {manifest}
     ours = tuple(f"{top}/" for top in {p.split("/", 1)[0] for p in listed if "/" in p})
     skip = user_data(manifest)
     return sorted(p for p in present - listed if p.startswith(ours) and not p.startswith(skip))
@@ -84,7 +84,7 @@ def verify_dir(root: Path) -> Report:
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise InputError(
-            _("{root} has no {MANIFEST}: not a packbuilder key").format(root=root, MANIFEST=MANIFEST),
+            _("{root} has no {manifest}: not a packbuilder key").format(root=root, manifest=MANIFEST),
             hint=_("give a folder, zip or image built by packbuilder"),
         )
     report = Report(manifest=_load_manifest(manifest_path.read_bytes(), str(root)))
@@ -107,7 +107,7 @@ def verify_zip(archive: Path) -> Report:
     with zipfile.ZipFile(archive) as zf:
         names = set(zf.namelist())
         if MANIFEST not in names:
-            raise InputError(_("{archive} has no {MANIFEST}: not a packbuilder key").format(archive=archive, MANIFEST=MANIFEST))
+            raise InputError(_("{archive} has no {manifest}: not a packbuilder key").format(archive=archive, manifest=MANIFEST))
         report = Report(manifest=_load_manifest(zf.read(MANIFEST), str(archive)))
         skip = user_data(report.manifest)
         for entry in report.manifest["files"]:
@@ -169,7 +169,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if path.is_dir():
         target = path / MANIFEST
         if not target.is_file():
-            raise InputError(_("{path} has no {MANIFEST}: not a packbuilder key").format(path=path, MANIFEST=MANIFEST))
+            raise InputError(_("{path} has no {manifest}: not a packbuilder key").format(path=path, manifest=MANIFEST))
         return _load_manifest(target.read_bytes(), str(path))
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
@@ -177,14 +177,14 @@ def read_manifest(path: Path) -> dict[str, Any]:
                 return _load_manifest(zf.read(MANIFEST), str(path))
             except KeyError:
                 raise InputError(
-                    _("{path} has no {MANIFEST}: not a packbuilder key").format(path=path, MANIFEST=MANIFEST)
+                    _("{path} has no {manifest}: not a packbuilder key").format(path=path, manifest=MANIFEST)
                 ) from None
     offset = fat_partition_offset(path)
     if offset is None:
         raise InputError(_("{path} is not a folder, zip or FAT disk image built by packbuilder").format(path=path))
     proc = tools.run(["mtype", "-i", f"{path}@@{offset}", f"::/{MANIFEST}"], env={"MTOOLS_SKIP_CHECK": "1"}, check=False)
     if proc.returncode != 0:
-        raise InputError(_("{path} has no {MANIFEST}: not a packbuilder key").format(path=path, MANIFEST=MANIFEST))
+        raise InputError(_("{path} has no {manifest}: not a packbuilder key").format(path=path, manifest=MANIFEST))
     return _load_manifest(proc.stdout, str(path))
 
 

@@ -126,8 +126,8 @@ def plan_targets(
         details += candidate_lines(view) if view else []
         hint = "; ".join(dict.fromkeys(r.hint for r in refusals))
         raise InputError(
-            _("refusing {count_refusals} of {count_args} target(s); nothing was written").format(
-                count_refusals=len(refusals), count_args=len(args)
+            _("refusing {refused} of {count} target(s); nothing was written").format(
+                refused=len(refusals), count=len(args)
             ),
             hint=hint,
             details=details,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packbuilder.errors import AssemblyError
-from packbuilder.i18n import _
+from packbuilder.i18n import _, ngettext
 from packbuilder.image.fat.names import case_key, folder_entries, name_problems
 
 MAX_FILE = 2**32 - 1  # FAT file sizes are 32-bit
@@ -120,9 +120,11 @@ def scan_tree(tree: Path) -> tuple[Node, list[str]]:
 
 def tree_error(tree: Path, problems: list[str]) -> AssemblyError:
     """One error listing every problem of ``tree``."""
-    count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+    count = len(problems)
     return AssemblyError(
-        _("{count} in {tree} for a FAT32 key").format(count=count, tree=tree),
+        ngettext("{count} problem in {tree} for a FAT32 key", "{count} problems in {tree} for a FAT32 key", count).format(
+            count=count, tree=tree
+        ),
         hint=_("rename or remove the paths listed, then build again"),
         details=problems,
     )

@@ -185,8 +185,8 @@ def grub_core(work: Path, extras: Path, volume_id: int) -> bytes:
     data = core.read_bytes()
     if len(data) > (PART_START - 1) * SECTOR:
         raise AssemblyError(
-            _("GRUB's core image is {count_data} bytes, more than the 1 MiB gap before the partition").format(
-                count_data=len(data)
+            _("GRUB's core image is {size} bytes, more than the 1 MiB gap before the partition").format(
+                size=len(data)
             )
         )
     return data

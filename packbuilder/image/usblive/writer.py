@@ -156,7 +156,7 @@ def _prepare(base: Path, tree: Path, work: Path, volume_id: int, live: LiveExtra
         tools.require("syslinux")
         if not boot.SYSLINUX_MBR.is_file():
             hint = _("install it (Debian/Ubuntu: apt-get install syslinux-common)")
-            raise ToolMissing(_("{SYSLINUX_MBR} not found").format(SYSLINUX_MBR=boot.SYSLINUX_MBR), hint=hint)
+            raise ToolMissing(_("{path} not found").format(path=boot.SYSLINUX_MBR), hint=hint)
         boot.syslinux_extras(root, extras, loader)
     if live.persistence_lang is not None:
         live.notes.extend(boot.persistence_menus(root, extras, loader, live.persistence_lang))
