@@ -200,10 +200,10 @@ def verify_compressed_image(image: Path) -> Report:
     from packbuilder.flash import load_map
     from packbuilder.flash.source import ImageReader
 
-    block_map, _ = load_map(image, None)
+    block_map, _found = load_map(image, None)
     reader = ImageReader(image, block_map)
     pool: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
-    for _ in range(3):  # one being hashed, one being decompressed, one spare
+    for _slot in range(3):  # one being hashed, one being decompressed, one spare
         pool.put(mmap.mmap(-1, 4 * 2**20))
     report = Report()
     try:

@@ -349,3 +349,41 @@ def test_the_check_refuses_english_and_accepts_translations() -> None:
         "    raise refuse(_('an offset of {n}').format(n=n), 'EFI', hint=_('use xorriso'))\n"
     )
     assert accepted == []
+
+
+def _rebinds_underscore(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """The function assigns ``_`` itself (``for _ in``, ``a, _ = ``, ``with … as _``), not in a nested scope."""
+    todo: list[ast.AST] = list(function.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        if isinstance(node, ast.Name) and node.id == "_" and isinstance(node.ctx, ast.Store):
+            return True
+        todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _calls_underscore(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_" for n in ast.walk(function)
+    )
+
+
+def shadowed_translations(tree: ast.Module, path: str) -> list[str]:
+    """Functions that call ``_()`` but also use ``_`` as a throwaway name: ``_`` is then a local variable
+    for the whole function, and the translation call fails (UnboundLocalError, or calls a number)."""
+    return [
+        f"{path}:{node.lineno}: {node.name}() calls _() but assigns _ too: name the throwaway value"
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _rebinds_underscore(node) and _calls_underscore(node)
+    ]
+
+
+def test_no_function_of_the_checked_modules_hides_the_translation_function() -> None:
+    found = [line for path in modules(CHECKED) for line in shadowed_translations(parse(path), str(path.relative_to(ROOT)))]
+    assert found == []
+    example = ast.parse("def f(pairs):\n    for _ in pairs:\n        pass\n    return _('done')\n")
+    assert len(shadowed_translations(example, "x.py")) == 1

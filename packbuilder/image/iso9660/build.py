@@ -76,7 +76,7 @@ class HierarchyBuild:
         nodes: list[PathTableNode] = []
         pos = 0
         while pos + 8 <= len(raw) and raw[pos]:
-            length, _, extent, parent_no = struct.unpack_from("<BBIH", raw, pos)
+            length, _ext_length, extent, parent_no = struct.unpack_from("<BBIH", raw, pos)
             ident = raw[pos + 8 : pos + 8 + length]
             parent = nodes[parent_no - 1] if nodes and 0 < parent_no <= len(nodes) else None
             node = PathTableNode(ident=ident, extent=extent, parent=parent)
