@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -12,8 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from packbuilder.i18n import _
+from packbuilder.ui import NO_METER, Meter
 
 COPY_CHUNK = 1 << 20
+FOLLOWED = 32 << 20  # files at least this large are followed while hashed (a progress bar moves through them)
 
 
 @contextmanager
@@ -154,3 +157,15 @@ def copy_regular(source: Path, dest: Path, limit: int, feed: Callable[[bytes], o
                 if feed is not None:
                     feed(block)
     return copied
+
+
+def sha256_file(path: Path, meter: Meter = NO_METER) -> str:
+    """The sha256 (hex) of a file, ``meter`` told of its bytes (followed while a large one is read)."""
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < FOLLOWED:  # a small file: told once read, no watching thread for it
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            meter.advance(size)
+            return digest
+        with meter.reading(fh.fileno()):
+            return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -24,8 +24,10 @@ from urllib.parse import quote
 from packbuilder import __version__, tools
 from packbuilder.errors import InputError
 from packbuilder.fetch.hashes import hash_file
+from packbuilder.fsutil import FOLLOWED, sha256_file
 from packbuilder.i18n import _
 from packbuilder.site import OS_LIST
+from packbuilder.ui import OUTPUT, Output
 from packbuilder.verify import read_manifest
 
 if TYPE_CHECKING:
@@ -76,7 +78,19 @@ def _place(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
 
 
-def collect(outputs: list[Path], images_dir: Path) -> list[Published]:
+def _hash(path: Path, output: Output) -> str:
+    """The file's sha256; a bar for a large one (a block map or a small image is hashed at once)."""
+    size = path.stat().st_size
+    if size < FOLLOWED:
+        return sha256_file(path)
+    with output.meter(_("Hashing {name}").format(name=path.name), size) as meter:
+        return sha256_file(path, meter)
+
+
+def collect(outputs: list[Path], images_dir: Path, output: Output | None = None) -> list[Published]:
+    """The images copied (or linked) into ``images_dir``, hashed, with their compressed copies and block
+    maps; the bytes show through ``output`` (by default the command's)."""
+    output = output or OUTPUT
     images_dir.mkdir(parents=True, exist_ok=True)
     published = []
     names = set()
@@ -92,24 +106,28 @@ def collect(outputs: list[Path], images_dir: Path) -> list[Published]:
         dest = images_dir / src.name
         if dest.resolve() != src.resolve():
             _place(src, dest)
-        downloads = derived_files(dest) if FORMAT_OF_SUFFIX.get(dest.suffix) == "usb" else ()
-        published.append(Published(src.name, dest, dest.stat().st_size, hash_file(dest), manifest, downloads))
+        downloads = derived_files(dest, output) if FORMAT_OF_SUFFIX.get(dest.suffix) == "usb" else ()
+        published.append(Published(src.name, dest, dest.stat().st_size, _hash(dest, output), manifest, downloads))
     return sorted(published, key=lambda p: p.name)
 
 
-def derived_files(image: Path) -> tuple[Download, ...]:
+def derived_files(image: Path, output: Output | None = None) -> tuple[Download, ...]:
     """Write the compressed copies and the block map of a USB image beside it (same bytes each time)."""
     from packbuilder.flash.bmap import scan, to_xml
     from packbuilder.flash.compressed import compress_xz, compress_zst
 
+    output = output or OUTPUT
+    size = image.stat().st_size
     bmap = image.with_name(image.name + ".bmap")
-    bmap.write_text(to_xml(scan(image)), encoding="utf-8")
+    with output.meter(_("Block map of {name}").format(name=image.name), size) as meter:
+        bmap.write_text(to_xml(scan(image, meter)), encoding="utf-8")
     made = [bmap]
     for suffix, compress in ((".xz", compress_xz), (".zst", compress_zst)):
         dest = image.with_name(image.name + suffix)
-        compress(image, dest)
+        with output.meter(_("Compressing {name}").format(name=dest.name), size) as meter:
+            compress(image, dest, meter)
         made.append(dest)
-    return tuple(Download(p.name, p.suffix[1:], p.stat().st_size, hash_file(p)) for p in made)
+    return tuple(Download(p.name, p.suffix[1:], p.stat().st_size, _hash(p, output)) for p in made)
 
 
 def write_sha256sums(images: list[Published], images_dir: Path) -> Path:
@@ -320,12 +338,17 @@ OS_LIST_ICON = "os_list_icon.svg"
 
 
 def add_torrents(
-    files: list[Path], site: Path, base_url: str | None, trackers: list[str], dates: list[str | None]
+    files: list[Path],
+    site: Path,
+    base_url: str | None,
+    trackers: list[str],
+    dates: list[str | None],
+    output: Output | None = None,
 ) -> dict[str, TorrentInfo]:
     """A .torrent per file, web-seeded from the site (none without a base URL); stale ones removed."""
     from packbuilder.torrent import remove_stale, torrent_date, write_torrents
 
-    made = write_torrents(files, site, base_url, trackers, torrent_date(dates)) if base_url else {}
+    made = write_torrents(files, site, base_url, trackers, torrent_date(dates), output or OUTPUT) if base_url else {}
     remove_stale(site / "images", made.values())
     return made
 
@@ -342,7 +365,10 @@ def publish(
     sign_key: Path | None = None,
     base_url: str | None = None,
     trackers: tuple[str, ...] = (),
+    output: Output | None = None,
 ) -> list[Published]:
+    """The site: images, their downloads, SHA256SUMS (signed with ``sign_key``), SBOMs, torrents and the
+    pages. Long parts (hashing, compressing) show their bytes through ``output`` (by default the command's)."""
     from packbuilder.site import render_site
     from packbuilder.torrent import annotate, check_base_url, check_tracker
 
@@ -351,11 +377,11 @@ def publish(
         base_url = check_base_url(base_url)
     trackers = tuple(check_tracker(t) for t in trackers)
     images_dir = site / "images"
-    images = collect(outputs, images_dir)
+    images = collect(outputs, images_dir, output)
     # Every published image file gets a torrent: the raw image and its compressed copies.
     files = [(p.path, p.date) for p in images]
     files += [(images_dir / d.name, p.date) for p in images for d in p.downloads if d.kind != "bmap"]
-    torrents = add_torrents([f for f, _ in files], site, base_url, list(trackers), [d for _, d in files])
+    torrents = add_torrents([f for f, _date in files], site, base_url, list(trackers), [d for _file, d in files], output)
     sums = write_sha256sums(images, images_dir)
     add_sums(sums, [t.torrent for t in torrents.values()])
     if sign_key is not None:

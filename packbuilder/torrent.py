@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError, InputError
 from packbuilder.i18n import _
+from packbuilder.ui import NO_METER, OUTPUT, Meter, Output
 
 SUFFIX = ".torrent"
 # When neither SOURCE_DATE_EPOCH nor an image date is known (the same constant as build dates).
@@ -108,8 +109,10 @@ def piece_size(size: int) -> int:
     return piece
 
 
-def make_torrent(path: Path, web_seeds: list[str], trackers: list[str], created: dt.datetime) -> TorrentInfo:
-    """Hash ``path`` into ``path.torrent`` (written beside it, replaced if there)."""
+def make_torrent(
+    path: Path, web_seeds: list[str], trackers: list[str], created: dt.datetime, meter: Meter = NO_METER
+) -> TorrentInfo:
+    """Hash ``path`` into ``path.torrent`` (written beside it, replaced if there), the pieces hashed told to ``meter``."""
     import torf
 
     size = path.stat().st_size
@@ -128,8 +131,16 @@ def make_torrent(path: Path, web_seeds: list[str], trackers: list[str], created:
         private=None,
         randomize_infohash=False,
     )
+    told = 0
+
+    def hashed(_torrent: object, _path: object, pieces_done: int, _pieces_total: int) -> None:
+        nonlocal told  # torf reports pieces done so far; the meter takes bytes added (None: go on hashing)
+        done = min(size, pieces_done * torrent.piece_size)
+        meter.advance(done - told)
+        told = done
+
     try:
-        torrent.generate(threads=max(1, min(4, os.cpu_count() or 1)))
+        torrent.generate(threads=max(1, min(4, os.cpu_count() or 1)), callback=hashed, interval=0.2)
         target = path.with_name(path.name + SUFFIX)
         torrent.write(target, overwrite=True)
     except torf.TorfError as exc:
@@ -147,7 +158,7 @@ def make_torrent(path: Path, web_seeds: list[str], trackers: list[str], created:
 
 
 def write_torrents(
-    files: list[Path], root: Path, base_url: str, trackers: list[str], created: dt.datetime
+    files: list[Path], root: Path, base_url: str, trackers: list[str], created: dt.datetime, output: Output | None = None
 ) -> dict[str, TorrentInfo]:
     """One torrent per file (each under ``root``), web seed = base URL + its path in ``root``.
 
@@ -158,7 +169,9 @@ def write_torrents(
     made = {}
     for path in sorted(files):
         relative = path.relative_to(root).as_posix()
-        made[relative] = make_torrent(path, [web_seed(base, relative)], announce, created)
+        label = _("Torrent of {name}").format(name=path.name)
+        with (output or OUTPUT).meter(label, path.stat().st_size) as meter:
+            made[relative] = make_torrent(path, [web_seed(base, relative)], announce, created, meter)
     return made
 
 

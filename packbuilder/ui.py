@@ -9,20 +9,104 @@ What a command prints goes through :class:`Output`:
 - ``text``: a document the user asked for (``--version``), always;
 - ``emit_json``: the one JSON document of ``--json``;
 - ``warn`` and ``error`` on stderr (``warn`` silent with ``--quiet``), ``prompt`` before a question;
-- ``bars``: the progress bars of long operations, on a terminal only (:class:`Bars`).
+- ``bars``: the progress bars of long operations, on a terminal only (:class:`Bars`);
+- ``step``: a long step (a spinner, then how long it took); inside it, ``meter``: a bar with the bytes
+  done, for the parts whose size is known (an image written, a file hashed or compressed). The code
+  doing the work takes a :class:`Meter` (``NO_METER`` by default: library calls show nothing).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console, RenderableType
+    from rich.progress import Progress, TaskID
+    from rich.status import Status
+
+
+class Meter:
+    """The bytes of one long step, told by the code that does the work: ``total`` once it is known,
+    then ``advance`` (or ``reading``/``growing`` for work done by another program). This one shows
+    nothing: it is what library calls, ``--quiet`` and ``--json`` get."""
+
+    def total(self, nbytes: int | None) -> None:
+        """The step's size in bytes (None: unknown, the bar then only pulses)."""
+
+    def advance(self, nbytes: int) -> None:
+        """``nbytes`` more bytes are done (any thread may call it)."""
+
+    @contextlib.contextmanager
+    def following(self, probe: Callable[[], int]) -> Iterator[None]:
+        """While the block runs, ``probe()`` (bytes done so far) is read a few times a second."""
+        yield
+
+    def reading(self, fd: int) -> contextlib.AbstractContextManager[None]:
+        """Follow the read offset of ``fd``: a file another program (xz) or a library reads."""
+        return self.following(lambda: os.lseek(fd, 0, os.SEEK_CUR))
+
+    def growing(self, path: Path) -> contextlib.AbstractContextManager[None]:
+        """Follow the size of ``path``: a file another program (xorriso) writes."""
+
+        def size() -> int:
+            try:
+                return path.stat().st_size
+            except OSError:  # not created yet
+                return 0
+
+        return self.following(size)
+
+
+NO_METER = Meter()
+
+
+class _BarMeter(Meter):
+    """A rich bar with the bytes done, the speed and the time left."""
+
+    def __init__(self, bars: Progress, task: TaskID):
+        self.bars, self.task = bars, task
+
+    def total(self, nbytes: int | None) -> None:
+        self.bars.update(self.task, total=nbytes)
+
+    def advance(self, nbytes: int) -> None:
+        self.bars.advance(self.task, nbytes)
+
+    @contextlib.contextmanager
+    def following(self, probe: Callable[[], int]) -> Iterator[None]:
+        stop = threading.Event()
+        start = self.bars.tasks[self.task].completed
+
+        def poll() -> None:
+            while not stop.wait(0.2):
+                with contextlib.suppress(OSError, ValueError):  # the file was closed meanwhile
+                    self.bars.update(self.task, completed=start + probe())
+
+        thread = threading.Thread(target=poll, name="meter", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+        self.bars.update(self.task, completed=start + probe())  # the last bytes, read after the last poll
+
+    def finish(self) -> None:
+        """Done: a bar whose size was known ends full (an estimated size may be a little off)."""
+        task = self.bars.tasks[self.task]
+        if task.total is not None:
+            self.bars.update(self.task, completed=task.total)
+        else:
+            self.bars.update(self.task, total=task.completed)
 
 
 class Bars:
@@ -78,6 +162,25 @@ class Bars:
         self.bars.remove_task(task)
 
 
+def _bytes_column() -> Any:
+    """Bytes done, the total and the speed in the language of the messages: « 1,2 Go / 4 Go, 85 Mo/s »."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    from packbuilder.fsutil import format_size
+    from packbuilder.i18n import _
+
+    class BytesColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            done = format_size(int(task.completed))
+            text = done if task.total is None else f"{done} / {format_size(int(task.total))}"
+            if task.speed:
+                text = _("{done}, {speed}/s").format(done=text, speed=format_size(int(task.speed)))
+            return Text(text, style="progress.download")
+
+    return BytesColumn()
+
+
 @dataclass
 class Output:
     json_mode: bool = False
@@ -87,6 +190,7 @@ class Output:
     def __post_init__(self) -> None:
         self._out: Console | None = None
         self._err: Console | None = None
+        self._status: Status | None = None  # the spinner of the step under way
 
     @property
     def out(self) -> Console:
@@ -127,9 +231,46 @@ class Output:
         import time
 
         start = time.monotonic()
-        with self.err.status(label, spinner="dots"):
-            yield
-        self.err.print(f"{label} ({time.monotonic() - start:.1f} s)", markup=False)
+        with self.err.status(label, spinner="dots") as status:
+            self._status = status
+            try:
+                yield
+            finally:
+                self._status = None
+        from packbuilder.i18n import current_language
+
+        seconds = f"{time.monotonic() - start:.1f}"
+        seconds = seconds.replace(".", ",") if current_language() == "fr" else seconds
+        self.err.print(f"{label} ({seconds} s)", markup=False)
+
+    @contextlib.contextmanager
+    def meter(self, label: str, total: int | None = None) -> Iterator[Meter]:
+        """A part of a long step whose bytes are known: a bar with bytes done, speed and time left, on a
+        terminal only (else :data:`NO_METER`); the step's spinner waits while the bar runs, and the bar
+        stays on screen once done."""
+        if not self.progress_enabled:
+            yield NO_METER
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        status = self._status
+        if status is not None:
+            status.stop()  # one live display at a time on a console
+        bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            _bytes_column(),
+            TimeRemainingColumn(),
+            console=self.err,
+        )
+        meter = _BarMeter(bars, bars.add_task(label, total=total))
+        try:
+            with bars:
+                yield meter
+                meter.finish()
+        finally:
+            if status is not None:
+                status.start()
 
     def emit_json(self, document: Any) -> None:
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n")

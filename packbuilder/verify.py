@@ -7,15 +7,20 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packbuilder import tools
 from packbuilder.errors import CheckFailed, InputError
-from packbuilder.fetch.hashes import hash_file, new_hasher
+from packbuilder.fetch.hashes import new_hasher
+from packbuilder.fsutil import sha256_file
 from packbuilder.i18n import _
 from packbuilder.image.mbr import SECTOR, read_mbr
 from packbuilder.paths import check_relpath
 from packbuilder.stage import MANIFEST
+from packbuilder.ui import NO_METER, Meter
+
+if TYPE_CHECKING:
+    from packbuilder.ui import Output
 
 # What a person writes on the key, never checked: their documents (and the apps' settings, listed
 # in the manifest's ``apps[].data``).
@@ -74,13 +79,13 @@ def user_data(manifest: dict[str, Any]) -> tuple[str, ...]:
 def _added(present: set[str], manifest: dict[str, Any]) -> list[str]:
     """Files in the folders packbuilder made (Apps/, AppImages/, Docs/, .packbuilder/...) that its
     manifest does not list. The key's root and folders the user made there are the user's."""
-    listed = {entry["path"] for entry in manifest["files"]} | {manifest}
+    listed = {entry["path"] for entry in manifest["files"]} | {MANIFEST}
     ours = tuple(f"{top}/" for top in {p.split("/", 1)[0] for p in listed if "/" in p})
     skip = user_data(manifest)
     return sorted(p for p in present - listed if p.startswith(ours) and not p.startswith(skip))
 
 
-def verify_dir(root: Path) -> Report:
+def verify_dir(root: Path, meter: Meter = NO_METER) -> Report:
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise InputError(
@@ -89,30 +94,34 @@ def verify_dir(root: Path) -> Report:
         )
     report = Report(manifest=_load_manifest(manifest_path.read_bytes(), str(root)))
     skip = user_data(report.manifest)
-    for entry in report.manifest["files"]:
-        if entry["path"].startswith(skip):
-            continue
+    entries = [entry for entry in report.manifest["files"] if not entry["path"].startswith(skip)]
+    meter.total(sum(entry["size"] for entry in entries))
+    for entry in entries:
         path = root / entry["path"]
         report.checked += 1
         if path.is_symlink() or not path.is_file():
             report.missing.append(entry["path"])
-        elif path.stat().st_size != entry["size"] or hash_file(path) != entry["sha256"]:
+            meter.advance(entry["size"])
+        elif path.stat().st_size != entry["size"]:
+            report.changed.append(entry["path"])
+            meter.advance(entry["size"])
+        elif sha256_file(path, meter) != entry["sha256"]:
             report.changed.append(entry["path"])
     present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
     report.added = _added(present, report.manifest)
     return report
 
 
-def verify_zip(archive: Path) -> Report:
+def verify_zip(archive: Path, meter: Meter = NO_METER) -> Report:
     with zipfile.ZipFile(archive) as zf:
         names = set(zf.namelist())
         if MANIFEST not in names:
             raise InputError(_("{archive} has no {manifest}: not a packbuilder key").format(archive=archive, manifest=MANIFEST))
         report = Report(manifest=_load_manifest(zf.read(MANIFEST), str(archive)))
         skip = user_data(report.manifest)
-        for entry in report.manifest["files"]:
-            if entry["path"].startswith(skip):
-                continue
+        entries = [entry for entry in report.manifest["files"] if not entry["path"].startswith(skip)]
+        meter.total(sum(entry["size"] for entry in entries))
+        for entry in entries:
             report.checked += 1
             if entry["path"] not in names:
                 report.missing.append(entry["path"])
@@ -121,6 +130,7 @@ def verify_zip(archive: Path) -> Report:
             with zf.open(entry["path"]) as fh:
                 while block := fh.read(1 << 20):
                     hasher.update(block)
+                    meter.advance(len(block))
             if hasher.hexdigest() != entry["sha256"]:
                 report.changed.append(entry["path"])
         report.added = _added({n for n in names if not n.endswith("/")}, report.manifest)
@@ -148,7 +158,7 @@ def partitions_end(image: Path) -> int:
     return max((part.end * SECTOR for part in table.partitions), default=0) if table is not None else 0
 
 
-def verify_image(image: Path) -> Report:
+def verify_image(image: Path, meter: Meter = NO_METER) -> Report:
     offset = fat_partition_offset(image)
     if offset is None:
         raise InputError(_("{image} is not a folder, zip or FAT disk image built by packbuilder").format(image=image))
@@ -161,7 +171,7 @@ def verify_image(image: Path) -> Report:
     with tempfile.TemporaryDirectory(prefix="packbuilder-verify-") as tmp:
         env = {"MTOOLS_SKIP_CHECK": "1"}
         tools.run(["mcopy", "-s", "-n", "-i", f"{image}@@{offset}", "::/", tmp], env=env)
-        return verify_dir(Path(tmp))
+        return verify_dir(Path(tmp), meter)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -188,7 +198,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return _load_manifest(proc.stdout, str(path))
 
 
-def verify_compressed_image(image: Path) -> Report:
+def verify_compressed_image(image: Path, meter: Meter = NO_METER) -> Report:
     """A compressed USB image (.img.xz, .img.zst, .img.gz), streamed, never unpacked to disk: each range of
     its block map (beside it) against the map's sha256, else the whole raw image against the SHA256SUMS
     line of the uncompressed image beside it. ``checked`` counts ranges; ``changed`` names those that differ.
@@ -206,8 +216,10 @@ def verify_compressed_image(image: Path) -> Report:
     for _slot in range(3):  # one being hashed, one being decompressed, one spare
         pool.put(mmap.mmap(-1, 4 * 2**20))
     report = Report()
+    meter.total(block_map.mapped_bytes if block_map is not None else reader.size)
     try:
         for chunk in reader.chunks(pool, 4 * 2**20):
+            meter.advance(chunk.length)
             pool.put(chunk.buf)
     except VerificationError as exc:
         report.changed.append(exc.message)
@@ -236,24 +248,31 @@ def _lookup(lines: list[str], name: str) -> str | None:
     return None
 
 
-def verify_output(path: Path) -> Report:
+def verify_output(path: Path, output: Output | None = None) -> Report:
+    """Check a built key (folder, zip, usb image, compressed image) against its manifest; the bytes
+    read show as a bar through ``output`` (by default the command's: :data:`packbuilder.ui.OUTPUT`)."""
     from packbuilder.flash.compressed import kind
+    from packbuilder.ui import OUTPUT
 
     if not path.exists():
         raise InputError(_("{path} does not exist").format(path=path))
-    if path.is_file() and kind(path) != "raw":
-        return verify_compressed_image(path)
-    if path.is_dir():
-        return verify_dir(path)
-    if zipfile.is_zipfile(path):
-        return verify_zip(path)
-    return verify_image(path)
+    with (output or OUTPUT).meter(_("Checking {output}").format(output=path.name)) as meter:
+        if path.is_file() and kind(path) != "raw":
+            return verify_compressed_image(path, meter)
+        if path.is_dir():
+            return verify_dir(path, meter)
+        if zipfile.is_zipfile(path):
+            return verify_zip(path, meter)
+        return verify_image(path, meter)
 
 
-def check_sums(image: Path, sums: Path) -> str | None:
-    """Compare a published image with its line in a SHA256SUMS file (GNU coreutils format).
+def check_sums(image: Path, sums: Path, output: Output | None = None) -> str | None:
+    """Compare a published image with its line in a SHA256SUMS file (GNU coreutils format), the bytes
+    hashed shown through ``output`` (by default the command's).
 
     Returns None when it matches, else a sentence saying what is wrong."""
+    from packbuilder.ui import OUTPUT
+
     try:
         lines = sums.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -264,7 +283,8 @@ def check_sums(image: Path, sums: Path) -> str | None:
             _("{sums} has no line for {name}").format(sums=sums, name=image.name),
             hint=_("give the SHA256SUMS published with this image"),
         )
-    actual = hash_file(image)
+    with (output or OUTPUT).meter(_("Hashing {output}").format(output=image.name), image.stat().st_size) as meter:
+        actual = sha256_file(image, meter)
     if actual != expected:
         return _("{name} does not match {sums}: expected {expected}, got {actual} (damaged or incomplete download)").format(
             name=image.name, sums=sums.name, expected=expected, actual=actual

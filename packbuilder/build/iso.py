@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from packbuilder.i18n import _
 from packbuilder.model import LiveKind
 from packbuilder.model.build import IsoEngine
+from packbuilder.ui import NO_METER, Meter
 
 if TYPE_CHECKING:
     from packbuilder.image.inspect import BootLayout
@@ -73,8 +74,11 @@ def base_live_kind(base: Path) -> LiveKind:
     return LiveKind(live_kind(base))
 
 
-def build_iso(lock: Lock, tree: Path, request: IsoRequest, out: Path, epoch: int, work: Path) -> IsoReport:
-    """Inspect the base, refuse what the engine cannot keep booting, plan, and (unless a dry run) write ``out``."""
+def build_iso(
+    lock: Lock, tree: Path, request: IsoRequest, out: Path, epoch: int, work: Path, meter: Meter = NO_METER
+) -> IsoReport:
+    """Inspect the base, refuse what the engine cannot keep booting, plan, and (unless a dry run) write
+    ``out``, its bytes told to ``meter``."""
     from packbuilder.image import live
     from packbuilder.image.inspect import inspect_iso
     from packbuilder.image.iso import check_engine, choose_engine, plan_overlay, write_iso
@@ -92,5 +96,5 @@ def build_iso(lock: Lock, tree: Path, request: IsoRequest, out: Path, epoch: int
         extra_files, extra_replace = live.layer_files(lock, tree, request.base, epoch, work, "PACK", request.dry_run)
     plan = plan_overlay(request.base, tree, epoch, extra_files=extra_files, extra_replace=extra_replace, work=work / "root")
     if not request.dry_run:
-        write_iso(plan, out, engine, layout)
+        write_iso(plan, out, engine, layout, meter)
     return IsoReport(request, layout, engine, kind, layer_path, len(plan.files), plan.added_bytes)

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 from packbuilder.build.iso import IsoReport, IsoRequest, build_iso
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
-from packbuilder.fetch.hashes import hash_file
 from packbuilder.i18n import _, ngettext
-from packbuilder.fsutil import atomic_write_bytes, format_size, staged_output
+from packbuilder.fsutil import atomic_write_bytes, format_size, sha256_file, staged_output
 from packbuilder.model.build import OutputFormat
 from packbuilder.plan.lock import key_bytes, lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage
+from packbuilder.ui import NO_METER, Meter
 
 if TYPE_CHECKING:
     from packbuilder.model.lock import Lock
@@ -44,10 +44,11 @@ def volume_id(lock: Lock) -> int:
     return int(lock_digest(lock)[:8], 16)
 
 
-def write_zip(tree: Path, out: Path, epoch: int) -> None:
+def write_zip(tree: Path, out: Path, epoch: int, meter: Meter = NO_METER) -> None:
     """A deterministic zip: sorted entries, one fixed date, fixed modes, streamed file by file."""
     date_time = time.gmtime(max(epoch, ZIP_EPOCH_MIN))[:6]
     paths = sorted(tree.rglob("*"), key=lambda p: p.relative_to(tree).as_posix())
+    meter.total(sum(p.stat().st_size for p in paths if p.is_file()))
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6, allowZip64=True) as zf:
         for path in paths:
             rel = path.relative_to(tree).as_posix()
@@ -62,12 +63,14 @@ def write_zip(tree: Path, out: Path, epoch: int) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.file_size = path.stat().st_size
             with path.open("rb") as src, zf.open(info, "w", force_zip64=info.file_size > 2**31) as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+                while block := src.read(1 << 20):
+                    dst.write(block)
+                    meter.advance(len(block))
 
 
-def write_sha256_file(out: Path) -> str:
+def write_sha256_file(out: Path, meter: Meter = NO_METER) -> str:
     """Hash ``out`` and write ``OUT.sha256`` beside it (``sha256sum -c`` format); return the digest."""
-    digest = hash_file(out)
+    digest = sha256_file(out, meter)
     atomic_write_bytes(out.with_name(out.name + ".sha256"), f"{digest}  {out.name}\n".encode())
     return digest
 
@@ -236,10 +239,14 @@ def _build(
             dry = build_iso(lock, tree, iso, staging / "dry-run.iso", build_epoch(lock), staging / "iso")
             return BuiltOutput(out, iso=dry, written=False)
         with staged_output(out, before_replace=_clear_previous) as target:
-            with output.step(_("Writing {output}").format(output=out.name)):
-                report = _write_format(lock, fmt, tree, target, staging, size_bytes, label, iso, persistence_bytes, output)
-        with output.step(_("Hashing {output}").format(output=out.name)):
-            digest = write_sha256_file(out) if fmt.has_sha256_file else None
+            writing = _("Writing {output}").format(output=out.name)
+            with output.step(writing), output.meter(writing) as meter:
+                report = _write_format(lock, fmt, tree, target, staging, extra, output, meter)
+        digest = None
+        if fmt.has_sha256_file:
+            hashing = _("Hashing {output}").format(output=out.name)
+            with output.step(hashing), output.meter(hashing, out.stat().st_size) as meter:
+                digest = write_sha256_file(out, meter)
         return BuiltOutput(out, digest, report)
     except (OSError, zipfile.BadZipFile) as exc:
         raise AssemblyError(_("cannot build {out}: {exc}").format(out=out, exc=exc)) from None
@@ -260,21 +267,21 @@ def _write_format(
     tree: Path,
     target: Path,
     staging: Path,
-    size_bytes: int | None,
-    label: str | None,
-    iso: IsoRequest | None,
-    persistence_bytes: int | None,
+    extra: tuple[int | None, str | None, IsoRequest | None, int | None],
     output: Output,
+    meter: Meter,
 ) -> IsoReport | None:
-    """Write ``tree`` as ``fmt`` (any format but dir) at ``target`` (a path that does not exist yet)."""
+    """Write ``tree`` as ``fmt`` (any format but dir) at ``target`` (a path that does not exist yet),
+    its bytes told to ``meter``. ``extra``: size, label, ISO request and persistence size, as :func:`build`'s."""
+    size_bytes, label, iso, persistence_bytes = extra
     epoch = build_epoch(lock)
     size = key_bytes(lock, size_bytes)
     label_text = (label or lock.pack.label).upper()
     if fmt is OutputFormat.ZIP:
-        write_zip(tree, target, epoch)
+        write_zip(tree, target, epoch, meter)
     elif fmt is OutputFormat.ISO:
         assert iso is not None
-        return build_iso(lock, tree, iso, target, epoch, staging / "iso")
+        return build_iso(lock, tree, iso, target, epoch, staging / "iso", meter)
     elif fmt is OutputFormat.USB_LIVE:
         from packbuilder.image import live
         from packbuilder.image.iso import live_kind
@@ -284,10 +291,13 @@ def _write_format(
         extras = LiveExtras(persistence_lang=lock.pack.locale if persistence_bytes else None)
         if live_kind(iso.base) == "debian-live-boot":  # the same live layer as an ISO overlay, the tree at the root
             extras.files, extras.replace = live.layer_files(lock, tree, iso.base, epoch, staging / "live", prefix="")
-        for note in write_usb_live(iso.base, tree, target, size, label_text, volume_id(lock), epoch, persistence_bytes, extras):
+        notes = write_usb_live(
+            iso.base, tree, target, size, label_text, volume_id(lock), epoch, persistence_bytes, extras, meter
+        )
+        for note in notes:
             output.warn(note)
     else:
         from packbuilder.image.fat import write_fat_image
 
-        write_fat_image(tree, target, size, label_text, volume_id(lock), epoch)
+        write_fat_image(tree, target, size, label_text, volume_id(lock), epoch, meter)
     return None

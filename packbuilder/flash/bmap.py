@@ -20,6 +20,7 @@ from pathlib import Path
 
 from packbuilder.errors import InputError
 from packbuilder.i18n import _
+from packbuilder.ui import NO_METER, Meter
 
 BLOCK = 4096
 SCAN_CHUNK = 4 * 2**20
@@ -85,12 +86,13 @@ def _data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
         pos = end
 
 
-def scan(image: Path) -> BlockMap:
-    """The map of ``image``: its data extents minus the blocks that are all zeros, each range hashed."""
+def scan(image: Path, meter: Meter = NO_METER) -> BlockMap:
+    """The map of ``image``: its data extents minus the blocks that are all zeros, each range hashed;
+    ``meter`` follows the reading (holes are skipped at once)."""
     size = image.stat().st_size
     ranges: list[Range] = []
     current: tuple[int, int, hashlib._Hash] | None = None
-    with image.open("rb", buffering=0) as fh:
+    with image.open("rb", buffering=0) as fh, meter.reading(fh.fileno()):
         for ext_start, ext_end in _data_extents(fh.fileno(), size):
             fh.seek(ext_start)
             for base in range(ext_start, ext_end, SCAN_CHUNK):

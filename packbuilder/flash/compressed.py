@@ -25,6 +25,7 @@ from typing import BinaryIO, Protocol
 
 from packbuilder.errors import AssemblyError, InputError
 from packbuilder.i18n import _
+from packbuilder.ui import NO_METER, Meter
 
 SUFFIXES = (".xz", ".zst", ".gz")
 ZSTD_LEVEL = 19
@@ -174,14 +175,14 @@ def _threads() -> int:
     return max(2, os.cpu_count() or 1)
 
 
-def compress_zst(src: Path, dest: Path) -> None:
+def compress_zst(src: Path, dest: Path, meter: Meter = NO_METER) -> None:
     """``dest`` = ``src`` compressed by zstd level 19 on every core; the frame records size and checksum."""
     import zstandard
 
     compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=_threads(), write_checksum=True, write_content_size=True)
     tmp = dest.with_name(f".{dest.name}.partial")
     try:
-        with src.open("rb") as fin, tmp.open("wb") as fout:
+        with src.open("rb") as fin, tmp.open("wb") as fout, meter.reading(fin.fileno()):
             compressor.copy_stream(fin, fout, size=src.stat().st_size, read_size=IO_CHUNK, write_size=IO_CHUNK)
         tmp.replace(dest)
     finally:
@@ -193,7 +194,7 @@ def xz_argv() -> list[str]:
     return ["xz", "--compress", "--stdout", XZ_PRESET, "--check=crc64", f"--threads={_threads()}", "--no-adjust", "--quiet"]
 
 
-def compress_xz(src: Path, dest: Path) -> None:
+def compress_xz(src: Path, dest: Path, meter: Meter = NO_METER) -> None:
     from packbuilder import tools
 
     argv = xz_argv()
@@ -201,7 +202,7 @@ def compress_xz(src: Path, dest: Path) -> None:
     tmp = dest.with_name(f".{dest.name}.partial")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
     try:
-        with src.open("rb") as fin, tmp.open("wb") as fout:
+        with src.open("rb") as fin, tmp.open("wb") as fout, meter.reading(fin.fileno()):  # xz reads our file offset
             proc = subprocess.run([tool, *argv[1:]], stdin=fin, stdout=fout, stderr=subprocess.PIPE, env=env, check=False)
         if proc.returncode != 0:
             raise AssemblyError(

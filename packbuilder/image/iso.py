@@ -28,6 +28,7 @@ from packbuilder.errors import AssemblyError, InputError
 from packbuilder.i18n import _
 from packbuilder.image.inspect import BLOCK, BootLayout, inspect_iso
 from packbuilder.image.iso9660.records import JOLIET_ESCAPES
+from packbuilder.ui import NO_METER, Meter
 
 if TYPE_CHECKING:
     pass
@@ -297,21 +298,25 @@ def choose_engine(engine: str, layout: BootLayout) -> str:
     return "pycdlib"
 
 
-def write_iso(plan: OverlayPlan, out: Path, engine: str, layout: BootLayout | None = None) -> str:
-    """Write the overlaid ISO to ``out`` (atomically); return the engine used."""
+def write_iso(
+    plan: OverlayPlan, out: Path, engine: str, layout: BootLayout | None = None, meter: Meter = NO_METER
+) -> str:
+    """Write the overlaid ISO to ``out`` (atomically); return the engine used. ``meter`` follows the
+    output as it grows, against about the base's size plus the added files'."""
     layout = layout or inspect_iso(plan.base)
     chosen = choose_engine(engine, layout)
     check_engine(layout, chosen)
+    meter.total(layout.file_size + plan.added_bytes)
     if chosen == "xorriso":
         from packbuilder.image.iso_xorriso import write_overlay_xorriso
 
-        write_overlay_xorriso(plan, out)
+        write_overlay_xorriso(plan, out, meter)
         return chosen
     from packbuilder.image.iso9660.append import write_overlay_append
 
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
-        write_overlay_append(plan, tmp, layout)
+        write_overlay_append(plan, tmp, layout, meter)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -25,6 +25,7 @@ from packbuilder import tools
 from packbuilder.errors import AssemblyError
 from packbuilder.i18n import _
 from packbuilder.image.iso import OverlayPlan, has_joliet, volume_uuid
+from packbuilder.ui import NO_METER, Meter
 
 
 def quote(word: str) -> str:
@@ -121,7 +122,7 @@ def command_lines(plan: OverlayPlan, work: Path, joliet: bool) -> list[str]:
     return lines
 
 
-def write_overlay_xorriso(plan: OverlayPlan, out: Path) -> None:
+def write_overlay_xorriso(plan: OverlayPlan, out: Path, meter: Meter = NO_METER) -> None:
     """Write the overlaid ISO to ``out``: built in a temporary file beside it, renamed on success."""
     out = out.absolute()
     tmp = out.with_name(f".{out.name}.xorriso-{os.getpid()}")
@@ -136,7 +137,8 @@ def write_overlay_xorriso(plan: OverlayPlan, out: Path) -> None:
             "-options_from_file", commands, "-commit", "-end",
         ]
         try:
-            tools.run(argv, env={"SOURCE_DATE_EPOCH": str(plan.epoch)})
+            with meter.growing(tmp):  # xorriso writes the new image from start to end
+                tools.run(argv, env={"SOURCE_DATE_EPOCH": str(plan.epoch)})
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)  # xorriso leaves a partial file when it fails

@@ -13,6 +13,7 @@ from packbuilder.image.fat.geometry import PART_START, estimated_room, partition
 from packbuilder.image.fat.names import LABEL_RE
 from packbuilder.image.fat.tree import scan_tree, tree_error
 from packbuilder.image.fat.writer import check_room, write_partition
+from packbuilder.ui import NO_METER, Meter
 
 
 def check_label(label: str, volume_id: int) -> None:
@@ -26,11 +27,13 @@ def check_label(label: str, volume_id: int) -> None:
         raise ValueError(f"volume id {volume_id} is not a 32-bit number")
 
 
-def write_fat_image(tree: Path, out: Path, size_bytes: int, label: str, volume_id: int, epoch: int) -> None:
+def write_fat_image(
+    tree: Path, out: Path, size_bytes: int, label: str, volume_id: int, epoch: int, meter: Meter = NO_METER
+) -> None:
     """Write ``tree`` as a raw disk image of exactly ``size_bytes``: an MBR and one FAT32 partition
     from 1 MiB to the end, labelled ``label`` with volume id ``volume_id``, every timestamp at
     ``epoch`` (clamped to the FAT range, 1980-2107). Checks the tree and that it fits first; the
-    image appears at ``out`` only when complete."""
+    image appears at ``out`` only when complete. ``meter`` is told of the files' bytes as they are copied."""
     check_label(label, volume_id)
     root, problems = scan_tree(tree)
     if problems:
@@ -43,7 +46,7 @@ def write_fat_image(tree: Path, out: Path, size_bytes: int, label: str, volume_i
     try:
         try:
             os.ftruncate(fd, size_bytes)  # sparse: unwritten clusters stay holes
-            write_partition(tmp, fd, part_sectors, root, (label, volume_id, epoch), size_bytes)
+            write_partition(tmp, fd, part_sectors, root, (label, volume_id, epoch), size_bytes, meter)
             entry = mbr.entry(mbr.TYPE_FAT32_LBA, PART_START, part_sectors)
             os.pwrite(fd, mbr.sector0(b"", volume_id, [entry]), 0)
         finally:

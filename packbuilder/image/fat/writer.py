@@ -25,12 +25,15 @@ from packbuilder.image.fat.dirent import dos_stamp, folder_bytes
 from packbuilder.image.fat.geometry import MIB, Geometry, Room, format_partition, read_geometry, room
 from packbuilder.image.fat.tree import Node, cluster_count
 from packbuilder.image.mbr import SECTOR
+from packbuilder.ui import NO_METER, Meter
 
 EOC = 0x0FFFFFFF
 # copy_file_range is refused across some file systems and by some kernels: then read and write.
 NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
 
-CopyFile = Callable[[Node, int, int], None]  # (node, image fd, byte offset in the image)
+PIECE = 64 * MIB
+# (node, image fd, byte offset in the image, told of the bytes copied)
+CopyFile = Callable[[Node, int, int, Callable[[int], None]], None]
 
 
 def check_room(got: Room, size_bytes: int) -> None:
@@ -89,15 +92,18 @@ def fat_bytes(head: bytes, root: Node, end: int) -> bytes:
     return fat.tobytes()
 
 
-def copy_range(src: int, dst: int, size: int, src_offset: int, dst_offset: int) -> int:
+def copy_range(
+    src: int, dst: int, size: int, src_offset: int, dst_offset: int, advance: Callable[[int], None] | None = None
+) -> int:
     """Copy ``size`` bytes between two files in the kernel where it can; return the bytes copied
-    (fewer when the source ends first)."""
+    (fewer when the source ends first). ``advance`` is told of every piece copied (a progress bar)."""
     done = 0
     in_kernel = True
     while done < size:
         if in_kernel:
             try:
-                n = os.copy_file_range(src, dst, size - done, src_offset + done, dst_offset + done)
+                # In pieces of at most 64 MiB so that a bar moves through a 2 GB file too.
+                n = os.copy_file_range(src, dst, min(size - done, PIECE), src_offset + done, dst_offset + done)
             except OSError as exc:
                 if exc.errno not in NO_COPY_RANGE:
                     raise
@@ -109,14 +115,16 @@ def copy_range(src: int, dst: int, size: int, src_offset: int, dst_offset: int) 
         if n == 0:
             break
         done += n
+        if advance is not None:
+            advance(n)
     return done
 
 
-def copy_file(node: Node, dst: int, offset: int) -> None:
+def copy_file(node: Node, dst: int, offset: int, advance: Callable[[int], None] | None = None) -> None:
     """A file of the tree into the image at ``offset``; refused if it changed size meanwhile."""
     src = os.open(node.path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        if copy_range(src, dst, node.size, 0, offset) != node.size or os.fstat(src).st_size != node.size:
+        if copy_range(src, dst, node.size, 0, offset, advance) != node.size or os.fstat(src).st_size != node.size:
             raise AssemblyError(
                 _("{rel} changed while the image was written").format(rel=node.rel),
                 hint=_("build again once nothing else writes to the folder"),
@@ -162,26 +170,40 @@ def format_partition_at(image: Path, fd: int, part_sectors: int, label: str, vol
 
 
 def fill_partition(
-    fd: int, geo: Geometry, root: Node, volume: tuple[str, int], size_bytes: int, copy: CopyFile | None = None
+    fd: int,
+    geo: Geometry,
+    root: Node,
+    volume: tuple[str, int],
+    size_bytes: int,
+    copy: CopyFile | None = None,
+    meter: Meter = NO_METER,
 ) -> None:
     """Write ``root`` into the formatted partition of ``geo``: directories, both FATs, FSInfo, then
     every file's data with ``copy`` (default :func:`copy_file`: usb-live images copy some files
-    straight from the base ISO). ``volume`` is (label, epoch); ``size_bytes`` is only named in errors."""
+    straight from the base ISO), the bytes told to ``meter``. ``volume`` is (label, epoch);
+    ``size_bytes`` is only named in errors."""
     label, epoch = volume
     check_room(room(root, geo.cluster_bytes, geo.clusters), size_bytes)  # exact now that the layout is known
     end = allocate(root, geo.cluster_bytes, geo.root_cluster)
     files = _write_folders(fd, geo, root, label, epoch)
     _write_fats(fd, geo, root, end)
+    meter.total(sum(node.size for node in files))
     for node in files:
-        (copy or copy_file)(node, fd, geo.offset(node.first_cluster))
+        (copy or copy_file)(node, fd, geo.offset(node.first_cluster), meter.advance)
 
 
 def write_partition(
-    image: Path, fd: int, part_sectors: int, root: Node, volume: tuple[str, int, int], size_bytes: int
+    image: Path,
+    fd: int,
+    part_sectors: int,
+    root: Node,
+    volume: tuple[str, int, int],
+    size_bytes: int,
+    meter: Meter = NO_METER,
 ) -> Geometry:
     """Format the partition at 1 MiB of ``image`` (open as ``fd``) as FAT32 and write ``root`` into it.
     ``volume`` is (label, volume id, epoch); ``size_bytes`` is only named in errors."""
     label, volume_id, epoch = volume
     geo = format_partition_at(image, fd, part_sectors, label, volume_id)
-    fill_partition(fd, geo, root, (label, epoch), size_bytes)
+    fill_partition(fd, geo, root, (label, epoch), size_bytes, meter=meter)
     return geo

@@ -62,14 +62,18 @@ from packbuilder.image.iso9660.files import CHUNK, OverlayPlanLike, file_sources
 from packbuilder.image.iso9660.hierarchy import Hierarchy
 from packbuilder.image.iso9660.records import BLOCK, XORRISO_HINT, volume_descriptors
 from packbuilder.image.iso9660.sysarea import Move, fit_system_area
+from packbuilder.ui import NO_METER, Meter
 
 TAIL_PADDING = 300 * 1024  # as xorriso's -pad: old Linux CD read-ahead fails on the volume's last blocks
 ALIGN = 1 << 20  # one cylinder of 64 heads x 32 sectors, as isohybrid pads
 
 
-def write_overlay_append(plan: OverlayPlanLike, out: Path, layout: BootLayout | None = None) -> None:
+def write_overlay_append(
+    plan: OverlayPlanLike, out: Path, layout: BootLayout | None = None, meter: Meter = NO_METER
+) -> None:
     """Write ``out``: the base ISO with the plan's directories and files, booting where the base booted.
-    ``layout`` is the base's, as :func:`~packbuilder.image.inspect.inspect_iso` read it (read here if not given)."""
+    ``layout`` is the base's, as :func:`~packbuilder.image.inspect.inspect_iso` read it (read here if not given);
+    ``meter`` follows the output as it grows (the base copied, then the files appended)."""
     base = Path(plan.base)
     layout = layout or inspect_iso(base)
     refuse_unsupported(layout, base)
@@ -101,16 +105,17 @@ def write_overlay_append(plan: OverlayPlanLike, out: Path, layout: BootLayout | 
 
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        shutil.copyfile(base, tmp)
-        with tmp.open("r+b") as f:
-            for build in builds:
-                build.write(f, inner_end if build.tree.origin else total // BLOCK)
-            for data in file_sources(root):
-                data.write(f)
-            if move is not None:
-                _move_tail(base, f, layout, move)
-            f.truncate(total)
-            fit_system_area(f, layout, total, move)
+        with meter.growing(tmp):
+            shutil.copyfile(base, tmp)
+            with tmp.open("r+b") as f:
+                for build in builds:
+                    build.write(f, inner_end if build.tree.origin else total // BLOCK)
+                for data in file_sources(root):
+                    data.write(f)
+                if move is not None:
+                    _move_tail(base, f, layout, move)
+                f.truncate(total)
+                fit_system_area(f, layout, total, move)
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)

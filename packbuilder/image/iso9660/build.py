@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from packbuilder.errors import AssemblyError
+from packbuilder.i18n import _
 from packbuilder.image.iso9660.files import PlanNode
 from packbuilder.image.iso9660.hierarchy import Directory, Hierarchy
 from packbuilder.image.iso9660.records import BLOCK, XORRISO_HINT, both32, packed, repointed, sort_key

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from packbuilder.image.mbr import SECTOR
 from packbuilder.image.usblive import boot
 from packbuilder.image.usblive.base import extract_base, remove_tree
 from packbuilder.image.usblive.persistence import write_persistence
+from packbuilder.ui import NO_METER, Meter
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def merged_tree(base_root: Path, extras: Path, tree: Path, drop: tuple[str, ...]
         drop_path(root, rel)
     extra_root, extra_problems = scan_tree(extras)
     key_root, key_problems = scan_tree(tree)
-    problems = [f"base: {p}" for p in problems] + extra_problems + key_problems
+    problems = [_("base: {problem}").format(problem=p) for p in problems] + extra_problems + key_problems
     merge_trees(root, extra_root, True, problems)
     merge_trees(root, key_root, False, problems)
     if problems:
@@ -185,18 +187,19 @@ class _Args:
     volume_id: int
     epoch: int
     layout: Layout
+    meter: Meter = NO_METER
 
 
 def _write(tmp: Path, fd: int, work: Path, args: _Args, prepared: _Prepared, iso: int) -> None:
     layout = args.layout
 
-    def copy(node: Node, fd: int, offset: int) -> None:
+    def copy(node: Node, fd: int, offset: int, advance: Callable[[int], None]) -> None:
         """Files left as placeholders come from the ISO itself, the others from the trees."""
         st = os.stat(node.path)
         source = prepared.from_iso.get((st.st_dev, st.st_ino))
         if source is None:
-            copy_file(node, fd, offset)
-        elif copy_range(iso, fd, source[1], source[0], offset) != source[1]:
+            copy_file(node, fd, offset, advance)
+        elif copy_range(iso, fd, source[1], source[0], offset, advance) != source[1]:
             raise AssemblyError(_("the base ISO is shorter than its directory says"), hint=_("download the base again"))
 
     os.ftruncate(fd, args.size_bytes)  # sparse: free clusters and the persistence volume's free blocks stay holes
@@ -210,7 +213,7 @@ def _write(tmp: Path, fd: int, work: Path, args: _Args, prepared: _Prepared, iso
             if layout.persistence_sectors
             else None
         )
-        fill_partition(fd, geo, prepared.root, (args.label, args.epoch), args.size_bytes, copy)
+        fill_partition(fd, geo, prepared.root, (args.label, args.epoch), args.size_bytes, copy, args.meter)
         if persistence is not None:
             persistence.result()
     if prepared.core is not None:
@@ -234,12 +237,14 @@ def write_usb_live(
     epoch: int,
     persistence_bytes: int | None = None,
     live: LiveExtras | None = None,
+    meter: Meter = NO_METER,
 ) -> list[str]:
     """Write a bootable live USB image of exactly ``size_bytes`` (see the package's docstring): the base
     ISO's files and ``tree`` on FAT32 partition 1 (label ``label``, volume id ``volume_id``, every time
     ``epoch``), and with ``persistence_bytes`` a persistence volume as partition 2. Everything is checked
-    before the image is written; it appears at ``out`` only when complete. Returns notes for the user
-    (e.g. a base whose menus have no live entry to copy for persistence)."""
+    before the image is written; it appears at ``out`` only when complete; ``meter`` is told of the files'
+    bytes as they are copied. Returns notes for the user (e.g. a base whose menus have no live entry to
+    copy for persistence)."""
     live = live or LiveExtras()
     check_label(label, volume_id)
     if not base.is_file():
@@ -253,7 +258,7 @@ def write_usb_live(
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".work", dir=out.parent))
     tmp = work / "image"
-    args = _Args(size_bytes, label, volume_id, epoch, layout)
+    args = _Args(size_bytes, label, volume_id, epoch, layout, meter)
     try:
         prepared = _prepare(base, tree, work, volume_id, live)
         check_room(prepared.root, layout, size_bytes)
