@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from packbuilder.catalog import Catalog
+from packbuilder.i18n import _
 from packbuilder.model import Pack, Profile
 from packbuilder.plan.resolve import Plan, live_base, resolve
 
@@ -121,23 +122,27 @@ def build_report(catalog: Catalog, today: dt.date) -> dict[str, Any]:
 
 def _cell(slot: dict[str, list[dict[str, Any]]]) -> str:
     parts = [f"{a['app']} {a['version']}" + (f" ({a['lang']})" if a.get("lang") else "") for a in slot["apps"]]
-    parts += [f"{a['app']} {a['version']} (base)" for a in slot["from_base"]]
+    parts += [_("{app} {version} (base)").format(app=a["app"], version=a["version"]) for a in slot["from_base"]]
     if not parts:
-        return "**none**" if slot["missing"] else "—"
-    missing = f" · missing: {', '.join(m['app'] for m in slot['missing'])}" if slot["missing"] else ""
+        return "**" + _("none") + "**" if slot["missing"] else "—"
+    missing = ""
+    if slot["missing"]:
+        missing = " · " + _("missing: {apps}").format(apps=", ".join(m["app"] for m in slot["missing"]))
     return ", ".join(parts) + missing
 
 
 def _coverage_md(report: dict[str, Any]) -> list[str]:
-    lines: list[str] = ["## Coverage by pack, profile and category", ""]
+    lines: list[str] = ["## " + _("Coverage by pack, profile and category"), ""]
     by_pack: dict[str, list[dict[str, Any]]] = {}
     for row in report["coverage"]:
         by_pack.setdefault(row["pack"], []).append(row)
     for pack, rows in by_pack.items():
         categories = sorted({c for row in rows for c in row["categories"]})
-        lines += [f"### {pack}", "", "| profile | " + " | ".join(categories) + " |", "|---" * (len(categories) + 1) + "|"]
+        header = "| " + _("profile") + " | " + " | ".join(categories) + " |"
+        lines += [f"### {pack}", "", header, "|---" * (len(categories) + 1) + "|"]
         for row in rows:
-            name = row["profile"] + (f" (live: {row['base']})" if row["base"] else "") + (" **EMPTY**" if row["empty"] else "")
+            name = row["profile"] + (" " + _("(live: {base})").format(base=row["base"]) if row["base"] else "")
+            name += " **" + _("EMPTY") + "**" if row["empty"] else ""
             cells = [_cell(row["categories"][c]) if c in row["categories"] else "—" for c in categories]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -151,16 +156,16 @@ def _coverage_md(report: dict[str, Any]) -> list[str]:
 
 def _artifacts_md(report: dict[str, Any]) -> list[str]:
     lines = [
-        "## Artifacts: age of the hash source, exact size",
+        "## " + _("Artifacts: age of the hash source, exact size"),
         "",
-        "| app | version | build | hash | source date | age (days) | size |",
+        "| " + " | ".join((_("app"), _("version"), _("build"), _("hash"), _("source date"), _("age (days)"), _("size"))) + " |",
         "|---|---|---|---|---|---|---|",
     ]
     for a in report["artifacts"]:
         build = f"{a['platform']}/{a['arch']} {a['kind']}" + (f" [{a['lang']}]" if a["lang"] else "")
         age = "—" if a["source_age_days"] is None else str(a["source_age_days"])
-        size = "exact" if a["size_exact"] else "estimate"
-        when = a["source_date"] or "no date"
+        size = _("exact") if a["size_exact"] else _("estimate")
+        when = a["source_date"] or _("no date")
         lines.append(f"| {a['app']} | {a['version']} | {build} | {a['hash']} | {when} | {age} | {size} |")
     return lines
 
@@ -168,13 +173,17 @@ def _artifacts_md(report: dict[str, Any]) -> list[str]:
 def report_markdown(report: dict[str, Any]) -> str:
     s = report["summary"]
     head = [
-        f"# Catalog report ({report['date']})",
+        "# " + _("Catalog report ({date})").format(date=report["date"]),
         "",
-        f"- {report['apps']} apps, {s['artifacts']} artifacts; {s['exact_sizes']} with an exact size, "
-        f"{s['artifacts'] - s['exact_sizes']} with an estimate",
-        f"- {s['sources_without_date']} hash sources carry no date; the oldest dated one is "
-        f"{s['oldest_source_days']} days old",
-        f"- empty keys: {', '.join(s['empty_keys']) or 'none'}",
+        "- "
+        + _("{apps} apps, {artifacts} artifacts; {exact} with an exact size, {estimated} with an estimate").format(
+            apps=report["apps"], artifacts=s["artifacts"], exact=s["exact_sizes"], estimated=s["artifacts"] - s["exact_sizes"]
+        ),
+        "- "
+        + _("{undated} hash sources carry no date; the oldest dated one is {days} days old").format(
+            undated=s["sources_without_date"], days=s["oldest_source_days"]
+        ),
+        "- " + _("empty keys: {keys}").format(keys=", ".join(s["empty_keys"]) or _("none")),
         "",
     ]
     return "\n".join(head + _coverage_md(report) + _artifacts_md(report)) + "\n"

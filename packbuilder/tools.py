@@ -98,5 +98,5 @@ def run(
     if check and proc.returncode != 0:
         output = (proc.stderr or proc.stdout).decode(errors="replace").strip()
         last = "\n".join(output.splitlines()[-8:])
-        raise error(f"{Path(args[0]).name} failed (exit {proc.returncode}): {last}")
+        raise error(_("{tool} failed (exit {code}): {output}").format(tool=Path(args[0]).name, code=proc.returncode, output=last))
     return proc

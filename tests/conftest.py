@@ -52,3 +52,28 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
         text=True,
         timeout=120,
     )
+
+
+def run_cli_on_a_terminal(*args: str, env: dict[str, str], cwd: Path | None = None) -> tuple[int, str]:
+    """Run ``packbuilder`` with its standard error on a pseudo-terminal, as a person at a terminal sees
+    it (progress is drawn only there); return the exit code and the bytes drawn, decoded."""
+    import pty
+
+    master, slave = pty.openpty()
+    full_env = {**os.environ, "COLUMNS": "200", **ENGLISH, **env}  # English unless env says otherwise
+    full_env.pop("PACKBUILDER_CATALOG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "packbuilder", *args], stdout=subprocess.DEVNULL, stderr=slave, cwd=cwd or ROOT, env=full_env
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=300), b"".join(chunks).decode("utf-8", errors="replace")

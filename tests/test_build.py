@@ -16,7 +16,7 @@ import pytest
 
 from packbuilder.plan.lock import lock_bytes
 from tests import factories
-from tests.conftest import FIXTURES, run_cli
+from tests.conftest import FIXTURES, run_cli, run_cli_on_a_terminal
 from tests.httpserver import LocalServer
 
 pytestmark = pytest.mark.slow
@@ -299,28 +299,7 @@ def test_build_says_the_profile_notes_the_lock_carries(env: dict[str, object]) -
 
 def _on_a_terminal(env: dict[str, object], *args: str) -> tuple[int, str]:
     """Run the CLI with its stderr on a pseudo-terminal (as a person at a terminal sees it)."""
-    import pty
-    import sys
-
-    master, slave = pty.openpty()
-    full = {**os.environ, **env["env"], "COLUMNS": "200"}  # type: ignore[dict-item]
-    full.pop("PACKBUILDER_CATALOG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "packbuilder", "--catalog", str(env["catalog"]), *args],
-        stdout=subprocess.DEVNULL, stderr=slave, env=full,
-    )  # fmt: skip
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return proc.wait(timeout=120), b"".join(chunks).decode("utf-8", errors="replace")
+    return run_cli_on_a_terminal("--catalog", str(env["catalog"]), *args, env=env["env"])  # type: ignore[arg-type]
 
 
 def test_long_steps_show_on_a_terminal_only(env: dict[str, object]) -> None:

@@ -362,7 +362,7 @@ def test_an_absurd_image_size_is_refused_at_once(env: dict[str, Any], tmp_path: 
     started = time.monotonic()
     result = build(env, tmp_path, "usb", tmp_path / "k.img", "--size", "2T")
     assert time.monotonic() - started < 30
-    assert result.returncode == 2 and "larger than the 256 GB" in result.stderr, result.stderr
+    assert result.returncode == 2 and "larger than the 256\u00a0GB" in result.stderr, result.stderr
     assert not (tmp_path / "k.img").exists()
 
 

@@ -199,6 +199,17 @@ def _english_literal(node: ast.expr | None) -> str | None:
     return None
 
 
+def _is_error_parameter(func: ast.expr, function: ast.FunctionDef | ast.AsyncFunctionDef | None, classes: set[str]) -> bool:
+    """``error(…)`` where ``error: type[AssemblyError] = AssemblyError`` is a parameter: an error class too."""
+    if function is None or not isinstance(func, ast.Name):
+        return False
+    args = function.args
+    for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs):
+        if arg.arg == func.id and arg.annotation is not None:
+            return any(isinstance(n, ast.Name) and n.id in classes for n in ast.walk(arg.annotation))
+    return False
+
+
 def _argument(call: ast.Call, index: int, keyword: str) -> ast.expr | None:
     if len(call.args) > index and not any(isinstance(a, ast.Starred) for a in call.args[: index + 1]):
         return call.args[index]
@@ -223,9 +234,9 @@ def check_module(tree: ast.Module, path: str, classes: set[str]) -> list[Problem
     # (function name, parameter index, parameter name, what it becomes): texts to check at the callers
     todo: list[tuple[str, int, str, str]] = []
     for node in calls:
-        if _name_of(node.func) not in classes:
-            continue
         scope, function = scopes[id(node)]
+        if _name_of(node.func) not in classes and not _is_error_parameter(node.func, function, classes):
+            continue
         name = _name_of(node.func)
         texts = [("message", _argument(node, 0, "message")), ("hint", _argument(node, 1, "hint"))]
         for role, value in texts:
@@ -311,6 +322,8 @@ def test_the_check_refuses_english_and_accepts_translations() -> None:
         "    raise ToolMissing(_('x') if flag else 'y')\n"
         "def m(names):\n"
         "    raise InputError(' and '.join(names), hint='{}'.format(names))\n"
+        "def run(argv, error: type[PackbuilderError] = AssemblyError):\n"
+        "    raise error(f'{argv[0]} failed')\n"
         "def refuse(what, hint=None):\n"
         "    return AssemblyError(_('cannot keep {what}').format(what=what), hint=hint)\n"
         "def p(offset):\n"
@@ -318,7 +331,7 @@ def test_the_check_refuses_english_and_accepts_translations() -> None:
         "def q():\n"
         "    raise refuse(_('a GPT'), hint='use xorriso')\n"
     )
-    assert len(refused) == 10, refused
+    assert len(refused) == 11, refused
     assert any(p.startswith("refuse() passes what") for p in refused)
     assert any(p.startswith("refuse() passes hint") for p in refused)
     assert any("f-string" in p for p in refused) and any("'install xorriso'" in p for p in refused)

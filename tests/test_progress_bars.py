@@ -5,10 +5,7 @@ and ``publish`` show the bytes done against the total, in the language of the me
 from __future__ import annotations
 
 import os
-import pty
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ import pytest
 from packbuilder.plan.lock import lock_bytes
 from packbuilder.ui import NO_METER, Output
 from tests import factories
-from tests.conftest import ENGLISH
+from tests.conftest import run_cli_on_a_terminal
 from tests.test_iso import isos  # noqa: F401  # the fixture bases, built once
 
 pytestmark = pytest.mark.slow
@@ -37,29 +34,16 @@ def work(tmp_path_factory: pytest.TempPathFactory, isos: Path) -> dict[str, Path
     items = [factories.item("writer", url="https://writer.example.org/w.zip", data=app, launch="Writer/writer.exe")]
     lock = factories.lock(items, pack="bars", label="BARS", overlays=["docs-fr", "marker"], key_mb=96)
     (base / "bars.lock").write_bytes(lock_bytes(lock))
-    return {"base": base, "catalog": catalog, "cache": base / "cache", "lock": base / "bars.lock", "iso": isos / "grub-hybrid.iso"}
+    lock_path, iso = base / "bars.lock", isos / "grub-hybrid.iso"
+    return {"base": base, "catalog": catalog, "cache": base / "cache", "lock": lock_path, "iso": iso}
 
 
 def on_a_terminal(work: dict[str, Path], *args: str, lang: str = "C.UTF-8") -> tuple[int, str]:
-    """Run the CLI with standard error on a pseudo-terminal; return its exit code and what was drawn
-    there, terminal escapes taken out."""
-    master, slave = pty.openpty()
-    env = {**os.environ, **ENGLISH, "LANG": lang, "COLUMNS": "200", "TERM": "xterm-256color"}
-    env.pop("PACKBUILDER_CATALOG", None)
-    argv = [sys.executable, "-m", "packbuilder", "--catalog", str(work["catalog"]), "--cache", str(work["cache"]), *args]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=slave, cwd=work["base"], env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return proc.wait(timeout=300), ANSI.sub("", b"".join(chunks).decode("utf-8", errors="replace")).replace("\r", "\n")
+    """The CLI with standard error on a pseudo-terminal: exit code and what was drawn, escapes taken out."""
+    env = {"LANG": lang, "TERM": "xterm-256color"}
+    catalog = ("--catalog", str(work["catalog"]), "--cache", str(work["cache"]))
+    code, drawn = run_cli_on_a_terminal(*catalog, *args, env=env, cwd=work["base"])
+    return code, ANSI.sub("", drawn).replace("\r", "\n")
 
 
 def bar_lines(seen: str, label: str) -> list[str]:
