@@ -100,6 +100,14 @@ def parse_size(text: str) -> int:
     return value
 
 
+def decimal(value: float, digits: int = 1, lang: str | None = None) -> str:
+    """``value`` with ``digits`` decimals, a decimal comma in French: 1.5 -> "1,5"."""
+    from packbuilder.i18n import current_language
+
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if (lang or current_language()) == "fr" else text
+
+
 def format_size(size: int, lang: str | None = None) -> str:
     """Decimal units, the way keys are sold: 7 600 000 000 bytes -> "7,6 Go" (French) / "7.6 GB";
     ``lang`` None: the language of the messages."""
@@ -110,9 +118,7 @@ def format_size(size: int, lang: str | None = None) -> str:
     value, unit = float(size), 0
     while value >= 1000 and unit < len(units) - 1:
         value, unit = value / 1000, unit + 1
-    text = f"{value:.0f}" if unit == 0 or value >= 100 else f"{value:.1f}".removesuffix(".0")
-    if lang == "fr":
-        text = text.replace(".", ",")
+    text = decimal(value, 0 if unit == 0 or value >= 100 else 1, lang).removesuffix(".0").removesuffix(",0")
     return f"{text}\u00a0{units[unit]}"
 
 

@@ -237,10 +237,9 @@ class Output:
                 yield
             finally:
                 self._status = None
-        from packbuilder.i18n import current_language
+        from packbuilder.fsutil import decimal
 
-        seconds = f"{time.monotonic() - start:.1f}"
-        seconds = seconds.replace(".", ",") if current_language() == "fr" else seconds
+        seconds = decimal(time.monotonic() - start)
         self.err.print(f"{label} ({seconds} s)", markup=False)
 
     @contextlib.contextmanager

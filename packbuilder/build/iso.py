@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from packbuilder.fsutil import decimal
 from packbuilder.i18n import _
 from packbuilder.model import LiveKind
 from packbuilder.model.build import IsoEngine
@@ -63,7 +64,8 @@ class IsoReport:
         else:
             live = _("live system: {kind}: only files are added (the pack under {prefix}/), no live layer")
         lines.append(live.format(kind=self.live_kind, layer=self.live_layer, prefix=PREFIX))
-        lines.append(_("overlay: {count} files, {size:.1f} MiB").format(count=self.files, size=self.added_bytes / (1 << 20)))
+        size = decimal(self.added_bytes / (1 << 20))
+        lines.append(_("overlay: {count} files, {size} MiB").format(count=self.files, size=size))
         return lines
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from packbuilder.errors import InputError
+from packbuilder.fsutil import decimal
 from packbuilder.i18n import _
 from packbuilder.image import apm as apm_map
 from packbuilder.image import eltorito
@@ -374,8 +375,8 @@ def _appended(mbr: Mbr | None, gpt: Gpt | None, apm: Apm | None, data_end: int) 
 
 def _size(n: int) -> str:
     if n >= 1 << 20:
-        return _("{size:.1f} MiB").format(size=n / (1 << 20))
-    return _("{size:.1f} KiB").format(size=n / 1024)
+        return _("{size} MiB").format(size=decimal(n / (1 << 20)))
+    return _("{size} KiB").format(size=decimal(n / 1024))
 
 
 __all__ = [
