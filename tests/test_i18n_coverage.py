@@ -3,14 +3,17 @@
 The check reads the package's modules (their syntax tree, nothing is run) and finds every call that
 builds a user-facing error: ``PackbuilderError`` and its subclasses from ``packbuilder.errors``
 (``InputError``, ``CheckFailed``, ``NetworkError``, ``VerificationError``, ``AssemblyError``,
-``ToolMissing``), and every class of the package that derives from one of them (``UnsafeArchive``…).
+``ToolMissing``), every class of the package that derives from one of them (``UnsafeArchive``…), and a
+parameter holding one (``error: type[PackbuilderError] = AssemblyError`` then ``raise error(…)``).
 Its message (the first argument, or ``message=``) and its ``hint=`` must each be *translated*:
 
 - a call of ``_()`` or ``ngettext()``, or a method called on one (``_("… {name} …").format(name=…)``);
 - ``None`` (no hint);
 - a name whose every assignment in the enclosing function is itself translated, or a parameter of the
-  enclosing function (the text is then the caller's, passed through: a helper that raises on behalf of
-  several callers is checked where the text is written, at its callers, when they pass ``_()``);
+  enclosing function: the text is then the caller's, passed through, and the calls of that function in
+  the same module are checked by the same rule for that argument (``def refuse(what): … _("… {what}")``
+  with ``refuse("english words")`` is refused; a value put into a placeholder is refused only when it
+  is a literal in words, since it may be data: a name, a number);
 - an attribute (``exc.message``, ``err.hint``, ``self.label``): a text held by an object, typically an
   error of the package being re-raised as another kind, which was checked where it was built;
 - a conditional expression whose both branches are translated; a method called on a translated text
@@ -20,6 +23,9 @@ Its message (the first argument, or ``message=``) and its ``hint=`` must each be
 Anything else is refused: a string literal, an f-string, ``str(exc)`` (a system message, English), a
 concatenation (``_("a") + b``: the translator must see the whole sentence, so fill a placeholder). The
 ``details=`` lines are not checked: they hold data (file names, tool output, validation lines).
+
+Errors built in another module than the text (a helper of module A called from module B) are not
+followed: each module is read alone.
 
 The modules checked are listed in :data:`CHECKED` (paths relative to ``packbuilder/``, a folder meaning
 every module under it); a part of the package is added when its messages have been translated.
