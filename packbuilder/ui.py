@@ -112,15 +112,15 @@ class _BarMeter(Meter):
 class Bars:
     """Rich progress bars: one per task (a download, a key being written), and an optional total."""
 
-    def __init__(self, total_bytes: int | None = None):
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    def __init__(self, total_bytes: int | None = None, console: Console | None = None):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.bars = Progress(
             TextColumn("{task.description}", justify="left"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            _bytes_column(),
             TimeRemainingColumn(),
+            console=console,
             transient=False,
         )
         from packbuilder.i18n import _
@@ -219,7 +219,8 @@ class Output:
         return self.human and sys.stderr.isatty()
 
     def bars(self, total_bytes: int | None = None) -> Bars:
-        return Bars(total_bytes)
+        """Bars on standard error, where the terminal was checked (standard output keeps the results)."""
+        return Bars(total_bytes, self.err)
 
     @contextlib.contextmanager
     def step(self, label: str) -> Iterator[None]:

@@ -100,6 +100,16 @@ def test_bars_speak_french(work: dict[str, Path]) -> None:
     assert lines and all(re.search(r"\u00a0(octets|ko|Mo|Go) / ", line) for line in lines), seen
 
 
+def test_flash_shows_its_bytes_in_french(work: dict[str, Path]) -> None:
+    image = work["base"] / "flash-src.img"
+    image.write_bytes(os.urandom(8_000_000))
+    target = work["base"] / "flash-key.img"
+    code, seen = on_a_terminal(work, "flash", str(image), str(target), "--yes", lang="fr_FR.UTF-8")
+    assert code == 0, seen
+    assert target.read_bytes() == image.read_bytes()
+    assert [line for line in seen.splitlines() if BYTES.search(line) and "\u00a0Mo" in line], seen
+
+
 @pytest.mark.parametrize("mode", ["--quiet", "--json"])
 def test_nothing_drawn_with_quiet_or_json(work: dict[str, Path], mode: str) -> None:
     out = str(work["base"] / "quiet.img")
