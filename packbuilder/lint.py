@@ -40,7 +40,7 @@ def lint_paths(paths: list[Path]) -> tuple[list[Problem], int]:
     for root, wanted in roots.items():
         from packbuilder.catalog import scan_files
 
-        _, found = check_tree(root, review=True)
+        _trees, found = check_tree(root, review=True)
         if wanted is None:
             checked += len(scan_files(root))
             problems.extend(found)

@@ -97,7 +97,7 @@ def _release_order(data: Any) -> list[Finding]:
         if isinstance(rel, dict) and isinstance(rel.get("version"), str)
     ]
     found: list[Finding] = []
-    for (_, before), (r, version) in itertools.pairwise(versions):
+    for (_r, before), (r, version) in itertools.pairwise(versions):
         try:
             newer = version_key(version) > version_key(before)
         except ValueError:

@@ -80,7 +80,7 @@ def export(dest: Annotated[Path, typer.Argument(help=_("Folder to copy to, e.g. 
     from packbuilder.errors import CheckFailed
     from packbuilder.fetch.cache import Cache, check_cache_dir
 
-    target = Cache(check_cache_dir(dest, "the export folder"))
+    target = Cache(check_cache_dir(dest, _("the export folder")))
     copied, bad = 0, []
     for entry in Cache(cache_dir()).entries():
         if target.add_file(entry.path, entry.algo, entry.digest, entry.meta):

@@ -91,7 +91,7 @@ def check_updates(apps: AppsArg = None, json_flag: JsonOpt = False) -> None:
     from packbuilder.updates.check import check_updates as run_checks
 
     set_json(json_flag)
-    _, chosen = _catalog_apps(apps)
+    _ids, chosen = _catalog_apps(apps)
     if apps:
         for a in chosen:
             if not a.checkver:

@@ -346,7 +346,7 @@ def lint_file(root: Path, path: Path) -> tuple[list[str], list[str]]:
     """(errors, warnings) lint reports for one manifest, checked with the rest of its catalog."""
     from packbuilder.catalog import check_tree, display_path
 
-    _, problems = check_tree(root)
+    _trees, problems = check_tree(root)
     mine = [p for p in problems if p.path == display_path(path)]
     return [str(p) for p in mine if p.severity == "error"], [str(p) for p in mine if p.severity == "warning"]
 
