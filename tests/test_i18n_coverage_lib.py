@@ -4,10 +4,12 @@ The rule, checked on the source (``ast``) of the modules in :data:`CHECKED`: whe
 error types is constructed (the types of ``errors.py`` and any class of the package derived from them),
 its message (first positional argument or ``message=``) and its ``hint=`` are one of
 
-- a translated text: ``_("...")``, ``ngettext(...)``, or either followed by ``.format(...)``;
+- a translated text: ``_("...")``, ``ngettext(...)``, or either followed by ``.format(...)``, or
+  ``.format(...)`` of a name (a template chosen among translated ones: ``message = _("a") if x else _("b")``);
 - a text translated elsewhere and passed through: a plain name (``message``, ``hint``), an attribute
   (``err.hint``), a call of a local function that returns translated text, or ``None``;
-- a choice between two of the above (``_("a") if x else _("b")``), or ``"\\n".join(...)`` of them.
+- a choice between two of the above (``_("a") if x else _("b")``), their sum (``guess + _("...")``), or
+  ``"\\n".join(...)`` of them.
 
 What fails: a string literal, an f-string, ``"..." + x``, ``"...".format()``: English whatever the locale.
 """
@@ -18,7 +20,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.conftest import ROOT
+from packbuilder import i18n
+from tests.conftest import FIXTURES, ROOT
 
 PACKAGE = ROOT / "packbuilder"
 # Files and folders (relative to packbuilder/) whose error messages must all go through the catalog.
@@ -39,7 +42,9 @@ CHECKED = [
     "profiles.py",
     "stage.py",
 ]
-BASE_ERRORS = {"PackbuilderError", "InputError", "CheckFailed", "NetworkError", "VerificationError", "AssemblyError", "ToolMissing"}
+BASE_ERRORS = {
+    "PackbuilderError", "InputError", "CheckFailed", "NetworkError", "VerificationError", "AssemblyError", "ToolMissing"
+}
 TRANSLATORS = {"_", "ngettext"}
 
 
@@ -78,6 +83,8 @@ def translated(node: ast.expr) -> bool:
         return True
     if isinstance(node, ast.IfExp):
         return translated(node.body) and translated(node.orelse)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return translated(node.left) and translated(node.right)
     if not isinstance(node, ast.Call):
         return False
     func = node.func
@@ -85,7 +92,7 @@ def translated(node: ast.expr) -> bool:
         return True  # _(...), ngettext(...), or a local function building translated text
     if isinstance(func, ast.Attribute) and func.attr == "format":
         inner = func.value
-        return isinstance(inner, ast.Call) and _name(inner.func) in TRANSLATORS
+        return isinstance(inner, ast.Name) or (isinstance(inner, ast.Call) and _name(inner.func) in TRANSLATORS)
     if isinstance(func, ast.Attribute) and func.attr == "join" and isinstance(func.value, ast.Constant):
         return all(translated(arg) for arg in node.args)
     return False
@@ -137,3 +144,27 @@ def test_the_check_tells_translated_from_english_text(tmp_path: Path) -> None:
     found = sorted(untranslated(source, BASE_ERRORS), key=lambda line: int(line.split(":")[1]))
     assert [line.split(":")[1] for line in found] == ["4", "5", "6", "7"]
     assert " message: " in found[0] and " hint: " in found[1]
+
+
+def test_lint_speaks_french_down_to_pydantic_and_the_loader(tmp_path: Path) -> None:
+    """Under French, every part of « file:line: field: message » is French: the loader's own words,
+    our validators', and pydantic's (with its values); paths and field names stay as written."""
+    import shutil
+
+    from packbuilder.catalog import check_tree
+
+    shutil.copytree(FIXTURES / "mini", tmp_path / "mini")
+    manifests = tmp_path / "mini" / "manifests"
+    for case in ("02-wrong-type", "03-unknown-key", "10-bad-category", "04-short-hash"):
+        shutil.copy(ROOT / "tests" / "malformed" / f"{case}.yaml", manifests / "apps" / f"{case[3:].replace('-', '')}.yaml")
+    i18n.set_language("fr")
+    try:
+        _catalog, problems = check_tree(manifests, review=True)
+    finally:
+        i18n.set_language("en")
+    text = "\n".join(str(p) for p in problems)
+    assert "releases[0].artifacts[0].size: La valeur doit être un nombre entier" in text
+    assert "releases[0].artifacts[0].sha265: clé inconnue" in text
+    assert "category: La valeur doit être 'office', 'graphics'" in text and "' ou '" in text
+    assert "64 chiffres hexadécimaux en minuscules attendus" in text
+    assert "Input should" not in text and "unknown key" not in text
