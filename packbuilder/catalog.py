@@ -21,7 +21,7 @@ from packbuilder.i18n import _
 from packbuilder.lint_rules import HTTPS_ONLY, download_rules, review_rules
 from packbuilder.model import KINDS, App, Artifact, Base, CategoryRef, Pack, Profile
 from packbuilder.model.common import ID_RE
-from packbuilder.model.messages import pydantic_message
+from packbuilder.model.messages import error_text
 from packbuilder.versions import OsRange, version_key
 from packbuilder.yamlsrc import Loc, SourceDoc, YamlSyntaxError, format_loc, load_yaml
 
@@ -131,9 +131,6 @@ def _clean_loc(data: Any, loc: tuple[int | str, ...]) -> Loc:
 
 
 def _message(error: Any) -> str:
-    if error["type"] in ("value_error", "assertion_error"):
-        # Our validators' own messages, translated when they were raised.
-        return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if error["type"] == "extra_forbidden" and error["loc"] and error["loc"][-1] in WEAK_HASHES:
         return _("sha1 and md5 are too weak: give the sha256 (or sha512) the publisher gave, or leave this artifact out")
     if error["type"] == "too_short":
@@ -142,7 +139,7 @@ def _message(error: Any) -> str:
         return _("unknown key (check the spelling; `packbuilder manifest schema` lists the keys)")
     if error["type"] == "missing":
         return _("required key is missing")
-    return pydantic_message(error)
+    return error_text(error)
 
 
 def _validate(col: _Collector, doc: SourceDoc, model: type[BaseModel]) -> BaseModel | None:

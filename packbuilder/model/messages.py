@@ -42,6 +42,13 @@ TEMPLATES = {
 }
 
 
+def error_text(error: Any) -> str:
+    """Our validators' messages (translated when raised) without pydantic's prefix; pydantic's own translated."""
+    if error["type"] in ("value_error", "assertion_error"):
+        return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return pydantic_message(error)
+
+
 def pydantic_message(error: Any) -> str:
     """One pydantic error (an item of ``ValidationError.errors()``) as a sentence in the user's language."""
     msg = str(error["msg"])
