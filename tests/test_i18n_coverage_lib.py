@@ -168,3 +168,21 @@ def test_lint_speaks_french_down_to_pydantic_and_the_loader(tmp_path: Path) -> N
     assert "category: La valeur doit être 'office', 'graphics'" in text and "' ou '" in text
     assert "64 chiffres hexadécimaux en minuscules attendus" in text
     assert "Input should" not in text and "unknown key" not in text
+
+
+def test_a_refused_lock_is_explained_in_french(tmp_path: Path) -> None:
+    """The CLI under a French locale: the lock's refusal, its validators' words and pydantic's, and the hint."""
+    import json
+
+    from tests.conftest import run_cli
+
+    lock = tmp_path / "atelier.lock"
+    lock.write_text(json.dumps({"lock_version": 1, "pack": {"id": "Bad Id"}}), encoding="utf-8")
+    result = run_cli("fetch", str(lock), env={"LANG": "fr_FR.UTF-8"})
+    assert result.returncode == 2, result.stderr
+    assert "n’est pas un fichier lock valide" in result.stderr
+    assert "pack.id : " not in result.stderr  # field paths stay as written, "file: field: message"
+    assert "pack.id: 'Bad Id' n’est pas un identifiant valide" in result.stderr
+    assert "Champ obligatoire" in result.stderr and "Field required" not in result.stderr
+    english = run_cli("fetch", str(lock))
+    assert "is not a valid lock file" in english.stderr and "Field required" in english.stderr
