@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from packbuilder.cli.options import JsonOpt, set_json
 from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
+
+if TYPE_CHECKING:
+    from packbuilder.publish import Published
 
 
 def publish(
@@ -68,6 +71,11 @@ def publish(
             }
         )
         return
+    _print_published(images, site, base_url, sign is not None)
+
+
+def _print_published(images: list[Published], site: Path, base_url: str | None, signed_sums: bool) -> None:
+    images_dir = site / "images"
     line = _("  {name}  {size} bytes  {digest}")
     for image in images:
         OUTPUT.info(line.format(name=image.name, size=image.size, digest=f"sha256:{image.sha256}"))
@@ -75,7 +83,7 @@ def publish(
             OUTPUT.info(line.format(name=d.name, size=d.size, digest=f"sha256:{d.sha256}"))
     if base_url:
         OUTPUT.info(_("torrents (web seed {url}): {files}").format(url=base_url, files=f"{images_dir}/*.torrent"))
-    signed = _(" (signed: SHA256SUMS.sig)") if sign else ""
+    signed = _(" (signed: SHA256SUMS.sig)") if signed_sums else ""
     OUTPUT.info(
         _("published {count} image(s) to {site}: open {index}{signed}").format(
             count=len(images), site=site, index=site / "index.html", signed=signed

@@ -152,7 +152,7 @@ def offline_error(result: FetchResult, total: int, downloader: Downloader, targe
     for failure in result.failures:
         item = failure.item
         file = item.urls[0].rsplit("/", 1)[-1] if item.urls else "?"
-        details.append(f"  {item.name}: {file} ({_size(item.size)}, {item.algo} {item.digest[:16]}…)")
+        details.append(f"  {item.name}: {file} ({_size(item.size, item.size_approx)}, {item.algo} {item.digest[:16]}…)")
         # What the folders and LAN mirrors said; the internet's failures are the message above.
         details.extend(f"    {e}" for e in failure.errors if _from_local(e, downloader))
     ways = [_("ways out:")]
@@ -169,12 +169,12 @@ def offline_error(result: FetchResult, total: int, downloader: Downloader, targe
     return NetworkError(message, hint="\n".join(ways), details=details)
 
 
-def _size(size: int | None) -> str:
-    if size is None:
-        return _("size unknown")
+def _size(size: int | None, approx: int | None = None) -> str:
     from packbuilder.fsutil import format_size
 
-    return format_size(size)
+    if size is not None:
+        return format_size(size)
+    return "~" + format_size(approx) if approx is not None else _("size unknown")
 
 
 def _from_local(error: str, downloader: Downloader) -> bool:
