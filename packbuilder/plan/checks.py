@@ -31,11 +31,9 @@ def check_live_items(catalog: Catalog, base: Base, items: list[tuple[str, str]])
         for art in arts:
             rng = OsRange.parse(art.requires.os) if art.requires.os else None
             if art.platform == Platform.LINUX and rng and not rng.contains("linux-glibc", base.glibc):
-                problems.append(
-                    _("{app}: needs {needs}, {base} has glibc {glibc}").format(
-                        app=app_id, needs=describe_os_range(art.requires.os or ""), base=base.id, glibc=base.glibc
-                    )
-                )
+                needs = describe_os_range(art.requires.os or "", current_language())
+                line = _("{app}: needs {needs}, {base} has glibc {glibc}")
+                problems.append(line.format(app=app_id, needs=needs, base=base.id, glibc=base.glibc))
     if problems:
         raise InputError(
             _("the lock holds Linux apps that will not start on the live system of {base}").format(base=base.id),
