@@ -17,9 +17,11 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from packbuilder.errors import InputError
+from packbuilder.i18n import _
 from packbuilder.lint_rules import HTTPS_ONLY, download_rules, review_rules
 from packbuilder.model import KINDS, App, Artifact, Base, CategoryRef, Pack, Profile
 from packbuilder.model.common import ID_RE
+from packbuilder.model.messages import error_text
 from packbuilder.versions import OsRange, version_key
 from packbuilder.yamlsrc import Loc, SourceDoc, YamlSyntaxError, format_loc, load_yaml
 
@@ -38,7 +40,7 @@ class Problem:
     severity: Severity = "error"
 
     def __str__(self) -> str:
-        tag = "warning: " if self.severity == "warning" else ""
+        tag = _("warning: ") if self.severity == "warning" else ""
         return f"{self.path}:{self.line}: {self.field}: {tag}{self.message}"
 
 
@@ -78,8 +80,6 @@ def _get(table: dict[str, T], key: str, what: str, listing: str) -> T:
         return table[key]
     except KeyError:
         import difflib
-
-        from packbuilder.i18n import _
 
         close = difflib.get_close_matches(key, table, n=3)
         guess = _("did you mean {names}? ").format(names=", ".join(close)) if close else ""
@@ -131,18 +131,15 @@ def _clean_loc(data: Any, loc: tuple[int | str, ...]) -> Loc:
 
 
 def _message(error: Any) -> str:
-    msg = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        msg = msg.removeprefix(prefix)
     if error["type"] == "extra_forbidden" and error["loc"] and error["loc"][-1] in WEAK_HASHES:
-        return "sha1 and md5 are too weak: give the sha256 (or sha512) the publisher gave, or leave this artifact out"
+        return _("sha1 and md5 are too weak: give the sha256 (or sha512) the publisher gave, or leave this artifact out")
     if error["type"] == "too_short":
-        return f"must list at least {error.get('ctx', {}).get('min_length', 1)} item(s)"
+        return _("must list at least {count} item(s)").format(count=error.get("ctx", {}).get("min_length", 1))
     if error["type"] == "extra_forbidden":
-        return "unknown key (check the spelling; `packbuilder manifest schema` lists the keys)"
+        return _("unknown key (check the spelling; `packbuilder manifest schema` lists the keys)")
     if error["type"] == "missing":
-        return "required key is missing"
-    return msg
+        return _("required key is missing")
+    return error_text(error)
 
 
 def _validate(col: _Collector, doc: SourceDoc, model: type[BaseModel]) -> BaseModel | None:
@@ -161,7 +158,7 @@ def _validate(col: _Collector, doc: SourceDoc, model: type[BaseModel]) -> BaseMo
             if msg not in merged[loc]:
                 merged[loc].append(msg)
         for loc, msgs in merged.items():
-            col.add(doc, loc, "; or ".join(msgs) if len(msgs) > 1 else msgs[0])
+            col.add(doc, loc, _("; or ").join(msgs) if len(msgs) > 1 else msgs[0])
         return None
 
 
@@ -172,17 +169,21 @@ def _load_file(col: _Collector, path: Path, kind: str) -> tuple[SourceDoc, BaseM
         col.problems.append(Problem(display_path(path), exc.line, "(document)", exc.message))
         return None
     except OSError as exc:
-        col.problems.append(Problem(display_path(path), 1, "(document)", f"cannot read: {exc.strerror}"))
+        col.problems.append(Problem(display_path(path), 1, "(document)", _("cannot read: {reason}").format(reason=exc.strerror)))
         return None
     if not isinstance(doc.data, dict):
-        col.add(doc, (), f"a manifest must be a mapping of keys to values (this {kind} file is not)")
+        col.add(doc, (), _("a manifest must be a mapping of keys to values (this {kind} file is not)").format(kind=kind))
         return None
     col.read.append((kind, doc))
     stem = path.stem
     if not ID_RE.match(stem):
-        col.add(doc, (), f"file name {path.name!r} is not a valid id: rename it (lowercase letters, digits, '-', '_')")
+        col.add(
+            doc, (), _("file name {name!r} is not a valid id: rename it (lowercase letters, digits, '-', '_')").format(
+                name=path.name
+            )
+        )
     elif "id" in doc.data and doc.data["id"] != stem:
-        col.add(doc, ("id",), f"id {doc.data['id']!r} must equal the file name {stem!r}")
+        col.add(doc, ("id",), _("id {id!r} must equal the file name {stem!r}").format(id=doc.data["id"], stem=stem))
         _validate(col, doc, KINDS[kind])  # still report its other problems
         return None
     model = _validate(col, doc, KINDS[kind])
@@ -214,12 +215,14 @@ def check_tree(root: Path, review: bool = False) -> tuple[Catalog, list[Problem]
     }
     if not any((root / d).is_dir() for d in KIND_DIRS):
         raise InputError(
-            f"{display_path(root)} is not a catalog: it has none of {', '.join(d + '/' for d in KIND_DIRS)}",
-            hint="point --catalog (or $PACKBUILDER_CATALOG) at a manifests folder",
+            _("{path} is not a catalog: it has none of {folders}").format(
+                path=display_path(root), folders=", ".join(d + "/" for d in KIND_DIRS)
+            ),
+            hint=_("point --catalog (or $PACKBUILDER_CATALOG) at a manifests folder"),
         )
     for path, kind in scan_files(root):
         if path.suffix == ".yml":
-            col.add(path, (), "manifests use the .yaml extension: rename this file")
+            col.add(path, (), _("manifests use the .yaml extension: rename this file"))
             continue
         loaded = _load_file(col, path, kind)
         if loaded is None:
@@ -229,7 +232,11 @@ def check_tree(root: Path, review: bool = False) -> tuple[Catalog, list[Problem]
         obj_id = str(getattr(model, "id"))  # noqa: B009  # every manifest kind has an id
         if obj_id in tables[kind]:
             first = catalog.sources[(kind, obj_id)]
-            col.add(doc, ("id",), f"duplicate {kind} id {obj_id!r}: also defined in {display_path(first)}")
+            col.add(
+                doc, ("id",), _("duplicate {kind} id {id!r}: also defined in {path}").format(
+                    kind=kind, id=obj_id, path=display_path(first)
+                )
+            )
             continue
         tables[kind][obj_id] = model
         catalog.sources[(kind, obj_id)] = path
@@ -248,8 +255,8 @@ def load_catalog(root: Path) -> Catalog:
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise InputError(
-            f"the catalog in {display_path(root)} has {len(errors)} problem(s)",
-            hint=f"run: packbuilder manifest lint {display_path(root)}",
+            _("the catalog in {path} has {count} problem(s)").format(path=display_path(root), count=len(errors)),
+            hint=_("run: packbuilder manifest lint {path}").format(path=display_path(root)),
             details=[str(p) for p in errors],
         )
     return catalog
@@ -267,9 +274,11 @@ _PLATFORM_OS = {"windows": "windows", "linux": "linux-glibc"}
 def _check_url(col: _Collector, kind: str, obj_id: str, loc: Loc, url: str, insecure: bool) -> None:
     if url.startswith("http://"):
         if insecure:
-            col.at(kind, obj_id, loc, "plain http download (allowed by 'insecure: true'; the hash still protects it)", "warning")
+            col.at(
+                kind, obj_id, loc, _("plain http download (allowed by 'insecure: true'; the hash still protects it)"), "warning"
+            )
         else:
-            col.at(kind, obj_id, loc, HTTPS_ONLY)
+            col.at(kind, obj_id, loc, _(HTTPS_ONLY))
 
 
 def _check_app(col: _Collector, catalog: Catalog, app: App) -> None:
@@ -279,26 +288,32 @@ def _check_app(col: _Collector, catalog: Catalog, app: App) -> None:
     for key in ("alternatives", "lighter_than"):
         for i, other in enumerate(getattr(app, key)):
             if other not in catalog.apps and ("app", other) not in col.broken:
-                at((key, i), f"unknown app {other!r}: there is no apps/{other}.yaml")
+                at((key, i), _("unknown app {id!r}: there is no apps/{id}.yaml").format(id=other))
             elif other == app.id:
-                at((key, i), "an app cannot be its own alternative")
+                at((key, i), _("an app cannot be its own alternative"))
     seen_versions: dict[tuple[Any, ...], int] = {}
     approx: list[Loc] = []
     for r, release in enumerate(app.releases):
         vkey = version_key(release.version)
         if vkey in seen_versions:
-            at(("releases", r, "version"), f"version {release.version!r} is already listed at releases[{seen_versions[vkey]}]")
+            at(("releases", r, "version"), _("version {version!r} is already listed at releases[{index}]").format(
+                version=release.version, index=seen_versions[vkey]
+            ))
         seen_versions.setdefault(vkey, r)
         seen: dict[tuple[str, ...], int] = {}
         for a, art in enumerate(release.artifacts):
             loc: Loc = ("releases", r, "artifacts", a)
             slot = (art.platform.value, art.arch.value, art.kind.value, art.lang or "")
             if slot in seen:
-                at(loc, f"same platform/arch/kind/lang as artifacts[{seen[slot]}]: {'/'.join(s for s in slot if s)}")
+                at(loc, _("same platform/arch/kind/lang as artifacts[{index}]: {slot}").format(
+                    index=seen[slot], slot="/".join(s for s in slot if s)
+                ))
             seen.setdefault(slot, a)
             if art.kind.value not in _PLATFORM_KINDS[art.platform.value]:
                 allowed = ", ".join(sorted(_PLATFORM_KINDS[art.platform.value]))
-                at((*loc, "kind"), f"kind {art.kind.value!r} is not for {art.platform.value} (use one of {allowed})")
+                at((*loc, "kind"), _("kind {kind!r} is not for {platform} (use one of {allowed})").format(
+                    kind=art.kind.value, platform=art.platform.value, allowed=allowed
+                ))
             _check_url(col, "app", app.id, (*loc, "url"), art.url, art.insecure)
             for m, mirror in enumerate(art.mirrors):
                 _check_url(col, "app", app.id, (*loc, "mirrors", m), mirror, art.insecure)
@@ -308,43 +323,47 @@ def _check_app(col: _Collector, catalog: Catalog, app: App) -> None:
             if art.requires.os:
                 family = OsRange.parse(art.requires.os).family
                 if family != _PLATFORM_OS[art.platform.value]:
-                    at((*loc, "requires", "os"), f"{family!r} range on a {art.platform.value} artifact")
+                    at((*loc, "requires", "os"), _("{family!r} range on a {platform} artifact").format(
+                        family=family, platform=art.platform.value
+                    ))
             if art.size is None:
                 approx.append((*loc, "size_approx"))
             _check_requires(col, catalog, app, (*loc, "requires"), art)
     if approx:
-        at(approx[0], f"{len(approx)} artifact(s) have only an approximate size: record exact sizes when known", "warning")
+        message = _("{count} artifact(s) have only an approximate size: record exact sizes when known")
+        at(approx[0], message.format(count=len(approx)), "warning")
     for key in ("homepage", "source_code"):
         if getattr(app, key).startswith("http://"):
-            at((key,), "prefer an https link", "warning")
+            at((key,), _("prefer an https link"), "warning")
 
 
 def _check_requires(col: _Collector, catalog: Catalog, app: App, loc: Loc, art: Artifact) -> None:
     req = art.requires
     for d, dep in enumerate(req.depends):
         if dep == app.id:
-            col.at("app", app.id, (*loc, "depends", d), "an app cannot depend on itself")
+            col.at("app", app.id, (*loc, "depends", d), _("an app cannot depend on itself"))
         elif dep not in catalog.apps and ("app", dep) not in col.broken:
-            col.at("app", app.id, (*loc, "depends", d), f"unknown app {dep!r}: there is no apps/{dep}.yaml")
+            col.at("app", app.id, (*loc, "depends", d), _("unknown app {id!r}: there is no apps/{id}.yaml").format(id=dep))
     stated = req.os or req.ram_mb or req.ram_mb_recommended or req.cpu or req.depends
     if stated and not req.source:
-        col.at("app", app.id, loc, "requirements without a 'source': say where they were read, or write 'estimate'", "warning")
+        col.at("app", app.id, loc, _("requirements without a 'source': say where they were read, or write 'estimate'"), "warning")
 
 
 def _check_base(col: _Collector, catalog: Catalog, base: Base) -> None:
     seen: set[str] = set()
     for i, provided in enumerate(base.apps):
         if provided.id in seen:
-            col.at("base", base.id, ("apps", i, "id"), f"{provided.id!r} is listed twice")
+            col.at("base", base.id, ("apps", i, "id"), _("{id!r} is listed twice").format(id=provided.id))
         seen.add(provided.id)
         known = catalog.apps.get(provided.id)
         if known is not None and known.category != provided.category:
-            col.at("base", base.id, ("apps", i, "category"), f"the catalog files {provided.id} under {known.category.value!r}")
+            message = _("the catalog files {id} under {category!r}").format(id=provided.id, category=known.category.value)
+            col.at("base", base.id, ("apps", i, "category"), message)
 
 
 def _check_key(col: _Collector, catalog: Catalog, kind: str, obj_id: str, loc: Loc, key: str) -> None:
     if not (catalog.root / "keys" / key).is_file():
-        col.at(kind, obj_id, loc, f"no public key file keys/{key} in the catalog")
+        col.at(kind, obj_id, loc, _("no public key file keys/{key} in the catalog").format(key=key))
 
 
 def _check_pack(col: _Collector, catalog: Catalog, pack: Pack) -> None:
@@ -353,21 +372,25 @@ def _check_pack(col: _Collector, catalog: Catalog, pack: Pack) -> None:
 
     for i, entry in enumerate(pack.apps):
         if isinstance(entry, CategoryRef):
-            some_broken = any(kind == "app" for kind, _ in col.broken)
+            some_broken = any(kind == "app" for kind, _id in col.broken)
             if not some_broken and not any(a.category == entry.category for a in catalog.apps.values()):
-                at(("apps", i, "category"), f"no app in category {entry.category.value!r}")
+                at(("apps", i, "category"), _("no app in category {category!r}").format(category=entry.category.value))
         elif entry not in catalog.apps and ("app", entry) not in col.broken:
-            at(("apps", i), f"unknown app {entry!r}: there is no apps/{entry}.yaml")
+            at(("apps", i), _("unknown app {id!r}: there is no apps/{id}.yaml").format(id=entry))
     for i, profile_id in enumerate(pack.profiles):
         if profile_id not in catalog.profiles and ("profile", profile_id) not in col.broken:
-            at(("profiles", i), f"unknown profile {profile_id!r}: there is no profiles/{profile_id}.yaml")
+            at(("profiles", i), _("unknown profile {id!r}: there is no profiles/{id}.yaml").format(id=profile_id))
     if pack.base is not None and pack.base not in catalog.bases and ("base", pack.base) not in col.broken:
-        at(("base",), f"unknown base {pack.base!r}: there is no bases/{pack.base}.yaml")
+        at(("base",), _("unknown base {id!r}: there is no bases/{id}.yaml").format(id=pack.base))
     overlays_dir = overlays_root(catalog.root)
     if overlays_dir is not None:
         for i, name in enumerate(pack.overlays):
             if not (overlays_dir / name).is_dir():
-                at(("overlays", i), f"no overlay folder {name!r} in {display_path(overlays_dir)}")
+                at(
+                    ("overlays", i), _("no overlay folder {name!r} in {folder}").format(
+                        name=name, folder=display_path(overlays_dir)
+                    )
+                )
 
 
 def _check_semantics(col: _Collector, catalog: Catalog) -> None:
@@ -393,7 +416,7 @@ def shipped_root() -> Path:
     for candidate in (here / "_shipped" / "manifests", here.parent / "manifests"):
         if candidate.is_dir():
             return candidate
-    raise InputError("no catalog shipped with this packbuilder", hint="pass --catalog DIR")
+    raise InputError(_("no catalog shipped with this packbuilder"), hint=_("pass --catalog DIR"))
 
 
 def overlays_root(catalog_root: Path) -> Path | None:
@@ -414,12 +437,14 @@ def find_catalog(explicit: Path | None) -> Path:
     """--catalog, then $PACKBUILDER_CATALOG, then ./manifests, then the shipped catalog."""
     if explicit is not None:
         if not explicit.is_dir():
-            raise InputError(f"catalog folder {display_path(explicit)} does not exist")
+            raise InputError(_("catalog folder {path} does not exist").format(path=display_path(explicit)))
         return explicit
     env = os.environ.get("PACKBUILDER_CATALOG")
     if env:
         if not Path(env).is_dir():
-            raise InputError(f"$PACKBUILDER_CATALOG={env} is not a folder", hint="unset it or fix the path")
+            raise InputError(
+                _("$PACKBUILDER_CATALOG={path} is not a folder").format(path=env), hint=_("unset it or fix the path")
+            )
         return Path(env)
     local = Path("manifests")
     if local.is_dir() and any((local / d).is_dir() for d in KIND_DIRS):
@@ -435,8 +460,6 @@ def is_file_arg(arg: str) -> bool:
 def load_file_arg(catalog: Catalog, path: Path, kind: str) -> BaseModel:
     """A pack or profile file given on the command line, checked like the catalog's (every problem
     with file:line), its references checked against the catalog."""
-    from packbuilder.i18n import _
-
     if not path.is_file():
         message = _("pack file {path} does not exist") if kind == "pack" else _("profile file {path} does not exist")
         raise InputError(message.format(path=display_path(path)))

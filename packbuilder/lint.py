@@ -6,14 +6,15 @@ from pathlib import Path
 
 from packbuilder.catalog import KIND_DIRS, Problem, check_tree, display_path
 from packbuilder.errors import InputError
+from packbuilder.i18n import _
 
 
 def _catalog_root(path: Path) -> Path:
     """The catalog a manifest file belongs to: ``<root>/<kind>s/<id>.yaml``."""
     if path.parent.name not in KIND_DIRS:
         raise InputError(
-            f"cannot tell what kind of manifest {display_path(path)} is",
-            hint=f"manifests live in {', '.join(d + '/' for d in KIND_DIRS)} of a catalog folder",
+            _("cannot tell what kind of manifest {path} is").format(path=display_path(path)),
+            hint=_("manifests live in {folders} of a catalog folder").format(folders=", ".join(d + "/" for d in KIND_DIRS)),
         )
     return path.parent.parent
 
@@ -27,7 +28,7 @@ def lint_paths(paths: list[Path]) -> tuple[list[Problem], int]:
     roots: dict[Path, set[str] | None] = {}
     for path in paths:
         if not path.exists():
-            raise InputError(f"{display_path(path)} does not exist")
+            raise InputError(_("{path} does not exist").format(path=display_path(path)))
         if path.is_dir():
             roots[path.resolve()] = None
         else:
@@ -40,7 +41,7 @@ def lint_paths(paths: list[Path]) -> tuple[list[Problem], int]:
     for root, wanted in roots.items():
         from packbuilder.catalog import scan_files
 
-        _, found = check_tree(root, review=True)
+        _trees, found = check_tree(root, review=True)
         if wanted is None:
             checked += len(scan_files(root))
             problems.extend(found)

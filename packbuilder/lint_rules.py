@@ -16,10 +16,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from packbuilder.i18n import N_, _
 from packbuilder.model.common import MISSING_HASH, MISSING_SIZE
 from packbuilder.yamlsrc import Loc
 
-HTTPS_ONLY = "downloads must use https (set 'insecure: true' on the artifact only if no https host exists)"
+HTTPS_ONLY = N_("downloads must use https (set 'insecure: true' on the artifact only if no https host exists)")
 
 Finding = tuple[Loc, str, str]  # (field path, message, severity)
 
@@ -68,11 +69,11 @@ def download_rules(data: Any) -> list[Finding]:
         mirrors: list[Any] = art["mirrors"] if isinstance(art.get("mirrors"), list) else []
         for where, url in [((*loc, "url"), art.get("url")), *(((*loc, "mirrors", m), u) for m, u in enumerate(mirrors))]:
             if isinstance(url, str) and url.startswith("http://") and not insecure:
-                found.append((where, HTTPS_ONLY, "error"))
+                found.append((where, _(HTTPS_ONLY), "error"))
         if art.get("sha256") is None and art.get("sha512") is None:
-            found.append((loc, MISSING_HASH, "error"))
+            found.append((loc, _(MISSING_HASH), "error"))
         if art.get("size") is None and art.get("size_approx") is None:
-            found.append((loc, MISSING_SIZE, "error"))
+            found.append((loc, _(MISSING_SIZE), "error"))
     return found
 
 
@@ -80,7 +81,7 @@ def checksum_source_problem(text: str) -> str | None:
     """Why ``text`` does not name where a hash was read (None: it does)."""
     if PACKAGER_AT_COMMIT.search(text) or CHECKSUM_FILE_URL.search(text) or BUMP_WORDING.match(text):
         return None
-    return (
+    return _(
         "does not name where the hash was read: write 'upstream checksum file https://…/SHA256SUMS', "
         "a packager's manifest at a commit ('ScoopInstaller/Extras bucket/app.json @ <commit>'), "
         "or let 'packbuilder manifest bump' write it"
@@ -97,13 +98,15 @@ def _release_order(data: Any) -> list[Finding]:
         if isinstance(rel, dict) and isinstance(rel.get("version"), str)
     ]
     found: list[Finding] = []
-    for (_, before), (r, version) in itertools.pairwise(versions):
+    for (_r, before), (r, version) in itertools.pairwise(versions):
         try:
             newer = version_key(version) > version_key(before)
         except ValueError:
             continue  # an unsortable version is reported by the model
         if newer:
-            message = f"releases go newest first: {version} is newer than {before}, listed above it"
+            message = _("releases go newest first: {version} is newer than {before}, listed above it").format(
+                version=version, before=before
+            )
             found.append((("releases", r, "version"), message, "error"))
     return found
 
@@ -118,13 +121,13 @@ def review_rules(data: Any) -> list[Finding]:
             found.append(((*loc, "checksum_source"), problem, severity))
         requires = art.get("requires")
         if isinstance(requires, dict) and any(requires.get(k) for k in ("os", "ram_mb", "cpu")) and not requires.get("source"):
-            found.append(((*loc, "requires", "source"), "say where these requirements were read (a page, an issue, a file), "
-                          "or write 'estimate'", "error"))
+            found.append(((*loc, "requires", "source"), _("say where these requirements were read (a page, an issue, a file), "
+                                                            "or write 'estimate'"), "error"))
         if art.get("platform") == "windows":
             if not art.get("launch") and not art.get("no_launch"):
                 severity = "warning" if art.get("url") in KNOWN_WITHOUT_LAUNCH else "error"
-                found.append(((*loc, "launch"), "a Windows artifact needs 'launch' (the program to start, inside the "
-                              "unpacked tree), or 'no_launch' saying why there is none", severity))
+                found.append(((*loc, "launch"), _("a Windows artifact needs 'launch' (the program to start, inside the "
+                                                  "unpacked tree), or 'no_launch' saying why there is none"), severity))
             elif art.get("launch") and art.get("no_launch"):
-                found.append(((*loc, "no_launch"), "give 'launch' or 'no_launch', not both", "error"))
+                found.append(((*loc, "no_launch"), _("give 'launch' or 'no_launch', not both"), "error"))
     return found

@@ -13,6 +13,8 @@ import re
 import stat
 from pathlib import Path
 
+from packbuilder.i18n import _
+
 # Device names Windows reserves in every folder, whatever the extension (``aux.txt`` too); the
 # superscript digits count as digits there. https://learn.microsoft.com/windows/win32/fileio/naming-a-file
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$", re.IGNORECASE)
@@ -37,30 +39,34 @@ def is_reserved_name(name: str) -> bool:
 def check_name(name: str) -> str:
     """One file or folder name that every OS the key meets can hold; raises UnsafePath."""
     if name in ("", ".", ".."):
-        raise UnsafePath(f"{name!r} is not a file name")
+        raise UnsafePath(_("{name!r} is not a file name").format(name=name))
     if has_control(name):
-        raise UnsafePath(f"{name!r} holds a control character")
+        raise UnsafePath(_("{name!r} holds a control character").format(name=name))
     bad = sorted(_FORBIDDEN.intersection(name))
     if bad:
-        raise UnsafePath(f"{name!r} holds {' '.join(bad)}, which Windows refuses in file names")
+        raise UnsafePath(
+            _("{name!r} holds {characters}, which Windows refuses in file names").format(name=name, characters=" ".join(bad))
+        )
     if name != name.rstrip(" ."):
-        raise UnsafePath(f"{name!r} ends with a dot or a space, which Windows drops")
+        raise UnsafePath(_("{name!r} ends with a dot or a space, which Windows drops").format(name=name))
     if is_reserved_name(name):
-        raise UnsafePath(f"{name!r} is a device name on Windows (CON, PRN, AUX, NUL, COM1-9, LPT1-9, CONIN$, CONOUT$)")
+        raise UnsafePath(
+            _("{name!r} is a device name on Windows (CON, PRN, AUX, NUL, COM1-9, LPT1-9, CONIN$, CONOUT$)").format(name=name)
+        )
     return name
 
 
 def check_relpath(value: str) -> str:
     """A relative path with ``/`` separators whose every part is a safe name; raises UnsafePath."""
     if not value:
-        raise UnsafePath("the path is empty")
+        raise UnsafePath(_("the path is empty"))
     if value.startswith("/") or re.match(r"^[A-Za-z]:", value):
-        raise UnsafePath(f"{value!r} is absolute: give a path relative to its folder")
+        raise UnsafePath(_("{value!r} is absolute: give a path relative to its folder").format(value=value))
     if "\\" in value:
-        raise UnsafePath(f"{value!r} uses '\\': separate folders with '/'")
+        raise UnsafePath(_("{value!r} uses '\\': separate folders with '/'").format(value=value))
     for part in value.split("/"):
         if part == "..":
-            raise UnsafePath(f"{value!r} climbs out of its folder with '..'")
+            raise UnsafePath(_("{value!r} climbs out of its folder with '..'").format(value=value))
         check_name(part)
     return value
 
@@ -81,8 +87,8 @@ def join_within(root: Path, rel: str) -> Path:
         except FileNotFoundError:
             break
         if stat.S_ISLNK(st.st_mode):
-            raise UnsafePath(f"{rel!r}: {path.relative_to(root).as_posix()} is a symbolic link")
+            raise UnsafePath(_("{rel!r}: {path} is a symbolic link").format(rel=rel, path=path.relative_to(root).as_posix()))
         last = i == len(parts) - 1
         if not (stat.S_ISDIR(st.st_mode) or (last and stat.S_ISREG(st.st_mode))):
-            raise UnsafePath(f"{rel!r}: {path.relative_to(root).as_posix()} is not a folder")
+            raise UnsafePath(_("{rel!r}: {path} is not a folder").format(rel=rel, path=path.relative_to(root).as_posix()))
     return root / rel

@@ -111,20 +111,23 @@ def _quote(text: str) -> str:
 
 
 def profile_yaml(profile: Profile) -> str:
-    """The profile as YAML, with a comment on each key (what to check, what the values may be)."""
+    """The profile as YAML, with a comment on each key (what to check, what the values may be), the
+    comments in the language of the messages: the person who runs `profiles new` reads them."""
+    from packbuilder.i18n import _
+
     lines = [
-        "# A hardware profile: the PC packbuilder picks versions for (packbuilder plan PACK --profile THIS_FILE).",
-        "# Check the values against the PC; `packbuilder manifest schema --kind profile` lists every key.",
-        f"id: {profile.id}  # must equal the file name",
+        "# " + _("A hardware profile: the PC packbuilder picks versions for (packbuilder plan PACK --profile THIS_FILE)."),
+        "# " + _("Check the values against the PC; `packbuilder manifest schema --kind profile` lists every key."),
+        f"id: {profile.id}  # " + _("must equal the file name"),
         "name:",
         f"  fr: {_quote(profile.name.fr)}",
         f"  en: {_quote(profile.name.en)}",
         f"os: {profile.os.value}  # windows-xp, windows-vista, windows-7, windows-8.1, windows-10, windows-11",
-        f"arch: {profile.arch.value}  # x86 (32 bits) or x86_64 (64 bits)",
-        f"cpu: [{', '.join(c.value for c in profile.cpu)}]  # sse2, pae, nx, x86-64-v2: what the processor has",
-        f"ram_mb: {profile.ram_mb}  # memory in MiB",
+        f"arch: {profile.arch.value}  # " + _("x86 (32 bits) or x86_64 (64 bits)"),
+        f"cpu: [{', '.join(c.value for c in profile.cpu)}]  # " + _("sse2, pae, nx, x86-64-v2: what the processor has"),
+        f"ram_mb: {profile.ram_mb}  # " + _("memory in MiB"),
         f"firmware: [{', '.join(f.value for f in profile.firmware)}]  # bios, uefi32, uefi64",
-        f"key_mb: {profile.key_mb}  # USB key size in MB (10^6 bytes, as sold)",
+        f"key_mb: {profile.key_mb}  # " + _("USB key size in MB (10^6 bytes, as sold)"),
     ]
     if isinstance(profile.notes, Text):
         lines += ["notes:", f"  fr: {_quote(profile.notes.fr)}", f"  en: {_quote(profile.notes.en)}"]

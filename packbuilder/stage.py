@@ -28,6 +28,7 @@ from typing import Any
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError
 from packbuilder.fetch.hashes import hash_file
+from packbuilder.i18n import _
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import UnsafePath, has_control, join_within
 from packbuilder.plan.lock import lock_bytes, lock_digest
@@ -69,7 +70,10 @@ def place_item(item: LockedArtifact, cached: Path, root: Path, hashes: Hashes | 
         dest.chmod(0o755)
         return item.dest
     if dest.exists():
-        raise AssemblyError(f"{what}: {item.dest} is already used by another app", hint="check the lock's destinations")
+        raise AssemblyError(
+            _("{what}: {dest} is already used by another app").format(what=what, dest=item.dest),
+            hint=_("check the lock's destinations"),
+        )
     found: Hashes | None = {} if hashes is not None else None
     unpack(cached, item.kind.value, dest, unpack_cap(item), what, found)
     if hashes is not None and found:
@@ -85,7 +89,10 @@ def _within(root: Path, rel: str, what: str) -> Path:
     try:
         return join_within(root, rel)
     except UnsafePath as exc:
-        raise AssemblyError(f"{what}: {exc}", hint="the lock or manifest names a place outside the key: fix it") from None
+        raise AssemblyError(
+            _("{what}: {reason}").format(what=what, reason=exc),
+            hint=_("the lock or manifest names a place outside the key: fix it"),
+        ) from None
 
 
 def copy_overlays(names: tuple[str, ...], overlays_dir: Path | None, root: Path) -> list[str]:
@@ -94,9 +101,11 @@ def copy_overlays(names: tuple[str, ...], overlays_dir: Path | None, root: Path)
     Only folders and regular files are copied: a symbolic link (or a device) in an overlay is
     refused with its name, never followed (it could point at the build machine's files)."""
     for name in names:
-        folder = None if overlays_dir is None else _within(overlays_dir, name, f"overlay {name!r}")
+        folder = None if overlays_dir is None else _within(overlays_dir, name, _("overlay {name!r}").format(name=name))
         if folder is None or not folder.is_dir() or folder.is_symlink():
-            raise AssemblyError(f"overlay {name!r} not found", hint="overlays live in overlays/<name>/ beside manifests/")
+            raise AssemblyError(
+                _("overlay {name!r} not found").format(name=name), hint=_("overlays live in overlays/<name>/ beside manifests/")
+            )
         _copy_tree(folder, root)
     docs = root / "Docs"
     return sorted(p.relative_to(root).as_posix() for p in docs.rglob("*") if p.is_file()) if docs.is_dir() else []
@@ -113,12 +122,15 @@ def _copy_tree(src: Path, dest: Path) -> None:
             if stat.S_ISDIR(mode):
                 continue
             if not stat.S_ISREG(mode):
-                kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+                if stat.S_ISLNK(mode):
+                    message = _("overlay file {path} is a symbolic link: refused")
+                else:
+                    message = _("overlay file {path} is not a regular file: refused")
                 raise AssemblyError(
-                    f"overlay file {path} is {kind}: refused",
-                    hint="overlays hold plain files and folders: replace the link by a copy of what it points at",
+                    message.format(path=path),
+                    hint=_("overlays hold plain files and folders: replace the link by a copy of what it points at"),
                 )
-            _within(dest, path.relative_to(src).as_posix(), "overlay")
+            _within(dest, path.relative_to(src).as_posix(), _("overlay"))
             shutil.copyfile(path, target / name)
 
 
@@ -151,7 +163,10 @@ def autorun_inf(label: str) -> bytes:
     character in the name would add keys of its own (``open=...``), so it is refused."""
     label = label[:32]
     if has_control(label):
-        raise AssemblyError(f"the pack's name {label!r} holds a control character", hint="write the pack's name on one line")
+        raise AssemblyError(
+            _("the pack's name {label!r} holds a control character").format(label=label),
+            hint=_("write the pack's name on one line"),
+        )
     return f"[autorun]\r\nlabel={label}\r\nicon=.packbuilder\\icon.ico\r\n".encode()
 
 

@@ -53,10 +53,12 @@ class Change:
     def describe(self) -> str:
         old = f"{self.old.version}" if self.old else ""
         new = f"{self.new.version}" if self.new else ""
-        size = (self.new.download_size if self.new else 0) / 1e6
+        from packbuilder.fsutil import format_size
+
+        size = format_size(self.new.download_size if self.new else 0)
         return {
-            "add": f"+ {self.app} {new} ({size:,.1f} MB)",
-            "update": f"~ {self.app} {old} -> {new} ({size:,.1f} MB)",
+            "add": f"+ {self.app} {new} ({size})",
+            "update": f"~ {self.app} {old} -> {new} ({size})",
             "remove": f"- {self.app} {old}",
             "keep": f"= {self.app} {old}",
         }[self.kind]

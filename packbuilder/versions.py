@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import total_ordering
 
+from packbuilder.i18n import _
+
 VERSION_RE = re.compile(r"^[0-9][0-9A-Za-z.+_~-]*$")
 _TOKEN_RE = re.compile(r"\d+|[A-Za-z]+")
 _PRE_RELEASE = {"dev": 0, "a": 1, "alpha": 1, "b": 2, "beta": 2, "pre": 3, "c": 3, "rc": 3}
@@ -102,16 +104,24 @@ class OsRange:
     def parse(cls, text: str) -> OsRange:
         match = re.match(r"^\s*([a-z][a-z-]*[a-z])\s*(.*)$", text)
         if not match:
-            raise ValueError(f"{text!r} is not an OS range like 'windows>=6.1' or 'linux-glibc>=2.28'")
+            raise ValueError(_("{text!r} is not an OS range like 'windows>=6.1' or 'linux-glibc>=2.28'").format(text=text))
         family, rest = match.group(1), match.group(2).strip()
         if family not in OS_FAMILIES:
-            raise ValueError(f"unknown OS family {family!r}: expected one of {', '.join(OS_FAMILIES)}")
+            raise ValueError(
+                _("unknown OS family {family!r}: expected one of {families}").format(
+                    family=family, families=", ".join(OS_FAMILIES)
+                )
+            )
         specs: list[tuple[str, str]] = []
         if rest:
             for part in rest.split(","):
                 spec = _SPEC_RE.match(part.strip())
                 if not spec:
-                    raise ValueError(f"bad version bound {part.strip()!r} in {text!r}: use e.g. '>=6.1' or '<10'")
+                    raise ValueError(
+                        _("bad version bound {bound!r} in {text!r}: use e.g. '>=6.1' or '<10'").format(
+                            bound=part.strip(), text=text
+                        )
+                    )
                 specs.append((spec.group(1), spec.group(2)))
         return cls(family, tuple(specs))
 

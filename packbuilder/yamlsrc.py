@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from packbuilder.i18n import _
+
 Loc = tuple[int | str, ...]
 
 
@@ -65,20 +67,23 @@ class _Budget:
 def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int], constructor: Any, budget: _Budget) -> Any:
     budget.values += 1
     if budget.values > MAX_VALUES:
-        raise YamlSyntaxError(
-            Path(), node.start_mark.line + 1, f"more than {MAX_VALUES} values (aliases repeating a block?): refused"
-        )
+        message = _("more than {count} values (aliases repeating a block?): refused")
+        raise YamlSyntaxError(Path(), node.start_mark.line + 1, message.format(count=MAX_VALUES))
     if len(loc) > MAX_DEPTH:
-        raise YamlSyntaxError(Path(), node.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep: refused")
+        raise YamlSyntaxError(
+            Path(), node.start_mark.line + 1, _("nested more than {count} levels deep: refused").format(count=MAX_DEPTH)
+        )
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise YamlSyntaxError(Path(), key_node.start_mark.line + 1, "a mapping key must be a plain value")
+                raise YamlSyntaxError(Path(), key_node.start_mark.line + 1, _("a mapping key must be a plain value"))
             key = constructor.construct_object(key_node, deep=True)
             if key in result:
-                raise YamlSyntaxError(Path(), key_node.start_mark.line + 1, f"duplicate key {key!r}: keep only one")
+                raise YamlSyntaxError(
+                    Path(), key_node.start_mark.line + 1, _("duplicate key {key!r}: keep only one").format(key=key)
+                )
             child = (*loc, key)
             # The line of a key is where a reader looks for it, even when its value is a block below.
             lines[child] = key_node.start_mark.line + 1
@@ -95,7 +100,7 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            raise YamlSyntaxError(path, 1, f"not UTF-8 text ({exc.reason})") from None
+            raise YamlSyntaxError(path, 1, _("not UTF-8 text ({reason})").format(reason=exc.reason)) from None
     # libyaml's parser when available: the same nodes and marks, several times faster.
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     loader = loader_class(text)
@@ -106,11 +111,11 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise YamlSyntaxError(path, line, f"YAML syntax error: {exc.problem or exc.context}") from None
+        raise YamlSyntaxError(path, line, _("YAML syntax error: {reason}").format(reason=exc.problem or exc.context)) from None
     except yaml.YAMLError as exc:
-        raise YamlSyntaxError(path, 1, f"YAML error: {exc}") from None
+        raise YamlSyntaxError(path, 1, _("YAML error: {reason}").format(reason=exc)) from None
     except RecursionError:
-        raise YamlSyntaxError(path, 1, f"nested more than {MAX_DEPTH} levels deep: refused") from None
+        raise YamlSyntaxError(path, 1, _("nested more than {count} levels deep: refused").format(count=MAX_DEPTH)) from None
     except YamlSyntaxError as exc:
         raise YamlSyntaxError(path, exc.line, exc.message) from None
     finally:

@@ -92,7 +92,7 @@ def verify(
     if sums is not None:
         problem = check_sums(output, sums)
         if problem is not None:
-            raise CheckFailed(problem, hint="download the image again")
+            raise CheckFailed(problem, hint=_("download the image again"))
         OUTPUT.info(_("{name}: matches {sums}").format(name=output.name, sums=sums))
     with OUTPUT.step(_("Checking {output}").format(output=output.name)):
         report = verify_output(output)
@@ -108,10 +108,16 @@ def verify(
             }
         )
     if not report.ok:
-        raise CheckFailed(f"{output}: {report.summary()}", hint="rebuild or re-write the key", details=report.details())
+        raise CheckFailed(
+            _("{output}: {summary}").format(output=output, summary=report.summary()),
+            hint=_("rebuild or re-write the key"),
+            details=report.details(),
+        )
     if not report.manifest:  # a compressed image: its block map's ranges were checked, not its files
-        OUTPUT.info(f"{output}: all {report.checked} block range(s) match")
+        OUTPUT.info(_("{output}: all {count} block range(s) match").format(output=output, count=report.checked))
         return
     OUTPUT.info(
-        f"{output}: all {report.checked} files match ({report.manifest.get('pack')} for {report.manifest.get('profile')})"
+        _("{output}: all {count} files match ({pack} for {profile})").format(
+            output=output, count=report.checked, pack=report.manifest.get("pack"), profile=report.manifest.get("profile")
+        )
     )

@@ -36,9 +36,12 @@ def list_entries(json_flag: JsonOpt = False) -> None:
             }
         )
         return
+    from packbuilder.fsutil import format_size
+
     for e in entries:
-        OUTPUT.info(f"{e.algo}:{e.digest[:16]}…  {e.size / 1e6:10,.1f} MB  {e.meta.get('name', '?')}")
-    OUTPUT.info(f"{len(entries)} file(s), {sum(e.size for e in entries) / 1e6:,.1f} MB in {cache_dir()}")
+        OUTPUT.info(f"{e.algo}:{e.digest[:16]}…  {format_size(e.size):>10}  {e.meta.get('name', '?')}")
+    total = format_size(sum(e.size for e in entries))
+    OUTPUT.info(_("{count} file(s), {size} in {folder}").format(count=len(entries), size=total, folder=cache_dir()))
 
 
 @app.command("verify")
@@ -55,23 +58,29 @@ def verify() -> None:
         actual = cache.verify(entry)
         if actual is not None:
             cache.quarantine(entry.path, entry.algo, entry.digest, actual)
-            bad.append(f"{entry.algo}:{entry.digest} ({entry.meta.get('name', '?')}): content hashes to {actual}")
+            name = entry.meta.get("name", "?")
+            bad.append(
+                _("{digest} ({name}): content hashes to {actual}").format(
+                    digest=f"{entry.algo}:{entry.digest}", name=name, actual=actual
+                )
+            )
     if bad:
         raise CheckFailed(
-            f"{len(bad)} of {count} cached file(s) were damaged and moved to quarantine/",
-            hint="fetch again to download them anew",
+            _("{bad} of {count} cached file(s) were damaged and moved to quarantine/").format(bad=len(bad), count=count),
+            hint=_("fetch again to download them anew"),
             details=bad,
         )
-    OUTPUT.info(f"{count} cached file(s) verified: all good")
+    OUTPUT.info(_("{count} cached file(s) verified: all good").format(count=count))
 
 
 @app.command("gc")
 def gc() -> None:
     """Remove partial downloads, quarantined files and unused locks."""
     from packbuilder.fetch.cache import Cache
+    from packbuilder.fsutil import format_size
 
     files, freed = Cache(cache_dir()).gc()
-    OUTPUT.info(f"removed {files} file(s), {freed / 1e6:,.1f} MB freed")
+    OUTPUT.info(_("removed {count} file(s), {size} freed").format(count=files, size=format_size(freed)))
 
 
 @app.command("export")
@@ -80,16 +89,20 @@ def export(dest: Annotated[Path, typer.Argument(help=_("Folder to copy to, e.g. 
     from packbuilder.errors import CheckFailed
     from packbuilder.fetch.cache import Cache, check_cache_dir
 
-    target = Cache(check_cache_dir(dest, "the export folder"))
+    target = Cache(check_cache_dir(dest, _("the export folder")))
     copied, bad = 0, []
     for entry in Cache(cache_dir()).entries():
         if target.add_file(entry.path, entry.algo, entry.digest, entry.meta):
             copied += 1
         else:
-            bad.append(f"{entry.algo}:{entry.digest}: damaged in the cache, not exported")
+            bad.append(_("{digest}: damaged in the cache, not exported").format(digest=f"{entry.algo}:{entry.digest}"))
     if bad:
-        raise CheckFailed(f"{len(bad)} damaged file(s) not exported", hint="run `packbuilder cache verify`", details=bad)
-    OUTPUT.info(f"{copied} file(s) exported to {dest}")
+        raise CheckFailed(
+            _("{count} damaged file(s) not exported").format(count=len(bad)),
+            hint=_("run `packbuilder cache verify`"),
+            details=bad,
+        )
+    OUTPUT.info(_("{count} file(s) exported to {folder}").format(count=copied, folder=dest))
 
 
 @app.command("import")
@@ -109,7 +122,10 @@ def import_(
 
     set_json(json_flag)
     if not src.is_dir():
-        raise InputError(f"{src} is not a folder", hint="give a folder of downloads, or one from `packbuilder cache export`")
+        raise InputError(
+            _("{path} is not a folder").format(path=src),
+            hint=_("give a folder of downloads, or one from `packbuilder cache export`"),
+        )
     if target:
         from packbuilder.build.run import load_target
 
@@ -119,7 +135,7 @@ def import_(
     try:
         known = catalog_artifacts(WORKSPACE.catalog())
     except PackbuilderError:
-        OUTPUT.warn("no catalog found: only files named by their hash (`cache export`) are recognised")
+        OUTPUT.warn(_("no catalog found: only files named by their hash (`cache export`) are recognised"))
         known = {}
     known.update(items_known(items))
     cache = Cache(cache_dir())
@@ -131,8 +147,8 @@ def import_(
         for line in report_lines(report, missing, target):
             OUTPUT.info(line)
     if report.refused:
-        raise CheckFailed(f"{len(report.refused)} file(s) refused", details=report.refused)
-    OUTPUT.info(f"{len(report.imported)} file(s) imported into {cache_dir()}")
+        raise CheckFailed(_("{count} file(s) refused").format(count=len(report.refused)), details=report.refused)
+    OUTPUT.info(_("{count} file(s) imported into {folder}").format(count=len(report.imported), folder=cache_dir()))
 
 
 @app.command("serve")

@@ -106,21 +106,27 @@ def show(app_id: Annotated[str, typer.Argument(help=_("App id, e.g. gimp."))], j
         return
     OUTPUT.info(f"[bold]{app_.name}[/] ({app_.id}) · {app_.category.value} · {app_.license}")
     OUTPUT.info(f"  {app_.summary.fr}\n  {app_.summary.en}")
-    OUTPUT.info(f"  homepage: {app_.homepage}\n  source code: {app_.source_code}")
+    OUTPUT.info(_("  homepage: {homepage}\n  source code: {source}").format(homepage=app_.homepage, source=app_.source_code))
     for release in app_.releases:
         OUTPUT.info(f"[bold]{release.version}[/]" + (f" ({release.line})" if release.line else ""))
         for art in release.artifacts:
             req = art.requires
-            needs = ", ".join(
-                x for x in (req.os, f"{req.ram_mb} MiB RAM" if req.ram_mb else None, "+".join(c.value for c in req.cpu)) if x
-            )
+            ram = _("{ram} MiB RAM").format(ram=req.ram_mb) if req.ram_mb else None
+            needs = ", ".join(x for x in (req.os, ram, "+".join(c.value for c in req.cpu)) if x)
             algo, digest = art.digest
-            size = f"{art.size} bytes" if art.size else f"~{art.size_approx} bytes"
+            size = _("{size} bytes").format(size=art.size) if art.size else _("~{size} bytes").format(size=art.size_approx)
             lang = f" [{art.lang}]" if art.lang else ""
             OUTPUT.info(
-                f"  {art.platform.value}/{art.arch.value} {art.kind.value}{lang} · {size} · needs {needs or 'nothing stated'}"
+                _("  {platform}/{arch} {kind}{lang} · {size} · needs {needs}").format(
+                    platform=art.platform.value, arch=art.arch.value, kind=art.kind.value, lang=lang, size=size,
+                    needs=needs or _("nothing stated"),
+                )
             )
-            OUTPUT.info(f"    {art.url}\n    {algo}:{digest}\n    hash from: {art.checksum_source}")
+            OUTPUT.info(
+                _("    {url}\n    {digest}\n    hash from: {source}").format(
+                    url=art.url, digest=f"{algo}:{digest}", source=art.checksum_source
+                )
+            )
 
 
 @app.command("matrix")
@@ -164,13 +170,15 @@ def report(
     try:
         today = dt.date.fromisoformat(date) if date else dt.date.today()
     except ValueError:
-        raise InputError(f"--date {date!r} is not a date", hint="write it as YYYY-MM-DD, e.g. 2026-08-22") from None
+        raise InputError(
+            _("--date {date!r} is not a date").format(date=date), hint=_("write it as YYYY-MM-DD, e.g. 2026-08-22")
+        ) from None
     document = build_report(WORKSPACE.catalog(), today)
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n" if OUTPUT.json_mode else report_markdown(document)
     if output is not None:
         output.write_text(text, encoding="utf-8")
         if not OUTPUT.json_mode:
-            OUTPUT.info(f"report written to {output}")
+            OUTPUT.info(_("report written to {file}").format(file=output))
         return
     if OUTPUT.json_mode:
         OUTPUT.emit_json(document)

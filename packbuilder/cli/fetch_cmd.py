@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from packbuilder.cli.options import WORKSPACE, JobsOpt, JsonOpt, MirrorOpt, OfflineOpt, ProfileOpt, SizeOpt, TargetArg, set_json
+from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
 
 
@@ -35,7 +36,14 @@ def fetch(
             }
         )
         return
+    from packbuilder.fsutil import format_size
+
     OUTPUT.info(
-        f"{len(lock.items)} artifact(s) ready: {len(result.downloaded)} downloaded "
-        f"({result.bytes_downloaded / 1e6:,.1f} MB), {len(result.cached)} already in the cache ({WORKSPACE.cache()})"
+        _("{count} artifact(s) ready: {downloaded} downloaded ({size}), {cached} already in the cache ({folder})").format(
+            count=len(lock.items),
+            downloaded=len(result.downloaded),
+            size=format_size(result.bytes_downloaded),
+            cached=len(result.cached),
+            folder=WORKSPACE.cache(),
+        )
     )

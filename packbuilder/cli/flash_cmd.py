@@ -97,20 +97,28 @@ def _watch(image: Path, size: int, block_map: Any, verify: bool, yes: bool, devi
 
     if devices:
         hint = f"packbuilder flash {image} --watch"
-        raise InputError("--watch writes the keys as they are plugged in: give no DEVICE", hint=hint)
+        raise InputError(_("--watch writes the keys as they are plugged in: give no DEVICE"), hint=hint)
     if not yes:
+        from packbuilder.i18n import confirm
+
         if not sys.stdin.isatty():
-            raise InputError("refusing to erase keys without confirmation: standard input is not a terminal", hint="add --yes")
-        question = f"Every USB key plugged in from now on will be erased and get {image}. Go on?"
-        if not typer.confirm(question, default=False, err=True):
+            raise InputError(
+                _("refusing to erase keys without confirmation: standard input is not a terminal"), hint=_("add --yes")
+            )
+        question = _("Every USB key plugged in from now on will be erased and get {image}. Go on?").format(image=image)
+        if not confirm(question, default=False):  # o/oui under French
             raise typer.Abort()
 
     def report(key: KeyResult) -> None:
         OUTPUT.info(key.line)
 
-    OUTPUT.info(f"waiting for USB keys to write {image} ({size} bytes); Ctrl-C to stop")
+    OUTPUT.info(_("waiting for USB keys to write {image} ({size} bytes); Ctrl-C to stop").format(image=image, size=size))
     results = Watcher(image, size, block_map, verify, report=report).run(udev_events())
-    OUTPUT.info(f"{sum(k.ok for k in results)} key(s) written, {sum(not k.ok for k in results)} refused or failed")
+    OUTPUT.info(
+        _("{written} key(s) written, {failed} refused or failed").format(
+            written=sum(k.ok for k in results), failed=sum(not k.ok for k in results)
+        )
+    )
 
 
 def flash(
@@ -124,9 +132,11 @@ def flash(
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help=_("Read every target back and compare."))] = True,
     yes: YesOpt = False,
     bmap: Annotated[
-        Path | None, typer.Option("--bmap", help="Block map (default: IMAGE's .bmap beside it): write only the blocks in use.")
+        Path | None, typer.Option("--bmap", help=_("Block map (default: IMAGE's .bmap beside it): write only the blocks in use."))
     ] = None,
-    watch: Annotated[bool, typer.Option("--watch", help="Write every USB key plugged in, one line each, until Ctrl-C.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help=_("Write every USB key plugged in, one line each, until Ctrl-C."))
+    ] = False,
     json_flag: JsonOpt = False,
 ) -> None:
     """Write a disk image to one or several USB keys at once, then read each back (exit 4 if one differs)."""
@@ -142,8 +152,8 @@ def flash(
         return
     if not devices:
         raise InputError(
-            "no DEVICE given",
-            hint=f"name the whole disk of each key to write, e.g. packbuilder flash {image} /dev/sdb",
+            _("no DEVICE given"),
+            hint=_("name the whole disk of each key to write, e.g. packbuilder flash {image} /dev/sdb").format(image=image),
             details=candidate_lines(probe_system()),
         )
     targets = plan_targets(image, devices, size)

@@ -45,6 +45,8 @@ def inspect(
         return
     for line in layout.summary_lines():
         OUTPUT.info(line)
-    OUTPUT.info(f"live system: {kind}")
+    OUTPUT.info(_("live system: {kind}").format(kind=kind))
     if loader is not None:
-        OUTPUT.info(f"UEFI loader \\EFI\\BOOT\\BOOTX64.EFI of the El Torito EFI image: {loader.describe()}")
+        OUTPUT.info(_("UEFI loader {path} of the El Torito EFI image: {signature}").format(
+            path="\\EFI\\BOOT\\BOOTX64.EFI", signature=loader.describe()
+        ))

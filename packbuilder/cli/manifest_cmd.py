@@ -53,7 +53,9 @@ def lint(
         summary = _("{files} file(s) checked: {errors} error(s), {warnings} warning(s)")
         OUTPUT.note(summary.format(files=checked, errors=len(errors), warnings=len(problems) - len(errors)))
     if errors:
-        raise CheckFailed(f"{len(errors)} error(s) in the manifests", hint="fix each file:line above, then lint again")
+        raise CheckFailed(
+            _("{count} error(s) in the manifests").format(count=len(errors)), hint=_("fix each file:line above, then lint again")
+        )
 
 
 @app.command("schema")
@@ -65,7 +67,9 @@ def schema(
     from packbuilder.model import KINDS
 
     if kind not in KINDS:
-        raise InputError(f"unknown manifest kind {kind!r}", hint=f"use one of: {', '.join(KINDS)}")
+        raise InputError(
+            _("unknown manifest kind {kind!r}").format(kind=kind), hint=_("use one of: {kinds}").format(kinds=", ".join(KINDS))
+        )
     document = KINDS[kind].model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = f"packbuilder {kind} manifest"
@@ -91,22 +95,22 @@ def check_updates(apps: AppsArg = None, json_flag: JsonOpt = False) -> None:
     from packbuilder.updates.check import check_updates as run_checks
 
     set_json(json_flag)
-    _, chosen = _catalog_apps(apps)
+    _ids, chosen = _catalog_apps(apps)
     if apps:
         for a in chosen:
             if not a.checkver:
-                OUTPUT.warn(f"{a.id} has no checkver: nothing to check")
+                OUTPUT.warn(_("{app} has no checkver: nothing to check").format(app=a.id))
     results = run_checks(chosen)
     failed = sum(1 for r in results if r.status == "check failed")
     if OUTPUT.json_mode:
         summary = {s: sum(1 for r in results if r.status == s) for s in ("up to date", "update available", "check failed")}
         OUTPUT.emit_json({"checks": [r.as_json() for r in results], "summary": summary})
     elif not results:
-        OUTPUT.info("no app here has a checkver: nothing to check")
+        OUTPUT.info(_("no app here has a checkver: nothing to check"))
     else:
         _print_checks(results)
     if results and failed == len(results):
-        raise NetworkError(f"every check ({failed}) failed", hint="check the connection, then try again")
+        raise NetworkError(_("every check ({count}) failed").format(count=failed), hint=_("check the connection, then try again"))
 
 
 def _print_checks(results: list[CheckResult]) -> None:
@@ -114,18 +118,24 @@ def _print_checks(results: list[CheckResult]) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for column in ("app", "line", "current", "latest", "status"):
+    for column in (_("app"), _("line"), _("current"), _("latest"), _("status")):
         table.add_column(column)
     style = {"up to date": "green", "update available": "yellow bold", "check failed": "red"}
+    # The statuses are codes (--json keeps them); the table says them in the reader's language.
+    shown = {"up to date": _("up to date"), "update available": _("update available"), "check failed": _("check failed")}
     for r in results:
-        status = f"[{style[r.status]}]{r.status}[/]" + (f": {escape(r.reason)}" if r.reason else "")
+        status = f"[{style[r.status]}]{shown[r.status]}[/]" + (f": {escape(r.reason)}" if r.reason else "")
         table.add_row(r.app, r.line or "-", r.current or "-", r.latest or "-", status)
     OUTPUT.show(table)
     updates = sum(1 for r in results if r.status == "update available")
     failed = sum(1 for r in results if r.status == "check failed")
-    OUTPUT.info(f"{len(results)} check(s): {updates} update(s) available, {failed} failed")
+    OUTPUT.info(
+        _("{count} check(s): {updates} update(s) available, {failed} failed").format(
+            count=len(results), updates=updates, failed=failed
+        )
+    )
     if updates:
-        OUTPUT.info("add one with: packbuilder manifest bump APP VERSION [--line LINE]")
+        OUTPUT.info(_("add one with: packbuilder manifest bump APP VERSION [--line LINE]"))
 
 
 @app.command("bump")
@@ -166,19 +176,28 @@ def bump(
             }
         )
         return
-    line_note = f" (line {report.line})" if report.line else ""
-    OUTPUT.info(f"added {report.app} {report.version}{line_note} as releases[{report.position}] of {report.path}")
+    line_note = _(" (line {line})").format(line=report.line) if report.line else ""
+    OUTPUT.info(
+        _("added {app} {version}{line_note} as releases[{position}] of {path}").format(
+            app=report.app, version=report.version, line_note=line_note, position=report.position, path=report.path
+        )
+    )
     for a in report.artifacts:
         spec = a.spec
-        size = f"{a.size} bytes" if a.size is not None else f"about {a.size_approx} bytes (estimate from the previous release)"
-        how = "read from the upstream checksum file" if a.hash_route == "checksum file" else "downloaded and hashed"
+        if a.size is not None:
+            size = _("{size} bytes").format(size=a.size)
+        else:
+            size = _("about {size} bytes (estimate from the previous release)").format(size=a.size_approx)
+        how = _("read from the upstream checksum file") if a.hash_route == "checksum file" else _("downloaded and hashed")
         OUTPUT.info(
-            f"  {spec.platform.value}/{spec.arch.value}/{spec.kind.value}{'/' + spec.lang if spec.lang else ''}: "
-            f"{a.url}\n    sha256 {how}: {a.checksum_source}; size {size}"
+            _("  {slot}: {url}\n    sha256 {how}: {source}; size {size}").format(
+                slot=f"{spec.platform.value}/{spec.arch.value}/{spec.kind.value}{'/' + spec.lang if spec.lang else ''}",
+                url=a.url, how=how, source=a.checksum_source, size=size,
+            )
         )
     for warning in report.warnings:
         OUTPUT.warn(warning)
-    OUTPUT.info("lint: no error. Review the diff (git diff), then open a pull request.")
+    OUTPUT.info(_("lint: no error. Review the diff (git diff), then open a pull request."))
 
 
 @app.command("verify")
@@ -217,7 +236,7 @@ def verify(
 
             question = _("This downloads every artifact of the catalog (about {size}). Go on?").format(size=format_size(total))
             if not sys.stdin.isatty():
-                raise InputError("verifying the whole catalog downloads gigabytes", hint="pass --yes, or name apps")
+                raise InputError(_("verifying the whole catalog downloads gigabytes"), hint=_("pass --yes, or name apps"))
             if not confirm(question):
                 raise typer.Abort()
         targets = all_targets(chosen)
@@ -234,11 +253,13 @@ def _raise_failures(report: VerifyReport) -> None:
     mismatches, network = report.count("mismatch", "size"), report.count("network")
     if mismatches:
         raise VerificationError(
-            f"{mismatches} artifact(s) do not match their manifest",
-            hint="check each manifest's hash, size and checksum_source against the publisher's",
+            _("{count} artifact(s) do not match their manifest").format(count=mismatches),
+            hint=_("check each manifest's hash, size and checksum_source against the publisher's"),
         )
     if network:
-        raise NetworkError(f"{network} artifact(s) could not be downloaded", hint="check the connection, then try again")
+        raise NetworkError(
+            _("{count} artifact(s) could not be downloaded").format(count=network), hint=_("check the connection, then try again")
+        )
 
 
 def _print_verify(report: VerifyReport) -> None:
@@ -247,14 +268,15 @@ def _print_verify(report: VerifyReport) -> None:
         return
     for outcome in report.outcomes:
         if outcome.status in ("ok", "cached"):
-            cached = " (already in the cache)" if outcome.status == "cached" else ""
-            OUTPUT.info(f"ok      {outcome.target.label}{cached}")
+            cached = _(" (already in the cache)") if outcome.status == "cached" else ""
+            OUTPUT.info(_("ok      {label}{cached}").format(label=outcome.target.label, cached=cached))
         else:
-            OUTPUT.result(f"FAILED  {outcome.target.label}: {outcome.status}")
+            OUTPUT.result(_("FAILED  {label}: {status}").format(label=outcome.target.label, status=outcome.status))
             for error in outcome.errors:
                 OUTPUT.result(f"        {error}")
     summary = report.as_json()
     OUTPUT.note(
-        f"{summary['checked']} artifact(s) checked: {summary['ok']} ok, {summary['failed']} failed; "
-        f"{report.skipped} unchanged artifact(s) skipped"
+        _("{checked} artifact(s) checked: {ok} ok, {failed} failed; {skipped} unchanged artifact(s) skipped").format(
+            checked=summary["checked"], ok=summary["ok"], failed=summary["failed"], skipped=report.skipped
+        )
     )

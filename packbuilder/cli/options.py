@@ -78,7 +78,7 @@ FormatOpt = Annotated[
         "--format",
         "-f",
         metavar="FORMAT",
-        parser=_enum_parser(OutputFormat, "format"),
+        parser=_enum_parser(OutputFormat, _("format")),
         help=_("dir, zip, usb (FAT32 disk image), iso (live ISO + pack) or usb-live (bootable key + pack)."),
     ),
 ]
@@ -87,7 +87,7 @@ EngineOpt = Annotated[
     typer.Option(
         "--iso-engine",
         metavar="ENGINE",
-        parser=_enum_parser(IsoEngine, "ISO engine"),
+        parser=_enum_parser(IsoEngine, _("ISO engine")),
         help=_("--format iso: auto, xorriso or pycdlib."),
     ),
 ]

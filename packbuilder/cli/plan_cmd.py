@@ -90,8 +90,11 @@ def print_plan(plan: Plan) -> None:
         OUTPUT.info(f"  [red]-[/] {escape(exclusion_line(e, lang))}")
     if plan.base is not None:
         OUTPUT.info("[bold]" + escape(_("In the live system ({base})").format(base=plan.base.id)) + "[/]")
+        # The resolver's reason stays English (it goes into --json); the table line is said here.
+        asked, there = _("{app} {version}: asked by the pack, not copied"), _("{app} {version}: also there")
         for b in plan.base_apps:
-            OUTPUT.info(f"  [blue]=[/] {escape(b.reason)}")
+            line = (asked if b.wanted else there).format(app=b.app.id, version=b.app.version)
+            OUTPUT.info(f"  [blue]=[/] {escape(line)}")
     for w in plan.warnings:
         OUTPUT.warn(w)
     notes = notes_line(profile.id, profile.notes)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from packbuilder.cli.options import JsonOpt, set_json
 from packbuilder.i18n import _
 from packbuilder.ui import OUTPUT
+
+if TYPE_CHECKING:
+    from packbuilder.publish import Published
 
 
 def publish(
@@ -42,7 +45,7 @@ def publish(
     if tracker and not base_url:
         from packbuilder.errors import InputError
 
-        raise InputError("--tracker needs --base-url", hint="torrents are made only when the site's address is known")
+        raise InputError(_("--tracker needs --base-url"), hint=_("torrents are made only when the site's address is known"))
     with OUTPUT.step(_("Publishing {count} image(s) to {site}").format(count=len(outputs), site=site)):
         images = publish_images(outputs, site, sign, base_url, tuple(tracker or ()))
     images_dir = site / "images"
@@ -68,12 +71,22 @@ def publish(
             }
         )
         return
+    _print_published(images, site, base_url, sign is not None)
+
+
+def _print_published(images: list[Published], site: Path, base_url: str | None, signed_sums: bool) -> None:
+    images_dir = site / "images"
+    line = _("  {name}  {size} bytes  {digest}")
     for image in images:
-        OUTPUT.info(f"  {image.name}  {image.size} bytes  sha256:{image.sha256}")
+        OUTPUT.info(line.format(name=image.name, size=image.size, digest=f"sha256:{image.sha256}"))
         for d in image.downloads:
-            OUTPUT.info(f"  {d.name}  {d.size} bytes  sha256:{d.sha256}")
+            OUTPUT.info(line.format(name=d.name, size=d.size, digest=f"sha256:{d.sha256}"))
     if base_url:
-        OUTPUT.info(f"torrents (web seed {base_url}): {images_dir}/*.torrent")
-    signed = " (signed: SHA256SUMS.sig)" if sign else ""
-    OUTPUT.info(f"published {len(images)} image(s) to {site}: open {site / 'index.html'}{signed}")
-    OUTPUT.info(f"check the downloads with: cd {images_dir} && sha256sum -c SHA256SUMS")
+        OUTPUT.info(_("torrents (web seed {url}): {files}").format(url=base_url, files=f"{images_dir}/*.torrent"))
+    signed = _(" (signed: SHA256SUMS.sig)") if signed_sums else ""
+    OUTPUT.info(
+        _("published {count} image(s) to {site}: open {index}{signed}").format(
+            count=len(images), site=site, index=site / "index.html", signed=signed
+        )
+    )
+    OUTPUT.info(_("check the downloads with: {command}").format(command=f"cd {images_dir} && sha256sum -c SHA256SUMS"))

@@ -50,12 +50,20 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("packbuilder", appauthor=False))
 
 
-def check_cache_dir(path: Path, what: str = "the cache folder") -> Path:
-    """A cache folder that exists (made if needed) and can be written, else a clear error."""
+def check_cache_dir(path: Path, what: str | None = None) -> Path:
+    """A cache folder that exists (made if needed) and can be written, else a clear error.
+
+    ``what``: how to name the folder in the error, translated (default: the cache folder)."""
     from packbuilder.errors import InputError
+    from packbuilder.i18n import _
+
+    what = what or _("the cache folder")
 
     if path.exists() and not path.is_dir():
-        raise InputError(f"{what} {path} is a file, not a folder", hint="give a folder (--cache DIR or $PACKBUILDER_CACHE)")
+        raise InputError(
+            _("{what} {path} is a file, not a folder").format(what=what, path=path),
+            hint=_("give a folder (--cache DIR or $PACKBUILDER_CACHE)"),
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-test-{os.getpid()}"
@@ -63,8 +71,8 @@ def check_cache_dir(path: Path, what: str = "the cache folder") -> Path:
         probe.unlink()
     except OSError as exc:
         raise InputError(
-            f"{what} {path} cannot be written: {exc.strerror}",
-            hint="give a folder you can write to (--cache DIR or $PACKBUILDER_CACHE)",
+            _("{what} {path} cannot be written: {reason}").format(what=what, path=path, reason=exc.strerror),
+            hint=_("give a folder you can write to (--cache DIR or $PACKBUILDER_CACHE)"),
         ) from None
     return path
 

@@ -54,6 +54,7 @@ from packbuilder.fetch.reach import Reach, host_of
 from packbuilder.fetch.session import describe, no_network_reason, resume_point, save_sidecar
 from packbuilder.fetch.session import make_session as make_session  # also used from here by packbuilder.updates
 from packbuilder.fsutil import copy_regular
+from packbuilder.i18n import N_, _
 
 if TYPE_CHECKING:
     import requests
@@ -63,6 +64,8 @@ SMALL_CAP = 4 << 20  # a checksum list or a signature: far more than any real on
 # Attempts per source for errors in the middle of a body (connection cut, read timeout):
 # each one resumes where the previous stopped.
 BODY_ATTEMPTS = 4
+# What an item that no source may provide says (offline, no --mirror); fetch.run tells it from the others.
+NOT_CACHED = N_("not in the cache (offline)")
 
 
 class Downloader:
@@ -147,7 +150,7 @@ class Downloader:
             return hit, False
         sources = self._sources(item)
         if not sources:
-            raise SourceError("not in the cache (offline)")
+            raise SourceError(_(NOT_CACHED))
         with self.cache.lock(item.digest):
             # Another process may have finished it while we waited for the lock.
             hit = self._hit(item)
@@ -157,10 +160,10 @@ class Downloader:
             verification = False
             for source in sources:
                 if self.stop.is_set():
-                    raise _Stopped("interrupted")
+                    raise _Stopped(_("interrupted"))
                 skip = self.reach.why_not(source.location, not source.local) if source.is_url else None
                 if skip is not None:
-                    errors.append(f"{source.location}: {skip}")
+                    errors.append(_("{source}: {reason}").format(source=source.location, reason=skip))
                     continue
                 try:
                     return self._from_source(item, source), True
@@ -204,13 +207,13 @@ class Downloader:
             return self._from_folder(item, self.folders[source.location])
         location, http_ok = source.location, source.http_ok
         if location.startswith("http://") and not http_ok:
-            raise SourceError(f"{location}: plain http refused (the manifest does not allow it)")
+            raise SourceError(_("{url}: plain http refused (the manifest does not allow it)").format(url=location))
         last: SourceError | None = None
-        for _ in range(BODY_ATTEMPTS):
+        for _attempt in range(BODY_ATTEMPTS):
             try:
                 return self._download(item, location, http_ok)
             except _Resumable as exc:
-                last = SourceError(f"{location}: {exc}")
+                last = SourceError(_("{source}: {reason}").format(source=location, reason=exc))
         assert last is not None
         raise last
 
@@ -226,7 +229,8 @@ class Downloader:
         if not candidate.exists() and not candidate.is_symlink():
             found = folder.find(item.digest) or folder.locate([_wanted(item)]).get(item.digest)
             if found is None:
-                raise SourceError(f"{folder.root}: no file with this {item.algo} there (by name or by content)")
+                message = _("{folder}: no file with this {algo} there (by name or by content)")
+                raise SourceError(message.format(folder=folder.root, algo=item.algo))
             candidate = found
         partial = self.cache.partial(item.algo, item.digest)
         partial.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +240,7 @@ class Downloader:
 
         def feed(block: bytes) -> None:
             if self.stop.is_set():
-                raise _Stopped(f"{candidate}: copy stopped")
+                raise _Stopped(_("{file}: copy stopped").format(file=candidate))
             hasher.update(block)
             self.progress.advance(task, len(block))
 
@@ -244,7 +248,7 @@ class Downloader:
             copy_regular(candidate, partial, limit, feed)
         except OSError as exc:
             partial.unlink(missing_ok=True)
-            raise SourceError(f"{candidate}: {exc.strerror or exc}") from None
+            raise SourceError(_("{source}: {reason}").format(source=candidate, reason=exc.strerror or exc)) from None
         except _Stopped:
             partial.unlink(missing_ok=True)
             raise
@@ -271,7 +275,7 @@ class Downloader:
             response = self._get(url, headers, http_ok)
         except requests.RequestException as exc:
             self.progress.finish(task)
-            raise SourceError(f"{url}: {_describe(exc)}") from None
+            raise SourceError(_("{source}: {reason}").format(source=url, reason=_describe(exc))) from None
         try:
             with response:
                 offset = self._check_status(response, url, offset, partial)
@@ -285,7 +289,9 @@ class Downloader:
             self.progress.finish(task)
         if item.size is not None and received != item.size:
             partial.unlink(missing_ok=True)
-            raise SourceError(f"{url}: got {received} bytes, the manifest says {item.size}")
+            raise SourceError(
+                _("{url}: got {received} bytes, the manifest says {size}").format(url=url, received=received, size=item.size)
+            )
         return self._commit_hashed(item, partial, hasher.hexdigest(), url)
 
     def _get(self, url: str, headers: dict[str, str], http_ok: bool) -> requests.Response:
@@ -293,7 +299,7 @@ class Downloader:
         host does (answers, cannot be reached) is noted for the rest of the run."""
         import requests
 
-        for _ in range(MAX_REDIRECTS):
+        for _hop in range(MAX_REDIRECTS):
             try:
                 response = self.session.get(url, headers=headers, stream=True, timeout=self.timeout, allow_redirects=False)
             except requests.RequestException as exc:
@@ -307,11 +313,11 @@ class Downloader:
             target = urljoin(url, response.headers["Location"])
             response.close()
             if urlsplit(target).scheme == "http" and not http_ok:
-                raise SourceError(f"{url}: redirect to plain http refused ({target})")
+                raise SourceError(_("{url}: redirect to plain http refused ({target})").format(url=url, target=target))
             if urlsplit(target).scheme not in ("http", "https"):
-                raise SourceError(f"{url}: redirect to {target} refused")
+                raise SourceError(_("{url}: redirect to {target} refused").format(url=url, target=target))
             url = target
-        raise SourceError(f"{url}: more than {MAX_REDIRECTS} redirects")
+        raise SourceError(_("{url}: more than {count} redirects").format(url=url, count=MAX_REDIRECTS))
 
     def read_small(self, url: str, cap: int = SMALL_CAP, http_ok: bool = False) -> bytes:
         """A small document (a checksum list, a signature) in memory, under the downloads' rules:
@@ -323,19 +329,21 @@ class Downloader:
         import urllib3
 
         if url.startswith("http://") and not http_ok:
-            raise SourceError(f"{url}: plain http refused")
+            raise SourceError(_("{url}: plain http refused").format(url=url))
         try:
             with self._get(url, {}, http_ok) as response:
                 if response.status_code != 200:
-                    raise SourceError(f"{url}: HTTP {response.status_code} {response.reason or ''}".strip())
+                    reason = f"HTTP {response.status_code} {response.reason or ''}".strip()
+                    raise SourceError(_("{source}: {reason}").format(source=url, reason=reason))
                 length = response.headers.get("Content-Length", "")
                 if length.isdigit() and int(length) > cap:
-                    raise SourceError(f"{url}: the server announces {length} bytes, more than the {cap} allowed")
+                    message = _("{url}: the server announces {length} bytes, more than the {cap} allowed")
+                    raise SourceError(message.format(url=url, length=length, cap=cap))
                 data = response.raw.read(cap + 1, decode_content=False)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise SourceError(f"{url}: {_describe(exc)}") from None
+            raise SourceError(_("{source}: {reason}").format(source=url, reason=_describe(exc))) from None
         if len(data) > cap:
-            raise SourceError(f"{url}: more than the {cap} bytes allowed: stopped")
+            raise SourceError(_("{url}: more than the {cap} bytes allowed: stopped").format(url=url, cap=cap))
         return bytes(data)
 
     def _check_status(self, response: requests.Response, url: str, offset: int, partial: Path) -> int:
@@ -345,7 +353,11 @@ class Downloader:
             match = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != offset:
                 partial.unlink(missing_ok=True)
-                raise _Resumable(f"bad Content-Range {response.headers.get('Content-Range')!r} for offset {offset}")
+                raise _Resumable(
+                    _("bad Content-Range {header!r} for offset {offset}").format(
+                        header=response.headers.get("Content-Range"), offset=offset
+                    )
+                )
             return offset
         if status == 200:
             if offset:
@@ -353,17 +365,21 @@ class Downloader:
             return 0
         if status == 416:
             partial.unlink(missing_ok=True)
-            raise _Resumable("range not satisfiable: restarting")
+            raise _Resumable(_("range not satisfiable: restarting"))
         partial.unlink(missing_ok=True) if status == 206 else None
         reason = f"HTTP {status} {response.reason or ''}".strip()
-        raise SourceError(f"{url}: {reason}")
+        raise SourceError(_("{source}: {reason}").format(source=url, reason=reason))
 
     def _check_length(self, response: requests.Response, item: FetchItem, url: str, offset: int, partial: Path) -> None:
         length = response.headers.get("Content-Length")
         cap = item.cap
         if cap is not None and length and length.isdigit() and offset + int(length) > cap:
             partial.unlink(missing_ok=True)
-            raise SourceError(f"{url}: the server announces {offset + int(length)} bytes, more than the {cap} allowed")
+            raise SourceError(
+                _("{url}: the server announces {length} bytes, more than the {cap} allowed").format(
+                    url=url, length=offset + int(length), cap=cap
+                )
+            )
 
     def _stream(
         self, response: requests.Response, item: FetchItem, url: str, partial: Path, offset: int, hasher: Any, task: Any
@@ -382,12 +398,14 @@ class Downloader:
             with partial.open(mode) as out:
                 for block in _body_blocks(response):
                     if self.stop.is_set():
-                        raise _Stopped(f"{url}: stopped after {received} bytes (kept to resume)")
+                        raise _Stopped(
+                            _("{url}: stopped after {received} bytes (kept to resume)").format(url=url, received=received)
+                        )
                     received += len(block)
                     if cap is not None and received > cap:
                         out.close()
                         partial.unlink(missing_ok=True)
-                        raise SourceError(f"{url}: more than the {cap} bytes allowed: stopped")
+                        raise SourceError(_("{url}: more than the {cap} bytes allowed: stopped").format(url=url, cap=cap))
                     out.write(block)
                     hasher.update(block)
                     self.progress.advance(task, len(block))
@@ -395,10 +413,12 @@ class Downloader:
                 _datasync(out.fileno())
         except (urllib3.exceptions.HTTPError, requests.RequestException, http.client.HTTPException, OSError) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)):
-                raise SourceError(f"{url}: cannot write {partial}: {exc}") from None
-            raise _Resumable(f"{_describe(exc)} after {received} bytes") from None
+                raise SourceError(_("{url}: cannot write {file}: {reason}").format(url=url, file=partial, reason=exc)) from None
+            raise _Resumable(_("{reason} after {received} bytes").format(reason=_describe(exc), received=received)) from None
         if expected is not None and received < expected:
-            raise _Resumable(f"connection closed after {received} bytes of {expected}")
+            raise _Resumable(
+                _("connection closed after {received} bytes of {expected}").format(received=received, expected=expected)
+            )
         return received
 
     def _commit_hashed(self, item: FetchItem, partial: Path, actual: str, origin: str) -> Path:
@@ -420,13 +440,13 @@ class Downloader:
         spec = item.signature
         assert spec is not None
         if not spec.required and not (tools.find("gpgv") or tools.find("sqv")):
-            return "not checked (no verifier installed; the manifest allows it)"
+            return "not checked (no verifier installed; the manifest allows it)"  # data for the cache's meta/: not translated
         sig_path = partial.with_name(partial.name + ".sig")
         try:
             try:
                 sig_path.write_bytes(self.read_small(spec.url, cap=1 << 20))
             except SourceError as exc:
-                raise BadSignature(f"{exc} (signature)") from None
+                raise BadSignature(_("{reason} (signature)").format(reason=exc)) from None
             verifier = verify_detached(partial, sig_path, spec.key_file, spec.fingerprint, item.name)
         except VerificationError as exc:
             self.cache.quarantine(partial, item.algo, item.digest, "badsignature")

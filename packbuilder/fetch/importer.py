@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.folder import FileInfo, FolderMirror, Wanted
 from packbuilder.fsutil import NotRegularFile
+from packbuilder.i18n import _
 
 if TYPE_CHECKING:
     from packbuilder.catalog import Catalog
@@ -54,7 +55,8 @@ def catalog_artifacts(catalog: Catalog) -> Known:
                 known.setdefault(digest, (Wanted(algo, digest, art.size, art.size_approx), name))
     for base in catalog.bases.values():
         if base.sha256:
-            known.setdefault(base.sha256, (Wanted("sha256", base.sha256, base.size, base.size_approx), f"base {base.id}"))
+            label = _("base {base}").format(base=base.id)
+            known.setdefault(base.sha256, (Wanted("sha256", base.sha256, base.size, base.size_approx), label))
     return known
 
 
@@ -77,7 +79,7 @@ def import_folder(cache: Cache, src: Path, known: Known, jobs: int = 4) -> Impor
     for info in unnamed:
         digest = by_path.get(src / info.rel)
         if not info.regular:
-            report.skipped.append(f"{info.rel}: not a regular file (link, device or FIFO): not read")
+            report.skipped.append(_("{file}: not a regular file (link, device or FIFO): not read").format(file=info.rel))
         elif digest is None:
             report.unrecognised.append(info.rel)
         else:
@@ -104,11 +106,11 @@ def _add(cache: Cache, path: Path, rel: str, wanted: Wanted, meta: dict[str, Any
         if cache.add_file(path, wanted.algo, wanted.digest, meta, limit=wanted.size):
             report.imported.append((rel, name))
         else:
-            report.refused.append(f"{rel}: content does not match its {wanted.algo}, not imported")
+            report.refused.append(_("{file}: content does not match its {algo}, not imported").format(file=rel, algo=wanted.algo))
     except NotRegularFile as exc:
         report.refused.append(str(exc))
     except OSError as exc:
-        report.refused.append(f"{rel}: {exc.strerror or exc}")
+        report.refused.append(_("{file}: {reason}").format(file=rel, reason=exc.strerror or exc))
 
 
 def _exported_meta(src: Path, digest: str) -> dict[str, Any]:
@@ -129,19 +131,24 @@ def still_missing(cache: Cache, items: list[FetchItem]) -> list[FetchItem]:
 def report_lines(report: ImportReport, missing: list[FetchItem], target: str | None) -> list[str]:
     """The report for people: recognised, not recognised, skipped, still missing."""
     lines = []
-    recognised = [(f, n, "imported") for f, n in report.imported] + [(f, n, "already in the cache") for f, n in report.already]
-    lines.append(f"recognised: {len(recognised)} file(s)")
+    imported, already = _("imported"), _("already in the cache")
+    recognised = [(f, n, imported) for f, n in report.imported] + [(f, n, already) for f, n in report.already]
+    lines.append(_("recognised: {count} file(s)").format(count=len(recognised)))
     lines += [f"  {f}: {n} ({how})" for f, n, how in sorted(recognised)]
     if report.unrecognised:
-        lines.append(f"not recognised (no artifact of the catalog has this size and hash): {len(report.unrecognised)} file(s)")
+        lines.append(
+            _("not recognised (no artifact of the catalog has this size and hash): {count} file(s)").format(
+                count=len(report.unrecognised)
+            )
+        )
         lines += [f"  {f}" for f in report.unrecognised]
     if report.skipped:
-        lines.append(f"skipped: {len(report.skipped)}")
+        lines.append(_("skipped: {count}").format(count=len(report.skipped)))
         lines += [f"  {s}" for s in report.skipped]
     if target is not None:
         if missing:
-            lines.append(f"still missing for {target}: {len(missing)} artifact(s)")
+            lines.append(_("still missing for {target}: {count} artifact(s)").format(target=target, count=len(missing)))
             lines += [f"  {i.name}: {i.urls[0].rsplit('/', 1)[-1] if i.urls else '?'}" for i in missing]
         else:
-            lines.append(f"nothing missing for {target}: it can be built with --offline")
+            lines.append(_("nothing missing for {target}: it can be built with --offline").format(target=target))
     return lines

@@ -52,7 +52,13 @@ class BadSignature(SourceError):
 
 class HashMismatch(SourceError):
     def __init__(self, url: str, expected: str, actual: str, quarantined: Path):
-        super().__init__(f"{url}: hash mismatch: expected {expected}, got {actual} (kept in {quarantined})")
+        from packbuilder.i18n import _
+
+        super().__init__(
+            _("{url}: hash mismatch: expected {expected}, got {actual} (kept in {quarantined})").format(
+                url=url, expected=expected, actual=actual, quarantined=quarantined
+            )
+        )
         self.expected = expected
         self.actual = actual
 

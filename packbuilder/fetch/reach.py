@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from packbuilder.i18n import _
+
 # Distinct unreachable internet hosts, with none answering, that make the "no network" verdict
 # (fewer when the run needs fewer hosts).
 VERDICT_HOSTS = 2
@@ -45,9 +47,10 @@ class Reach:
         with self._lock:
             host = host_of(url)
             if host in self.unreachable:
-                return f"not tried: {host} could not be reached earlier ({self.unreachable[host]})"
+                reason = self.unreachable[host]
+                return _("not tried: {host} could not be reached earlier ({reason})").format(host=host, reason=reason)
         if internet and self.no_network() is not None:
-            return "not tried: no network"
+            return _("not tried: no network")
         return None
 
     def no_network(self) -> str | None:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from packbuilder.errors import NetworkError, PackbuilderError, VerificationError
 from packbuilder.fetch.cache import Cache
-from packbuilder.fetch.download import Downloader, FetchItem, FetchResult, SignatureCheck, SourceError
+from packbuilder.fetch.download import NOT_CACHED, Downloader, FetchItem, FetchResult, SignatureCheck, SourceError
+from packbuilder.i18n import _
 
 if TYPE_CHECKING:
     from packbuilder.model.app import Artifact
@@ -80,7 +81,7 @@ def resolve_mirrors(mirrors: tuple[str, ...], output: Output) -> tuple[str, ...]
         if mirror == "auto":
             found = discovered()
             if not found:
-                output.warn("--mirror auto: no `packbuilder cache serve` answered on the local network")
+                output.warn(_("--mirror auto: no `packbuilder cache serve` answered on the local network"))
             resolved += found
         elif re.match(r"^https?://", mirror):
             resolved.append(mirror)
@@ -88,9 +89,9 @@ def resolve_mirrors(mirrors: tuple[str, ...], output: Output) -> tuple[str, ...]
             folder = Path(mirror).expanduser()
             if not folder.is_dir():
                 raise InputError(
-                    f"--mirror {mirror}: no such folder",
-                    hint="give a folder of downloads (a USB stick), an exported cache,"
-                    " http://HOST:PORT of `packbuilder cache serve`, or auto",
+                    _("--mirror {mirror}: no such folder").format(mirror=mirror),
+                    hint=_("give a folder of downloads (a USB stick), an exported cache,"
+                           " http://HOST:PORT of `packbuilder cache serve`, or auto"),
                 )
             resolved.append(str(folder))
     return tuple(dict.fromkeys(resolved))
@@ -112,29 +113,33 @@ def fetch_error(result: FetchResult, total: int, downloader: Downloader, target:
         details.append(f"{failure.item.name}:")
         details.extend(f"  {error}" for error in failure.errors)
     ok = len(result.paths)
-    summary = f"{len(result.failures)} of {total} artifact(s) could not be fetched ({ok} ready in the cache)"
+    summary = _("{failed} of {total} artifact(s) could not be fetched ({ok} ready in the cache)").format(
+        failed=len(result.failures), total=total, ok=ok
+    )
     if any(f.mismatch for f in result.failures):
         return VerificationError(
             summary,
-            hint="a publisher or mirror served other bytes: check the manifest's hash"
-            " and its checksum_source; bad files are kept in the cache's quarantine/",
+            hint=_("a publisher or mirror served other bytes: check the manifest's hash"
+                   " and its checksum_source; bad files are kept in the cache's quarantine/"),
             details=details,
         )
     verdict = downloader.reach.no_network()
     if downloader.offline or verdict is not None:
         return offline_error(result, total, downloader, target, verdict)
-    more = "" if downloader.mirrors else "; or add --mirror (a folder of downloads, or auto: a `cache serve` nearby)"
+    if downloader.mirrors:
+        hint = _("check the connection and try again: finished files are kept, partial ones resume")
+    else:
+        hint = _("check the connection and try again: finished files are kept, partial ones resume;"
+                 " or add --mirror (a folder of downloads, or auto: a `cache serve` nearby)")
     return NetworkError(
         summary,
-        hint=f"check the connection and try again: finished files are kept, partial ones resume{more}",
+        hint=hint,
         details=details,
     )
 
 
 def offline_error(result: FetchResult, total: int, downloader: Downloader, target: str, verdict: str | None) -> NetworkError:
     """What is missing and the ways out, in one block, when there is no internet (or --offline)."""
-    from packbuilder.i18n import _
-
     missing = len(result.failures)
     if downloader.offline and downloader.mirrors:
         message = _("offline: {missing} of {total} artifact(s) are not in the cache nor in the mirrors given")
@@ -147,7 +152,7 @@ def offline_error(result: FetchResult, total: int, downloader: Downloader, targe
     for failure in result.failures:
         item = failure.item
         file = item.urls[0].rsplit("/", 1)[-1] if item.urls else "?"
-        details.append(f"  {item.name}: {file} ({_size(item.size)}, {item.algo} {item.digest[:16]}…)")
+        details.append(f"  {item.name}: {file} ({_size(item.size, item.size_approx)}, {item.algo} {item.digest[:16]}…)")
         # What the folders and LAN mirrors said; the internet's failures are the message above.
         details.extend(f"    {e}" for e in failure.errors if _from_local(e, downloader))
     ways = [_("ways out:")]
@@ -164,10 +169,12 @@ def offline_error(result: FetchResult, total: int, downloader: Downloader, targe
     return NetworkError(message, hint="\n".join(ways), details=details)
 
 
-def _size(size: int | None) -> str:
-    if size is None:
-        return "size unknown"
-    return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size / 1e3:,.1f} kB"
+def _size(size: int | None, approx: int | None = None) -> str:
+    from packbuilder.fsutil import format_size
+
+    if size is not None:
+        return format_size(size)
+    return "~" + format_size(approx) if approx is not None else _("size unknown")
 
 
 def _from_local(error: str, downloader: Downloader) -> bool:
@@ -178,7 +185,7 @@ def _from_local(error: str, downloader: Downloader) -> bool:
 
     match = re.match(r"https?://[^/\s]+", error)
     if match is None:
-        return "(offline)" not in error
+        return error != _(NOT_CACHED)
     return host_of(match.group(0)) in downloader.reach.local
 
 
@@ -198,22 +205,28 @@ def _checksum_from_list(base: Base, downloader: Downloader, keys_dir: Path | Non
         listing = downloader.read_small(sums.url)
         signature = downloader.read_small(sums.signature.url, cap=1 << 20) if sums.signature is not None else None
     except SourceError as exc:
-        raise NetworkError(f"base {base.id}: cannot read its checksum list: {exc}", hint="check the connection") from None
+        raise NetworkError(
+            _("base {base}: cannot read its checksum list: {reason}").format(base=base.id, reason=exc),
+            hint=_("check the connection"),
+        ) from None
     if sums.signature is not None and signature is not None:
         with tempfile.TemporaryDirectory(prefix="packbuilder-sums-") as tmp:
             data, sig = Path(tmp) / "SHA256SUMS", Path(tmp) / "SHA256SUMS.sign"
             data.write_bytes(listing)
             sig.write_bytes(signature)
             key_file = (keys_dir or Path("keys")) / sums.signature.key
-            verify_detached(data, sig, key_file, sums.signature.key_fingerprint, f"base {base.id}: {sums.url}")
+            verify_detached(
+                data, sig, key_file, sums.signature.key_fingerprint,
+                _("base {base}: {url}").format(base=base.id, url=sums.url),
+            )
     name = Path(urlsplit(base.url).path).name
     for line in listing.decode("utf-8", errors="replace").splitlines():
-        digest, _, path = line.partition("  ")
+        digest, _sep, path = line.partition("  ")
         if path.strip().lstrip("*").lstrip("./") == name and len(digest) == 64:
             return digest.lower()
     raise VerificationError(
-        f"base {base.id}: {name} is not listed in {sums.url}",
-        hint="the point release moved on: update the base's url (and check its notes)",
+        _("base {base}: {name} is not listed in {url}").format(base=base.id, name=name, url=sums.url),
+        hint=_("the point release moved on: update the base's url (and check its notes)"),
     )
 
 
@@ -233,12 +246,12 @@ def fetch_base(
     if digest is None:
         if offline:
             raise NetworkError(
-                f"offline: base {base.id} has no sha256 of its own, and its checksum file cannot be read",
-                hint="give the ISO file itself: --base FILE.iso",
+                _("offline: base {base} has no sha256 of its own, and its checksum file cannot be read").format(base=base.id),
+                hint=_("give the ISO file itself: --base FILE.iso"),
             )
         digest = _checksum_from_list(base, downloader, keys_dir)
     item = FetchItem(
-        name=f"base {base.id}", urls=(base.url, *base.mirrors), algo="sha256", digest=digest,
+        name=_("base {base}").format(base=base.id), urls=(base.url, *base.mirrors), algo="sha256", digest=digest,
         size=base.size, size_approx=base.size_approx,
     )
     if output.progress_enabled and (mirrors or not offline):
@@ -250,14 +263,20 @@ def fetch_base(
     if result.failures:
         failure = result.failures[0]
         if failure.mismatch:
-            raise VerificationError(f"base {base.id} could not be fetched", hint="check the base's sha256",
-                                    details=failure.errors)
+            raise VerificationError(
+                _("base {base} could not be fetched").format(base=base.id),
+                hint=_("check the base's sha256"),
+                details=failure.errors,
+            )
         verdict = downloader.reach.no_network()
-        where = f"no network ({verdict})" if verdict else "offline" if offline else "could not be fetched"
+        if verdict:
+            message = _("base {base}: no network ({reason})")
+        else:
+            message = _("base {base}: offline") if offline else _("base {base}: could not be fetched")
         raise NetworkError(
-            f"base {base.id}: {where}",
-            hint="give the ISO file itself (--base FILE.iso), or --mirror a folder that holds it (any name)"
-            " or auto (a `cache serve` nearby)" if not mirrors else "give the ISO file itself: --base FILE.iso",
+            message.format(base=base.id, reason=verdict),
+            hint=_("give the ISO file itself (--base FILE.iso), or --mirror a folder that holds it (any name)"
+                   " or auto (a `cache serve` nearby)") if not mirrors else _("give the ISO file itself: --base FILE.iso"),
             details=failure.errors,
         )
     return result.paths[digest]

@@ -160,14 +160,15 @@ def print_mirror_lines(output: Output, root: Path, bind: str, port: int) -> None
 def serve_cache(root: Path, bind: str, port: int, output: Output) -> None:
     from packbuilder.errors import InputError
     from packbuilder.fetch.lan import advertise
+    from packbuilder.i18n import _
 
     try:
         server = make_server(root, bind, port)
     except (OSError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise InputError(
-            f"cannot serve on {bind}:{port}: {reason}",
-            hint="choose another --port (1024-65535, e.g. 8378) or a --bind address of this machine (0.0.0.0: all)",
+            _("cannot serve on {bind}:{port}: {reason}").format(bind=bind, port=port, reason=reason),
+            hint=_("choose another --port (1024-65535, e.g. 8378) or a --bind address of this machine (0.0.0.0: all)"),
         ) from None
     real_port = server.server_address[1]
     print_mirror_lines(output, root, bind, real_port)
@@ -177,13 +178,17 @@ def serve_cache(root: Path, bind: str, port: int, output: Output) -> None:
     try:
         with advertise(real_port, bind) as addresses:
             if addresses:
-                output.info(f"announced on the local network ({', '.join(addresses)}): others use --mirror auto")
+                output.info(
+                    _("announced on the local network ({addresses}): others use --mirror auto").format(
+                        addresses=", ".join(addresses)
+                    )
+                )
             else:
-                output.warn("no network card to announce the cache on: others must name it")
+                output.warn(_("no network card to announce the cache on: others must name it"))
             while thread.is_alive():
                 thread.join(0.5)
     except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not an error
-        output.info("stopped serving")
+        output.info(_("stopped serving"))
     finally:
         server.shutdown()
         server.server_close()

@@ -15,6 +15,7 @@ import os
 from typing import TYPE_CHECKING
 
 from packbuilder import __version__
+from packbuilder.i18n import N_, _
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,12 +29,12 @@ if TYPE_CHECKING:
 USER_AGENT = f"packbuilder/{__version__} (USB keys of free software for associations)"
 
 _UNREACHABLE = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ENETUNREACH: "network unreachable",
-    errno.EHOSTUNREACH: "host unreachable",
-    errno.ENETDOWN: "network down",
-    errno.EHOSTDOWN: "host down",
-    errno.EADDRNOTAVAIL: "no address to connect from",
+    errno.ECONNREFUSED: N_("connection refused"),
+    errno.ENETUNREACH: N_("network unreachable"),
+    errno.EHOSTUNREACH: N_("host unreachable"),
+    errno.ENETDOWN: N_("network down"),
+    errno.EHOSTDOWN: N_("host down"),
+    errno.EADDRNOTAVAIL: N_("no address to connect from"),
 }
 
 
@@ -49,13 +50,13 @@ def no_network_reason(exc: BaseException | None) -> str | None:
             exc = exc.reason
             continue
         if isinstance(exc, NameResolutionError):
-            return "name not found (DNS)"
+            return _("name not found (DNS)")
         if isinstance(exc, NewConnectionError):
             cause = exc.__cause__ or exc.__context__
             code = getattr(cause, "errno", None)
-            return _UNREACHABLE.get(code, "could not connect") if isinstance(code, int) else "could not connect"
+            return _(_UNREACHABLE.get(code, N_("could not connect")) if isinstance(code, int) else N_("could not connect"))
         if isinstance(exc, ConnectTimeoutError):
-            return "connection timed out"
+            return _("connection timed out")
         args = getattr(exc, "args", ())
         exc = args[0] if args and isinstance(args[0], BaseException) else None
     return None
@@ -111,21 +112,21 @@ def describe(exc: BaseException) -> str:
     import requests
 
     if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS certificate problem (is the server's certificate valid?)"
+        return _("TLS certificate problem (is the server's certificate valid?)")
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connection timed out"
+        return _("connection timed out")
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason = no_network_reason(exc)
         if reason is not None:
             return reason
         text = str(exc)
         if "Read timed out" in text:
-            return "read timed out"
+            return _("read timed out")
         if "Max retries exceeded" in text:
-            return "could not connect (after retries)"
-        return "connection failed"
+            return _("could not connect (after retries)")
+        return _("connection failed")
     if "timed out" in str(exc).lower():
-        return "read timed out"
+        return _("read timed out")
     name = type(exc).__name__
     return f"{name}: {exc}" if str(exc) else name
 

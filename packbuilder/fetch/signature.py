@@ -15,6 +15,7 @@ from pathlib import Path
 
 from packbuilder import tools
 from packbuilder.errors import VerificationError
+from packbuilder.i18n import _
 
 
 def dearmor(data: bytes) -> bytes:
@@ -35,8 +36,12 @@ def verify_detached(data: Path, signature: Path, key_file: Path, fingerprint: st
     """Check ``signature`` over ``data`` with ``key_file``; return the verifier used."""
     fingerprint = fingerprint.replace(" ", "").upper()
     if not key_file.is_file():
-        raise VerificationError(f"{what}: public key {key_file} is missing", hint="the catalog's keys/ folder must hold it")
-    verifier = tools.require_any("gpgv", "sqv", what=f"{what}: its signature must be checked", error=VerificationError)
+        raise VerificationError(
+            _("{what}: public key {key} is missing").format(what=what, key=key_file),
+            hint=_("the catalog's keys/ folder must hold it"),
+        )
+    need = _("{what}: its signature must be checked").format(what=what)
+    verifier = tools.require_any("gpgv", "sqv", what=need, error=VerificationError)
     with tempfile.TemporaryDirectory(prefix="packbuilder-sig-") as tmp:
         keyring = Path(tmp) / "key.gpg"
         keyring.write_bytes(dearmor(key_file.read_bytes()))
@@ -59,12 +64,16 @@ def verify_detached(data: Path, signature: Path, key_file: Path, fingerprint: st
     if proc.returncode != 0 or not signers:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
         raise VerificationError(
-            f"{what}: bad OpenPGP signature ({verifier}: {detail[-1] if detail else 'no valid signature'})",
-            hint="do not use this file; check the manifest's signature URL and key",
+            _("{what}: bad OpenPGP signature ({verifier}: {detail})").format(
+                what=what, verifier=verifier, detail=detail[-1] if detail else _("no valid signature")
+            ),
+            hint=_("do not use this file; check the manifest's signature URL and key"),
         )
     if fingerprint not in signers:
         raise VerificationError(
-            f"{what}: signed by {', '.join(sorted(signers))}, not by the expected key {fingerprint}",
-            hint="the signature is valid but made by another key: check the manifest's key_fingerprint",
+            _("{what}: signed by {signers}, not by the expected key {fingerprint}").format(
+                what=what, signers=", ".join(sorted(signers)), fingerprint=fingerprint
+            ),
+            hint=_("the signature is valid but made by another key: check the manifest's key_fingerprint"),
         )
     return verifier

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from packbuilder.i18n import _
 from packbuilder.model.common import (
     AppName,
     Arch,
@@ -57,7 +58,7 @@ class Requires(Model):
     @model_validator(mode="after")
     def _recommended_above_minimum(self) -> Requires:
         if self.ram_mb and self.ram_mb_recommended and self.ram_mb_recommended < self.ram_mb:
-            raise ValueError("ram_mb_recommended is below ram_mb: the recommended memory is at least the minimum")
+            raise ValueError(_("ram_mb_recommended is below ram_mb: the recommended memory is at least the minimum"))
         return self
 
 
@@ -125,16 +126,27 @@ _CMD_SPECIAL = set('%"^!<>|&\r\n')
 def _check_template_value(value: str) -> str:
     bad = sorted(_CMD_SPECIAL & set(value))
     if bad:
-        raise ValueError(f"{value!r}: the characters {' '.join(map(repr, bad))} cannot be passed safely by a launcher")
+        raise ValueError(
+            _("{value!r}: the characters {characters} cannot be passed safely by a launcher").format(
+                value=value, characters=" ".join(map(repr, bad))
+            )
+        )
     for name in _PLACEHOLDER_RE.findall(value):
         if name not in PLACEHOLDERS:
-            raise ValueError(f"{value!r}: unknown placeholder {{{name}}}; use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
+            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            raise ValueError(
+                _("{value!r}: unknown placeholder {placeholder}; use {known}").format(
+                    value=value, placeholder="{" + name + "}", known=known
+                )
+            )
     return value
 
 
 def _check_hkcu(value: str) -> str:
     if not re.match(r"^(HKCU|HKEY_CURRENT_USER)\\[^%\"^!<>|&]+$", value):
-        raise ValueError(f"{value!r}: give a key under HKCU\\ (a launcher only touches the current user's registry)")
+        raise ValueError(
+            _("{value!r}: give a key under HKCU\\ (a launcher only touches the current user's registry)").format(value=value)
+        )
     return value
 
 
@@ -187,7 +199,7 @@ class Portable(Model):
     def _launcher_owns(cls, env: dict[str, str]) -> dict[str, str]:
         owned = sorted(k for k in env if k.upper() in LAUNCHER_VARS)
         if owned:
-            raise ValueError(f"{', '.join(owned)} is set by every launcher: remove it")
+            raise ValueError(_("{names} is set by every launcher: remove it").format(names=", ".join(owned)))
         return env
 
 
@@ -305,10 +317,12 @@ class Check(Model):
         needed, refused = _FIELDS_BY_TYPE[self.type]
         missing = sorted(name for name in needed if getattr(self, name) is None)
         if missing:
-            raise ValueError(f"a {self.type.value} check needs {' and '.join(missing)}")
+            raise ValueError(_("a {type} check needs {keys}").format(type=self.type.value, keys=_(" and ").join(missing)))
         extra = sorted(name for name in refused if getattr(self, name) is not None)
         if extra:
-            raise ValueError(f"{', '.join(extra)} is not used by a {self.type.value} check: remove it")
+            raise ValueError(
+                _("{keys} is not used by a {type} check: remove it").format(keys=", ".join(extra), type=self.type.value)
+            )
         return self
 
 
@@ -343,7 +357,7 @@ class App(Model):
     def _portable_needs_windows(self) -> App:
         windows = any(a.platform == Platform.WINDOWS for r in self.releases for a in r.artifacts)
         if self.portable is not None and not windows:
-            raise ValueError("portable: this app has no Windows artifact, so no launcher uses the recipe: remove it")
+            raise ValueError(_("portable: this app has no Windows artifact, so no launcher uses the recipe: remove it"))
         return self
 
     @field_validator("checkver")
@@ -354,11 +368,13 @@ class App(Model):
         lines = [c.line for c in checks]
         twice = sorted({str(line) for line in lines if lines.count(line) > 1})
         if twice:
-            raise ValueError(f"more than one check for line(s) {', '.join(twice)}: keep one per line")
+            raise ValueError(_("more than one check for line(s) {lines}: keep one per line").format(lines=", ".join(twice)))
         releases: Any = info.data.get("releases")
         if releases:
             known = {r.line for r in releases}
             for line in lines:
                 if line is not None and line not in known:
-                    raise ValueError(f"no release has line {line!r}: set 'line: {line}' on its releases or fix the check")
+                    raise ValueError(
+                        _("no release has line {line!r}: set 'line: {line}' on its releases or fix the check").format(line=line)
+                    )
         return checks

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
+from packbuilder.i18n import _
 from packbuilder.model.app import Signature
 from packbuilder.model.common import Arch, Category, Firmware, Id, Model, PositiveInt, Sha256, Text, Url
 
@@ -61,9 +62,9 @@ class Base(Model):
     @model_validator(mode="after")
     def _needs_hash(self) -> Base:
         if self.sha256 is None and self.checksums is None:
-            raise ValueError("a base needs 'sha256' or 'checksums' (an upstream SHA256SUMS file)")
+            raise ValueError(_("a base needs 'sha256' or 'checksums' (an upstream SHA256SUMS file)"))
         if self.size is None and self.size_approx is None:
-            raise ValueError("size is missing: give 'size' in bytes (or 'size_approx' with 'size_source')")
+            raise ValueError(_("size is missing: give 'size' in bytes (or 'size_approx' with 'size_source')"))
         if self.glibc is not None and self.glibc_source is None:
-            raise ValueError("glibc_source is missing: say where the base's glibc version was read")
+            raise ValueError(_("glibc_source is missing: say where the base's glibc version was read"))
         return self

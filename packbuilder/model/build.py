@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from packbuilder.errors import InputError
+from packbuilder.i18n import _
 
 
 class OutputFormat(StrEnum):
@@ -32,7 +33,10 @@ class OutputFormat(StrEnum):
 
     def missing_base(self) -> InputError:
         """The error for an iso or usb-live build that names no base live ISO."""
-        return InputError(f"--format {self.value} needs a base live ISO", hint="add --base BASE_ID or --base FILE.iso")
+        return InputError(
+            _("--format {format} needs a base live ISO").format(format=self.value),
+            hint=_("add --base BASE_ID or --base FILE.iso"),
+        )
 
     @property
     def has_sha256_file(self) -> bool:
@@ -75,10 +79,10 @@ class BuildOptions:
 
     def __post_init__(self) -> None:
         if self.dry_run and self.format is not OutputFormat.ISO:
-            raise InputError("--dry-run goes with --format iso")
+            raise InputError(_("--dry-run goes with --format iso"))
         if self.base is not None and not self.format.needs_base:
-            raise InputError("--base goes with --format iso or usb-live")
+            raise InputError(_("--base goes with --format iso or usb-live"))
         if self.iso_engine is not IsoEngine.AUTO and self.format is not OutputFormat.ISO:
-            raise InputError("--iso-engine goes with --format iso")
+            raise InputError(_("--iso-engine goes with --format iso"))
         if self.persistence_bytes is not None and self.format is not OutputFormat.USB_LIVE:
-            raise InputError("--persistence goes with --format usb-live")
+            raise InputError(_("--persistence goes with --format usb-live"))

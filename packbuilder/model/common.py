@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from packbuilder.i18n import N_, _
+
 ID_RE = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 HEX128_RE = re.compile(r"^[0-9a-f]{128}$")
@@ -72,9 +74,13 @@ def _check_id(value: str) -> str:
     from packbuilder.paths import is_reserved_name
 
     if not ID_RE.match(value):
-        raise ValueError(f"{value!r} is not a valid id: use lowercase letters, digits, '-' and '_' (e.g. 'firefox-esr')")
+        raise ValueError(
+            _("{value!r} is not a valid id: use lowercase letters, digits, '-' and '_' (e.g. 'firefox-esr')").format(value=value)
+        )
     if is_reserved_name(value):
-        raise ValueError(f"{value!r} is a device name on Windows (con, aux, nul, com1...): choose another id")
+        raise ValueError(
+            _("{value!r} is a device name on Windows (con, aux, nul, com1...): choose another id").format(value=value)
+        )
     return value
 
 
@@ -83,27 +89,28 @@ def _check_app_name(value: str) -> str:
 
     _check_line(value)
     if is_reserved_name(value.strip()):
-        raise ValueError(f"{value!r} is a device name on Windows: the app's folder could not be made; choose another name")
+        message = _("{value!r} is a device name on Windows: the app's folder could not be made; choose another name")
+        raise ValueError(message.format(value=value))
     return value
 
 
 def _check_sha256(value: str) -> str:
     if not HEX64_RE.match(value):
         if HEX64_RE.match(value.lower()):
-            raise ValueError("sha256 must be lowercase hex (write it in lowercase)")
-        raise ValueError(f"expected 64 lowercase hex digits, got {len(value)} characters")
+            raise ValueError(_("sha256 must be lowercase hex (write it in lowercase)"))
+        raise ValueError(_("expected 64 lowercase hex digits, got {count} characters").format(count=len(value)))
     return value
 
 
 def _check_sha512(value: str) -> str:
     if not HEX128_RE.match(value):
-        raise ValueError(f"expected 128 lowercase hex digits, got {len(value)} characters")
+        raise ValueError(_("expected 128 lowercase hex digits, got {count} characters").format(count=len(value)))
     return value
 
 
 def _check_url(value: str) -> str:
     if not re.match(r"^(https?)://[^\s/]+/\S*$", value):
-        raise ValueError(f"{value!r} is not an absolute http(s) URL")
+        raise ValueError(_("{value!r} is not an absolute http(s) URL").format(value=value))
     return value
 
 
@@ -122,21 +129,23 @@ def _check_spdx(value: str) -> str:
     try:
         info = licensing.validate(value, strict=True)
     except ExpressionError as exc:
-        raise ValueError(f"not a valid SPDX expression: {exc}") from None
+        raise ValueError(_("not a valid SPDX expression: {reason}").format(reason=exc)) from None
     if info.errors:
-        raise ValueError(f"not a valid SPDX expression: {'; '.join(info.errors)}")
+        raise ValueError(_("not a valid SPDX expression: {reason}").format(reason="; ".join(info.errors)))
     return value
 
 
 def _hash_not_number(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
-        raise ValueError("write the hash in quotes: unquoted, YAML reads a hash made only of digits as a number")
+        raise ValueError(_("write the hash in quotes: unquoted, YAML reads a hash made only of digits as a number"))
     return value
 
 
 def _no_number(value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise ValueError(f'write the version in quotes (version: "..."): unquoted, YAML reads it as the number {value}')
+        raise ValueError(
+            _('write the version in quotes (version: "..."): unquoted, YAML reads it as the number {value}').format(value=value)
+        )
     return value
 
 
@@ -144,7 +153,9 @@ def _check_line(value: str) -> str:
     from packbuilder.paths import has_control
 
     if has_control(value):
-        raise ValueError(f"{value!r} holds a control character (a line break, a tab...): write it on one line")
+        raise ValueError(
+            _("{value!r} holds a control character (a line break, a tab...): write it on one line").format(value=value)
+        )
     return value
 
 
@@ -152,7 +163,7 @@ def _check_text(value: str) -> str:
     from packbuilder.paths import has_control
 
     if has_control(value.replace("\n", "")):
-        raise ValueError(f"{value!r} holds a control character other than a line break")
+        raise ValueError(_("{value!r} holds a control character other than a line break").format(value=value))
     return value
 
 
@@ -169,7 +180,8 @@ def _check_version(value: str) -> str:
     from packbuilder.versions import is_valid_version
 
     if not is_valid_version(value):
-        raise ValueError(f"{value!r} is not a sortable version: it must start with a digit (e.g. '2.10.38', '140.14.0esr')")
+        message = _("{value!r} is not a sortable version: it must start with a digit (e.g. '2.10.38', '140.14.0esr')")
+        raise ValueError(message.format(value=value))
     return value
 
 
@@ -210,14 +222,14 @@ class Downloadable:
     def check_hash_and_size(self) -> None:
         """Every download needs a strong hash and a size (exact or estimated): raise when one is missing."""
         if self.sha256 is None and self.sha512 is None:
-            raise ValueError(MISSING_HASH)
+            raise ValueError(_(MISSING_HASH))
         if self.size is None and self.size_approx is None:
-            raise ValueError(MISSING_SIZE)
+            raise ValueError(_(MISSING_SIZE))
 
 
 # Also said by lint_rules on artifacts whose other fields are wrong (then the model never gets here).
-MISSING_HASH = "sha256 is missing: every artifact needs the sha256 (or sha512) its publisher gave"
-MISSING_SIZE = "size is missing: give the exact 'size' in bytes (or 'size_approx' with 'size_source')"
+MISSING_HASH = N_("sha256 is missing: every artifact needs the sha256 (or sha512) its publisher gave")
+MISSING_SIZE = N_("size is missing: give the exact 'size' in bytes (or 'size_approx' with 'size_source')")
 
 
 class Text(Model):

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from packbuilder.i18n import _
 from packbuilder.model.app import Portable, Signature
 from packbuilder.model.common import (
     AppName,
@@ -39,7 +40,7 @@ DEST_ROOTS = ("Apps/", "AppImages/")
 
 def _check_dest(value: str) -> str:
     if not value.startswith(DEST_ROOTS) or value.count("/") < 1 or value in DEST_ROOTS:
-        raise ValueError(f"{value!r} is not under Apps/ or AppImages/: a lock places apps there only")
+        raise ValueError(_("{value!r} is not under Apps/ or AppImages/: a lock places apps there only").format(value=value))
     return value
 
 
@@ -95,9 +96,9 @@ class LockedArtifact(Model, Downloadable):
         self.check_hash_and_size()
         for url in (self.url, *self.mirrors):
             if not url.startswith("https://") and not self.insecure:
-                raise ValueError(f"{url!r}: downloads must use https (a plain http URL needs 'insecure: true')")
+                raise ValueError(_("{url!r}: downloads must use https (a plain http URL needs 'insecure: true')").format(url=url))
         if (self.kind == Kind.APPIMAGE) != self.dest.startswith("AppImages/"):
-            raise ValueError(f"{self.dest!r}: AppImages go under AppImages/, other kinds under Apps/")
+            raise ValueError(_("{dest!r}: AppImages go under AppImages/, other kinds under Apps/").format(dest=self.dest))
         return self
 
 

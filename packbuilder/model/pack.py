@@ -7,13 +7,16 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from packbuilder.i18n import _
 from packbuilder.model.common import Category, Id, Model, Text
 
 
 def _check_label(value: str) -> str:
     # FAT volume labels: 11 bytes, upper case; keep to characters every OS shows the same way.
     if not re.fullmatch(r"[A-Z0-9_-]{1,11}", value):
-        raise ValueError(f"{value!r} is not a FAT volume label: use 1 to 11 upper-case letters, digits, '_' or '-'")
+        raise ValueError(
+            _("{value!r} is not a FAT volume label: use 1 to 11 upper-case letters, digits, '_' or '-'").format(value=value)
+        )
     return value
 
 

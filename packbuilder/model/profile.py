@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from packbuilder.i18n import _
 from packbuilder.model.common import Arch, CpuFlag, Firmware, Id, Line, Model, Platform, PositiveInt, Text
 
 
@@ -38,16 +39,16 @@ class Profile(Model):
     def _linux_needs_glibc(cls, value: str | None, info: ValidationInfo) -> str | None:
         os_name = info.data.get("os")
         if os_name == OsName.LINUX and value is None:
-            raise ValueError("a linux profile needs 'glibc' (e.g. '2.36' for Debian 12)")
+            raise ValueError(_("a linux profile needs 'glibc' (e.g. '2.36' for Debian 12)"))
         if os_name is not None and os_name != OsName.LINUX and value is not None:
-            raise ValueError("'glibc' is only for linux profiles")
+            raise ValueError(_("'glibc' is only for linux profiles"))
         return value
 
     @field_validator("arch")
     @classmethod
     def _real_arch(cls, value: Arch) -> Arch:
         if value == Arch.ANY:
-            raise ValueError("a profile's arch is the PC's: x86, x86_64 or arm64")
+            raise ValueError(_("a profile's arch is the PC's: x86, x86_64 or arm64"))
         return value
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from packbuilder.i18n import _, current_language
 from packbuilder.model import Kind, Platform
 from packbuilder.plan.resolve import FAT32_MAX_FILE, PlanItem, lighter_alternatives, profile_os_name, runnable_on
 from packbuilder.reasons import describe_os_range
@@ -30,11 +31,13 @@ def check_live_items(catalog: Catalog, base: Base, items: list[tuple[str, str]])
         for art in arts:
             rng = OsRange.parse(art.requires.os) if art.requires.os else None
             if art.platform == Platform.LINUX and rng and not rng.contains("linux-glibc", base.glibc):
-                problems.append(f"{app_id}: needs {describe_os_range(art.requires.os or '')}, {base.id} has glibc {base.glibc}")
+                needs = describe_os_range(art.requires.os or "", current_language())
+                line = _("{app}: needs {needs}, {base} has glibc {glibc}")
+                problems.append(line.format(app=app_id, needs=needs, base=base.id, glibc=base.glibc))
     if problems:
         raise InputError(
-            f"the lock holds Linux apps that will not start on the live system of {base.id}",
-            hint="plan the pack again for the live key (build PACK --format iso), or drop these apps",
+            _("the lock holds Linux apps that will not start on the live system of {base}").format(base=base.id),
+            hint=_("plan the pack again for the live key (build PACK --format iso), or drop these apps"),
             details=problems,
         )
 
@@ -47,14 +50,17 @@ def check_not_empty(plan: Plan) -> None:
         return
     pack, profile = plan.pack, plan.profile
     if pack.base and plan.base is None and profile.platform == Platform.LINUX:
-        hint = f"build a live key instead (--format iso or usb-live): the pack's base {pack.base} brings its own apps"
+        hint = _("build a live key instead (--format iso or usb-live): the pack's base {base} brings its own apps").format(
+            base=pack.base
+        )
     elif pack.profiles and profile.id not in pack.profiles:
-        hint = f"pack {pack.id} is meant for {', '.join(pack.profiles)}"
+        hint = _("pack {pack} is meant for {profiles}").format(pack=pack.id, profiles=", ".join(pack.profiles))
     else:
-        hint = f"add apps that run on {profile.id} to the pack, or remove {profile.id} from its profiles"
+        hint = _("add apps that run on {profile} to the pack, or remove {profile} from its profiles").format(profile=profile.id)
     raise InputError(
-        f"pack {pack.id} has no app for {profile.id} ({profile_os_name(profile)}, {profile.arch.value}): "
-        "the key would be empty",
+        _("pack {pack} has no app for {profile} ({os}, {arch}): the key would be empty").format(
+            pack=pack.id, profile=profile.id, os=profile_os_name(profile), arch=profile.arch.value
+        ),
         hint=hint,
         details=[e.reason for e in plan.excluded],
     )
@@ -67,12 +73,14 @@ def check_capacity(catalog: Catalog, plan: Plan) -> None:
     check_not_empty(plan)
     too_big = [i for i in plan.items if i.artifact.kind == Kind.APPIMAGE and i.artifact.download_size > FAT32_MAX_FILE]
     if too_big:
-        names = ", ".join(f"{i.app.id} ({i.artifact.download_size / 1e9:.1f} GB)" for i in too_big)
-        raise InputError(f"FAT32 cannot hold files of 4 GiB or more: {names}", hint="remove these apps from the pack")
+        from packbuilder.fsutil import format_size
+
+        names = ", ".join(f"{i.app.id} ({format_size(i.artifact.download_size)})" for i in too_big)
+        raise InputError(
+            _("FAT32 cannot hold files of 4 GiB or more: {names}").format(names=names), hint=_("remove these apps from the pack")
+        )
     if plan.fits:
         return
-
-    from packbuilder.i18n import _, current_language
 
     def mb(n: int) -> str:  # megabytes, as sold: "3,292 MB", « 3 292 Mo »
         return f"{n / 1e6:,.0f} MB" if current_language() != "fr" else f"{n / 1e6:,.0f} Mo".replace(",", "\u00a0")

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from packbuilder.catalog import Catalog, display_path
 from packbuilder.errors import InputError
+from packbuilder.i18n import _
 from packbuilder.model.lock import (
     LOCK_VERSION,
     Lock,
@@ -103,7 +104,6 @@ def key_bytes(lock: Lock, explicit: int | None) -> int:
 def check_lock_fits(lock: Lock, capacity: int, overlay_bytes: int) -> None:
     """Refuse a key size (an explicit ``--size`` on a lock) too small for the lock, before any download."""
     from packbuilder.fsutil import format_size
-    from packbuilder.i18n import _
     from packbuilder.plan.resolve import FS_OVERHEAD, unpacked_estimate
 
     total = sum(unpacked_estimate(item) for item in lock.items) + overlay_bytes
@@ -131,8 +131,8 @@ def write_lock(lock: Lock, path: Path) -> None:
         atomic_write_bytes(path, lock_bytes(lock))
     except OSError as exc:
         raise InputError(
-            f"cannot write the lock file {display_path(path)}: {exc.strerror}",
-            hint="give --lock a file path in a folder you can write to",
+            _("cannot write the lock file {path}: {reason}").format(path=display_path(path), reason=exc.strerror),
+            hint=_("give --lock a file path in a folder you can write to"),
         ) from None
 
 
@@ -140,25 +140,29 @@ def read_lock(path: Path) -> Lock:
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputError(f"cannot read lock file {display_path(path)}: {exc.strerror}") from None
+        message = _("cannot read lock file {path}: {reason}")
+        raise InputError(message.format(path=display_path(path), reason=exc.strerror)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(
-            f"{display_path(path)} is not a lock file (invalid JSON: {exc})",
-            hint="write one with: packbuilder plan PACK --profile P --lock FILE",
+            _("{path} is not a lock file (invalid JSON: {reason})").format(path=display_path(path), reason=exc),
+            hint=_("write one with: packbuilder plan PACK --profile P --lock FILE"),
         ) from None
     if not isinstance(data, dict) or data.get("lock_version") != LOCK_VERSION:
         found = data.get("lock_version") if isinstance(data, dict) else None
         raise InputError(
-            f"{display_path(path)}: unsupported lock_version {found!r} (this packbuilder reads {LOCK_VERSION})",
-            hint="write a new lock with: packbuilder plan PACK --profile P --lock FILE",
+            _("{path}: unsupported lock_version {found!r} (this packbuilder reads {version})").format(
+                path=display_path(path), found=found, version=LOCK_VERSION
+            ),
+            hint=_("write a new lock with: packbuilder plan PACK --profile P --lock FILE"),
         )
     try:
         return Lock.model_validate(data)
     except ValidationError as exc:
+        from packbuilder.model.messages import error_text
         from packbuilder.yamlsrc import format_loc
 
-        details = [f"{display_path(path)}: {format_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise InputError(f"{display_path(path)} is not a valid lock file", details=details) from None
+        details = [f"{display_path(path)}: {format_loc(tuple(e['loc']))}: {error_text(e)}" for e in exc.errors()]
+        raise InputError(_("{path} is not a valid lock file").format(path=display_path(path)), details=details) from None
 
 
 def stale_report(lock: Lock, catalog: Catalog) -> list[str]:
@@ -167,11 +171,11 @@ def stale_report(lock: Lock, catalog: Catalog) -> list[str]:
     for item in lock.items:
         app = catalog.apps.get(item.app)
         if app is None:
-            notes.append(f"{item.app}: no longer in the catalog")
+            notes.append(_("{app}: no longer in the catalog").format(app=item.app))
             continue
         release = next((r for r in app.releases if r.version == item.version), None)
         if release is None:
-            notes.append(f"{item.app} {item.version}: release no longer in the catalog")
+            notes.append(_("{app} {version}: release no longer in the catalog").format(app=item.app, version=item.version))
             continue
         art = next(
             (
@@ -182,12 +186,17 @@ def stale_report(lock: Lock, catalog: Catalog) -> list[str]:
             None,
         )
         if art is None:
-            notes.append(f"{item.app} {item.version}: artifact {item.platform.value}/{item.arch.value}/{item.kind.value} removed")
+            slot = f"{item.platform.value}/{item.arch.value}/{item.kind.value}"
+            notes.append(_("{app} {version}: artifact {slot} removed").format(app=item.app, version=item.version, slot=slot))
             continue
         for key in ("url", "sha256", "sha512", "size"):
             old, new = getattr(item, key), getattr(art, key)
             if old != new:
-                notes.append(f"{item.app} {item.version}: {key} changed ({old} -> {new})")
+                notes.append(
+                    _("{app} {version}: {key} changed ({old} -> {new})").format(
+                        app=item.app, version=item.version, key=key, old=old, new=new
+                    )
+                )
     pack = catalog.packs.get(lock.pack.id)
     profile = catalog.profiles.get(lock.profile.id)
     if pack is not None and profile is not None:
@@ -198,7 +207,8 @@ def stale_report(lock: Lock, catalog: Catalog) -> list[str]:
         for app_id in sorted(set(fresh) | set(locked)):
             if fresh.get(app_id) != locked.get(app_id):
                 notes.append(
-                    f"{app_id}: the catalog now resolves to {fresh.get(app_id) or 'nothing'}"
-                    f" (lock has {locked.get(app_id) or 'nothing'})"
+                    _("{app}: the catalog now resolves to {fresh} (lock has {locked})").format(
+                        app=app_id, fresh=fresh.get(app_id) or _("nothing"), locked=locked.get(app_id) or _("nothing")
+                    )
                 )
     return notes

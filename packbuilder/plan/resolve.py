@@ -182,7 +182,7 @@ def _preference(artifact: Artifact, profile: Profile, locale: str) -> tuple[int,
 def _release_misfit(release: Release, profile: Profile) -> tuple[str, str]:
     """The most telling reason why no artifact of a release fits: (code, value)."""
     reasons = [m for art in release.artifacts if (m := misfit_code(art, profile)) is not None]
-    _, code, value = max(reasons)
+    _version, code, value = max(reasons)
     return code, value
 
 
@@ -205,7 +205,7 @@ def explain_skipped(skipped: list[tuple[str, str]] | tuple[tuple[str, str], ...]
         if len(versions) == 1:
             parts.append(f"{versions[0]} {reason}")
         else:
-            verb, _, rest = reason.partition(" ")
+            verb, _sep, rest = reason.partition(" ")
             plural = f"{ {'needs': 'need', 'has': 'have'}.get(verb, verb) } {rest}"
             parts.append(f"{', '.join(versions[:-1])} and {versions[-1]} {plural}")
     return "; ".join(parts)

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from packbuilder.errors import CheckFailed, InputError, NetworkError
 from packbuilder.fsutil import atomic_write_bytes
+from packbuilder.i18n import _
 from packbuilder.model.app import App, Artifact, AutoArtifact, Check, HashSource, Release
 from packbuilder.updates.check import TIMEOUT, line_releases
 from packbuilder.updates.templates import expand, version_fields
@@ -116,7 +117,9 @@ def choose_check(app: App, line: str | None, explicit_line: bool) -> Check | Non
         return unnamed[0]
     if checks:
         lines = ", ".join(str(c.line) for c in checks)
-        raise InputError(f"{app.id} has several checks ({lines})", hint="choose one with --line LINE")
+        raise InputError(
+            _("{app} has several checks ({lines})").format(app=app.id, lines=lines), hint=_("choose one with --line LINE")
+        )
     return None
 
 
@@ -167,9 +170,12 @@ class Fetcher:
             try:
                 response = self.session.get(url, timeout=TIMEOUT)
             except requests.RequestException as exc:
-                raise NetworkError(f"{url}: {_describe(exc)}") from None
+                raise NetworkError(_("{source}: {reason}").format(source=url, reason=_describe(exc))) from None
             if response.status_code != 200:
-                raise NetworkError(f"{url}: HTTP {response.status_code}", hint="check hash.url in the manifest's autoupdate")
+                raise NetworkError(
+                    _("{source}: {reason}").format(source=url, reason=f"HTTP {response.status_code}"),
+                    hint=_("check hash.url in the manifest's autoupdate"),
+                )
             self.texts[url] = response.text
         return self.texts[url]
 
@@ -195,16 +201,19 @@ class Fetcher:
         try:
             with self.session.get(url, stream=True, timeout=TIMEOUT) as response:
                 if url.startswith("https://") and response.url.startswith("http://"):
-                    raise NetworkError(f"{url}: redirect to plain http refused ({response.url})")
+                    raise NetworkError(_("{url}: redirect to plain http refused ({target})").format(url=url, target=response.url))
                 if response.status_code != 200:
-                    raise NetworkError(f"{url}: HTTP {response.status_code}", hint="check the URL (or the autoupdate template)")
+                    raise NetworkError(
+                        _("{source}: {reason}").format(source=url, reason=f"HTTP {response.status_code}"),
+                        hint=_("check the URL (or the autoupdate template)"),
+                    )
                 for block in response.raw.stream(CHUNK, decode_content=False):
                     hasher.update(block)
                     size += len(block)
         except requests.RequestException as exc:
-            raise NetworkError(f"{url}: {_describe(exc)}") from None
+            raise NetworkError(_("{source}: {reason}").format(source=url, reason=_describe(exc))) from None
         if size == 0:
-            raise NetworkError(f"{url}: empty file")
+            raise NetworkError(_("{url}: empty file").format(url=url))
         return hasher.hexdigest(), size
 
 
@@ -221,7 +230,9 @@ def find_hash(text: str, source: HashSource, fields: dict[str, str], url: str, s
         escaped = {**{k: re.escape(v) for k, v in fields.items()}, "basename": re.escape(basename), "relpath": re.escape(relpath)}
         match = re.search(expand(source.regex, escaped), text, re.MULTILINE)
         if not match or not HEX64_RE.match(match.group("hash")):
-            raise CheckFailed(f"{sums_url}: hash.regex found no sha256 for {basename}", hint="check hash.regex")
+            raise CheckFailed(
+                _("{url}: hash.regex found no sha256 for {name}").format(url=sums_url, name=basename), hint=_("check hash.regex")
+            )
         return match.group("hash").lower()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) == 1 and HEX64_RE.match(lines[0].split()[0]) and len(lines[0].split()) == 1:
@@ -245,8 +256,12 @@ def find_hash(text: str, source: HashSource, fields: dict[str, str], url: str, s
     if len(found) == 1:
         return found.pop()
     if not found:
-        raise CheckFailed(f"{sums_url}: no line names {relpath}", hint="check hash.url, or give hash.regex")
-    raise CheckFailed(f"{sums_url}: several lines name {basename}", hint="give hash.regex to pick the right one")
+        raise CheckFailed(
+            _("{url}: no line names {name}").format(url=sums_url, name=relpath), hint=_("check hash.url, or give hash.regex")
+        )
+    raise CheckFailed(
+        _("{url}: several lines name {name}").format(url=sums_url, name=basename), hint=_("give hash.regex to pick the right one")
+    )
 
 
 def new_artifact(
@@ -273,7 +288,11 @@ def new_artifact(
             if actual != digest:
                 from packbuilder.errors import VerificationError
 
-                raise VerificationError(f"{url}: sha256 {actual} differs from {sums_url} ({digest})")
+                raise VerificationError(
+                    _("{url}: sha256 {actual} differs from {sums} ({digest})").format(
+                        url=url, actual=actual, sums=sums_url, digest=digest
+                    )
+                )
     return NewArtifact(spec, url, digest, f"upstream checksum file {sums_url}", size, approx, prev, "checksum file")
 
 
@@ -346,7 +365,7 @@ def lint_file(root: Path, path: Path) -> tuple[list[str], list[str]]:
     """(errors, warnings) lint reports for one manifest, checked with the rest of its catalog."""
     from packbuilder.catalog import check_tree, display_path
 
-    _, problems = check_tree(root)
+    _trees, problems = check_tree(root)
     mine = [p for p in problems if p.path == display_path(path)]
     return [str(p) for p in mine if p.severity == "error"], [str(p) for p in mine if p.severity == "warning"]
 
@@ -365,9 +384,11 @@ def bump(
     from packbuilder.fetch.download import make_session
 
     if not is_valid_version(version):
-        raise InputError(f"{version!r} is not a sortable version", hint="it must start with a digit, e.g. 2.7.13")
+        raise InputError(
+            _("{version!r} is not a sortable version").format(version=version), hint=_("it must start with a digit, e.g. 2.7.13")
+        )
     if any(version_key(r.version) == version_key(version) for r in app.releases):
-        raise InputError(f"{app.id} already lists version {version}")
+        raise InputError(_("{app} already lists version {version}").format(app=app.id, version=version))
     check = choose_check(app, line, explicit_line)
     if check is not None and not explicit_line:
         line = check.line
@@ -384,12 +405,14 @@ def bump(
         hash_source = check.autoupdate.hash
     else:
         if check is not None:
-            what = f"its check for line {line} has no autoupdate" if line else "its check has no autoupdate"
+            what = _("its check for line {line} has no autoupdate") if line else _("its check has no autoupdate")
         else:
-            what = f"it has no check for line {line}" if explicit_line else "it has no checkver"
+            what = _("it has no check for line {line}") if explicit_line else _("it has no checkver")
         raise InputError(
-            f"cannot tell where {app.id} {version}'s files are: {what}",
-            hint="pass --url URL, or add checkver[].autoupdate to the manifest",
+            _("cannot tell where {app} {version}'s files are: {why}").format(
+                app=app.id, version=version, why=what.format(line=line)
+            ),
+            hint=_("pass --url URL, or add checkver[].autoupdate to the manifest"),
         )
     fetcher = Fetcher(session or make_session())
     artifacts = [new_artifact(fetcher, spec, art_url, hash_source, fields, previous) for spec, art_url in specs]
@@ -399,5 +422,8 @@ def bump(
     errors, warnings = lint_file(root, path)
     if errors:
         _write(path, original)
-        raise CheckFailed(f"the new release of {app.id} does not pass lint: {path.name} left unchanged", details=errors)
+        raise CheckFailed(
+            _("the new release of {app} does not pass lint: {file} left unchanged").format(app=app.id, file=path.name),
+            details=errors,
+        )
     return BumpReport(path, app.id, version, line, position, artifacts, warnings)

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from packbuilder.i18n import _
 from packbuilder.model.app import App, Check, CheckType, Release
 from packbuilder.updates.templates import Constraint, match_version
 from packbuilder.versions import is_valid_version, version_key
@@ -78,13 +79,18 @@ def _get(session: requests.Session, url: str, headers: dict[str, str] | None = N
     except requests.RequestException as exc:
         from packbuilder.fetch.download import _describe
 
-        raise CheckError(f"{url}: {_describe(exc)}") from None
+        raise CheckError(_("{source}: {reason}").format(source=url, reason=_describe(exc))) from None
     if response.status_code in (403, 429) and url.startswith(github_api()):
-        raise CheckError(f"{url}: HTTP {response.status_code}: GitHub API rate limit? set GITHUB_TOKEN to raise it")
+        raise CheckError(
+            _("{url}: HTTP {status}: GitHub API rate limit? set GITHUB_TOKEN to raise it").format(
+                url=url, status=response.status_code
+            )
+        )
     if response.status_code != 200:
-        raise CheckError(f"{url}: HTTP {response.status_code} {response.reason or ''}".strip())
+        reason = f"HTTP {response.status_code} {response.reason or ''}".strip()
+        raise CheckError(_("{source}: {reason}").format(source=url, reason=reason))
     if len(response.content) > MAX_PAGE:
-        raise CheckError(f"{url}: answer larger than {MAX_PAGE} bytes")
+        raise CheckError(_("{url}: answer larger than {count} bytes").format(url=url, count=MAX_PAGE))
     return response
 
 
@@ -92,7 +98,7 @@ def _json(response: requests.Response) -> Any:
     try:
         return response.json()
     except ValueError:
-        raise CheckError(f"{response.url}: not JSON") from None
+        raise CheckError(_("{url}: not JSON").format(url=response.url)) from None
 
 
 def github_versions(session: requests.Session, check: Check) -> list[str]:
@@ -103,7 +109,7 @@ def github_versions(session: requests.Session, check: Check) -> list[str]:
         headers["Authorization"] = f"Bearer {token}"
     releases = _json(_get(session, url, headers))
     if not isinstance(releases, list):
-        raise CheckError(f"{url}: expected a list of releases")
+        raise CheckError(_("{url}: expected a list of releases").format(url=url))
     pattern = re.compile(check.tag)
     versions: list[str] = []
     for release in releases:
@@ -135,13 +141,13 @@ def follow_path(document: Any, path: str) -> Any:
     for key, index in _PATH_PART_RE.findall(path):
         if key:
             if not isinstance(node, dict) or key not in node:
-                raise CheckError(f"no key {key!r} at {walked or 'the top'} of the JSON")
+                raise CheckError(_("no key {key!r} at {where} of the JSON").format(key=key, where=walked or _("the top")))
             node = node[key]
             walked += ("." if walked else "") + key
         else:
             i = int(index)
             if not isinstance(node, list) or i >= len(node):
-                raise CheckError(f"no item [{i}] at {walked or 'the top'} of the JSON")
+                raise CheckError(_("no item [{index}] at {where} of the JSON").format(index=i, where=walked or _("the top")))
             node = node[i]
             walked += f"[{i}]"
     return node
@@ -152,7 +158,7 @@ def json_versions(session: requests.Session, check: Check) -> list[str]:
     value = follow_path(_json(_get(session, check.url)), check.path)
     values = value if isinstance(value, list) else [value]
     if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values):
-        raise CheckError(f"{check.path} is not a version or a list of versions")
+        raise CheckError(_("{path} is not a version or a list of versions").format(path=check.path))
     return [str(v) for v in values]
 
 
@@ -164,16 +170,21 @@ def latest_version(session: requests.Session, check: Check) -> str:
     found = [v.strip() for v in READERS[check.type](session, check)]
     valid = [v for v in found if is_valid_version(v)]
     if not valid:
-        what = "release tag" if check.type is CheckType.GITHUB else "match"
-        raise CheckError(
-            f"no version found upstream (no {what} gave a version)" if not found else f"no valid version in {found[:5]}"
-        )
+        if found:
+            raise CheckError(_("no valid version in {found}").format(found=found[:5]))
+        if check.type is CheckType.GITHUB:
+            raise CheckError(_("no version found upstream (no release tag gave a version)"))
+        raise CheckError(_("no version found upstream (no match gave a version)"))
     if check.constraint:
         constraint = Constraint.parse(check.constraint)
         kept = [v for v in valid if constraint.allows(v)]
         if not kept:
             newest = max(valid, key=version_key)
-            raise CheckError(f"no upstream version satisfies {constraint} (newest upstream: {newest})")
+            raise CheckError(
+                _("no upstream version satisfies {constraint} (newest upstream: {newest})").format(
+                    constraint=constraint, newest=newest
+                )
+            )
         valid = kept
     return max(valid, key=version_key)
 

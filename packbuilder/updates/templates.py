@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from packbuilder.i18n import _
 from packbuilder.versions import COMPARATORS, version_key
 
 FIELD_RE = re.compile(r"\{([a-z_]+)\}")
@@ -35,7 +36,8 @@ class Constraint:
         for part in text.split(","):
             match = _SPEC_RE.match(part.strip())
             if not match:
-                raise ValueError(f"bad version bound {part.strip()!r} in {text!r}: use e.g. '<116' or '>=140,<141'")
+                message = _("bad version bound {bound!r} in {text!r}: use e.g. '<116' or '>=140,<141'")
+                raise ValueError(message.format(bound=part.strip(), text=text))
             specs.append((match.group(1), match.group(2)))
         return cls(tuple(specs))
 
@@ -65,7 +67,9 @@ def expand(template: str, fields: Mapping[str, str]) -> str:
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in fields:
-            raise ValueError(f"unknown field {{{name}}} in {template!r}: use {', '.join('{' + f + '}' for f in fields)}")
+            known = ", ".join("{" + f + "}" for f in fields)
+            message = _("unknown field {field} in {template!r}: use {known}")
+            raise ValueError(message.format(field="{" + name + "}", template=template, known=known))
         return fields[name]
 
     return FIELD_RE.sub(fill, template)
@@ -82,27 +86,28 @@ def check_url_template(template: str, names: tuple[str, ...] = VERSION_FIELDS) -
     """A URL template must give an absolute http(s) URL and use only known fields."""
     filled = expand(template, _sample(names))
     if not re.match(r"^https?://[^\s/{}]+/\S*$", filled):
-        raise ValueError(f"{template!r} is not an absolute http(s) URL template")
+        raise ValueError(_("{template!r} is not an absolute http(s) URL template").format(template=template))
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern, re.MULTILINE)
     except re.error as exc:
-        raise ValueError(f"not a valid regular expression: {exc}") from None
+        raise ValueError(_("not a valid regular expression: {reason}").format(reason=exc)) from None
 
 
 def check_version_regex(pattern: str) -> None:
     compiled = _compile(pattern)
     if "version" not in compiled.groupindex and compiled.groups < 1:
-        raise ValueError("the regex needs a group for the version: (?P<version>...) or a first (...)")
+        raise ValueError(_("the regex needs a group for the version: (?P<version>...) or a first (...)"))
 
 
 def check_hash_regex(template: str) -> None:
     fields = {name: re.escape(value) for name, value in _sample(HASH_REGEX_FIELDS).items()}
     compiled = _compile(expand(template, fields))
     if "hash" not in compiled.groupindex:
-        raise ValueError("the regex needs a named group for the hash: (?P<hash>[0-9a-f]{64})")
+        # {{64}}: the regex count, written doubled because the message goes through format()
+        raise ValueError(_("the regex needs a named group for the hash: (?P<hash>[0-9a-f]{{64}})").format())
 
 
 def match_version(pattern: re.Pattern[str], match: re.Match[str]) -> str | None:

@@ -18,6 +18,7 @@ from packbuilder.errors import InputError
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.download import Downloader, Failure, FetchItem
 from packbuilder.fetch.run import fetch_item
+from packbuilder.i18n import _
 from packbuilder.model.app import App, Artifact
 from packbuilder.yamlsrc import YamlSyntaxError, load_yaml
 
@@ -96,9 +97,13 @@ def old_fingerprints(path: Path, ref: str) -> set[tuple[Any, ...]] | None:
     """Fingerprints of the artifacts ``path`` had at ``ref``; None when the file did not exist there."""
     top = _git(path.parent, "rev-parse", "--show-toplevel")
     if top.returncode != 0:
-        raise InputError(f"{display_path(path)} is not in a git repository", hint="--changed-since needs a git checkout")
+        raise InputError(
+            _("{path} is not in a git repository").format(path=display_path(path)), hint=_("--changed-since needs a git checkout")
+        )
     if _git(path.parent, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
-        raise InputError(f"unknown git revision {ref!r}", hint="fetch it first (git fetch origin main), or check the name")
+        raise InputError(
+            _("unknown git revision {ref!r}").format(ref=ref), hint=_("fetch it first (git fetch origin main), or check the name")
+        )
     relative = path.resolve().relative_to(Path(top.stdout.strip()).resolve()).as_posix()
     shown = _git(path.parent, "show", f"{ref}:{relative}")
     if shown.returncode != 0:
