@@ -82,16 +82,19 @@ def _get(table: dict[str, T], key: str, what: str, listing: str) -> T:
         import difflib
 
         close = difflib.get_close_matches(key, table, n=3)
-        guess = _("did you mean {names}? ").format(names=", ".join(close)) if close else ""
-        message = {
-            "app": _("unknown app {id!r}"),
-            "profile": _("unknown profile {id!r}"),
-            "pack": _("unknown pack {id!r}"),
-            "base": _("unknown base {id!r}"),
-        }.get(what, _("unknown {what} {id!r}"))
-        raise InputError(
-            message.format(id=key, what=what), hint=guess + _("List them with: {command}").format(command=listing)
-        ) from None
+        if what == "app":
+            message = _("unknown app {id!r}")
+        elif what == "profile":
+            message = _("unknown profile {id!r}")
+        elif what == "pack":
+            message = _("unknown pack {id!r}")
+        else:
+            message = _("unknown base {id!r}")
+        if close:
+            hint = _("did you mean {names}? List them with: {command}").format(names=", ".join(close), command=listing)
+        else:
+            hint = _("List them with: {command}").format(command=listing)
+        raise InputError(message.format(id=key), hint=hint) from None
 
 
 class _Collector:

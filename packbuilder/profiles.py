@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from packbuilder.model import Profile
 from packbuilder.model.common import Arch, CpuFlag, Firmware, Text
 from packbuilder.model.profile import OsName
@@ -61,23 +63,45 @@ def _memory(ram_mb: int, lang: str) -> str:
 
 
 def new_profile(profile_id: str, facts: PcFacts) -> Profile:
-    """The profile of such a PC (validated like a catalog profile: a bad id or value raises)."""
+    """The profile of such a PC, validated like a catalog profile: a bad id or value is an InputError
+    naming the field."""
+    from packbuilder.errors import InputError
     from packbuilder.i18n import _
 
+    hint = _("see: packbuilder profiles new --help")
     if facts.windows not in WINDOWS:
-        raise ValueError(_("unknown Windows version {version!r}: use one of {choices}").format(
-            version=facts.windows, choices=", ".join(WINDOWS)))
+        raise InputError(
+            _("unknown Windows version {version!r}: use one of {choices}").format(
+                version=facts.windows, choices=", ".join(WINDOWS)
+            ),
+            hint=hint,
+        )
     os_name = WINDOWS[facts.windows]
     if facts.bits not in (32, 64):
-        raise ValueError(_("{bits} bits: a Windows PC is 32 or 64 bits").format(bits=facts.bits))
+        raise InputError(_("{bits} bits: a Windows PC is 32 or 64 bits").format(bits=facts.bits), hint=hint)
     if facts.bits == 32 and os_name == OsName.WINDOWS_11:
-        raise ValueError(_("Windows 11 exists in 64 bits only"))
+        raise InputError(_("Windows 11 exists in 64 bits only"), hint=hint)
     arch = Arch.X86 if facts.bits == 32 else Arch.X86_64
     windows = WINDOWS_NAMES[os_name]
     name = Text(
         fr=f"PC sous {windows}, {facts.bits} bits, {_memory(facts.ram_mb, 'fr')} de mémoire",
         en=f"PC with {windows}, {facts.bits}-bit, {_memory(facts.ram_mb, 'en')} of memory",
     )
+    try:
+        return _profile(profile_id, name, os_name, arch, facts)
+    except ValidationError as exc:
+        from packbuilder.model.messages import error_text
+        from packbuilder.yamlsrc import format_loc
+
+        details = [f"{format_loc(tuple(e['loc']))}: {error_text(e)}" for e in exc.errors()]
+        raise InputError(
+            _("these answers do not make a valid profile"),
+            hint=_("a profile's id is its file name: lower-case letters, digits and dashes (mon-pc.yaml)"),
+            details=details,
+        ) from None
+
+
+def _profile(profile_id: str, name: Text, os_name: OsName, arch: Arch, facts: PcFacts) -> Profile:
     return Profile(
         id=profile_id,
         name=name,

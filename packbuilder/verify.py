@@ -266,11 +266,11 @@ def verify_output(path: Path, output: Output | None = None) -> Report:
         return verify_image(path, meter)
 
 
-def check_sums(image: Path, sums: Path, output: Output | None = None) -> str | None:
+def check_sums(image: Path, sums: Path, output: Output | None = None) -> None:
     """Compare a published image with its line in a SHA256SUMS file (GNU coreutils format), the bytes
     hashed shown through ``output`` (by default the command's).
 
-    Returns None when it matches, else a sentence saying what is wrong."""
+    Raises CheckFailed, saying what is wrong, when it does not match."""
     from packbuilder.ui import OUTPUT
 
     try:
@@ -286,7 +286,9 @@ def check_sums(image: Path, sums: Path, output: Output | None = None) -> str | N
     with (output or OUTPUT).meter(_("Hashing {output}").format(output=image.name), image.stat().st_size) as meter:
         actual = sha256_file(image, meter)
     if actual != expected:
-        return _("{name} does not match {sums}: expected {expected}, got {actual} (damaged or incomplete download)").format(
-            name=image.name, sums=sums.name, expected=expected, actual=actual
+        raise CheckFailed(
+            _("{name} does not match {sums}: expected {expected}, got {actual} (damaged or incomplete download)").format(
+                name=image.name, sums=sums.name, expected=expected, actual=actual
+            ),
+            hint=_("download the image again"),
         )
-    return None

@@ -16,7 +16,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from packbuilder import i18n
-from tests.conftest import ENGLISH, ROOT, run_cli
+from tests.conftest import ENGLISH, FIXTURES, ROOT, run_cli
 
 PO = ROOT / "packbuilder" / "locale" / "fr" / "LC_MESSAGES" / "packbuilder.po"
 # {name}, {name:>8}, {name!r}, %(name)s: named; {} {0} %s %d: positional, which a translator cannot move.
@@ -284,3 +284,45 @@ def test_offline_block_in_the_locale_language(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "erreur : hors ligne :" in result.stderr and "pour s’en sortir :" in result.stderr
     assert "manquants :" in result.stderr
+
+
+def test_lint_speaks_french_down_to_pydantic_and_the_loader(tmp_path: Path) -> None:
+    """Under French, every part of « file:line: field: message » is French: the loader's own words,
+    our validators', and pydantic's (with its values); paths and field names stay as written."""
+    import shutil
+
+    from packbuilder.catalog import check_tree
+
+    shutil.copytree(FIXTURES / "mini", tmp_path / "mini")
+    manifests = tmp_path / "mini" / "manifests"
+    for case in ("02-wrong-type", "03-unknown-key", "10-bad-category", "04-short-hash"):
+        shutil.copy(ROOT / "tests" / "malformed" / f"{case}.yaml", manifests / "apps" / f"{case[3:].replace('-', '')}.yaml")
+    i18n.set_language("fr")
+    try:
+        _catalog, problems = check_tree(manifests, review=True)
+    finally:
+        i18n.set_language("en")
+    text = "\n".join(str(p) for p in problems)
+    assert "releases[0].artifacts[0].size: la valeur doit être un nombre entier" in text
+    assert "releases[0].artifacts[0].sha265: clé inconnue" in text
+    assert "category: la valeur doit être 'office', 'graphics'" in text and "' ou '" in text
+    assert "64 chiffres hexadécimaux en minuscules attendus" in text
+    assert "Input should" not in text and "unknown key" not in text
+
+
+def test_a_refused_lock_is_explained_in_french(tmp_path: Path) -> None:
+    """The CLI under a French locale: the lock's refusal, its validators' words and pydantic's, and the hint."""
+    import json
+
+    from tests.conftest import run_cli
+
+    lock = tmp_path / "atelier.lock"
+    lock.write_text(json.dumps({"lock_version": 1, "pack": {"id": "Bad Id"}}), encoding="utf-8")
+    result = run_cli("fetch", str(lock), env={"LANG": "fr_FR.UTF-8"})
+    assert result.returncode == 2, result.stderr
+    assert "n’est pas un fichier lock valide" in result.stderr
+    assert "pack.id : " not in result.stderr  # field paths stay as written, "file: field: message"
+    assert "pack.id: 'Bad Id' n’est pas un identifiant valide" in result.stderr
+    assert "champ obligatoire" in result.stderr and "Field required" not in result.stderr
+    english = run_cli("fetch", str(lock))
+    assert "is not a valid lock file" in english.stderr and "Field required" in english.stderr

@@ -55,6 +55,21 @@ CHECKED = [
     "workspace.py",
     "fsutil.py",
     "tools.py",
+    "fetch",
+    "updates",
+    "update.py",
+    "model",
+    "lint.py",
+    "lint_rules.py",
+    "yamlsrc.py",
+    "versions.py",
+    "plan",
+    "paths.py",
+    "cli",
+    "catalog.py",
+    "packs.py",
+    "profiles.py",
+    "stage.py",
 ]
 
 BASE_ERRORS = {

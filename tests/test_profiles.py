@@ -37,10 +37,32 @@ def test_new_profile_from_what_the_pc_says(
 
 
 def test_new_profile_refuses_what_cannot_be() -> None:
-    with pytest.raises(ValueError, match="64 bits only"):
+    with pytest.raises(InputError, match="64 bits only"):
         new_profile("p", PcFacts(windows="11", bits=32, ram_mb=4096, key_mb=8000))
-    with pytest.raises(ValueError, match="unknown Windows version '12'"):
+    with pytest.raises(InputError, match="unknown Windows version '12'"):
         new_profile("p", PcFacts(windows="12", bits=64, ram_mb=4096, key_mb=8000))
+    with pytest.raises(InputError, match="do not make a valid profile") as err:
+        new_profile("Mon PC", PcFacts(windows="7", bits=32, ram_mb=2048, key_mb=8000))
+    assert any(d.startswith("id: ") for d in err.value.details)
+
+
+@pytest.mark.parametrize(
+    ("name", "flags", "french"),
+    [
+        ("Mon PC.yaml", ("--bits", "32", "--ram", "2G"), "ces réponses ne donnent pas un profil valide"),
+        ("pc.yaml", ("--bits", "abc", "--ram", "2G"), "--bits 'abc' : écrivez 32 ou 64"),
+        ("pc.yaml", ("--bits", "32", "--ram", "beaucoup"), "--ram : 'beaucoup' n’est pas une taille"),
+    ],
+)
+def test_profiles_new_says_in_french_what_is_wrong(tmp_path: Path, name: str, flags: tuple[str, ...], french: str) -> None:
+    """A wrong answer is named in the volunteer's language, never with Python's or pydantic's English."""
+    result = run_cli("profiles", "new", name, "--windows", "7", *flags, "--key-size", "8G", cwd=tmp_path,
+                     env={"LANG": "fr_FR.UTF-8"})
+    assert result.returncode == 2, result.stderr
+    assert french in result.stderr, result.stderr
+    assert "validation error" not in result.stderr and "invalid literal" not in result.stderr
+    assert "conseil :" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_memory_is_counted_in_powers_of_two() -> None:

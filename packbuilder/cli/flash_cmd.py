@@ -96,8 +96,10 @@ def _watch(image: Path, size: int, block_map: Any, verify: bool, yes: bool, devi
     from packbuilder.flash.watch import KeyResult, Watcher, udev_events
 
     if devices:
-        hint = f"packbuilder flash {image} --watch"
-        raise InputError(_("--watch writes the keys as they are plugged in: give no DEVICE"), hint=hint)
+        raise InputError(
+            _("--watch writes the keys as they are plugged in: give no DEVICE"),
+            hint=_("run: {command}").format(command=f"packbuilder flash {image} --watch"),
+        )
     if not yes:
         from packbuilder.i18n import confirm
 

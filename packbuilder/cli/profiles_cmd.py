@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -59,6 +60,18 @@ def _ask(flag: str, question: str, given: str | None) -> str:
     return str(typer.prompt(question, err=True)).strip()
 
 
+def _size(flag: str, question: str, given: str | None, parse: Callable[[str], int]) -> int:
+    """A size from its flag or the terminal, read by ``parse``; a text that is no size names its flag."""
+    from packbuilder.errors import InputError
+
+    try:
+        return parse(_ask(flag, question, given))
+    except ValueError as exc:  # parse_size's own message, translated where it is raised
+        raise InputError(
+            _("{flag}: {problem}").format(flag=flag, problem=exc), hint=_("see: packbuilder profiles new --help")
+        ) from None
+
+
 @app.command("new", help=_("Write a profile file for the PC in front of you (asks what the flags do not say)."))
 def new_profile_cmd(
     path: Annotated[Path, typer.Argument(metavar="FILE.yaml", help=_("Profile file to write; its name is the profile's id."))],
@@ -76,17 +89,19 @@ def new_profile_cmd(
         raise InputError(_("{path}: a profile file ends in .yaml").format(path=path), hint=_("e.g. mon-pc.yaml"))
     if path.exists():
         raise InputError(_("{path} already exists: not replaced").format(path=path), hint=_("choose another name, or remove it"))
-    try:
-        facts = PcFacts(
-            windows=_ask("--windows", _("Windows version ({choices})").format(choices=", ".join(WINDOWS)), windows).lower(),
-            bits=int(_ask("--bits", _("32 or 64 bits"), bits).removesuffix("bits").strip() or 0),
-            ram_mb=parse_memory_mb(_ask("--ram", _("Memory (e.g. 2G, 512M)"), ram)),
-            key_mb=parse_size(_ask("--key-size", _("USB key size (e.g. 8G)"), key_size)) // 10**6,
+    version = _ask("--windows", _("Windows version ({choices})").format(choices=", ".join(WINDOWS)), windows).lower()
+    answer = _ask("--bits", _("32 or 64 bits"), bits).lower().removesuffix("bits").strip()
+    if not answer.isdigit():
+        raise InputError(
+            _("--bits {value!r}: write 32 or 64").format(value=answer), hint=_("see: packbuilder profiles new --help")
         )
-        profile = new_profile(path.stem, facts)
-    except ValueError as exc:
-        message = str(exc).splitlines()[0]
-        raise InputError(message, hint=_("see: packbuilder profiles new --help")) from None
+    facts = PcFacts(
+        windows=version,
+        bits=int(answer),
+        ram_mb=_size("--ram", _("Memory (e.g. 2G, 512M)"), ram, parse_memory_mb),
+        key_mb=_size("--key-size", _("USB key size (e.g. 8G)"), key_size, parse_size) // 10**6,
+    )
+    profile = new_profile(path.stem, facts)
     atomic_write_bytes(path, profile_yaml(profile).encode())
     load_profile_arg(WORKSPACE.catalog(), str(path))  # read back as plan will: the file is a valid profile
     name = profile.name.fr if current_language() == "fr" else profile.name.en
