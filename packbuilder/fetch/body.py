@@ -1,10 +1,12 @@
 """A response body on its way into a partial file: read into one reused buffer, space reserved
 on the disk ahead, the data on the disk before the rename.
 
-Measured on 40 x 27 MiB from a local server (bench/bench_fetch.py, per-thread CPU of each call):
-a 256 KiB buffer costs less than a 1 MiB one (the block is written and hashed while it is still
-in the core's cache: recv 0.33 -> 0.24 s, write 0.29 -> 0.23 s), and reserving the file's blocks
-ahead makes each write cheaper (0.34 -> 0.23 s): the filesystem no longer books space page by page.
+Measured on the files and server of bench/bench_fetch.py (40 x 27 MiB, 4 threads, CPU time of
+each call summed over the threads, medians of 8 runs): a 256 KiB buffer costs less than a 1 MiB
+one (recv 0.33 -> 0.24 s, write 0.29 -> 0.23 s; likely because the block is still in the core's
+cache when it is written and hashed; 128 and 64 KiB cost more again), and reserving the file's
+blocks ahead makes the writes cheaper (0.34 -> 0.23 s): the filesystem no longer books its space
+page by page.
 """
 
 from __future__ import annotations
