@@ -45,6 +45,7 @@ class Files:
     hits: Counter[str] = field(default_factory=Counter)
     ranges: list[tuple[str, str]] = field(default_factory=list)  # (path, Range header) seen
     log: list[Request] = field(default_factory=list)  # every GET, in the order received
+    peers: dict[str, set[tuple[str, int]]] = field(default_factory=dict)  # path -> client (address, port) of each connection
     http_port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -84,6 +85,7 @@ def make_handler(files: Files) -> type[BaseHTTPRequestHandler]:
                 if self.headers.get("Range"):
                     files.ranges.append((self.path, self.headers["Range"]))
                 files.log.append(Request(self.path, self.headers.get("Range"), self.headers.get("If-Range")))
+                files.peers.setdefault(self.path, set()).add(self.client_address[:2])
             content = files.data.get(name)
             if content is None:
                 self._send(404, b"no such file")

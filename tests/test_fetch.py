@@ -93,6 +93,31 @@ def test_cut_connection_resumes_with_range(server: LocalServer, tmp_path: Path) 
     assert (second.range, second.if_range) == (f"bytes={len(data) // 2}-", etag)  # the half that arrived is kept
 
 
+def test_files_from_one_server_share_its_connections(server: LocalServer, tmp_path: Path) -> None:
+    """A connection is kept for the next file once a body was read to its end (one TLS handshake per
+    thread, not per file)."""
+    items = []
+    for n in range(6):
+        data, digest = add(server, f"reuse{n}.zip", 200_000 + n)
+        items.append(item(server.url(f"ok/reuse{n}.zip"), digest, len(data), name=f"reuse {n}"))
+    result = downloader(tmp_path).fetch_all(items, jobs=2)
+    assert not result.failures and len(result.downloaded) == 6
+    peers = set().union(*(server.files.peers[f"/ok/reuse{n}.zip"] for n in range(6)))
+    assert 1 <= len(peers) <= 2  # one connection per thread at most
+
+
+def test_reserving_disk_space_leaves_the_resume_point_alone(tmp_path: Path) -> None:
+    from packbuilder.fetch.body import reserve
+
+    partial = tmp_path / "partial"
+    partial.write_bytes(b"x" * 1000)
+    with partial.open("ab") as out:
+        reserved = reserve(out.fileno(), 1000, 8 * MiB)
+    assert partial.stat().st_size == 1000  # the resume point is still the bytes received
+    if sys.platform.startswith("linux"):
+        assert reserved and partial.stat().st_blocks * 512 >= 8 * MiB
+
+
 def test_server_ignoring_range_restarts_cleanly(server: LocalServer, tmp_path: Path) -> None:
     data, digest = add(server, "norange.zip")
     url = server.url("norange/norange.zip")

@@ -1,0 +1,82 @@
+"""A response body on its way into a partial file: read into one reused buffer, space reserved
+on the disk ahead, the data on the disk before the rename.
+
+Measured on the files and server of bench/bench_fetch.py (40 x 27 MiB, 4 threads, CPU time of
+each call summed over the threads, medians of 8 runs): a 256 KiB buffer costs less than a 1 MiB
+one (recv 0.33 -> 0.24 s, write 0.29 -> 0.23 s; likely because the block is still in the core's
+cache when it is written and hashed; 128 and 64 KiB cost more again), and reserving the file's
+blocks ahead makes the writes cheaper (0.34 -> 0.23 s): the filesystem no longer books its space
+page by page.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import requests
+
+BLOCK = 256 << 10
+_FALLOC_FL_KEEP_SIZE = 1  # linux/falloc.h: reserve the blocks, leave the file's size alone
+
+
+def body_blocks(response: requests.Response) -> Iterator[bytes | memoryview]:
+    """The raw body (no content decoding), block by block.
+
+    Where http.client carries the body (always, under requests), each block is read straight into
+    one reused buffer: no new bytes object per block, one copy fewer than urllib3's ``stream``.
+    A block is only valid until the next one is read: it is written and hashed at once. Once the
+    whole body is read, the connection goes back to the pool for the next file (reading around
+    urllib3 means telling it so; a body left unread closes the connection instead).
+    """
+    body = getattr(response.raw, "_fp", None)
+    if not callable(getattr(body, "readinto", None)):
+        yield from response.raw.stream(BLOCK, decode_content=False)
+        return
+    assert body is not None
+    view = memoryview(bytearray(BLOCK))
+    while n := body.readinto(view):
+        yield view[:n]
+    if callable(getattr(body, "isclosed", None)) and body.isclosed():  # http.client closes it at the body's end
+        release = getattr(response.raw, "release_conn", None)
+        if callable(release):
+            release()
+
+
+def reserve(fd: int, offset: int, end: int) -> bool:
+    """Reserve the disk blocks of bytes ``offset``..``end`` (Linux ``fallocate`` with KEEP_SIZE).
+
+    The file's size does not change, so a partial file still says how much was received (the
+    resume point). Only a hint: where it is not supported (another system, a filesystem without
+    it) nothing happens, and a full disk is reported by the write that meets it. True when reserved.
+    """
+    fallocate = _libc()
+    if fallocate is None or end <= offset:
+        return False
+    return bool(fallocate(fd, _FALLOC_FL_KEEP_SIZE, offset, end - offset) == 0)
+
+
+def datasync(fd: int) -> None:
+    """The data on disk before the file is renamed into the cache (fdatasync skips the times; Windows has fsync only)."""
+    getattr(os, "fdatasync", os.fsync)(fd)
+
+
+@functools.cache
+def _libc() -> Any:
+    """The C library's ``fallocate`` (64-bit offsets), on Linux; None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fallocate = getattr(libc, "fallocate64", None) or libc.fallocate
+    except (OSError, AttributeError):
+        return None
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    fallocate.restype = ctypes.c_int
+    return fallocate
