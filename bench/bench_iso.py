@@ -36,7 +36,7 @@ ENV = {**os.environ, "LANG": "C.UTF-8", "TZ": "UTC", "SOURCE_DATE_EPOCH": str(EP
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from packbuilder.image.iso import plan_overlay
+from packbuilder.image.overlay import plan_overlay
 base, tree, out, engine, work = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], Path(sys.argv[5])
 start = time.perf_counter()
 plan = plan_overlay(base, tree, int(sys.argv[6]), work=work)

@@ -1,8 +1,9 @@
 """The import rule of CONTRIBUTING.md's ARCHITECTURE section, checked on the source.
 
 Every module of the package sits in one layer; a module imports only from its own layer or
-lower ones (imports inside functions and under TYPE_CHECKING count too). The command modules
-of ``cli/`` never import each other: shared options live in ``cli/options.py``.
+lower ones (imports inside functions and under TYPE_CHECKING count too), and the imports form no
+cycle, not even within a layer. The command modules of ``cli/`` never import each other: shared
+options live in ``cli/options.py``.
 """
 
 from __future__ import annotations
@@ -144,3 +145,61 @@ def test_one_way_to_print_rename_and_find_tools() -> None:
                 if rel != home and rel not in allowed:
                     wrong.append(f"{rel}:{node.lineno}: {name}(...) outside {home}")
     assert not wrong, "\n".join(wrong)
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Every package module -> the package modules it imports (anywhere in it: lazy imports count).
+
+    ``from packbuilder.x import y`` points at the module ``packbuilder.x.y`` when there is one, else
+    at ``packbuilder.x`` (a name defined or re-exported there)."""
+    paths = {module_name(p): p for p in PACKAGE.rglob("*.py") if "_shipped" not in p.parts}
+    graph: dict[str, set[str]] = {}
+    for here, path in paths.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    found.add(sub if sub in paths else node.module)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+        graph[here] = {target for target in found if target in paths and target != here}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` (its modules in order, the first repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done (no cycle through it)
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (cycle := visit(target)) is not None:
+                return cycle
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module)) is not None:
+            return cycle
+    return None
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    cycle = find_cycle(module_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_sees_lazy_and_from_package_imports() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+    graph = module_graph()
+    # `from packbuilder.image.usblive import boot` is an edge to the submodule, not to the package
+    assert "packbuilder.image.usblive.boot" in graph["packbuilder.image.usblive.writer"]
+    assert "packbuilder.image.usblive" not in graph["packbuilder.image.usblive.writer"]
+    assert "packbuilder.tools" in graph["packbuilder.image.iso_xorriso"]

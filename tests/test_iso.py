@@ -160,7 +160,7 @@ def test_files_read_back(env: dict[str, Path], built: dict[str, Path]) -> None:
 
 def test_joliet_kept_and_esp_readable(isos: Path, built: dict[str, Path]) -> None:
     """Windows reads a DVD through its Joliet tree; UEFI reads the ESP (checked with mtools, not only booted)."""
-    from packbuilder.image.iso import has_joliet
+    from packbuilder.image.overlay import has_joliet
 
     for name in BASES:
         assert has_joliet(built[name]) == has_joliet(isos / name), name
@@ -373,8 +373,8 @@ def test_output_boots(name: str, firmware: qemu.Firmware, medium: qemu.Medium, b
 
 
 def test_xorriso_adds_the_staged_key_with_one_map(isos: Path, tmp_path: Path) -> None:
-    from packbuilder.image.iso import plan_overlay
     from packbuilder.image.iso_xorriso import command_lines, whole_folder
+    from packbuilder.image.overlay import plan_overlay
 
     tree = tmp_path / "tree"
     (tree / "Documents").mkdir(parents=True)

@@ -52,7 +52,7 @@ class IsoReport:
         }
 
     def summary_lines(self) -> list[str]:
-        from packbuilder.image.iso import PREFIX
+        from packbuilder.image.overlay import PREFIX
 
         lines = [f"base {self.request.base}:", *(f"  {line}" for line in self.layout.summary_lines())]
         lines.append(f"engine: {self.engine_used} (asked: {self.request.engine})")
@@ -66,7 +66,7 @@ class IsoReport:
 
 def base_live_kind(base: Path) -> LiveKind:
     """The base's live system, read from its files."""
-    from packbuilder.image.iso import live_kind
+    from packbuilder.image.overlay import live_kind
 
     return LiveKind(live_kind(base))
 
@@ -75,7 +75,8 @@ def build_iso(lock: Lock, tree: Path, request: IsoRequest, out: Path, epoch: int
     """Inspect the base, refuse what the engine cannot keep booting, plan, and (unless a dry run) write ``out``."""
     from packbuilder.image import live
     from packbuilder.image.inspect import inspect_iso
-    from packbuilder.image.iso import check_engine, choose_engine, plan_overlay, write_iso
+    from packbuilder.image.iso import check_engine, choose_engine, write_iso
+    from packbuilder.image.overlay import plan_overlay
 
     layout = inspect_iso(request.base)
     engine = IsoEngine(choose_engine(request.engine, layout))

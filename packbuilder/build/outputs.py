@@ -274,7 +274,7 @@ def _write_format(
         return build_iso(lock, tree, iso, target, epoch, staging / "iso")
     elif fmt is OutputFormat.USB_LIVE:
         from packbuilder.image import live
-        from packbuilder.image.iso import live_kind
+        from packbuilder.image.overlay import live_kind
         from packbuilder.image.usblive import LiveExtras, write_usb_live
 
         assert iso is not None

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError
-from packbuilder.image.iso import OverlayPlan, has_joliet, volume_uuid
+from packbuilder.image.overlay import OverlayPlan, has_joliet, volume_uuid
 
 
 def quote(word: str) -> str:
