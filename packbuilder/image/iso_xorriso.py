@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError
-from packbuilder.image.overlay import OverlayPlan, has_joliet, volume_uuid
+from packbuilder.image.overlay import OverlayPlan, has_joliet, scan_tree, volume_uuid
 
 
 def quote(word: str) -> str:
@@ -59,21 +59,14 @@ def whole_folder(plan: OverlayPlan, top: str) -> Path | None:
     folder = src
     for _ in PurePosixPath(rel).parts:
         folder = folder.parent
-    if any(Path(folder, r) != s for r, s in files):
+    # Compared as strings: a Path per file would cost more than the scan itself.
+    root = str(folder) + "/"
+    if any(str(s) != root + r for r, s in files):
         return None
-    dirs = {d[len(prefix) :] for d in plan.dirs if d.startswith(prefix)}
-    found_files, found_dirs = set(), set()
-    for root, subdirs, names in os.walk(folder):
-        here = Path(root).relative_to(folder)
-        for name in subdirs:
-            if Path(root, name).is_symlink():
-                return None
-            found_dirs.add((here / name).as_posix())
-        for name in names:
-            if not Path(root, name).is_file() or Path(root, name).is_symlink():
-                return None
-            found_files.add((here / name).as_posix())
-    return folder if found_files == {r for r, _ in files} and found_dirs == dirs else None
+    found_dirs, found_files, others = scan_tree(folder)
+    if others or len(found_files) != len(files) or set(found_files) != {r for r, _ in files}:
+        return None
+    return folder if set(found_dirs) == {d[len(prefix) :] for d in plan.dirs if d.startswith(prefix)} else None
 
 
 def command_lines(plan: OverlayPlan, work: Path, joliet: bool) -> list[str]:

@@ -131,23 +131,39 @@ def redirect_page(target: str) -> bytes:
     ).encode()
 
 
-def _walk(tree: Path) -> tuple[list[str], list[str]]:
-    """(directories, files) of ``tree`` as POSIX paths relative to it, sorted; regular files only."""
+def scan_tree(tree: Path) -> tuple[list[str], list[str], list[str]]:
+    """(folders, regular files, anything else) under ``tree``, as POSIX paths relative to it.
+
+    Links are not followed (a link to a folder is "anything else"); the kinds come from the
+    folder listing (``d_type``), so no file is stat'ed: thousands of files cost milliseconds.
+    """
     dirs: list[str] = []
     files: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        rel_dir = Path(dirpath).relative_to(tree).as_posix()
-        for name in dirnames:
-            path = Path(dirpath) / name
-            if path.is_symlink():
-                raise AssemblyError(f"{path}: links cannot go into the ISO", hint="the staged tree holds regular files only")
-            dirs.append(name if rel_dir == "." else f"{rel_dir}/{name}")
-        for name in filenames:
-            path = Path(dirpath) / name
-            if path.is_symlink() or not path.is_file():
-                raise AssemblyError(f"{path}: only regular files can go into the ISO")
-            files.append(name if rel_dir == "." else f"{rel_dir}/{name}")
+    others: list[str] = []
+    pending = [("", str(tree))]
+    while pending:
+        rel_dir, full_dir = pending.pop()
+        with os.scandir(full_dir) as entries:
+            for entry in entries:
+                rel = f"{rel_dir}{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    dirs.append(rel)
+                    pending.append((rel + "/", entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    files.append(rel)
+                else:
+                    others.append(rel)
+    return dirs, files, others
+
+
+def _walk(tree: Path) -> tuple[list[str], list[str]]:
+    """(directories, files) of ``tree`` as POSIX paths relative to it, sorted; regular files only."""
+    dirs, files, others = scan_tree(tree)
+    for rel in sorted(others)[:1]:
+        path = tree / rel
+        if path.is_symlink():
+            raise AssemblyError(f"{path}: links cannot go into the ISO", hint="the staged tree holds regular files only")
+        raise AssemblyError(f"{path}: only regular files can go into the ISO")
     return sorted(dirs), sorted(files)
 
 
