@@ -35,6 +35,19 @@ def staged_output(out: Path, before_replace: Callable[[Path], None] | None = Non
         _remove(tmp)
 
 
+@contextmanager
+def staged_file(out: Path, mode: int = 0o644) -> Iterator[tuple[Path, int]]:
+    """``staged_output`` for a file written through a descriptor (``pwrite``, ``ftruncate``, tools
+    given the path): created with ``mode`` (umask respected), open read-write during the block and
+    closed before the rename."""
+    with staged_output(out) as tmp:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
+        try:
+            yield tmp, fd
+        finally:
+            os.close(fd)
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)

@@ -97,12 +97,6 @@ OWN_WAYS: dict[str, tuple[str, set[str]]] = {
     "os.replace": (
         "packbuilder/fsutil.py",
         {
-            # temp-then-rename variants of the image writers: to move onto fsutil.staged_output
-            "packbuilder/image/fat/image.py",
-            "packbuilder/image/iso.py",
-            "packbuilder/image/iso9660/append.py",
-            "packbuilder/image/iso_xorriso.py",
-            "packbuilder/image/usblive/writer.py",
             "packbuilder/fetch/cache.py",  # the cache's commit, quarantine and metadata
             # not temp-then-rename: whole folders moved on one file system (a key's user data kept
             # across a rebuild; apps swapped by update under its journal)

@@ -13,7 +13,6 @@ This module picks the engine (``choose_engine``), refuses a base the engine cann
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from packbuilder import tools
@@ -57,10 +56,5 @@ def write_iso(plan: OverlayPlan, out: Path, engine: str, layout: BootLayout | No
     if chosen == "xorriso":
         write_overlay_xorriso(plan, out)
         return chosen
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
-        write_overlay_append(plan, tmp, layout)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_overlay_append(plan, out, layout)  # all or nothing, as the xorriso engine
     return chosen

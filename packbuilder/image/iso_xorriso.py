@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError
+from packbuilder.fsutil import staged_output
 from packbuilder.image.overlay import OverlayPlan, has_joliet, scan_tree, volume_uuid
 
 
@@ -116,9 +117,7 @@ def command_lines(plan: OverlayPlan, work: Path, joliet: bool) -> list[str]:
 def write_overlay_xorriso(plan: OverlayPlan, out: Path) -> None:
     """Write the overlaid ISO to ``out``: built in a temporary file beside it, renamed on success."""
     out = out.absolute()
-    tmp = out.with_name(f".{out.name}.xorriso-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".xorriso-", dir=out.parent) as work_dir:
+    with tempfile.TemporaryDirectory(prefix=".xorriso-", dir=out.parent) as work_dir, staged_output(out) as tmp:
         work = Path(work_dir)
         commands = work / "commands"
         commands.write_text("\n".join(command_lines(plan, work, has_joliet(plan.base))) + "\n", encoding="utf-8")
@@ -126,9 +125,5 @@ def write_overlay_xorriso(plan: OverlayPlan, out: Path) -> None:
             "xorriso", "-no_rc", "-abort_on", "FAILURE", "-return_with", "SORRY", "32",
             "-indev", plan.base, "-outdev", tmp, "-boot_image", "any", "replay",
             "-options_from_file", commands, "-commit", "-end",
-        ]
-        try:
-            tools.run(argv, env={"SOURCE_DATE_EPOCH": str(plan.epoch)})
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)  # xorriso leaves a partial file when it fails
+        ]  # fmt: skip
+        tools.run(argv, env={"SOURCE_DATE_EPOCH": str(plan.epoch)})

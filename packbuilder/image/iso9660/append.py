@@ -48,12 +48,12 @@ streamed, directories along the changed paths only are held).
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import BinaryIO
 
 from packbuilder.errors import AssemblyError
+from packbuilder.fsutil import staged_output
 from packbuilder.image import eltorito
 from packbuilder.image.inspect import BootLayout, inspect_iso
 from packbuilder.image.iso9660.build import HierarchyBuild
@@ -98,8 +98,7 @@ def write_overlay_append(plan: OverlayPlanLike, out: Path, layout: BootLayout | 
         total = -(-(cursor * BLOCK + TAIL_PADDING) // align) * align
     inner_end = cursor if moving else total // BLOCK
 
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    with staged_output(out) as tmp:
         shutil.copyfile(base, tmp)
         with tmp.open("r+b") as f:
             for build in builds:
@@ -110,10 +109,6 @@ def write_overlay_append(plan: OverlayPlanLike, out: Path, layout: BootLayout | 
                 _move_tail(base, f, layout, move)
             f.truncate(total)
             fit_system_area(f, layout, total, move)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _move_tail(base: Path, f: BinaryIO, layout: BootLayout, move: Move) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError, InputError, ToolMissing
+from packbuilder.fsutil import staged_file
 from packbuilder.image import mbr
 from packbuilder.image.fat import check_label
 from packbuilder.image.fat.geometry import MIB, PART_START, estimated_room, is_fat32, min_image_bytes
@@ -213,19 +214,16 @@ def write_usb_live(
     tools.require("mkfs.fat")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".work", dir=out.parent))
-    tmp = work / "image"
     args = _Args(size_bytes, label, volume_id, epoch, layout)
     try:
         prepared = _prepare(base, tree, work, volume_id, live)
         check_room(prepared.root, layout, size_bytes)
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        iso = os.open(base, os.O_RDONLY)
-        try:
-            _write(tmp, fd, work, args, prepared, iso)
-        finally:
-            os.close(iso)
-            os.close(fd)
-        os.replace(tmp, out)
+        with staged_file(out) as (tmp, fd):
+            iso = os.open(base, os.O_RDONLY)
+            try:
+                _write(tmp, fd, work, args, prepared, iso)
+            finally:
+                os.close(iso)
         return live.notes
     except OSError as exc:
         raise AssemblyError(f"cannot write {out}: {exc}", hint="check the free space and permissions there") from None
