@@ -24,7 +24,7 @@ from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
 from packbuilder.i18n import _
 from packbuilder.fsutil import atomic_write_bytes, staged_output
-from packbuilder.model.build import OutputFormat
+from packbuilder.model.build import BuildOptions, OutputFormat
 from packbuilder.plan.lock import key_bytes, lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage
 
@@ -182,21 +182,20 @@ def replace_dir(tree: Path, out: Path) -> None:
 
 def build(
     lock: Lock,
-    fmt: OutputFormat,
+    options: BuildOptions,
     out: Path,
     cached: dict[str, Path],
     overlays_dir: Path | None,
     output: Output,
-    size_bytes: int | None = None,
-    label: str | None = None,
     iso: IsoRequest | None = None,
-    persistence_bytes: int | None = None,
 ) -> BuiltOutput:
-    """Build ``out`` in a staging folder beside it, then move it into place; a failure leaves nothing.
+    """Build ``out`` as ``options`` ask, in a staging folder beside it, then move it into place; a
+    failure leaves nothing.
 
     ``iso`` names the base for the iso and usb-live formats (an iso dry run stops before writing).
     ``out`` may only be a previous output of packbuilder; one build at a time writes it.
     """
+    fmt = options.format
     if fmt.needs_base and iso is None:
         raise fmt.missing_base()
     if not lock.items and not (iso is not None and iso.dry_run):
@@ -204,25 +203,25 @@ def build(
     out = out.absolute()
     check_target(out)
     if fmt in (OutputFormat.USB, OutputFormat.USB_LIVE):
-        check_image_size(key_bytes(lock, size_bytes))
+        check_image_size(key_bytes(lock, options.size_bytes))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with claim(out):
-            return _build(lock, fmt, out, cached, overlays_dir, output, (size_bytes, label, iso, persistence_bytes))
+            return _build(lock, options, out, cached, overlays_dir, output, iso)
     except OSError as exc:
         raise InputError(f"cannot write {out}: {exc.strerror}", hint="choose an -o in a folder you can write to") from None
 
 
 def _build(
     lock: Lock,
-    fmt: OutputFormat,
+    options: BuildOptions,
     out: Path,
     cached: dict[str, Path],
     overlays_dir: Path | None,
     output: Output,
-    extra: tuple[int | None, str | None, IsoRequest | None, int | None],
+    iso: IsoRequest | None,
 ) -> BuiltOutput:
-    size_bytes, label, iso, persistence_bytes = extra
+    fmt = options.format
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -235,7 +234,7 @@ def _build(
             return BuiltOutput(out, iso=dry, written=False)
         with staged_output(out, before_replace=_clear_previous) as target:
             with output.step(_("Writing {output}").format(output=out.name)):
-                report = _write_format(lock, fmt, tree, target, staging, size_bytes, label, iso, persistence_bytes, output)
+                report = _write_format(lock, options, tree, target, staging, iso, output)
         with output.step(_("Hashing {output}").format(output=out.name)):
             digest = write_sha256_file(out) if fmt.has_sha256_file else None
         return BuiltOutput(out, digest, report)
@@ -252,21 +251,14 @@ def _stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path |
 
 
 def _write_format(
-    lock: Lock,
-    fmt: OutputFormat,
-    tree: Path,
-    target: Path,
-    staging: Path,
-    size_bytes: int | None,
-    label: str | None,
-    iso: IsoRequest | None,
-    persistence_bytes: int | None,
-    output: Output,
+    lock: Lock, options: BuildOptions, tree: Path, target: Path, staging: Path, iso: IsoRequest | None, output: Output
 ) -> IsoReport | None:
-    """Write ``tree`` as ``fmt`` (any format but dir) at ``target`` (a path that does not exist yet)."""
+    """Write ``tree`` as ``options.format`` (any format but dir) at ``target`` (a path that does not exist yet)."""
+    fmt = options.format
     epoch = build_epoch(lock)
-    size = key_bytes(lock, size_bytes)
-    label_text = (label or lock.pack.label).upper()
+    size = key_bytes(lock, options.size_bytes)
+    label_text = (options.label or lock.pack.label).upper()
+    persistence_bytes = options.persistence_bytes
     if fmt is OutputFormat.ZIP:
         write_zip(tree, target, epoch)
     elif fmt is OutputFormat.ISO:
