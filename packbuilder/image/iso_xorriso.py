@@ -10,9 +10,9 @@ per file, so thousands of files need no huge argument list.
 Reproducible: ``SOURCE_DATE_EPOCH`` in xorriso's environment fixes its "now" (``-iso_nowtime``) and
 the dates of every file record (``-volume_date all_file_dates set_to_mtime``); every added file and
 directory gets the plan's epoch as its dates and root as its owner, so neither the builder's clock,
-umask nor user id reaches the output: set by walks over the copied tree (``-chown_r`` ...) only where
-``-map`` did not copy them right already (see ``unsettled``). The volume's dates (GRUB's ``--fs-uuid`` of the ISO) are the
-base's, so a grub-mkrescue image still finds itself.
+umask nor user id reaches the output. They are set by walks over the copied tree (``-chown_r``, ...)
+only where ``-map`` did not copy them right already (see ``unsettled``). The volume's dates (GRUB's
+``--fs-uuid`` of the ISO) are the base's, so a grub-mkrescue image still finds itself.
 
 ``-uid 0 -gid 0`` would replace the owner walks but applies to the base's files too (all owned by
 root in the distributions' images, yet not necessarily): the walks are kept, ~0.03 s per 3,000 files.
