@@ -141,24 +141,35 @@ def test_one_way_to_print_rename_and_find_tools() -> None:
     assert not wrong, "\n".join(wrong)
 
 
-def module_graph() -> dict[str, set[str]]:
-    """Every package module -> the package modules it imports (anywhere in it: lazy imports count).
+def imported_modules(here: str, is_package: bool, tree: ast.Module, known: set[str]) -> set[str]:
+    """The modules of ``known`` that the module ``here`` (parsed as ``tree``) imports, anywhere in it.
 
     ``from packbuilder.x import y`` points at the module ``packbuilder.x.y`` when there is one, else
-    at ``packbuilder.x`` (a name defined or re-exported there)."""
+    at ``packbuilder.x`` (a name defined or re-exported there); relative imports are resolved."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                parts = here.split(".") if is_package else here.split(".")[:-1]
+                parts = parts[: len(parts) - node.level + 1]
+                module = ".".join([*parts, module] if module else parts)
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                found.add(sub if sub in known else module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return {target for target in found if target in known and target != here}
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Every package module -> the package modules it imports (lazy imports and TYPE_CHECKING count)."""
     paths = {module_name(p): p for p in PACKAGE.rglob("*.py") if "_shipped" not in p.parts}
-    graph: dict[str, set[str]] = {}
-    for here, path in paths.items():
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                for alias in node.names:
-                    sub = f"{node.module}.{alias.name}"
-                    found.add(sub if sub in paths else node.module)
-            elif isinstance(node, ast.Import):
-                found.update(a.name for a in node.names)
-        graph[here] = {target for target in found if target in paths and target != here}
-    return graph
+    known = set(paths)
+    return {
+        here: imported_modules(here, path.name == "__init__.py", ast.parse(path.read_text(encoding="utf-8")), known)
+        for here, path in paths.items()
+    }
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -197,3 +208,6 @@ def test_the_cycle_finder_sees_lazy_and_from_package_imports() -> None:
     assert "packbuilder.image.usblive.boot" in graph["packbuilder.image.usblive.writer"]
     assert "packbuilder.image.usblive" not in graph["packbuilder.image.usblive.writer"]
     assert "packbuilder.tools" in graph["packbuilder.image.iso_xorriso"]
+    known = {"p", "p.a", "p.a.b", "p.a.c", "p.d"}
+    source = ast.parse("from . import c\nfrom .. import d\nfrom ..a import b\ndef f():\n    from p.a import X\n")
+    assert imported_modules("p.a.b", False, source, known) == {"p.a.c", "p.d", "p.a"}
