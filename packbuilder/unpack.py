@@ -12,13 +12,16 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import queue
 import shutil
 import stat
 import struct
 import tarfile
+import threading
 import zipfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError
@@ -77,7 +80,7 @@ def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str, hashes: Ha
 
 
 def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = None) -> None:
-    with zipfile.ZipFile(archive) as zf, ThreadPoolExecutor(max_workers=1) as hasher:
+    with zipfile.ZipFile(archive) as zf, _RawArchive(archive) as raw:
         members = zf.infolist()
         for info in members:  # check every name before writing anything
             safe_member(info.filename, budget.what)
@@ -87,7 +90,7 @@ def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = N
         budget_declared = sum(i.file_size for i in members)
         if budget_declared > budget.cap:
             budget.take(budget_declared)
-        pending: list[tuple[str, Future[tuple[int, str]]]] = []
+        pending: list[tuple[str, int, Callable[[], str]]] = []
         for info in members:
             rel = safe_member(info.filename, budget.what)
             target = dest / rel
@@ -95,67 +98,117 @@ def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = N
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            offset = _stored_offset(archive, info)
+            offset = raw.stored_offset(info)
             if offset is not None:
                 budget.take(info.compress_size)
-                _copy_range(archive, target, offset, info.compress_size)
-                if hashes is not None:
-                    pending.append((rel.as_posix(), hasher.submit(_hash_range, archive, offset, info.compress_size)))
+                digest = raw.copy(target, offset, info.compress_size, hashes is not None)
+                pending.append((rel.as_posix(), info.compress_size, digest))
                 continue
-            digest = hashlib.sha256()
+            sha = hashlib.sha256()
             with zf.open(info) as src, target.open("wb") as out:
                 # Count real bytes: sizes in zip headers can lie.
                 while block := src.read(COPY_CHUNK):
                     budget.take(len(block))
                     out.write(block)
-                    digest.update(block)
+                    sha.update(block)
             if hashes is not None:
-                hashes[rel.as_posix()] = (target.stat().st_size, digest.hexdigest())
-        for rel_name, future in pending:
-            hashes[rel_name] = future.result()  # type: ignore[index]
+                hashes[rel.as_posix()] = (target.stat().st_size, sha.hexdigest())
+    if hashes is not None:  # the hasher has finished with the archive
+        hashes.update((rel_name, (size, digest())) for rel_name, size, digest in pending)
 
 
-def _stored_offset(archive: Path, info: zipfile.ZipInfo) -> int | None:
-    """Where a stored (uncompressed, unencrypted) member's bytes start in the archive, or None.
+class _RawArchive:
+    """The archive's bytes, for members stored without compression: copied as they are, without
+    their CRC (the whole archive's sha256 was checked when it was fetched).
 
-    Such a member is copied by the kernel (copy_file_range), like ``cp`` does, without its CRC:
-    the whole archive's sha256 was checked when it was fetched."""
-    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1 or not hasattr(os, "copy_file_range"):
-        return None
-    with archive.open("rb") as fh:
-        fh.seek(info.header_offset)
-        header = fh.read(30)
-    if len(header) < 30 or header[:4] != b"PK\x03\x04":
-        raise UnsafeArchive(f"zip member {info.filename!r}: its local header is damaged")
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    return int(info.header_offset) + 30 + int(name_len) + int(extra_len)
+    When their sha256 is wanted, each block is read once: written by this thread, hashed by a
+    second one on the other core (hashlib lets go of the GIL), which hands the buffer back. Hashing
+    after a kernel copy would read every byte a second time; hashing in line would wait for the
+    hash between reads. A few buffers in turn bound the memory used."""
+
+    BUFFERS = 4
+
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+        self.file = archive.open("rb", buffering=0)
+        self.size = os.fstat(self.file.fileno()).st_size
+        if hasattr(os, "posix_fadvise"):  # read ahead further: members are copied in the archive's order
+            os.posix_fadvise(self.file.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        self.free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+        self.work: queue.SimpleQueue[tuple[Any, memoryview, int] | None] = queue.SimpleQueue()
+        self.hasher: threading.Thread | None = None
+
+    def __enter__(self) -> _RawArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.hasher is not None:
+            self.work.put(None)
+            self.hasher.join()
+        self.file.close()
+
+    def _hash(self) -> None:
+        while (job := self.work.get()) is not None:
+            sha, buffer, length = job
+            sha.update(buffer[:length])
+            self.free.put(buffer)
+
+    def stored_offset(self, info: zipfile.ZipInfo) -> int | None:
+        """Where a stored (uncompressed, unencrypted) member's bytes start in the archive, or None."""
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            return None
+        self.file.seek(info.header_offset)
+        header = self.file.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise UnsafeArchive(f"zip member {info.filename!r}: its local header is damaged")
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        offset = int(info.header_offset) + 30 + int(name_len) + int(extra_len)
+        if offset + info.compress_size > self.size:
+            raise UnsafeArchive(f"{self.archive.name}: a member ends past the end of the archive")
+        return offset
+
+    def copy(self, target: Path, offset: int, size: int, digest: bool) -> Callable[[], str]:
+        """Copy ``size`` bytes from ``offset`` to the new file ``target``; returns what gives their
+        sha256 once hashed (``digest``) or "" (the kernel copies, as ``cp`` does)."""
+        if not digest and hasattr(os, "copy_file_range"):
+            with target.open("wb") as out:
+                if _kernel_copy(self.file.fileno(), out.fileno(), offset, size):
+                    return lambda: ""
+        if self.hasher is None:
+            for _ in range(self.BUFFERS):
+                self.free.put(memoryview(bytearray(COPY_CHUNK)))
+            self.hasher = threading.Thread(target=self._hash, name="hash", daemon=True)
+            self.hasher.start()
+        sha = hashlib.sha256()
+        self.file.seek(offset)
+        with target.open("wb") as out:
+            done = 0
+            while done < size:
+                buffer = self.free.get()
+                got = self.file.readinto(buffer[: min(COPY_CHUNK, size - done)])
+                if not got:
+                    self.free.put(buffer)
+                    raise UnsafeArchive(f"{self.archive.name}: a member ends past the end of the archive")
+                out.write(buffer[:got])
+                self.work.put((sha, buffer, got))
+                done += got
+        return sha.hexdigest  # read after the archive is closed: the hasher is done by then
 
 
-def _copy_range(archive: Path, target: Path, offset: int, size: int) -> None:
-    with archive.open("rb") as src, target.open("wb") as out:
-        done = 0
-        while done < size:
-            try:
-                sent = os.copy_file_range(src.fileno(), out.fileno(), size - done, offset + done)
-            except OSError as exc:  # file systems or kernels without it (EXDEV, ENOSYS, EINVAL...): copy by hand
-                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                    raise
-                sent = len(block := os.pread(src.fileno(), min(COPY_CHUNK, size - done), offset + done))
-                out.write(block)
-            if sent == 0:
-                raise UnsafeArchive(f"{archive.name}: a member ends past the end of the archive")
-            done += sent
-
-
-def _hash_range(archive: Path, offset: int, size: int) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    with archive.open("rb") as fh:
-        fh.seek(offset)
-        left = size
-        while left and (block := fh.read(min(COPY_CHUNK, left))):
-            digest.update(block)
-            left -= len(block)
-    return size, digest.hexdigest()
+def _kernel_copy(src: int, out: int, offset: int, size: int) -> bool:
+    """copy_file_range; False where the file system or kernel cannot (the caller copies by hand)."""
+    done = 0
+    while done < size:
+        try:
+            sent = os.copy_file_range(src, out, size - done, offset + done)
+        except OSError as exc:  # EXDEV, ENOSYS, EINVAL, EOPNOTSUPP: not here (the file is opened again, emptied)
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            return False
+        if sent == 0:
+            raise UnsafeArchive("a member ends past the end of the archive")
+        done += sent
+    return True
 
 
 def _untar(archive: Path, dest: Path, budget: _Budget) -> None:
