@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,52 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def sync_tree(path: Path) -> None:
+    """Make the files under ``path`` and their folders durable before a journal says they are there.
+
+    Linux: one syncfs(2) of the file system that holds ``path`` (a key: its dirty data, FAT and
+    folders in one flush, where an fsync per file would flush a USB key's cache thousands of times).
+    Elsewhere: an fsync of each file, then of each folder where the system allows it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _syncfs(fd):
+            return
+    finally:
+        os.close(fd)
+    if not path.is_dir():
+        with path.open("rb+") as fh:
+            os.fsync(fh.fileno())
+    for root, _dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            with open(os.path.join(root, name), "rb+") as fh:  # Windows flushes only what is open for writing
+                os.fsync(fh.fileno())
+        try:  # Windows cannot open a folder
+            dir_fd = os.open(root, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _syncfs(fd: int) -> bool:
+    """syncfs(2) through the C library (Python has no binding); False where there is none."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    if syncfs(fd) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return True
 
 
 def write_texts(root: Path, texts: dict[str, str]) -> list[Path]:

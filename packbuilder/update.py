@@ -26,7 +26,7 @@ from typing import Any, Literal
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
-from packbuilder.fsutil import atomic_write_bytes, format_size
+from packbuilder.fsutil import atomic_write_bytes, format_size, sync_tree
 from packbuilder.i18n import _
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import join_within
@@ -252,6 +252,10 @@ def run(key: Path, journal: Journal, cached: dict[str, Path], purge: bool = Fals
     changes = diff(journal.old, journal.new)
     work = key / WORK
     hashes: Hashes = {}  # of the files staged by this run (a file staged by an interrupted run is hashed again)
+    # The menu's code and templates are loaded while the apps are copied: the copy waits on the
+    # disk, the loading on the processor.
+    preloading = threading.Thread(target=_preload_menu, name="menu", daemon=True)
+    preloading.start()
     for change in changes:
         if change.new and change.kind in ("add", "update") and not journal.done(f"staged:{change.app}"):
             _stage_app(work / "stage", change.new, cached, journal, hashes)
@@ -265,6 +269,7 @@ def run(key: Path, journal: Journal, cached: dict[str, Path], purge: bool = Fals
     # work, rendering the processor's).
     cleaner = threading.Thread(target=shutil.rmtree, args=(work / "old",), kwargs={"ignore_errors": True})
     cleaner.start()
+    preloading.join()
     try:
         if not journal.done("regenerated"):
             regenerate(key, journal.new, journal.data["manifest"], changes, hashes)
@@ -280,11 +285,23 @@ def run(key: Path, journal: Journal, cached: dict[str, Path], purge: bool = Fals
     return changes
 
 
+def _preload_menu() -> None:
+    try:
+        from packbuilder.menu import preload
+
+        preload()
+    except Exception:  # only a head start: the render itself reports any error
+        pass
+
+
 def _stage_app(stage_root: Path, item: LockedArtifact, cached: dict[str, Path], journal: Journal, hashes: Hashes) -> None:
     target = join_within(stage_root, item.dest)
     if target.exists() or target.is_symlink():  # a half-staged app from an interrupted run
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     place_item(item, cached[item.digest[1]], stage_root, hashes)
+    # On the key before the journal says so: unplugged after this step, a rerun swaps the staged
+    # folder in as it is (its files were not synced before: they could be found empty).
+    sync_tree(target)
     journal.step(f"staged:{item.app}")
 
 
