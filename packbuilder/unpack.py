@@ -25,8 +25,11 @@ from typing import Any
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError
+from packbuilder.fsutil import start_writeback
 
 COPY_CHUNK = 1 << 20
+# With ``flush``, the disk is asked to write what was copied at least this often.
+WRITEBACK_EVERY = 8 << 20
 
 
 class UnsafeArchive(AssemblyError):
@@ -60,14 +63,16 @@ class _Budget:
 Hashes = dict[str, tuple[int, str]]
 
 
-def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str, hashes: Hashes | None = None) -> None:
+def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str, hashes: Hashes | None = None, flush: bool = False) -> None:
     """Unpack ``archive`` (of manifest ``kind``) into the new folder ``dest``. ``hashes``, when given,
     receives (size, sha256) of files written from a zip, by path relative to ``dest`` (computed while
-    unpacking, so that a key's manifest needs no second pass over them)."""
+    unpacking, so that a key's manifest needs no second pass over them). ``flush``: the files of a
+    zip are sent to the disk as they are written, not when the system gets to it (an update syncs
+    them before going on: the disk writes while the next files are read)."""
     dest.mkdir(parents=True)
     budget = _Budget(cap, what)
     if kind == "zip":
-        _unzip(archive, dest, budget, hashes)
+        _unzip(archive, dest, budget, hashes, flush)
     elif kind == "tar":
         _untar(archive, dest, budget)
     elif kind == "7z":
@@ -79,8 +84,8 @@ def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str, hashes: Ha
     check_tree(dest, what)
 
 
-def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = None) -> None:
-    with zipfile.ZipFile(archive) as zf, _RawArchive(archive) as raw:
+def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = None, flush: bool = False) -> None:
+    with zipfile.ZipFile(archive) as zf, _RawArchive(archive, flush) as raw:
         members = zf.infolist()
         for info in members:  # check every name before writing anything
             safe_member(info.filename, budget.what)
@@ -91,13 +96,17 @@ def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = N
         if budget_declared > budget.cap:
             budget.take(budget_declared)
         pending: list[tuple[str, int, Callable[[], str]]] = []
+        made = {dest}  # folders made: one mkdir each, not one per member
         for info in members:
             rel = safe_member(info.filename, budget.what)
             target = dest / rel
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
+                made.add(target)
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
             offset = raw.stored_offset(info)
             if offset is not None:
                 budget.take(info.compress_size)
@@ -111,6 +120,9 @@ def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = N
                     budget.take(len(block))
                     out.write(block)
                     sha.update(block)
+                if flush:
+                    out.flush()
+                    start_writeback(out.fileno())
             if hashes is not None:
                 hashes[rel.as_posix()] = (target.stat().st_size, sha.hexdigest())
     if hashes is not None:  # the hasher has finished with the archive
@@ -121,34 +133,38 @@ class _RawArchive:
     """The archive's bytes, for members stored without compression: copied as they are, without
     their CRC (the whole archive's sha256 was checked when it was fetched).
 
-    When their sha256 is wanted, each block is read once: written by this thread, hashed by a
-    second one on the other core (hashlib lets go of the GIL), which hands the buffer back. Hashing
-    after a kernel copy would read every byte a second time; hashing in line would wait for the
-    hash between reads. A few buffers in turn bound the memory used."""
+    When their sha256 is wanted, each block is read once: written by this thread, hashed by one of
+    HASHERS others (hashlib lets go of the GIL; members go to them in turn), which hand the buffer
+    back. Hashing after a kernel copy would read every byte a second time; hashing in line would
+    make the reads wait for the hash. A busy machine gives each thread a share of its processors:
+    with one hasher, hashing took longer than the copy. A few buffers in turn bound the memory."""
 
-    BUFFERS = 4
+    HASHERS = 2
+    BUFFERS = 4 * HASHERS
 
-    def __init__(self, archive: Path) -> None:
-        self.archive = archive
+    def __init__(self, archive: Path, flush: bool) -> None:
+        self.archive, self.flush = archive, flush
         self.file = archive.open("rb", buffering=0)
         self.size = os.fstat(self.file.fileno()).st_size
         if hasattr(os, "posix_fadvise"):  # read ahead further: members are copied in the archive's order
             os.posix_fadvise(self.file.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
         self.free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
-        self.work: queue.SimpleQueue[tuple[Any, memoryview, int] | None] = queue.SimpleQueue()
-        self.hasher: threading.Thread | None = None
+        self.work: list[queue.SimpleQueue[tuple[Any, memoryview, int] | None]] = []
+        self.hashers: list[threading.Thread] = []
+        self.copied = 0
 
     def __enter__(self) -> _RawArchive:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.hasher is not None:
-            self.work.put(None)
-            self.hasher.join()
+        for work in self.work:
+            work.put(None)
+        for hasher in self.hashers:
+            hasher.join()
         self.file.close()
 
-    def _hash(self) -> None:
-        while (job := self.work.get()) is not None:
+    def _hash(self, work: queue.SimpleQueue[tuple[Any, memoryview, int] | None]) -> None:
+        while (job := work.get()) is not None:
             sha, buffer, length = job
             sha.update(buffer[:length])
             self.free.put(buffer)
@@ -173,12 +189,18 @@ class _RawArchive:
         if not digest and hasattr(os, "copy_file_range"):
             with target.open("wb") as out:
                 if _kernel_copy(self.file.fileno(), out.fileno(), offset, size):
+                    if self.flush:
+                        start_writeback(out.fileno())
                     return lambda: ""
-        if self.hasher is None:
+        if not self.hashers:
             for _ in range(self.BUFFERS):
                 self.free.put(memoryview(bytearray(COPY_CHUNK)))
-            self.hasher = threading.Thread(target=self._hash, name="hash", daemon=True)
-            self.hasher.start()
+            for _ in range(self.HASHERS):
+                self.work.append(queue.SimpleQueue())
+                self.hashers.append(threading.Thread(target=self._hash, args=(self.work[-1],), name="hash", daemon=True))
+                self.hashers[-1].start()
+        work = self.work[self.copied % self.HASHERS]  # one member's blocks to one hasher, in order
+        self.copied += 1
         sha = hashlib.sha256()
         self.file.seek(offset)
         with target.open("wb") as out:
@@ -190,8 +212,11 @@ class _RawArchive:
                     self.free.put(buffer)
                     raise UnsafeArchive(f"{self.archive.name}: a member ends past the end of the archive")
                 out.write(buffer[:got])
-                self.work.put((sha, buffer, got))
+                work.put((sha, buffer, got))
                 done += got
+                if self.flush and (done % WRITEBACK_EVERY < got or done == size):
+                    out.flush()
+                    start_writeback(out.fileno())
         return sha.hexdigest  # read after the archive is closed: the hasher is done by then
 
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
-from packbuilder.fsutil import atomic_write_bytes, format_size, sync_tree
+from packbuilder.fsutil import atomic_write_bytes, format_size, sync_files, sync_tree
 from packbuilder.i18n import _
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import join_within
@@ -298,7 +298,7 @@ def _stage_app(stage_root: Path, item: LockedArtifact, cached: dict[str, Path], 
     target = join_within(stage_root, item.dest)
     if target.exists() or target.is_symlink():  # a half-staged app from an interrupted run
         shutil.rmtree(target) if target.is_dir() else target.unlink()
-    place_item(item, cached[item.digest[1]], stage_root, hashes)
+    place_item(item, cached[item.digest[1]], stage_root, hashes, flush=True)
     # On the key before the journal says so: unplugged after this step, a rerun swaps the staged
     # folder in as it is (its files were not synced before: they could be found empty).
     sync_tree(target)
@@ -355,8 +355,9 @@ def rollback(key: Path) -> Lock:
     if journal.done("regenerated"):  # pages written for the new apps go too
         for rel in _listed(key / MANIFEST) - {e["path"] for e in old_manifest["files"]}:
             join_within(key, rel).unlink(missing_ok=True)
-    _write_key_files(key, journal.old, _listed(key / MANIFEST))
-    atomic_write_bytes(key / MANIFEST, (json.dumps(old_manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode())
+    written, _apps = _write_key_files(key, journal.old, _listed(key / MANIFEST))
+    atomic_write_bytes(key / MANIFEST, _manifest_bytes(old_manifest), sync=False)
+    sync_files(key, [key / rel for rel in sorted(written)] + [key / MANIFEST])
     journal.path.unlink()
     shutil.rmtree(work, ignore_errors=True)
     return journal.old
@@ -386,7 +387,7 @@ def _write_key_files(key: Path, lock: Lock, old_files: set[str]) -> tuple[set[st
     starters = {a["app"]: a["launcher"] for a in apps if a["launcher"].endswith(".cmd")}
     written = {p.relative_to(key).as_posix() for p in render_menu(lock, key, launchers, docs, __version__, starters)}
     written.update(starters.values())
-    atomic_write_bytes(key / ".packbuilder" / "pack.lock", lock_bytes(lock))
+    atomic_write_bytes(key / ".packbuilder" / "pack.lock", lock_bytes(lock), sync=False)  # synced with the pages
     written.add(".packbuilder/pack.lock")
     for rel in sorted(old_files - written):
         if rel.startswith(GENERATED):
@@ -415,8 +416,13 @@ def regenerate(
         files.extend(_entries(key, dest, known or {}))
     files.extend(_entry(key, rel) for rel in sorted(written))
     files.sort(key=lambda e: e["path"])
-    document = manifest_document(lock, files, apps)
-    atomic_write_bytes(key / MANIFEST, (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode())
+    atomic_write_bytes(key / MANIFEST, _manifest_bytes(manifest_document(lock, files, apps)), sync=False)
+    # Launchers, pages, pack.lock and manifest on the key in one flush, before the journal says so.
+    sync_files(key, [key / rel for rel in sorted(written)] + [key / MANIFEST])
+
+
+def _manifest_bytes(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def _launcher(key: Path, item: LockedArtifact) -> str | None:

@@ -52,3 +52,36 @@ def test_lock_files_get_the_modes_of_ordinary_files(tmp_path: Path) -> None:
     os.umask(0o002)
     atomic_write_bytes(tmp_path / "shared.txt", b"x")
     assert stat.S_IMODE((tmp_path / "shared.txt").stat().st_mode) == 0o664
+
+
+def test_sync_tree_without_syncfs_fsyncs_every_file_and_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where syncfs(2) is missing, each staged file and each of its folders is fsynced (an app
+    swapped in after a power cut must not hold empty files); with it, one call covers the tree."""
+    import packbuilder.fsutil as fsutil
+
+    app = tmp_path / "App"
+    (app / "bin").mkdir(parents=True)
+    (app / "bin" / "app.exe").write_bytes(b"MZ")
+    (app / "readme.txt").write_bytes(b"hi")
+    synced: list[tuple[int, int]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        st = os.fstat(fd)
+        synced.append((st.st_dev, st.st_ino))
+        real_fsync(fd)
+
+    monkeypatch.setattr(fsutil.os, "fsync", fsync)
+    fsutil.sync_tree(app)  # Linux (where the tests run): one syncfs, no fsync
+    assert synced == []
+    monkeypatch.setattr(fsutil, "_syncfs", lambda path: False)
+    synced.clear()
+    fsutil.sync_tree(app)
+    expected = {(p.stat().st_dev, p.stat().st_ino) for p in (app, app / "bin", app / "bin" / "app.exe", app / "readme.txt")}
+    assert set(synced) == expected
+    synced.clear()
+    fsutil.sync_tree(app / "readme.txt")  # an AppImage is one file
+    assert set(synced) == {(p.stat().st_dev, p.stat().st_ino) for p in (app, app / "readme.txt")}
+    synced.clear()
+    fsutil.sync_files(tmp_path, [app / "bin" / "app.exe"])  # the menu and manifest an update rewrote
+    assert set(synced) == {(p.stat().st_dev, p.stat().st_ino) for p in (app / "bin", app / "bin" / "app.exe")}
