@@ -85,7 +85,7 @@ def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str, hashes: Ha
 
 
 def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = None, flush: bool = False) -> None:
-    with zipfile.ZipFile(archive) as zf, _RawArchive(archive, flush) as raw:
+    with zipfile.ZipFile(archive) as zf, _Hashers() as hashers, _RawArchive(archive, flush, hashers) as raw:
         members = zf.infolist()
         for info in members:  # check every name before writing anything
             safe_member(info.filename, budget.what)
@@ -113,61 +113,110 @@ def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = N
                 digest = raw.copy(target, offset, info.compress_size, hashes is not None)
                 pending.append((rel.as_posix(), info.compress_size, digest))
                 continue
-            sha = hashlib.sha256()
+            feed, size = hashers.file() if hashes is not None else None, 0
             with zf.open(info) as src, target.open("wb") as out:
                 # Count real bytes: sizes in zip headers can lie.
                 while block := src.read(COPY_CHUNK):
                     budget.take(len(block))
+                    size += len(block)
                     out.write(block)
-                    sha.update(block)
+                    if feed is not None:
+                        feed.data(block)
                 if flush:
                     out.flush()
                     start_writeback(out.fileno())
-            if hashes is not None:
-                hashes[rel.as_posix()] = (target.stat().st_size, sha.hexdigest())
-    if hashes is not None:  # the hasher has finished with the archive
+            if feed is not None:
+                pending.append((rel.as_posix(), size, feed.sha.hexdigest))
+    if hashes is not None:  # the hashers have finished
         hashes.update((rel_name, (size, digest())) for rel_name, size, digest in pending)
 
 
-class _RawArchive:
-    """The archive's bytes, for members stored without compression: copied as they are, without
-    their CRC (the whole archive's sha256 was checked when it was fetched).
+Job = tuple[Any, "bytes | memoryview", int, memoryview]
 
-    When their sha256 is wanted, each block is read once: written by this thread, hashed by one of
-    HASHERS others (hashlib lets go of the GIL; members go to them in turn), which hand the buffer
-    back. Hashing after a kernel copy would read every byte a second time; hashing in line would
-    make the reads wait for the hash. A busy machine gives each thread a share of its processors:
-    with one hasher, hashing took longer than the copy. A few buffers in turn bound the memory."""
+
+class _Hashers:
+    """The sha256 of the files being unpacked, computed by HASHERS threads while this one reads
+    and writes (hashlib lets go of the GIL): a busy machine gives each thread a share of its
+    processors, and hashing in line made the reads and writes wait for the hash. A file's blocks
+    go to one hasher, in order; the files go to the hashers in turn. Blocks are read into BUFFERS
+    buffers that the hashers give back (a block already in memory takes one as a token): the
+    memory used is bounded."""
 
     HASHERS = 2
     BUFFERS = 4 * HASHERS
 
-    def __init__(self, archive: Path, flush: bool) -> None:
-        self.archive, self.flush = archive, flush
+    def __init__(self) -> None:
+        self.free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+        self.queues: list[queue.SimpleQueue[Job | None]] = []
+        self.threads: list[threading.Thread] = []
+        self.files = 0
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> _Hashers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for work in self.queues:
+            work.put(None)
+        for thread in self.threads:
+            thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _run(self, work: queue.SimpleQueue[Job | None]) -> None:
+        while (job := work.get()) is not None:
+            sha, data, length, token = job
+            try:
+                sha.update(data[:length])
+            except BaseException as exc:  # reported by __exit__; the buffer still goes back
+                self.error = exc
+            self.free.put(token)
+
+    def file(self) -> _HashedFile:
+        if not self.threads:
+            for _ in range(self.BUFFERS):
+                self.free.put(memoryview(bytearray(COPY_CHUNK)))
+            for _ in range(self.HASHERS):
+                self.queues.append(queue.SimpleQueue())
+                self.threads.append(threading.Thread(target=self._run, args=(self.queues[-1],), name="hash", daemon=True))
+                self.threads[-1].start()
+        self.files += 1
+        return _HashedFile(self, self.queues[self.files % self.HASHERS])
+
+
+class _HashedFile:
+    def __init__(self, hashers: _Hashers, work: queue.SimpleQueue[Job | None]) -> None:
+        self.hashers, self.work, self.sha = hashers, work, hashlib.sha256()
+
+    def buffer(self) -> memoryview:
+        return self.hashers.free.get()
+
+    def done(self, buffer: memoryview, length: int) -> None:
+        """``buffer[:length]`` was written: hash it, then give the buffer back."""
+        self.work.put((self.sha, buffer, length, buffer))
+
+    def data(self, block: bytes) -> None:
+        self.work.put((self.sha, block, len(block), self.buffer()))
+
+
+class _RawArchive:
+    """The archive's bytes, for members stored without compression: copied as they are, without
+    their CRC (the whole archive's sha256 was checked when it was fetched). Wanted with its sha256,
+    each block is read once: written here, hashed by ``_Hashers`` (hashing after a kernel copy
+    would read every byte a second time)."""
+
+    def __init__(self, archive: Path, flush: bool, hashers: _Hashers) -> None:
+        self.archive, self.flush, self.hashers = archive, flush, hashers
         self.file = archive.open("rb", buffering=0)
         self.size = os.fstat(self.file.fileno()).st_size
         if hasattr(os, "posix_fadvise"):  # read ahead further: members are copied in the archive's order
             os.posix_fadvise(self.file.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        self.free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
-        self.work: list[queue.SimpleQueue[tuple[Any, memoryview, int] | None]] = []
-        self.hashers: list[threading.Thread] = []
-        self.copied = 0
 
     def __enter__(self) -> _RawArchive:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for work in self.work:
-            work.put(None)
-        for hasher in self.hashers:
-            hasher.join()
         self.file.close()
-
-    def _hash(self, work: queue.SimpleQueue[tuple[Any, memoryview, int] | None]) -> None:
-        while (job := work.get()) is not None:
-            sha, buffer, length = job
-            sha.update(buffer[:length])
-            self.free.put(buffer)
 
     def stored_offset(self, info: zipfile.ZipInfo) -> int | None:
         """Where a stored (uncompressed, unencrypted) member's bytes start in the archive, or None."""
@@ -185,39 +234,30 @@ class _RawArchive:
 
     def copy(self, target: Path, offset: int, size: int, digest: bool) -> Callable[[], str]:
         """Copy ``size`` bytes from ``offset`` to the new file ``target``; returns what gives their
-        sha256 once hashed (``digest``) or "" (the kernel copies, as ``cp`` does)."""
+        sha256 once the hashers are done (``digest``) or "" (the kernel copies, as ``cp`` does)."""
         if not digest and hasattr(os, "copy_file_range"):
             with target.open("wb") as out:
                 if _kernel_copy(self.file.fileno(), out.fileno(), offset, size):
                     if self.flush:
                         start_writeback(out.fileno())
                     return lambda: ""
-        if not self.hashers:
-            for _ in range(self.BUFFERS):
-                self.free.put(memoryview(bytearray(COPY_CHUNK)))
-            for _ in range(self.HASHERS):
-                self.work.append(queue.SimpleQueue())
-                self.hashers.append(threading.Thread(target=self._hash, args=(self.work[-1],), name="hash", daemon=True))
-                self.hashers[-1].start()
-        work = self.work[self.copied % self.HASHERS]  # one member's blocks to one hasher, in order
-        self.copied += 1
-        sha = hashlib.sha256()
+        feed = self.hashers.file()
         self.file.seek(offset)
         with target.open("wb") as out:
             done = 0
             while done < size:
-                buffer = self.free.get()
+                buffer = feed.buffer()
                 got = self.file.readinto(buffer[: min(COPY_CHUNK, size - done)])
                 if not got:
-                    self.free.put(buffer)
+                    feed.done(buffer, 0)
                     raise UnsafeArchive(f"{self.archive.name}: a member ends past the end of the archive")
                 out.write(buffer[:got])
-                work.put((sha, buffer, got))
+                feed.done(buffer, got)
                 done += got
                 if self.flush and (done % WRITEBACK_EVERY < got or done == size):
                     out.flush()
                     start_writeback(out.fileno())
-        return sha.hexdigest  # read after the archive is closed: the hasher is done by then
+        return feed.sha.hexdigest
 
 
 def _kernel_copy(src: int, out: int, offset: int, size: int) -> bool:
