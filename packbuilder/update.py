@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -252,13 +253,19 @@ def run(key: Path, journal: Journal, cached: dict[str, Path], purge: bool = Fals
     changes = diff(journal.old, journal.new)
     work = key / WORK
     hashes: Hashes = {}  # of the files staged by this run (a file staged by an interrupted run is hashed again)
-    # The menu's code and templates are loaded while the apps are copied: the copy waits on the
-    # disk, the loading on the processor.
+    # The menu's code and templates are loaded while the staged files are synced and swapped in
+    # (waits on the disk). Not during the copy: that loading holds the GIL, and the copy, which
+    # takes it back after every read and write, went slower by more than the loading takes.
     preloading = threading.Thread(target=_preload_menu, name="menu", daemon=True)
-    preloading.start()
+
+    def preload() -> None:
+        if preloading.ident is None:
+            preloading.start()
+
     for change in changes:
         if change.new and change.kind in ("add", "update") and not journal.done(f"staged:{change.app}"):
-            _stage_app(work / "stage", change.new, cached, journal, hashes)
+            _stage_app(work / "stage", change.new, cached, journal, hashes, preload)
+    preload()
     for change in changes:
         if change.kind != "keep" and not journal.done(f"swapped:{change.app}"):
             _swap(key, work, change)
@@ -294,11 +301,14 @@ def _preload_menu() -> None:
         pass
 
 
-def _stage_app(stage_root: Path, item: LockedArtifact, cached: dict[str, Path], journal: Journal, hashes: Hashes) -> None:
+def _stage_app(
+    stage_root: Path, item: LockedArtifact, cached: dict[str, Path], journal: Journal, hashes: Hashes, copied: Callable[[], None]
+) -> None:
     target = join_within(stage_root, item.dest)
     if target.exists() or target.is_symlink():  # a half-staged app from an interrupted run
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     place_item(item, cached[item.digest[1]], stage_root, hashes, flush=True)
+    copied()
     # On the key before the journal says so: unplugged after this step, a rerun swaps the staged
     # folder in as it is (its files were not synced before: they could be found empty).
     sync_tree(target)
