@@ -124,7 +124,7 @@ def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = N
                         feed.data(block)
                 if flush:
                     out.flush()
-                    start_writeback(out.fileno())
+                    hashers.writeback(out.fileno())
             if feed is not None:
                 pending.append((rel.as_posix(), size, feed.sha.hexdigest))
     if hashes is not None:  # the hashers have finished
@@ -151,6 +151,8 @@ class _Hashers:
         self.threads: list[threading.Thread] = []
         self.files = 0
         self.error: BaseException | None = None
+        self.flushes: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self.flusher: threading.Thread | None = None
 
     def __enter__(self) -> _Hashers:
         return self
@@ -158,10 +160,30 @@ class _Hashers:
     def __exit__(self, *exc: object) -> None:
         for work in self.queues:
             work.put(None)
+        if self.flusher is not None:
+            self.flushes.put(None)
+            self.flusher.join()
         for thread in self.threads:
             thread.join()
         if self.error is not None:
             raise self.error
+
+    def writeback(self, fd: int) -> None:
+        """Start writing a file to the disk, from another thread: starting it costs processor time
+        (the file system places the blocks), which measured slowed the copy when done in line."""
+        if self.flusher is None:
+            self.flusher = threading.Thread(target=self._flush, name="writeback", daemon=True)
+            self.flusher.start()
+        self.flushes.put(os.dup(fd))
+
+    def _flush(self) -> None:
+        while (fd := self.flushes.get()) is not None:
+            try:
+                start_writeback(fd)
+            except OSError:  # only a head start: the sync that follows writes it anyway
+                pass
+            finally:
+                os.close(fd)
 
     def _run(self, work: queue.SimpleQueue[Job | None]) -> None:
         while (job := work.get()) is not None:
@@ -239,7 +261,7 @@ class _RawArchive:
             with target.open("wb") as out:
                 if _kernel_copy(self.file.fileno(), out.fileno(), offset, size):
                     if self.flush:
-                        start_writeback(out.fileno())
+                        self.hashers.writeback(out.fileno())
                     return lambda: ""
         feed = self.hashers.file()
         self.file.seek(offset)
@@ -256,7 +278,7 @@ class _RawArchive:
                 done += got
                 if self.flush and (done % WRITEBACK_EVERY < got or done == size):
                     out.flush()
-                    start_writeback(out.fileno())
+                    self.hashers.writeback(out.fileno())
         return feed.sha.hexdigest
 
 
