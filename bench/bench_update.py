@@ -1,12 +1,21 @@
 """Updating one 300 MB app on a 4 GB key must write at most 1.1x that app's bytes and take at most
 1.2x ``cp -r`` of the app's new folder on the same disk.
 
-The key is a ``--format dir`` folder: a 300 MB app (version 1, ~60 files), a small app that does
-not change, and 3.4 GB of the user's documents. The update (``packbuilder.update.update``, the
-cached archive given: downloads are not timed) runs in a child process that reports the bytes
-it wrote (``write_bytes`` of /proc/self/io: what it sent towards the disk) and its time. The
-reference copies the unpacked version 2 folder with ``cp -r`` (then ``sync``, as the update's
-renames are followed by one). Caches are dropped before each run where allowed (root).
+The key is a ``--format dir`` folder: a 300 MB app (version 1, 60 files, a stored zip), a small
+app that does not change, and 3.4 GB of the user's documents. The update (``plan_update`` and
+``update``, the cached archive given: downloads are not timed, nor the interpreter's start and
+imports, printed apart) runs in a child process that reports the bytes it wrote (``write_bytes``
+of /proc/self/io: what it sent towards the disk) and its time up to a ``sync`` that follows it.
+
+The reference copies the unpacked version 2 folder with ``cp -r`` to the same file system, from
+the same cold cache (synced and dropped before each side, where allowed: root). The update makes
+its files durable (the staged app is synced before the journal says so, the journal is fsynced at
+each step), ``cp`` does not: the target compares with ``cp -r && sync``, the time until the copy
+is on the disk too; the ratio to ``cp -r`` alone, the copy still in the page cache, is printed as
+well. The update also hashes the 300 MB (for the key's manifest) and deletes version 1, which
+``cp`` does not have to do. Medians of REPEAT runs, sides taken in turn; the median of each run's ratio
+is printed too (it follows the machine's load less), and the load average: on a busy machine the
+update, which needs more processor time than ``cp`` (the hash), is slowed down more.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,13 +39,16 @@ ROOT = Path(__file__).resolve().parent.parent
 MB = 10**6
 APP_BYTES, FILES, DOCUMENTS = 300 * MB, 60, 3400 * MB
 WRITE_RATIO, TIME_RATIO = 1.1, 1.2
-REPEAT = 3
+REPEAT = 7
 
 CHILD = """
-import json, sys, time
+import time
+begin = time.perf_counter()
+import json, sys
 from pathlib import Path
 from packbuilder.plan.lock import read_lock
 from packbuilder import update as u
+imports = time.perf_counter() - begin
 key, lock, archive, digest = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 def written():
     for line in Path("/proc/self/io").read_text().splitlines():
@@ -46,7 +59,7 @@ before = written()
 start = time.perf_counter()
 u.update(key, {digest: archive}, u.plan_update(key, read_lock(lock)))
 import os; os.sync()
-print(json.dumps({"seconds": time.perf_counter() - start, "written": written() - before}))
+print(json.dumps({"seconds": time.perf_counter() - start, "written": written() - before, "imports": imports}))
 """
 
 
@@ -112,7 +125,7 @@ def run() -> bool:
         new_folder = work / "unpacked"
         app_bytes = sum(p.stat().st_size for p in new_folder.rglob("*") if p.is_file())
         how = ""
-        ours, refs, writes = [], [], []
+        ours, copies, synced, writes, imports = [], [], [], [], []
         for i in range(REPEAT):
             key = work / f"key-{i}"
             subprocess.run(["cp", "-a", "--reflink=never", str(pristine), str(key)], check=True)
@@ -123,22 +136,32 @@ def run() -> bool:
             result = json.loads(out.stdout)
             ours.append(result["seconds"])
             writes.append(result["written"])
+            imports.append(result["imports"])
             shutil.rmtree(key)
             settle()
             start = time.perf_counter()
             subprocess.run(["cp", "-r", str(new_folder), str(work / f"copy-{i}")], check=True)
+            copies.append(time.perf_counter() - start)
             os.sync()
-            refs.append(time.perf_counter() - start)
+            synced.append(time.perf_counter() - start)
             shutil.rmtree(work / f"copy-{i}")
+            print(f"  run {i + 1}: update {ours[-1]:.3f} s | cp -r {copies[-1]:.3f} s, cp -r && sync {synced[-1]:.3f} s")
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"update bench: one app of {app_bytes / MB:,.0f} MB in {FILES} files on a key of "
-              f"{(DOCUMENTS + 2 * app_bytes) / 1e9:.1f} GB; {how}; best of {REPEAT}")  # fmt: skip
-        write_ratio = min(writes) / app_bytes
+              f"{(DOCUMENTS + 2 * app_bytes) / 1e9:.1f} GB; {how}; medians of {REPEAT}; {os.cpu_count()} cores, "
+              f"load average {load}; interpreter start and imports {statistics.median(imports):.3f} s, not timed")  # fmt: skip
+        write_ratio = statistics.median(writes) / app_bytes
         ok_writes = report(
-            "update bytes written", min(writes) / MB, "MB", "the app's bytes", app_bytes / MB, f"<= {WRITE_RATIO}x",
-            write_ratio <= WRITE_RATIO,
+            "update bytes written", statistics.median(writes) / MB, "MB", "the app's bytes", app_bytes / MB,
+            f"<= {WRITE_RATIO}x", write_ratio <= WRITE_RATIO,
+        )  # fmt: skip
+        mine, ref, bare = statistics.median(ours), statistics.median(synced), statistics.median(copies)
+        print(f"update time against cp -r alone (not synced): {mine:.3f} s / {bare:.3f} s = {mine / bare:.2f}x (for information)")
+        paired = statistics.median(o / r for o, r in zip(ours, synced, strict=True))
+        print(f"update time against cp -r && sync run by run (the run just after): median ratio {paired:.2f}x (for information)")
+        ok_time = report(
+            "update time", mine, "s", "cp -r && sync of the new folder", ref, f"<= {TIME_RATIO}x", mine <= TIME_RATIO * ref
         )
-        best, ref = min(ours), min(refs)
-        ok_time = report("update time", best, "s", "cp -r of the new folder", ref, f"<= {TIME_RATIO}x", best <= TIME_RATIO * ref)
         return ok_writes and ok_time
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -148,10 +148,21 @@ def windows_path(path: str) -> str:
     return path.replace("/", "\\")
 
 
+@functools.cache  # one per process: its templates, once loaded, serve every render
 def _environment() -> jinja2.Environment:
     env = environment()
     env.filters["winpath"] = windows_path
     return env
+
+
+TEMPLATES = ("menu.html.j2", "readme.html.j2", "app.html.j2")
+
+
+def preload() -> None:
+    """Load the menu's templates ahead of the render (an update does it while the disk copies)."""
+    env = _environment()
+    for name in TEMPLATES:
+        env.get_template(name)
 
 
 class _TitleParser(HTMLParser):

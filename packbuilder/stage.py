@@ -59,9 +59,10 @@ def unpack_cap(item: LockedArtifact) -> int:
     return max(item.download_size, 1) * BOMB_FACTOR_DOWNLOAD
 
 
-def place_item(item: LockedArtifact, cached: Path, root: Path, hashes: Hashes | None = None) -> str | None:
+def place_item(item: LockedArtifact, cached: Path, root: Path, hashes: Hashes | None = None, flush: bool = False) -> str | None:
     """Put one artifact at its destination; return the program to start, relative to ``root``.
-    ``hashes`` receives the (size, sha256) of the files unpacked from a zip, relative to ``root``."""
+    ``hashes`` receives the (size, sha256) of the files unpacked from a zip, relative to ``root``;
+    ``flush``: see ``unpack``."""
     what = f"{item.app} {item.version} ({Path(item.url).name})"
     dest = _within(root, item.dest, what)
     if item.kind.value == "appimage":
@@ -75,7 +76,7 @@ def place_item(item: LockedArtifact, cached: Path, root: Path, hashes: Hashes | 
             hint=_("check the lock's destinations"),
         )
     found: Hashes | None = {} if hashes is not None else None
-    unpack(cached, item.kind.value, dest, unpack_cap(item), what, found)
+    unpack(cached, item.kind.value, dest, unpack_cap(item), what, found, flush)
     if hashes is not None and found:
         hashes.update({f"{item.dest}/{rel}": value for rel, value in found.items()})
     if item.launch:

@@ -12,19 +12,25 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import queue
 import shutil
 import stat
 import struct
 import tarfile
+import threading
 import zipfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError
+from packbuilder.fsutil import start_writeback
 from packbuilder.i18n import _
 
 COPY_CHUNK = 1 << 20
+# With ``flush``, the disk is asked to write what was copied at least this often.
+WRITEBACK_EVERY = 8 << 20
 
 
 class UnsafeArchive(AssemblyError):
@@ -65,14 +71,16 @@ class _Budget:
 Hashes = dict[str, tuple[int, str]]
 
 
-def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str, hashes: Hashes | None = None) -> None:
+def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str, hashes: Hashes | None = None, flush: bool = False) -> None:
     """Unpack ``archive`` (of manifest ``kind``) into the new folder ``dest``. ``hashes``, when given,
     receives (size, sha256) of files written from a zip, by path relative to ``dest`` (computed while
-    unpacking, so that a key's manifest needs no second pass over them)."""
+    unpacking, so that a key's manifest needs no second pass over them). ``flush``: the files of a
+    zip are sent to the disk as they are written, not when the system gets to it (an update syncs
+    them before going on: the disk writes while the next files are read)."""
     dest.mkdir(parents=True)
     budget = _Budget(cap, what)
     if kind == "zip":
-        _unzip(archive, dest, budget, hashes)
+        _unzip(archive, dest, budget, hashes, flush)
     elif kind == "tar":
         _untar(archive, dest, budget)
     elif kind == "7z":
@@ -84,8 +92,8 @@ def unpack(archive: Path, kind: str, dest: Path, cap: int, what: str, hashes: Ha
     check_tree(dest, what)
 
 
-def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = None) -> None:
-    with zipfile.ZipFile(archive) as zf, ThreadPoolExecutor(max_workers=1) as hasher:
+def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = None, flush: bool = False) -> None:
+    with zipfile.ZipFile(archive) as zf, _Hashers() as hashers, _RawArchive(archive, flush, hashers) as raw:
         members = zf.infolist()
         for info in members:  # check every name before writing anything
             safe_member(info.filename, budget.what)
@@ -97,75 +105,207 @@ def _unzip(archive: Path, dest: Path, budget: _Budget, hashes: Hashes | None = N
         budget_declared = sum(i.file_size for i in members)
         if budget_declared > budget.cap:
             budget.take(budget_declared)
-        pending: list[tuple[str, Future[tuple[int, str]]]] = []
+        pending: list[tuple[str, int, Callable[[], str]]] = []
+        made = {dest}  # folders made: one mkdir each, not one per member
         for info in members:
             rel = safe_member(info.filename, budget.what)
             target = dest / rel
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
+                made.add(target)
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            offset = _stored_offset(archive, info)
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            offset = raw.stored_offset(info)
             if offset is not None:
                 budget.take(info.compress_size)
-                _copy_range(archive, target, offset, info.compress_size)
-                if hashes is not None:
-                    pending.append((rel.as_posix(), hasher.submit(_hash_range, archive, offset, info.compress_size)))
+                digest = raw.copy(target, offset, info.compress_size, hashes is not None)
+                pending.append((rel.as_posix(), info.compress_size, digest))
                 continue
-            digest = hashlib.sha256()
+            feed, size = hashers.file() if hashes is not None else None, 0
             with zf.open(info) as src, target.open("wb") as out:
                 # Count real bytes: sizes in zip headers can lie.
                 while block := src.read(COPY_CHUNK):
                     budget.take(len(block))
+                    size += len(block)
                     out.write(block)
-                    digest.update(block)
-            if hashes is not None:
-                hashes[rel.as_posix()] = (target.stat().st_size, digest.hexdigest())
-        for rel_name, future in pending:
-            hashes[rel_name] = future.result()  # type: ignore[index]
+                    if feed is not None:
+                        feed.data(block)
+                if flush:
+                    out.flush()
+                    hashers.writeback(out.fileno())
+            if feed is not None:
+                pending.append((rel.as_posix(), size, feed.sha.hexdigest))
+    if hashes is not None:  # the hashers have finished
+        hashes.update((rel_name, (size, digest())) for rel_name, size, digest in pending)
 
 
-def _stored_offset(archive: Path, info: zipfile.ZipInfo) -> int | None:
-    """Where a stored (uncompressed, unencrypted) member's bytes start in the archive, or None.
-
-    Such a member is copied by the kernel (copy_file_range), like ``cp`` does, without its CRC:
-    the whole archive's sha256 was checked when it was fetched."""
-    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1 or not hasattr(os, "copy_file_range"):
-        return None
-    with archive.open("rb") as fh:
-        fh.seek(info.header_offset)
-        header = fh.read(30)
-    if len(header) < 30 or header[:4] != b"PK\x03\x04":
-        raise UnsafeArchive(_("zip member {filename!r}: its local header is damaged").format(filename=info.filename))
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    return int(info.header_offset) + 30 + int(name_len) + int(extra_len)
+Job = tuple[Any, "bytes | memoryview", int, memoryview]
 
 
-def _copy_range(archive: Path, target: Path, offset: int, size: int) -> None:
-    with archive.open("rb") as src, target.open("wb") as out:
-        done = 0
-        while done < size:
+class _Hashers:
+    """The sha256 of the files being unpacked, computed by HASHERS threads while this one reads
+    and writes (hashlib lets go of the GIL): a busy machine gives each thread a share of its
+    processors, and hashing in line made the reads and writes wait for the hash. A file's blocks
+    go to one hasher, in order; the files go to the hashers in turn. Blocks are read into BUFFERS
+    buffers that the hashers give back (a block already in memory takes one as a token): the
+    memory used is bounded."""
+
+    HASHERS = 2
+    BUFFERS = 4 * HASHERS
+
+    def __init__(self) -> None:
+        self.free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+        self.queues: list[queue.SimpleQueue[Job | None]] = []
+        self.threads: list[threading.Thread] = []
+        self.files = 0
+        self.error: BaseException | None = None
+        self.flushes: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self.flusher: threading.Thread | None = None
+
+    def __enter__(self) -> _Hashers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for work in self.queues:
+            work.put(None)
+        if self.flusher is not None:
+            self.flushes.put(None)
+            self.flusher.join()
+        for thread in self.threads:
+            thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def writeback(self, fd: int) -> None:
+        """Start writing a file to the disk, from another thread: starting it costs processor time
+        (the file system places the blocks), which measured slowed the copy when done in line."""
+        if self.flusher is None:
+            self.flusher = threading.Thread(target=self._flush, name="writeback", daemon=True)
+            self.flusher.start()
+        self.flushes.put(os.dup(fd))
+
+    def _flush(self) -> None:
+        while (fd := self.flushes.get()) is not None:
             try:
-                sent = os.copy_file_range(src.fileno(), out.fileno(), size - done, offset + done)
-            except OSError as exc:  # file systems or kernels without it (EXDEV, ENOSYS, EINVAL...): copy by hand
-                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                    raise
-                sent = len(block := os.pread(src.fileno(), min(COPY_CHUNK, size - done), offset + done))
-                out.write(block)
-            if sent == 0:
-                raise UnsafeArchive(_("{name}: a member ends past the end of the archive").format(name=archive.name))
-            done += sent
+                start_writeback(fd)
+            except OSError:  # only a head start: the sync that follows writes it anyway
+                pass
+            finally:
+                os.close(fd)
+
+    def _run(self, work: queue.SimpleQueue[Job | None]) -> None:
+        while (job := work.get()) is not None:
+            sha, data, length, token = job
+            try:
+                sha.update(data[:length])
+            except BaseException as exc:  # reported by __exit__; the buffer still goes back
+                self.error = exc
+            self.free.put(token)
+
+    def file(self) -> _HashedFile:
+        if not self.threads:
+            for _ in range(self.BUFFERS):
+                self.free.put(memoryview(bytearray(COPY_CHUNK)))
+            for _ in range(self.HASHERS):
+                self.queues.append(queue.SimpleQueue())
+                self.threads.append(threading.Thread(target=self._run, args=(self.queues[-1],), name="hash", daemon=True))
+                self.threads[-1].start()
+        self.files += 1
+        return _HashedFile(self, self.queues[self.files % self.HASHERS])
 
 
-def _hash_range(archive: Path, offset: int, size: int) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    with archive.open("rb") as fh:
-        fh.seek(offset)
-        left = size
-        while left and (block := fh.read(min(COPY_CHUNK, left))):
-            digest.update(block)
-            left -= len(block)
-    return size, digest.hexdigest()
+class _HashedFile:
+    def __init__(self, hashers: _Hashers, work: queue.SimpleQueue[Job | None]) -> None:
+        self.hashers, self.work, self.sha = hashers, work, hashlib.sha256()
+
+    def buffer(self) -> memoryview:
+        return self.hashers.free.get()
+
+    def done(self, buffer: memoryview, length: int) -> None:
+        """``buffer[:length]`` was written: hash it, then give the buffer back."""
+        self.work.put((self.sha, buffer, length, buffer))
+
+    def data(self, block: bytes) -> None:
+        self.work.put((self.sha, block, len(block), self.buffer()))
+
+
+class _RawArchive:
+    """The archive's bytes, for members stored without compression: copied as they are, without
+    their CRC (the whole archive's sha256 was checked when it was fetched). Wanted with its sha256,
+    each block is read once: written here, hashed by ``_Hashers`` (hashing after a kernel copy
+    would read every byte a second time)."""
+
+    def __init__(self, archive: Path, flush: bool, hashers: _Hashers) -> None:
+        self.archive, self.flush, self.hashers = archive, flush, hashers
+        self.file = archive.open("rb", buffering=0)
+        self.size = os.fstat(self.file.fileno()).st_size
+        if hasattr(os, "posix_fadvise"):  # read ahead further: members are copied in the archive's order
+            os.posix_fadvise(self.file.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+
+    def __enter__(self) -> _RawArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+    def stored_offset(self, info: zipfile.ZipInfo) -> int | None:
+        """Where a stored (uncompressed, unencrypted) member's bytes start in the archive, or None."""
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            return None
+        self.file.seek(info.header_offset)
+        header = self.file.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise UnsafeArchive(_("zip member {filename!r}: its local header is damaged").format(filename=info.filename))
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        offset = int(info.header_offset) + 30 + int(name_len) + int(extra_len)
+        if offset + info.compress_size > self.size:
+            raise UnsafeArchive(_("{name}: a member ends past the end of the archive").format(name=self.archive.name))
+        return offset
+
+    def copy(self, target: Path, offset: int, size: int, digest: bool) -> Callable[[], str]:
+        """Copy ``size`` bytes from ``offset`` to the new file ``target``; returns what gives their
+        sha256 once the hashers are done (``digest``) or "" (the kernel copies, as ``cp`` does)."""
+        if not digest and hasattr(os, "copy_file_range"):
+            with target.open("wb") as out:
+                if _kernel_copy(self.file.fileno(), out.fileno(), offset, size):
+                    if self.flush:
+                        self.hashers.writeback(out.fileno())
+                    return lambda: ""
+        feed = self.hashers.file()
+        self.file.seek(offset)
+        with target.open("wb") as out:
+            done = 0
+            while done < size:
+                buffer = feed.buffer()
+                got = self.file.readinto(buffer[: min(COPY_CHUNK, size - done)])
+                if not got:
+                    feed.done(buffer, 0)
+                    raise UnsafeArchive(_("{name}: a member ends past the end of the archive").format(name=self.archive.name))
+                out.write(buffer[:got])
+                feed.done(buffer, got)
+                done += got
+                if self.flush and (done % WRITEBACK_EVERY < got or done == size):
+                    out.flush()
+                    self.hashers.writeback(out.fileno())
+        return feed.sha.hexdigest
+
+
+def _kernel_copy(src: int, out: int, offset: int, size: int) -> bool:
+    """copy_file_range; False where the file system or kernel cannot (the caller copies by hand)."""
+    done = 0
+    while done < size:
+        try:
+            sent = os.copy_file_range(src, out, size - done, offset + done)
+        except OSError as exc:  # EXDEV, ENOSYS, EINVAL, EOPNOTSUPP: not here (the file is opened again, emptied)
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            return False
+        if sent == 0:
+            raise UnsafeArchive(_("a member ends past the end of the archive"))
+        done += sent
+    return True
 
 
 def _untar(archive: Path, dest: Path, budget: _Budget) -> None:

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,7 @@ from typing import Any, Literal
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
-from packbuilder.fsutil import atomic_write_bytes
+from packbuilder.fsutil import atomic_write_bytes, sync_files, sync_tree
 from packbuilder.i18n import _
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import join_within
@@ -255,9 +256,19 @@ def run(key: Path, journal: Journal, cached: dict[str, Path], purge: bool = Fals
     changes = diff(journal.old, journal.new)
     work = key / WORK
     hashes: Hashes = {}  # of the files staged by this run (a file staged by an interrupted run is hashed again)
+    # The menu's code and templates are loaded while the staged files are synced and swapped in
+    # (waits on the disk). Not during the copy: that loading holds the GIL, and the copy, which
+    # takes it back after every read and write, went slower by more than the loading takes.
+    preloading = threading.Thread(target=_preload_menu, name="menu", daemon=True)
+
+    def preload() -> None:
+        if preloading.ident is None:
+            preloading.start()
+
     for change in changes:
         if change.new and change.kind in ("add", "update") and not journal.done(f"staged:{change.app}"):
-            _stage_app(work / "stage", change.new, cached, journal, hashes)
+            _stage_app(work / "stage", change.new, cached, journal, hashes, preload)
+    preload()
     for change in changes:
         if change.kind != "keep" and not journal.done(f"swapped:{change.app}"):
             _swap(key, work, change)
@@ -268,6 +279,7 @@ def run(key: Path, journal: Journal, cached: dict[str, Path], purge: bool = Fals
     # work, rendering the processor's).
     cleaner = threading.Thread(target=shutil.rmtree, args=(work / "old",), kwargs={"ignore_errors": True})
     cleaner.start()
+    preloading.join()
     try:
         if not journal.done("regenerated"):
             regenerate(key, journal.new, journal.data["manifest"], changes, hashes)
@@ -283,11 +295,26 @@ def run(key: Path, journal: Journal, cached: dict[str, Path], purge: bool = Fals
     return changes
 
 
-def _stage_app(stage_root: Path, item: LockedArtifact, cached: dict[str, Path], journal: Journal, hashes: Hashes) -> None:
+def _preload_menu() -> None:
+    try:
+        from packbuilder.menu import preload
+
+        preload()
+    except Exception:  # only a head start: the render itself reports any error
+        pass
+
+
+def _stage_app(
+    stage_root: Path, item: LockedArtifact, cached: dict[str, Path], journal: Journal, hashes: Hashes, copied: Callable[[], None]
+) -> None:
     target = join_within(stage_root, item.dest)
     if target.exists() or target.is_symlink():  # a half-staged app from an interrupted run
         shutil.rmtree(target) if target.is_dir() else target.unlink()
-    place_item(item, cached[item.digest[1]], stage_root, hashes)
+    place_item(item, cached[item.digest[1]], stage_root, hashes, flush=True)
+    copied()
+    # On the key before the journal says so: unplugged after this step, a rerun swaps the staged
+    # folder in as it is (its files were not synced before: they could be found empty).
+    sync_tree(target)
     journal.step(f"staged:{item.app}")
 
 
@@ -341,8 +368,9 @@ def rollback(key: Path) -> Lock:
     if journal.done("regenerated"):  # pages written for the new apps go too
         for rel in _listed(key / MANIFEST) - {e["path"] for e in old_manifest["files"]}:
             join_within(key, rel).unlink(missing_ok=True)
-    _write_key_files(key, journal.old, _listed(key / MANIFEST))
-    atomic_write_bytes(key / MANIFEST, (json.dumps(old_manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode())
+    written, _apps = _write_key_files(key, journal.old, _listed(key / MANIFEST))
+    atomic_write_bytes(key / MANIFEST, _manifest_bytes(old_manifest), sync=False)
+    sync_files(key, [key / rel for rel in sorted(written)] + [key / MANIFEST])
     journal.path.unlink()
     shutil.rmtree(work, ignore_errors=True)
     return journal.old
@@ -372,7 +400,7 @@ def _write_key_files(key: Path, lock: Lock, old_files: set[str]) -> tuple[set[st
     starters = {a["app"]: a["launcher"] for a in apps if a["launcher"].endswith(".cmd")}
     written = {p.relative_to(key).as_posix() for p in render_menu(lock, key, launchers, docs, __version__, starters)}
     written.update(starters.values())
-    atomic_write_bytes(key / ".packbuilder" / "pack.lock", lock_bytes(lock))
+    atomic_write_bytes(key / ".packbuilder" / "pack.lock", lock_bytes(lock), sync=False)  # synced with the pages
     written.add(".packbuilder/pack.lock")
     for rel in sorted(old_files - written):
         if rel.startswith(GENERATED):
@@ -401,8 +429,13 @@ def regenerate(
         files.extend(_entries(key, dest, known or {}))
     files.extend(_entry(key, rel) for rel in sorted(written))
     files.sort(key=lambda e: e["path"])
-    document = manifest_document(lock, files, apps)
-    atomic_write_bytes(key / MANIFEST, (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode())
+    atomic_write_bytes(key / MANIFEST, _manifest_bytes(manifest_document(lock, files, apps)), sync=False)
+    # Launchers, pages, pack.lock and manifest on the key in one flush, before the journal says so.
+    sync_files(key, [key / rel for rel in sorted(written)] + [key / MANIFEST])
+
+
+def _manifest_bytes(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def _launcher(key: Path, item: LockedArtifact) -> str | None:

@@ -71,3 +71,36 @@ def test_a_staged_file_is_written_through_its_descriptor_and_closed_before_the_r
         os.pwrite(fd, b"half", 0)
         raise RuntimeError("disk full")
     assert out.read_bytes() == data and sorted(p.name for p in tmp_path.iterdir()) == ["disk.img"]
+
+
+def test_sync_tree_without_syncfs_fsyncs_every_file_and_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where syncfs(2) is missing, each staged file and each of its folders is fsynced (an app
+    swapped in after a power cut must not hold empty files); with it, one call covers the tree."""
+    import packbuilder.fsutil as fsutil
+
+    app = tmp_path / "App"
+    (app / "bin").mkdir(parents=True)
+    (app / "bin" / "app.exe").write_bytes(b"MZ")
+    (app / "readme.txt").write_bytes(b"hi")
+    synced: list[tuple[int, int]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        st = os.fstat(fd)
+        synced.append((st.st_dev, st.st_ino))
+        real_fsync(fd)
+
+    monkeypatch.setattr(fsutil.os, "fsync", fsync)
+    fsutil.sync_tree(app)  # Linux (where the tests run): one syncfs, no fsync
+    assert synced == []
+    monkeypatch.setattr(fsutil, "_syncfs", lambda path: False)
+    synced.clear()
+    fsutil.sync_tree(app)
+    expected = {(p.stat().st_dev, p.stat().st_ino) for p in (app, app / "bin", app / "bin" / "app.exe", app / "readme.txt")}
+    assert set(synced) == expected
+    synced.clear()
+    fsutil.sync_tree(app / "readme.txt")  # an AppImage is one file
+    assert set(synced) == {(p.stat().st_dev, p.stat().st_ino) for p in (app, app / "readme.txt")}
+    synced.clear()
+    fsutil.sync_files(tmp_path, [app / "bin" / "app.exe"])  # the menu and manifest an update rewrote
+    assert set(synced) == {(p.stat().st_dev, p.stat().st_ino) for p in (app / "bin", app / "bin" / "app.exe")}
