@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packbuilder.catalog import Catalog, display_path
+from packbuilder.catalog import Catalog
+from packbuilder.fsutil import display_path
 from packbuilder.errors import InputError
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.download import Downloader, Failure, FetchItem
