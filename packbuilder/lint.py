@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from packbuilder.catalog import KIND_DIRS, Problem, check_tree
-from packbuilder.fsutil import display_path
 from packbuilder.errors import InputError
+from packbuilder.fsutil import display_path
 from packbuilder.i18n import _
 
 
