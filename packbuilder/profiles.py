@@ -118,7 +118,7 @@ def _profile(profile_id: str, name: Text, os_name: OsName, arch: Arch, facts: Pc
 def parse_memory_mb(text: str) -> int:
     """Memory as people say it: ``2G``, ``2 Go``, ``512M``, ``512`` (MiB); memory comes in powers of
     two, so ``2G`` of memory is 2048 MiB, not 2×10⁹ bytes."""
-    from packbuilder.fsutil import parse_size
+    from packbuilder.sizes import parse_size
 
     if text.strip().isdigit():
         return int(text)

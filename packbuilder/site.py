@@ -24,9 +24,10 @@ from typing import Any
 
 import jinja2
 
-from packbuilder.fsutil import format_size, write_texts
+from packbuilder.fsutil import write_texts
 from packbuilder.menu import CATEGORY_LABELS, CATEGORY_ORDER
 from packbuilder.pages import LANGS, Page, environment, format_date, href, translate
+from packbuilder.sizes import format_size
 
 CSS = "site.css"
 INDEX_PAGES = {"fr": "index.html", "en": "index.en.html"}

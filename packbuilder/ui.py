@@ -167,8 +167,8 @@ def _bytes_column() -> Any:
     from rich.progress import ProgressColumn
     from rich.text import Text
 
-    from packbuilder.fsutil import format_size
     from packbuilder.i18n import _
+    from packbuilder.sizes import format_size
 
     class BytesColumn(ProgressColumn):
         def render(self, task: Any) -> Text:
@@ -238,7 +238,7 @@ class Output:
                 yield
             finally:
                 self._status = None
-        from packbuilder.fsutil import decimal
+        from packbuilder.sizes import decimal
 
         seconds = decimal(time.monotonic() - start)
         self.err.print(f"{label} ({seconds} s)", markup=False)

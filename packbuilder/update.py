@@ -26,11 +26,12 @@ from typing import Any, Literal
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fetch.hashes import hash_file
-from packbuilder.fsutil import atomic_write_bytes, format_size
+from packbuilder.fsutil import atomic_write_bytes
 from packbuilder.i18n import _
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import join_within
 from packbuilder.plan.lock import lock_bytes
+from packbuilder.sizes import format_size
 from packbuilder.stage import MANIFEST, manifest_document, place_item, unpack_cap
 from packbuilder.unpack import Hashes
 
@@ -53,7 +54,7 @@ class Change:
     def describe(self) -> str:
         old = f"{self.old.version}" if self.old else ""
         new = f"{self.new.version}" if self.new else ""
-        from packbuilder.fsutil import format_size
+        from packbuilder.sizes import format_size
 
         size = format_size(self.new.download_size if self.new else 0)
         return {

@@ -1,8 +1,9 @@
 """The import rule of CONTRIBUTING.md's ARCHITECTURE section, checked on the source.
 
 Every module of the package sits in one layer; a module imports only from its own layer or
-lower ones (imports inside functions and under TYPE_CHECKING count too). The command modules
-of ``cli/`` never import each other: shared options live in ``cli/options.py``.
+lower ones (imports inside functions and under TYPE_CHECKING count too), and the imports form no
+cycle, not even within a layer. The command modules of ``cli/`` never import each other: shared
+options live in ``cli/options.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ PACKAGE = ROOT / "packbuilder"
 # with the helpers every stage uses at the bottom and the command line on top.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # updates.templates only expands {version} fields: the app model validates its templates with it.
-    ("packbuilder", "errors", "ui", "fsutil", "paths", "tools", "versions", "yamlsrc", "updates.templates", "i18n"),
+    ("packbuilder", "errors", "ui", "fsutil", "sizes", "paths", "tools", "versions", "yamlsrc", "updates.templates", "i18n"),
     ("model",),
     ("catalog", "lint", "lint_rules", "profiles"),
     ("plan", "matrix", "reasons", "packs"),
@@ -96,12 +97,6 @@ OWN_WAYS: dict[str, tuple[str, set[str]]] = {
     "os.replace": (
         "packbuilder/fsutil.py",
         {
-            # temp-then-rename variants of the image writers: to move onto fsutil.staged_output
-            "packbuilder/image/fat/image.py",
-            "packbuilder/image/iso.py",
-            "packbuilder/image/iso9660/append.py",
-            "packbuilder/image/iso_xorriso.py",
-            "packbuilder/image/usblive/writer.py",
             "packbuilder/fetch/cache.py",  # the cache's commit, quarantine and metadata
             # not temp-then-rename: whole folders moved on one file system (a key's user data kept
             # across a rebuild; apps swapped by update under its journal)
@@ -144,3 +139,75 @@ def test_one_way_to_print_rename_and_find_tools() -> None:
                 if rel != home and rel not in allowed:
                     wrong.append(f"{rel}:{node.lineno}: {name}(...) outside {home}")
     assert not wrong, "\n".join(wrong)
+
+
+def imported_modules(here: str, is_package: bool, tree: ast.Module, known: set[str]) -> set[str]:
+    """The modules of ``known`` that the module ``here`` (parsed as ``tree``) imports, anywhere in it.
+
+    ``from packbuilder.x import y`` points at the module ``packbuilder.x.y`` when there is one, else
+    at ``packbuilder.x`` (a name defined or re-exported there); relative imports are resolved."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                parts = here.split(".") if is_package else here.split(".")[:-1]
+                parts = parts[: len(parts) - node.level + 1]
+                module = ".".join([*parts, module] if module else parts)
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                found.add(sub if sub in known else module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return {target for target in found if target in known and target != here}
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Every package module -> the package modules it imports (lazy imports and TYPE_CHECKING count)."""
+    paths = {module_name(p): p for p in PACKAGE.rglob("*.py") if "_shipped" not in p.parts}
+    known = set(paths)
+    return {
+        here: imported_modules(here, path.name == "__init__.py", ast.parse(path.read_text(encoding="utf-8")), known)
+        for here, path in paths.items()
+    }
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` (its modules in order, the first repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done (no cycle through it)
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (cycle := visit(target)) is not None:
+                return cycle
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module)) is not None:
+            return cycle
+    return None
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    cycle = find_cycle(module_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_sees_lazy_and_from_package_imports() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+    graph = module_graph()
+    # `from packbuilder.image.usblive import boot` is an edge to the submodule, not to the package
+    assert "packbuilder.image.usblive.boot" in graph["packbuilder.image.usblive.writer"]
+    assert "packbuilder.image.usblive" not in graph["packbuilder.image.usblive.writer"]
+    assert "packbuilder.tools" in graph["packbuilder.image.iso_xorriso"]
+    known = {"p", "p.a", "p.a.b", "p.a.c", "p.d"}
+    source = ast.parse("from . import c\nfrom .. import d\nfrom ..a import b\ndef f():\n    from p.a import X\n")
+    assert imported_modules("p.a.b", False, source, known) == {"p.a.c", "p.d", "p.a"}

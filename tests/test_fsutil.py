@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from packbuilder.fsutil import atomic_write_bytes, staged_output
+from packbuilder.fsutil import atomic_write_bytes, staged_file, staged_output
 from packbuilder.plan.lock import read_lock, write_lock
 from tests import factories
 
@@ -52,3 +52,22 @@ def test_lock_files_get_the_modes_of_ordinary_files(tmp_path: Path) -> None:
     os.umask(0o002)
     atomic_write_bytes(tmp_path / "shared.txt", b"x")
     assert stat.S_IMODE((tmp_path / "shared.txt").stat().st_mode) == 0o664
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_a_staged_file_is_written_through_its_descriptor_and_closed_before_the_rename(tmp_path: Path) -> None:
+    out = tmp_path / "disk.img"
+    out.write_bytes(b"previous image")
+    with staged_file(out) as (tmp, fd):
+        os.ftruncate(fd, 4096)
+        os.pwrite(fd, b"MBR", 510)
+        assert not out.read_bytes().startswith(b"\0")  # the previous image stays until the block ends
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed: nothing keeps writing into the published file
+    data = out.read_bytes()
+    assert len(data) == 4096 and data[510:513] == b"MBR"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644 and not tmp.exists()
+    with pytest.raises(RuntimeError, match="full"), staged_file(out) as (tmp, fd):
+        os.pwrite(fd, b"half", 0)
+        raise RuntimeError("disk full")
+    assert out.read_bytes() == data and sorted(p.name for p in tmp_path.iterdir()) == ["disk.img"]

@@ -160,7 +160,7 @@ def test_files_read_back(env: dict[str, Path], built: dict[str, Path]) -> None:
 
 def test_joliet_kept_and_esp_readable(isos: Path, built: dict[str, Path]) -> None:
     """Windows reads a DVD through its Joliet tree; UEFI reads the ESP (checked with mtools, not only booted)."""
-    from packbuilder.image.iso import has_joliet
+    from packbuilder.image.overlay import has_joliet
 
     for name in BASES:
         assert has_joliet(built[name]) == has_joliet(isos / name), name
@@ -373,8 +373,8 @@ def test_output_boots(name: str, firmware: qemu.Firmware, medium: qemu.Medium, b
 
 
 def test_xorriso_adds_the_staged_key_with_one_map(isos: Path, tmp_path: Path) -> None:
-    from packbuilder.image.iso import plan_overlay
     from packbuilder.image.iso_xorriso import command_lines, whole_folder
+    from packbuilder.image.overlay import plan_overlay
 
     tree = tmp_path / "tree"
     (tree / "Documents").mkdir(parents=True)
@@ -391,3 +391,49 @@ def test_xorriso_adds_the_staged_key_with_one_map(isos: Path, tmp_path: Path) ->
     lines = command_lines(plan, tmp_path, joliet=False)
     assert f'-map "{tree / "Apps" / "X" / "a b.exe"}" "/PACK/Apps/X/a b.exe"' in lines
     assert '-mkdir "/PACK/Documents"' in lines
+
+
+def _odd_tree(root: Path, settled: bool) -> Path:
+    """A staged key as stage leaves it (times at the epoch, modes 0644/0755), or with what a build
+    under another umask, user and clock would leave (0600/0700/0744, not root's, another date)."""
+    (root / "Apps" / "X").mkdir(parents=True)
+    (root / "Apps" / "X" / "run").write_bytes(b"#!/bin/sh\n")
+    (root / "Apps" / "X" / "data.txt").write_text("data\n")
+    (root / "Menu.html").write_text("menu")
+    for path in [*sorted(root.rglob("*"), reverse=True), root]:
+        executable = path.is_dir() or path.name == "run"
+        odd = 0o744 if path.name == "run" else 0o700 if path.is_dir() else 0o600
+        path.chmod((0o755 if executable else 0o644) if settled else odd)
+        if not settled and os.geteuid() == 0:
+            os.chown(path, 1000, 1000)  # as another user would have staged it (else the files are already not root's)
+        os.utime(path, (EPOCH, EPOCH) if settled else (EPOCH + 3600, EPOCH + 7200))
+    return root
+
+
+def test_xorriso_sets_owners_modes_and_dates_only_where_the_staged_key_needs_it(isos: Path, tmp_path: Path) -> None:
+    """A settled key needs no walk over its copy (-map copies owners, modes and dates right); any other
+    key gets them all set, and both read back the same: root's, 0644/0755, the epoch; same bytes."""
+    from packbuilder.image.iso_xorriso import command_lines, write_overlay_xorriso
+    from packbuilder.image.overlay import plan_overlay
+
+    outputs = {}
+    for settled in (True, False):
+        tree = _odd_tree(tmp_path / f"tree-{settled}", settled)
+        plan = plan_overlay(isos / "grub-hybrid.iso", tree, EPOCH, work=tmp_path / f"plan-{settled}")
+        walks = [line.split()[0] for line in command_lines(plan, tmp_path, joliet=False) if '"/PACK"' in line]
+        if settled and os.geteuid() == 0:
+            assert walks == ["-map"]
+        elif settled:  # the owner is the builder: only the owner walks
+            assert walks == ["-map", "-chown_r", "-chgrp_r"]
+        else:
+            assert walks == ["-map", "-chown_r", "-chgrp_r", "-alter_date_r", "-find", "-find"]
+        outputs[settled] = tmp_path / f"out-{settled}.iso"
+        write_overlay_xorriso(plan, outputs[settled])
+        listing = _xorriso("-indev", outputs[settled], "-find", "/PACK", "-exec", "lsdl").splitlines()
+        modes = {line.split()[-1].strip("'"): line.split()[0] for line in listing if line.startswith(("-", "d"))}
+        assert modes == {"/PACK": "drwxr-xr-x", "/PACK/Apps": "drwxr-xr-x", "/PACK/Apps/X": "drwxr-xr-x",
+                         "/PACK/Apps/X/run": "-rwxr-xr-x", "/PACK/Apps/X/data.txt": "-rw-r--r--",
+                         "/PACK/Menu.html": "-rw-r--r--"}  # fmt: skip
+        for line in (line for line in listing if line.startswith(("-", "d"))):
+            assert line.split()[2:4] == ["0", "0"] and " Nov 14  2023 " in line, line  # root's, at EPOCH
+    assert outputs[True].read_bytes() == outputs[False].read_bytes()

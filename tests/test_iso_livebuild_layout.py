@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 from packbuilder.image.inspect import inspect_iso
-from packbuilder.image.iso import plan_overlay, write_iso
+from packbuilder.image.iso import write_iso
+from packbuilder.image.overlay import plan_overlay
 
 
 def make_livebuild_like_iso(tmp: Path) -> Path:

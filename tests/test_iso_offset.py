@@ -29,8 +29,9 @@ import pytest
 
 from packbuilder.errors import AssemblyError
 from packbuilder.image.inspect import BLOCK, SECTOR, inspect_iso
-from packbuilder.image.iso import plan_overlay, write_iso
+from packbuilder.image.iso import write_iso
 from packbuilder.image.iso9660.append import write_overlay_append
+from packbuilder.image.overlay import plan_overlay
 from tests import qemu
 from tests.conftest import run_cli
 from tests.test_iso_fixtures import TIMEOUT, isos

@@ -38,7 +38,7 @@ EPOCH = 1_700_000_000
 
 @dataclass(frozen=True)
 class Plan:
-    """Same fields as packbuilder.image.iso.OverlayPlan."""
+    """Same fields as packbuilder.image.overlay.OverlayPlan."""
 
     base: Path
     files: tuple[tuple[str, Path], ...]

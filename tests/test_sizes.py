@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from packbuilder import i18n
-from packbuilder.fsutil import format_size, parse_size
+from packbuilder.sizes import format_size, parse_size
 
 
 @pytest.mark.parametrize(

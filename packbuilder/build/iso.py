@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packbuilder.fsutil import decimal
+from packbuilder.sizes import decimal
 from packbuilder.i18n import _
 from packbuilder.model import LiveKind
 from packbuilder.model.build import IsoEngine
@@ -55,7 +55,7 @@ class IsoReport:
         }
 
     def summary_lines(self) -> list[str]:
-        from packbuilder.image.iso import PREFIX
+        from packbuilder.image.overlay import PREFIX
 
         lines = [_("base {base}:").format(base=self.request.base), *(f"  {line}" for line in self.layout.summary_lines())]
         lines.append(_("engine: {engine} (asked: {asked})").format(engine=self.engine_used, asked=self.request.engine))
@@ -71,7 +71,7 @@ class IsoReport:
 
 def base_live_kind(base: Path) -> LiveKind:
     """The base's live system, read from its files."""
-    from packbuilder.image.iso import live_kind
+    from packbuilder.image.overlay import live_kind
 
     return LiveKind(live_kind(base))
 
@@ -83,7 +83,8 @@ def build_iso(
     ``out``, its bytes told to ``meter``."""
     from packbuilder.image import live
     from packbuilder.image.inspect import inspect_iso
-    from packbuilder.image.iso import check_engine, choose_engine, plan_overlay, write_iso
+    from packbuilder.image.iso import check_engine, choose_engine, write_iso
+    from packbuilder.image.overlay import plan_overlay
 
     layout = inspect_iso(request.base)
     engine = IsoEngine(choose_engine(request.engine, layout))

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 from packbuilder.build.iso import IsoReport, IsoRequest, build_iso
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.i18n import _, ngettext
-from packbuilder.fsutil import atomic_write_bytes, format_size, sha256_file, staged_output
-from packbuilder.model.build import OutputFormat
+from packbuilder.fsutil import atomic_write_bytes, sha256_file, staged_output
+from packbuilder.sizes import format_size
+from packbuilder.model.build import BuildOptions, OutputFormat
 from packbuilder.plan.lock import key_bytes, lock_digest
 from packbuilder.stage import MANIFEST, build_epoch, stage
 from packbuilder.ui import NO_METER, Meter
@@ -187,21 +188,20 @@ def replace_dir(tree: Path, out: Path) -> None:
 
 def build(
     lock: Lock,
-    fmt: OutputFormat,
+    options: BuildOptions,
     out: Path,
     cached: dict[str, Path],
     overlays_dir: Path | None,
     output: Output,
-    size_bytes: int | None = None,
-    label: str | None = None,
     iso: IsoRequest | None = None,
-    persistence_bytes: int | None = None,
 ) -> BuiltOutput:
-    """Build ``out`` in a staging folder beside it, then move it into place; a failure leaves nothing.
+    """Build ``out`` as ``options`` ask, in a staging folder beside it, then move it into place; a
+    failure leaves nothing.
 
     ``iso`` names the base for the iso and usb-live formats (an iso dry run stops before writing).
     ``out`` may only be a previous output of packbuilder; one build at a time writes it.
     """
+    fmt = options.format
     if fmt.needs_base and iso is None:
         raise fmt.missing_base()
     if not lock.items and not (iso is not None and iso.dry_run):
@@ -209,25 +209,25 @@ def build(
     out = out.absolute()
     check_target(out)
     if fmt in (OutputFormat.USB, OutputFormat.USB_LIVE):
-        check_image_size(key_bytes(lock, size_bytes))
+        check_image_size(key_bytes(lock, options.size_bytes))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with claim(out):
-            return _build(lock, fmt, out, cached, overlays_dir, output, (size_bytes, label, iso, persistence_bytes))
+            return _build(lock, options, out, cached, overlays_dir, output, iso)
     except OSError as exc:
         raise InputError(_("cannot write {out}: {strerror}").format(out=out, strerror=exc.strerror), hint=_("choose an -o in a folder you can write to")) from None
 
 
 def _build(
     lock: Lock,
-    fmt: OutputFormat,
+    options: BuildOptions,
     out: Path,
     cached: dict[str, Path],
     overlays_dir: Path | None,
     output: Output,
-    extra: tuple[int | None, str | None, IsoRequest | None, int | None],
+    iso: IsoRequest | None,
 ) -> BuiltOutput:
-    size_bytes, label, iso, persistence_bytes = extra
+    fmt = options.format
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -241,7 +241,7 @@ def _build(
         with staged_output(out, before_replace=_clear_previous) as target:
             writing = _("Writing {output}").format(output=out.name)
             with output.step(writing), output.meter(writing) as meter:
-                report = _write_format(lock, fmt, tree, target, staging, extra, output, meter)
+                report = _write_format(lock, options, tree, target, staging, iso, output, meter)
         digest = None
         if fmt.has_sha256_file:
             hashing = _("Hashing {output}").format(output=out.name)
@@ -263,20 +263,21 @@ def _stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path |
 
 def _write_format(
     lock: Lock,
-    fmt: OutputFormat,
+    options: BuildOptions,
     tree: Path,
     target: Path,
     staging: Path,
-    extra: tuple[int | None, str | None, IsoRequest | None, int | None],
+    iso: IsoRequest | None,
     output: Output,
     meter: Meter,
 ) -> IsoReport | None:
-    """Write ``tree`` as ``fmt`` (any format but dir) at ``target`` (a path that does not exist yet),
-    its bytes told to ``meter``. ``extra``: size, label, ISO request and persistence size, as :func:`build`'s."""
-    size_bytes, label, iso, persistence_bytes = extra
+    """Write ``tree`` as ``options.format`` (any format but dir) at ``target`` (a path that does not exist
+    yet), its bytes told to ``meter``."""
+    fmt = options.format
     epoch = build_epoch(lock)
-    size = key_bytes(lock, size_bytes)
-    label_text = (label or lock.pack.label).upper()
+    size = key_bytes(lock, options.size_bytes)
+    label_text = (options.label or lock.pack.label).upper()
+    persistence_bytes = options.persistence_bytes
     if fmt is OutputFormat.ZIP:
         write_zip(tree, target, epoch, meter)
     elif fmt is OutputFormat.ISO:
@@ -284,7 +285,7 @@ def _write_format(
         return build_iso(lock, tree, iso, target, epoch, staging / "iso", meter)
     elif fmt is OutputFormat.USB_LIVE:
         from packbuilder.image import live
-        from packbuilder.image.iso import live_kind
+        from packbuilder.image.overlay import live_kind
         from packbuilder.image.usblive import LiveExtras, write_usb_live
 
         assert iso is not None

@@ -144,8 +144,5 @@ def run_build(ws: Workspace, options: BuildOptions, output: Output) -> BuildRepo
             raise options.format.missing_base()
         base = base_iso(ws, name, options.fetch, output, options.dry_run)
         iso = IsoRequest(base, options.iso_engine, options.dry_run)
-    built = build(
-        lock, options.format, out, paths, ws.overlays_dir(), output,
-        options.size_bytes, options.label, iso, options.persistence_bytes,
-    )
+    built = build(lock, options, out, paths, ws.overlays_dir(), output, iso)
     return BuildReport(options, lock, built)

@@ -36,7 +36,7 @@ def list_entries(json_flag: JsonOpt = False) -> None:
             }
         )
         return
-    from packbuilder.fsutil import format_size
+    from packbuilder.sizes import format_size
 
     for e in entries:
         OUTPUT.info(f"{e.algo}:{e.digest[:16]}…  {format_size(e.size):>10}  {e.meta.get('name', '?')}")
@@ -77,7 +77,7 @@ def verify() -> None:
 def gc() -> None:
     """Remove partial downloads, quarantined files and unused locks."""
     from packbuilder.fetch.cache import Cache
-    from packbuilder.fsutil import format_size
+    from packbuilder.sizes import format_size
 
     files, freed = Cache(cache_dir()).gc()
     OUTPUT.info(_("removed {count} file(s), {size} freed").format(count=files, size=format_size(freed)))

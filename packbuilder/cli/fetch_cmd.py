@@ -36,7 +36,7 @@ def fetch(
             }
         )
         return
-    from packbuilder.fsutil import format_size
+    from packbuilder.sizes import format_size
 
     OUTPUT.info(
         _("{count} artifact(s) ready: {downloaded} downloaded ({size}), {cached} already in the cache ({folder})").format(

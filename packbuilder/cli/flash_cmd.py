@@ -31,7 +31,7 @@ class _TargetBars:
 
 
 def _rate(size: int, seconds: float | None) -> str:
-    from packbuilder.fsutil import format_size
+    from packbuilder.sizes import format_size
 
     return f"{format_size(int(size / seconds))}/s ({seconds:.1f} s)" if seconds else "-"
 

@@ -231,8 +231,8 @@ def verify(
             import sys
 
             total = sum(art.download_size for one in chosen for r in one.releases for art in r.artifacts)
-            from packbuilder.fsutil import format_size
             from packbuilder.i18n import confirm
+            from packbuilder.sizes import format_size
 
             question = _("This downloads every artifact of the catalog (about {size}). Go on?").format(size=format_size(total))
             if not sys.stdin.isatty():

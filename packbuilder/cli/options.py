@@ -28,7 +28,7 @@ def set_json(flag: bool) -> None:
 
 def parse_size_option(text: str) -> int:
     """``--size``/``--persistence``: a size, or a usage error (exit 2) saying how to write one."""
-    from packbuilder.fsutil import parse_size
+    from packbuilder.sizes import parse_size
 
     try:
         return parse_size(text)

@@ -58,11 +58,11 @@ def print_plan(plan: Plan) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from packbuilder.fsutil import format_size
     from packbuilder.i18n import current_language
     from packbuilder.model.common import in_language
     from packbuilder.plan.explain import exclusion_line, plan_item_line
     from packbuilder.profiles import notes_line
+    from packbuilder.sizes import format_size
 
     lang = current_language()
     profile = plan.profile

@@ -26,7 +26,7 @@ def list_profiles(json_flag: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    from packbuilder.fsutil import format_size
+    from packbuilder.sizes import format_size
 
     table = Table(title=_("{count} profiles").format(count=len(profiles)))
     for column in (_("id"), _("os"), _("arch"), _("RAM"), _("firmware"), _("key"), _("description")):
@@ -82,8 +82,9 @@ def new_profile_cmd(
 ) -> None:
     from packbuilder.catalog import load_profile_arg
     from packbuilder.errors import InputError
-    from packbuilder.fsutil import atomic_write_bytes, parse_size
+    from packbuilder.fsutil import atomic_write_bytes
     from packbuilder.profiles import WINDOWS, PcFacts, new_profile, parse_memory_mb, profile_yaml
+    from packbuilder.sizes import parse_size
 
     if path.suffix != ".yaml":
         raise InputError(_("{path}: a profile file ends in .yaml").format(path=path), hint=_("e.g. mon-pc.yaml"))

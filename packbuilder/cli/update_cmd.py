@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from packbuilder.cli.options import WORKSPACE, JobsOpt, JsonOpt, MirrorOpt, OfflineOpt, ProfileOpt, SizeOpt, set_json
-from packbuilder.fsutil import format_size
 from packbuilder.i18n import _
+from packbuilder.sizes import format_size
 from packbuilder.ui import OUTPUT
 
 if TYPE_CHECKING:

@@ -170,7 +170,7 @@ def offline_error(result: FetchResult, total: int, downloader: Downloader, targe
 
 
 def _size(size: int | None, approx: int | None = None) -> str:
-    from packbuilder.fsutil import format_size
+    from packbuilder.sizes import format_size
 
     if size is not None:
         return format_size(size)

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from packbuilder.errors import InputError
-from packbuilder.fsutil import decimal
 from packbuilder.i18n import _
 from packbuilder.image import apm as apm_map
 from packbuilder.image import eltorito
@@ -36,6 +35,7 @@ from packbuilder.image.apm import Apm, ApmPartition
 from packbuilder.image.eltorito import ElToritoEntry
 from packbuilder.image.gpt import ESP_GUID, HFSPLUS_GUID, Gpt, GptPartition
 from packbuilder.image.mbr import Mbr, MbrPartition
+from packbuilder.sizes import decimal
 
 BLOCK = 2048  # ISO 9660 logical block
 SECTOR = 512  # MBR / GPT sector of a hybrid ISO

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packbuilder import tools
-from packbuilder.image.iso import PycdlibReader
+from packbuilder.image.overlay import PycdlibReader
 
 if TYPE_CHECKING:
     from packbuilder.model.lock import Lock

@@ -73,7 +73,7 @@ def check_capacity(catalog: Catalog, plan: Plan) -> None:
     check_not_empty(plan)
     too_big = [i for i in plan.items if i.artifact.kind == Kind.APPIMAGE and i.artifact.download_size > FAT32_MAX_FILE]
     if too_big:
-        from packbuilder.fsutil import format_size
+        from packbuilder.sizes import format_size
 
         names = ", ".join(f"{i.app.id} ({format_size(i.artifact.download_size)})" for i in too_big)
         raise InputError(

@@ -106,8 +106,8 @@ def key_bytes(lock: Lock, explicit: int | None) -> int:
 
 def check_lock_fits(lock: Lock, capacity: int, overlay_bytes: int) -> None:
     """Refuse a key size (an explicit ``--size`` on a lock) too small for the lock, before any download."""
-    from packbuilder.fsutil import format_size
     from packbuilder.plan.resolve import FS_OVERHEAD, unpacked_estimate
+    from packbuilder.sizes import format_size
 
     total = sum(unpacked_estimate(item) for item in lock.items) + overlay_bytes
     usable = int(capacity * (1 - FS_OVERHEAD))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from packbuilder.errors import AssemblyError, InputError
+from packbuilder.fsutil import staged_file
 from packbuilder.i18n import _
 from packbuilder.image import mbr
 from packbuilder.image.fat.geometry import PART_START, estimated_room, partition_sectors
@@ -40,26 +40,15 @@ def write_fat_image(
         raise tree_error(tree, problems)
     part_sectors = partition_sectors(size_bytes)
     check_room(estimated_room(root, part_sectors), size_bytes)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    tmp = Path(name)
     try:
-        try:
+        with staged_file(out) as (tmp, fd):
             os.ftruncate(fd, size_bytes)  # sparse: unwritten clusters stay holes
             write_partition(tmp, fd, part_sectors, root, (label, volume_id, epoch), size_bytes, meter)
             entry = mbr.entry(mbr.TYPE_FAT32_LBA, PART_START, part_sectors)
             os.pwrite(fd, mbr.sector0(b"", volume_id, [entry]), 0)
-        finally:
-            os.close(fd)
-        # No fsync: the image is rebuilt from the lock if a crash loses it, and syncing a
-        # multi-GB file would cost more than writing it.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
+            # No fsync: the image is rebuilt from the lock if a crash loses it, and syncing a
+            # multi-GB file would cost more than writing it.
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise AssemblyError(
             _("cannot write {out}: {exc}").format(out=out, exc=exc), hint=_("check the free space and permissions there")
         ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -19,12 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from packbuilder.errors import AssemblyError
-from packbuilder.fsutil import format_size
 from packbuilder.i18n import _
 from packbuilder.image.fat.dirent import dos_stamp, folder_bytes
 from packbuilder.image.fat.geometry import MIB, Geometry, Room, format_partition, read_geometry, room
 from packbuilder.image.fat.tree import Node, cluster_count
 from packbuilder.image.mbr import SECTOR
+from packbuilder.sizes import format_size
 from packbuilder.ui import NO_METER, Meter
 
 EOC = 0x0FFFFFFF

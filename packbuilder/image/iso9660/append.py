@@ -48,12 +48,12 @@ streamed, directories along the changed paths only are held).
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import BinaryIO
 
 from packbuilder.errors import AssemblyError
+from packbuilder.fsutil import staged_output
 from packbuilder.i18n import _
 from packbuilder.image import eltorito
 from packbuilder.image.inspect import BootLayout, inspect_iso
@@ -103,23 +103,17 @@ def write_overlay_append(
         total = -(-(cursor * BLOCK + TAIL_PADDING) // align) * align
     inner_end = cursor if moving else total // BLOCK
 
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with meter.growing(tmp):
-            shutil.copyfile(base, tmp)
-            with tmp.open("r+b") as f:
-                for build in builds:
-                    build.write(f, inner_end if build.tree.origin else total // BLOCK)
-                for data in file_sources(root):
-                    data.write(f)
-                if move is not None:
-                    _move_tail(base, f, layout, move)
-                f.truncate(total)
-                fit_system_area(f, layout, total, move)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with staged_output(out) as tmp, meter.growing(tmp):
+        shutil.copyfile(base, tmp)
+        with tmp.open("r+b") as f:
+            for build in builds:
+                build.write(f, inner_end if build.tree.origin else total // BLOCK)
+            for data in file_sources(root):
+                data.write(f)
+            if move is not None:
+                _move_tail(base, f, layout, move)
+            f.truncate(total)
+            fit_system_area(f, layout, total, move)
 
 
 def _move_tail(base: Path, f: BinaryIO, layout: BootLayout, move: Move) -> None:

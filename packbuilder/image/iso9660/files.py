@@ -21,7 +21,7 @@ MAX_FILE = (1 << 32) - 1  # one extent; multi-extent files are not written
 
 
 class OverlayPlanLike(Protocol):
-    """What the writer reads of ``packbuilder.image.iso.OverlayPlan``."""
+    """What the writer reads of ``packbuilder.image.overlay.OverlayPlan``."""
 
     @property
     def base(self) -> Path: ...

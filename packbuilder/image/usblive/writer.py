@@ -13,7 +13,7 @@ from pathlib import Path
 
 from packbuilder import tools
 from packbuilder.errors import AssemblyError, InputError, ToolMissing
-from packbuilder.fsutil import format_size
+from packbuilder.fsutil import staged_file
 from packbuilder.i18n import _
 from packbuilder.image import mbr
 from packbuilder.image.fat import check_label
@@ -24,6 +24,7 @@ from packbuilder.image.mbr import SECTOR
 from packbuilder.image.usblive import boot
 from packbuilder.image.usblive.base import extract_base, remove_tree
 from packbuilder.image.usblive.persistence import write_persistence
+from packbuilder.sizes import format_size
 from packbuilder.ui import NO_METER, Meter
 
 
@@ -257,19 +258,16 @@ def write_usb_live(
     tools.require("mkfs.fat")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".work", dir=out.parent))
-    tmp = work / "image"
     args = _Args(size_bytes, label, volume_id, epoch, layout, meter)
     try:
         prepared = _prepare(base, tree, work, volume_id, live)
         check_room(prepared.root, layout, size_bytes)
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        iso = os.open(base, os.O_RDONLY)
-        try:
-            _write(tmp, fd, work, args, prepared, iso)
-        finally:
-            os.close(iso)
-            os.close(fd)
-        os.replace(tmp, out)
+        with staged_file(out) as (tmp, fd):
+            iso = os.open(base, os.O_RDONLY)
+            try:
+                _write(tmp, fd, work, args, prepared, iso)
+            finally:
+                os.close(iso)
         return live.notes
     except OSError as exc:
         raise AssemblyError(
