@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from packbuilder.errors import InputError
+from packbuilder.fsutil import display_path
 from packbuilder.i18n import _
 from packbuilder.lint_rules import HTTPS_ONLY, download_rules, review_rules
 from packbuilder.model import KINDS, App, Artifact, Base, CategoryRef, Pack, Profile
@@ -42,15 +43,6 @@ class Problem:
     def __str__(self) -> str:
         tag = _("warning: ") if self.severity == "warning" else ""
         return f"{self.path}:{self.line}: {self.field}: {tag}{self.message}"
-
-
-def display_path(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory when inside it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-    return str(path) if relative.startswith("..") else relative
 
 
 @dataclass

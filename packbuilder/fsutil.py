@@ -19,6 +19,15 @@ COPY_CHUNK = 1 << 20
 FOLLOWED = 32 << 20  # files at least this large are followed while hashed (a progress bar moves through them)
 
 
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
+
+
 @contextmanager
 def staged_output(out: Path, before_replace: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """A path beside ``out`` to write a file or folder into; renamed to ``out`` when the block succeeds.

@@ -30,9 +30,9 @@ from pathlib import Path
 
 from packbuilder.errors import AssemblyError
 from packbuilder.i18n import _
-from packbuilder.model.app import Portable, Runtime
 from packbuilder.model.common import Arch, Kind, Platform
 from packbuilder.model.lock import LockedArtifact
+from packbuilder.model.portable import Portable, Runtime
 from packbuilder.paths import join_within
 
 LAUNCHER_DIR = "Logiciels"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from packbuilder.catalog import KIND_DIRS, Problem, check_tree, display_path
+from packbuilder.catalog import KIND_DIRS, Problem, check_tree
 from packbuilder.errors import InputError
+from packbuilder.fsutil import display_path
 from packbuilder.i18n import _
 
 

@@ -29,7 +29,7 @@ def list_packs(catalog: Catalog) -> list[dict[str, Any]]:
 def pack_details(catalog: Catalog, pack: Pack) -> dict[str, Any]:
     """Everything ``packs show`` prints: the summary, each app's name and category, the profiles'
     names, overlays, base, label, language, and the file the pack was read from."""
-    from packbuilder.catalog import display_path
+    from packbuilder.fsutil import display_path
 
     details = pack_summary(catalog, pack)
     source = catalog.sources.get(("pack", pack.id))

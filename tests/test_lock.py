@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from packbuilder.errors import InputError
 from packbuilder.plan.lock import lock_from_plan, read_lock, stale_report, write_lock
 from packbuilder.plan.resolve import resolve
 from packbuilder.plan.targets import load_target
-from tests.conftest import FIXTURES, run_cli
+from tests.conftest import FIXTURES, ROOT, run_cli
 
 
 @pytest.fixture
@@ -121,3 +123,21 @@ def test_the_lock_keeps_the_planned_key_size(tmp_path: Path) -> None:
     assert lock.capacity_bytes == 4_000_000_000 != lock.profile.key_mb * 1_000_000
     assert key_bytes(lock, None) == 4_000_000_000
     assert key_bytes(lock, 16_000_000_000) == 16_000_000_000
+
+
+def test_reading_a_lock_loads_neither_the_catalog_nor_the_app_model(tmp_path: Path) -> None:
+    """``fetch LOCK`` starts by reading the lock: that must not pay for the catalog's code (yaml,
+    the lint rules, the resolver) or for the manifest models a lock does not hold."""
+    catalog = load_catalog(FIXTURES / "resolver" / "manifests")
+    write_lock(lock_from_plan(resolve(catalog, catalog.pack("all"), catalog.profile("w7-64"))), tmp_path / "x.lock")
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from packbuilder.plan.lock import read_lock\n"
+        f"assert read_lock(Path({str(tmp_path / 'x.lock')!r})).items\n"
+        "heavy = ['packbuilder.catalog', 'packbuilder.plan.resolve', 'packbuilder.lint_rules', 'yaml', 'packbuilder.model.app']\n"
+        "print(' '.join(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

@@ -71,7 +71,10 @@ def fetch_target(ws: Workspace, lock: Lock, options: FetchOptions, output: Outpu
     """Every artifact of ``lock`` in the cache; ``rehash``: cached files hashed again (for a build)."""
     from packbuilder.fetch.run import fetch_lock
 
-    return fetch_lock(lock, ws.cache(), output, options.jobs, options.mirrors, options.offline, ws.keys_dir(), rehash)
+    # Finding the keys folder imports the catalog's module (yaml, the lint rules, every model):
+    # only a lock with a signed artifact needs it.
+    keys = ws.keys_dir() if any(item.signature is not None for item in lock.items) else None
+    return fetch_lock(lock, ws.cache(), output, options.jobs, options.mirrors, options.offline, keys, rehash)
 
 
 def base_iso(ws: Workspace, base: str, options: FetchOptions, output: Output, dry_run: bool = False) -> Path:

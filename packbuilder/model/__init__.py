@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from packbuilder.model.app import App, Artifact, Release, Requires, Signature
+    from packbuilder.model.app import App, Artifact, Release, Requires
     from packbuilder.model.base import Base, LiveKind, ProvidedApp
-    from packbuilder.model.common import PORTABLE_KINDS, Arch, Category, CpuFlag, Firmware, Kind, Platform, Text
+    from packbuilder.model.common import PORTABLE_KINDS, Arch, Category, CpuFlag, Firmware, Kind, Platform, Signature, Text
     from packbuilder.model.pack import CategoryRef, Pack
     from packbuilder.model.profile import OsName, Profile
 
@@ -26,7 +26,7 @@ _HOMES = {
     "Artifact": "app",
     "Release": "app",
     "Requires": "app",
-    "Signature": "app",
+    "Signature": "common",
     "Base": "base",
     "LiveKind": "base",
     "ProvidedApp": "base",

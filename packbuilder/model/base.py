@@ -7,8 +7,7 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 
 from packbuilder.i18n import _
-from packbuilder.model.app import Signature
-from packbuilder.model.common import Arch, Category, Firmware, Id, Model, PositiveInt, Sha256, Text, Url
+from packbuilder.model.common import Arch, Category, Firmware, Id, Model, PositiveInt, Sha256, Signature, Text, Url
 
 
 class LiveKind(StrEnum):

@@ -19,7 +19,7 @@ HEX128_RE = re.compile(r"^[0-9a-f]{128}$")
 class Model(BaseModel):
     """Frozen, no unknown keys: manifests are parsed once, then only read."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False, defer_build=True)
 
 
 class Category(StrEnum):
@@ -230,6 +230,15 @@ class Downloadable:
 # Also said by lint_rules on artifacts whose other fields are wrong (then the model never gets here).
 MISSING_HASH = N_("sha256 is missing: every artifact needs the sha256 (or sha512) its publisher gave")
 MISSING_SIZE = N_("size is missing: give the exact 'size' in bytes (or 'size_approx' with 'size_source')")
+
+
+class Signature(Model):
+    """A detached OpenPGP signature published upstream."""
+
+    url: Url
+    key_fingerprint: str = Field(pattern=r"^[0-9A-F]{40}$", description="40 upper-case hex digits")
+    key: str = Field(description="file under manifests/keys/ holding the public key")
+    required: bool = Field(True, description="refuse the file when no verifier (gpgv, sqv) is installed")
 
 
 class Text(Model):

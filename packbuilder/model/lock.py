@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from packbuilder.i18n import _
-from packbuilder.model.app import Portable, Signature
 from packbuilder.model.common import (
     AppName,
     Arch,
@@ -27,11 +26,13 @@ from packbuilder.model.common import (
     RelPath,
     Sha256,
     Sha512,
+    Signature,
     Text,
     Url,
     VersionStr,
 )
 from packbuilder.model.pack import Label
+from packbuilder.model.portable import Portable
 
 LOCK_VERSION = 1
 # Where a lock may put an artifact on the key: nowhere else.

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from packbuilder.catalog import Catalog, display_path
 from packbuilder.errors import InputError
+from packbuilder.fsutil import display_path
 from packbuilder.i18n import _
 from packbuilder.model.lock import (
     LOCK_VERSION,
@@ -21,8 +21,11 @@ from packbuilder.model.lock import (
     LockedPack,
     LockedProfile,
 )
-from packbuilder.plan.resolve import Plan, PlanItem
-from packbuilder.reasons import VersionMisfit
+
+if TYPE_CHECKING:  # reading a lock (fetch, build) needs neither the catalog nor the resolver
+    from packbuilder.catalog import Catalog
+    from packbuilder.plan.resolve import Plan, PlanItem
+    from packbuilder.reasons import VersionMisfit
 
 
 def locked_item(item: PlanItem) -> LockedArtifact:

@@ -363,7 +363,8 @@ def _write(path: Path, text: str) -> None:
 
 def lint_file(root: Path, path: Path) -> tuple[list[str], list[str]]:
     """(errors, warnings) lint reports for one manifest, checked with the rest of its catalog."""
-    from packbuilder.catalog import check_tree, display_path
+    from packbuilder.catalog import check_tree
+    from packbuilder.fsutil import display_path
 
     _trees, problems = check_tree(root)
     mine = [p for p in problems if p.path == display_path(path)]

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packbuilder.catalog import Catalog, display_path
+from packbuilder.catalog import Catalog
 from packbuilder.errors import InputError
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.download import Downloader, Failure, FetchItem
 from packbuilder.fetch.run import fetch_item
+from packbuilder.fsutil import display_path
 from packbuilder.i18n import _
 from packbuilder.model.app import App, Artifact
 from packbuilder.yamlsrc import YamlSyntaxError, load_yaml
