@@ -3,9 +3,11 @@
 ``SITE_DIR/images/`` holds the images, ``SHA256SUMS`` (GNU coreutils format: ``sha256sum -c``
 works in that folder) and optionally its detached signature ``SHA256SUMS.sig``. Beside each USB
 image: its compressed copies (``.img.xz``, ``.img.zst``) and block map (``.img.bmap``), all in
-SHA256SUMS. Beside them: ``index.json`` (machine-readable), ``os_list.json`` (Raspberry Pi Imager's
-repository format), one CycloneDX SBOM and one licence/source report per image, and the static
-download site (French first).
+SHA256SUMS; ``images/.copies/`` records how each copy was made, so that publishing the same image
+again keeps its copies instead of compressing for minutes (:mod:`packbuilder.copies`). Beside
+them: ``index.json`` (machine-readable), ``os_list.json`` (Raspberry Pi Imager's repository
+format), one CycloneDX SBOM and one licence/source report per image, and the static download
+site (French first).
 """
 
 from __future__ import annotations
@@ -89,24 +91,27 @@ def collect(outputs: list[Path], images_dir: Path) -> list[Published]:
         dest = images_dir / src.name
         if dest.resolve() != src.resolve():
             _place(src, dest)
-        downloads = derived_files(dest) if FORMAT_OF_SUFFIX.get(dest.suffix) == "usb" else ()
-        published.append(Published(src.name, dest, dest.stat().st_size, hash_file(dest), manifest, downloads))
+        sha256 = hash_file(dest)
+        downloads = derived_files(dest, sha256) if FORMAT_OF_SUFFIX.get(dest.suffix) == "usb" else ()
+        published.append(Published(src.name, dest, dest.stat().st_size, sha256, manifest, downloads))
     return sorted(published, key=lambda p: p.name)
 
 
-def derived_files(image: Path) -> tuple[Download, ...]:
-    """Write the compressed copies and the block map of a USB image beside it (same bytes each time)."""
+def derived_files(image: Path, image_sha256: str | None = None) -> tuple[Download, ...]:
+    """The block map and compressed copies of a USB image, beside it (same bytes each time); a copy made
+    earlier from the same image with the same settings is kept rather than compressed again (:mod:`copies`)."""
+    from packbuilder.copies import ensure_copy
     from packbuilder.flash.bmap import scan, to_xml
     from packbuilder.flash.compressed import compress_xz, compress_zst
 
+    image_sha256 = image_sha256 or hash_file(image)
     bmap = image.with_name(image.name + ".bmap")
     bmap.write_text(to_xml(scan(image)), encoding="utf-8")
-    made = [bmap]
-    for suffix, compress in ((".xz", compress_xz), (".zst", compress_zst)):
-        dest = image.with_name(image.name + suffix)
-        compress(image, dest)
-        made.append(dest)
-    return tuple(Download(p.name, p.suffix[1:], p.stat().st_size, hash_file(p)) for p in made)
+    made = [(bmap, hash_file(bmap))]
+    for kind, compress in (("xz", compress_xz), ("zst", compress_zst)):
+        copy, sha256, _ = ensure_copy(image, image_sha256, kind, compress)
+        made.append((copy, sha256))
+    return tuple(Download(p.name, p.suffix[1:], p.stat().st_size, sha256) for p, sha256 in made)
 
 
 def write_sha256sums(images: list[Published], images_dir: Path) -> Path:
