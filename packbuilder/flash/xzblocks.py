@@ -143,6 +143,8 @@ class BlockReader:
         self.pool = ThreadPoolExecutor(max_workers=max(1, min(ahead, os.cpu_count() or 1)), thread_name_prefix="xz")
         self.pending: dict[int, Future[bytes]] = {}
         self.current, self.data, self.pos = -1, memoryview(b""), 0
+        for n in self.order[:ahead]:  # the first blocks decode on every core from the start, not one by one
+            self.pending[n] = self.pool.submit(self._decode, n)
 
     def _block_at(self, offset: int) -> int:
         return max(0, bisect.bisect_right(self.starts, offset) - 1)
