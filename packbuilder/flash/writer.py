@@ -11,6 +11,7 @@ fake-capacity key fails there, not at the first use.
 from __future__ import annotations
 
 import errno
+import functools
 import mmap
 import os
 import queue
@@ -176,8 +177,8 @@ def _piece_bytes(check: Check) -> int:
 
 
 def _read_back(target: Target, checks: Sequence[Check], progress: Progress) -> int | None:
-    """Read back the written bytes, buffer by buffer, from the device rather than the page cache (O_DIRECT,
-    and the cache of a device dropped first); the image offset of the first buffer whose CRC-32 differs, else None."""
+    """Read back the written bytes, buffer by buffer: a key's from the key itself (O_DIRECT, its page cache
+    dropped first), a file's as its readers see it; the image offset of the first buffer whose CRC-32 differs, else None."""
     fd, direct = _open(target, write=False)
     buf = mmap.mmap(-1, BLOCK_SIZE)
     task = progress.start(target, "verify", sum(_piece_bytes(check) for check in checks))
@@ -199,14 +200,13 @@ def _read_back(target: Target, checks: Sequence[Check], progress: Progress) -> i
     return None
 
 
+@functools.cache
 def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
     """libc's sync_file_range (Linux), which Python's os module lacks; None elsewhere."""
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        call = libc.sync_file_range
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range  # the process's own symbols: libc's
     except (OSError, AttributeError):
         return None
     call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
@@ -215,7 +215,6 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 
 SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of the range's dirty pages, do not wait
-_SYNC_RANGE = _sync_file_range()
 
 
 def _start_writeback(fd: int, offset: int, length: int, direct: bool, device: bool) -> None:
@@ -227,8 +226,8 @@ def _start_writeback(fd: int, offset: int, length: int, direct: bool, device: bo
         return
     if device and hasattr(os, "posix_fadvise"):
         os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
-    elif not device and _SYNC_RANGE is not None:
-        _SYNC_RANGE(fd, offset, length, SYNC_FILE_RANGE_WRITE)  # best effort: fsync at the end waits for all
+    elif not device and (sync_range := _sync_file_range()) is not None:
+        sync_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)  # best effort: fsync at the end waits for all
 
 
 class _Writer(threading.Thread):
