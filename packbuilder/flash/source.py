@@ -65,14 +65,16 @@ class ImageReader:
             self.size = raw_size(self.image)
             self.image_digest = hashlib.sha256()
 
-    def _record(self, pos: int, data: memoryview, pieces: list[tuple[int, int]]) -> None:
-        """The read-back check of one buffer at image offset ``pos``: its written pieces and their CRC-32."""
+    def _record(self, pos: int, data: memoryview, pieces: list[tuple[int, int]], crc: int | None) -> None:
+        """The read-back check of one buffer at image offset ``pos``: its written pieces and their CRC-32
+        (``crc``: already taken over the whole buffer, by the read-ahead thread)."""
         self.written += sum(b - a for a, b in pieces)
         if not pieces or not self.keep_checks:
             return
-        crc = 0
-        for a, b in pieces:
-            crc = zlib.crc32(data[a:b], crc)  # releases the GIL above 5 KiB
+        if crc is None:
+            crc = 0
+            for a, b in pieces:
+                crc = zlib.crc32(data[a:b], crc)  # releases the GIL above 5 KiB
         spans = tuple((pos + a, pos + b) for a, b in pieces)
         self.checks.append(Check(spans[0][0], spans[-1][1], spans, crc))
 
@@ -84,7 +86,9 @@ class ImageReader:
         spans = self.block_map.ranges if self.block_map is not None else (Range(0, self.size),)
         wanted = [(r.start, r.end) for r in spans] if self.block_map is not None else None
         stream = open_raw(self.image, wanted)
-        ahead = _ReadAhead(stream, spans, pool, chunk_size)
+        # With a map every buffer is written whole: its CRC is taken in the read-ahead thread, beside the
+        # decompression, leaving this one the sha256 alone (the two threads then take about as long).
+        ahead = _ReadAhead(stream, spans, pool, chunk_size, self.keep_checks and self.block_map is not None)
         try:
             for span in spans:
                 yield from self._span(ahead, span)
@@ -104,7 +108,7 @@ class ImageReader:
         check = hashlib.sha256() if self.block_map is not None else None
         pos = span.start
         while pos < span.end:
-            buf, n = ahead.next()
+            buf, n, crc = ahead.next()
             with memoryview(buf) as whole:
                 if not n:
                     raise self._short(pos)
@@ -113,7 +117,7 @@ class ImageReader:
                     if hasher is not None:
                         hasher.update(data)
                 pieces = [(0, n)] if self.block_map is not None else [(a - pos, b - pos) for a, b in zero_runs(buf[:n], pos)]
-                self._record(pos, data, pieces)
+                self._record(pos, data, pieces, crc)
             yield Chunk(buf, n, pos, pieces)
             pos += n
         if check is None:
@@ -148,11 +152,12 @@ def load_map(image: Path, bmap: Path | None) -> tuple[BlockMap | None, Path | No
 
 
 class _ReadAhead:
-    """Fills pool buffers from ``stream``, span after span, in a thread of its own."""
+    """Fills pool buffers from ``stream``, span after span, in a thread of its own; ``crc``: with each
+    buffer's CRC-32."""
 
-    def __init__(self, stream: RawStream, spans: Sequence[Range], pool: queue.SimpleQueue[mmap.mmap], chunk_size: int):
-        self.stream, self.spans, self.pool, self.chunk_size = stream, spans, pool, chunk_size
-        self.filled: queue.SimpleQueue[tuple[mmap.mmap, int] | BaseException] = queue.SimpleQueue()
+    def __init__(self, stream: RawStream, spans: Sequence[Range], pool: queue.SimpleQueue[mmap.mmap], chunk_size: int, crc: bool):
+        self.stream, self.spans, self.pool, self.chunk_size, self.crc = stream, spans, pool, chunk_size, crc
+        self.filled: queue.SimpleQueue[tuple[mmap.mmap, int, int | None] | BaseException] = queue.SimpleQueue()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="image read-ahead", daemon=True)
         self.thread.start()
@@ -176,14 +181,15 @@ class _ReadAhead:
                         return
                     with memoryview(buf) as whole:
                         n = self.stream.readinto(whole[: min(self.chunk_size, span.end - pos)])
-                    self.filled.put((buf, n))
+                        crc = zlib.crc32(whole[:n]) if self.crc else None
+                    self.filled.put((buf, n, crc))
                     if not n:
                         return
                     pos += n
         except BaseException as exc:  # handed to the consumer, raised there
             self.filled.put(exc)
 
-    def next(self) -> tuple[mmap.mmap, int]:
+    def next(self) -> tuple[mmap.mmap, int, int | None]:
         item = self.filled.get()
         if isinstance(item, BaseException):
             raise item
