@@ -3,9 +3,11 @@
 ``SITE_DIR/images/`` holds the images, ``SHA256SUMS`` (GNU coreutils format: ``sha256sum -c``
 works in that folder) and optionally its detached signature ``SHA256SUMS.sig``. Beside each USB
 image: its compressed copies (``.img.xz``, ``.img.zst``) and block map (``.img.bmap``), all in
-SHA256SUMS. Beside them: ``index.json`` (machine-readable), ``os_list.json`` (Raspberry Pi Imager's
-repository format), one CycloneDX SBOM and one licence/source report per image, and the static
-download site (French first).
+SHA256SUMS; ``images/.copies/`` records how each copy was made, so that publishing the same image
+again keeps its copies instead of compressing for minutes (:mod:`packbuilder.copies`). Beside
+them: ``index.json`` (machine-readable), ``os_list.json`` (Raspberry Pi Imager's repository
+format), one CycloneDX SBOM and one licence/source report per image, and the static download
+site (French first).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +30,7 @@ from packbuilder.fetch.hashes import hash_file
 from packbuilder.fsutil import FOLLOWED, sha256_file
 from packbuilder.i18n import _
 from packbuilder.site import OS_LIST
-from packbuilder.ui import OUTPUT, Output
+from packbuilder.ui import OUTPUT, Meter, Output
 from packbuilder.verify import read_manifest
 
 if TYPE_CHECKING:
@@ -106,28 +109,38 @@ def collect(outputs: list[Path], images_dir: Path, output: Output | None = None)
         dest = images_dir / src.name
         if dest.resolve() != src.resolve():
             _place(src, dest)
-        downloads = derived_files(dest, output) if FORMAT_OF_SUFFIX.get(dest.suffix) == "usb" else ()
-        published.append(Published(src.name, dest, dest.stat().st_size, _hash(dest, output), manifest, downloads))
+        sha256 = _hash(dest, output)
+        downloads = derived_files(dest, sha256, output) if FORMAT_OF_SUFFIX.get(dest.suffix) == "usb" else ()
+        published.append(Published(src.name, dest, dest.stat().st_size, sha256, manifest, downloads))
     return sorted(published, key=lambda p: p.name)
 
 
-def derived_files(image: Path, output: Output | None = None) -> tuple[Download, ...]:
-    """Write the compressed copies and the block map of a USB image beside it (same bytes each time)."""
+Compressor = Callable[[Path, Path, Meter], None]
+
+
+def derived_files(image: Path, image_sha256: str | None = None, output: Output | None = None) -> tuple[Download, ...]:
+    """The block map and compressed copies of a USB image, beside it (same bytes each time); a copy made
+    earlier from the same image with the same settings is kept rather than compressed again (:mod:`copies`)."""
+    from packbuilder.copies import ensure_copy
     from packbuilder.flash.bmap import scan, to_xml
     from packbuilder.flash.compressed import compress_xz, compress_zst
 
-    output = output or OUTPUT
+    shown = output or OUTPUT
+    image_sha256 = image_sha256 or _hash(image, shown)
     size = image.stat().st_size
     bmap = image.with_name(image.name + ".bmap")
-    with output.meter(_("Block map of {name}").format(name=image.name), size) as meter:
+    with shown.meter(_("Block map of {name}").format(name=image.name), size) as meter:
         bmap.write_text(to_xml(scan(image, meter)), encoding="utf-8")
-    made = [bmap]
-    for suffix, compress in ((".xz", compress_xz), (".zst", compress_zst)):
-        dest = image.with_name(image.name + suffix)
-        with output.meter(_("Compressing {name}").format(name=dest.name), size) as meter:
-            compress(image, dest, meter)
-        made.append(dest)
-    return tuple(Download(p.name, p.suffix[1:], p.stat().st_size, _hash(p, output)) for p in made)
+    made = [(bmap, _hash(bmap, shown))]
+    for kind, compress in (("xz", compress_xz), ("zst", compress_zst)):
+
+        def run(src: Path, dest: Path, compress: Compressor = compress) -> None:
+            with shown.meter(_("Compressing {name}").format(name=dest.name), size) as meter:
+                compress(src, dest, meter)
+
+        copy, sha256, _made = ensure_copy(image, image_sha256, kind, run, lambda path: _hash(path, shown))
+        made.append((copy, sha256))
+    return tuple(Download(p.name, p.suffix[1:], p.stat().st_size, sha256) for p, sha256 in made)
 
 
 def write_sha256sums(images: list[Published], images_dir: Path) -> Path:

@@ -211,7 +211,7 @@ def verify_compressed_image(image: Path, meter: Meter = NO_METER) -> Report:
     from packbuilder.flash.source import ImageReader
 
     block_map, _found = load_map(image, None)
-    reader = ImageReader(image, block_map)
+    reader = ImageReader(image, block_map, keep_checks=False)
     pool: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
     for _slot in range(3):  # one being hashed, one being decompressed, one spare
         pool.put(mmap.mmap(-1, 4 * 2**20))

@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("unpack", "pages", "menu", "launchers", "stage"),
     ("image", "flash"),
     ("build", "verify", "workspace", "update"),
-    ("publish", "site", "torrent", "updates", "report"),
+    ("publish", "copies", "site", "torrent", "updates", "report"),
     ("cli", "__main__"),
 )
 

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -117,11 +118,53 @@ def test_flash_each_format_to_two_files(image: Path, tmp_path: Path, suffix: str
     targets[0].path.write_bytes(b"\xaa" * (3 * MiB))  # an old file is replaced, not merged
     result = fl.flash(source, targets, block_map=block_map)
     result.check()
-    assert [r.status(result.sha256) for r in result.results] == ["OK", "OK"]
+    assert [r.status for r in result.results] == ["OK", "OK"]
     for target in targets:
         assert target.path.read_bytes() == image.read_bytes()
     assert result.written == (block_map.mapped_bytes if block_map else result.written) < SIZE // 10
     assert (result.image_sha256 is None) == with_map
+
+
+def _flip_one_bit(path: Path) -> None:
+    with path.open("r+b") as fh:
+        fh.seek(10 * MiB + 2 * MiB + 100)  # inside the mapped random block after the explicit zeros
+        byte = fh.read(1)[0]
+        fh.seek(-1, 1)
+        fh.write(bytes([byte ^ 0x10]))
+
+
+def _wrap_around(path: Path) -> None:
+    """A fake-capacity key: what was written at the end reads back as what is at the start."""
+    with path.open("r+b") as fh:
+        start = fh.read(4096)
+        fh.seek(SIZE - 4096)
+        fh.write(start)
+
+
+def _smaller_than_claimed(path: Path) -> None:
+    os.truncate(path, 12 * MiB + 65536)  # inside the text written after the explicit zeros
+
+
+@pytest.mark.parametrize(
+    ("damage", "first_bad"),
+    [(_flip_one_bit, 12 * MiB), (_wrap_around, SIZE - 4096), (_smaller_than_claimed, 12 * MiB + 65536)],
+)
+@pytest.mark.parametrize("with_map", [True, False])
+def test_read_back_catches_a_key_that_lies(
+    image: Path, tmp_path: Path, damage: Callable[[Path], None], first_bad: int, with_map: bool
+) -> None:
+    block_map = bmap.parse(Path(f"{image}.bmap")) if with_map else None
+    targets = [fl.Target(tmp_path / "good.img"), fl.Target(tmp_path / "bad.img")]
+    result = fl.flash(
+        Path(f"{image}.zst"), targets, block_map=block_map, before_verify=lambda t: t.path.name == "bad.img" and damage(t.path)
+    )
+    assert [r.status for r in result.results] == ["OK", "FAILED"]
+    # The buffer named is the one holding the first damaged byte (buffers start at the map's ranges or at 4 MiB steps).
+    bad = result.results[1].mismatch
+    assert bad is not None and bad <= first_bad < bad + 4 * MiB
+    with pytest.raises(VerificationError, match=r"read-back differs from the image on .*bad\.img") as caught:
+        result.check()
+    assert caught.value.details == [f"{targets[1].name}: read back different from what was written, from byte {bad}"]
 
 
 def test_cli_finds_the_bmap_beside_a_compressed_image(image: Path, tmp_path: Path) -> None:

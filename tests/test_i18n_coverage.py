@@ -55,6 +55,7 @@ CHECKED = [
     "workspace.py",
     "fsutil.py",
     "tools.py",
+    "copies.py",
     "fetch",
     "updates",
     "update.py",

@@ -67,10 +67,10 @@ def _report(result: FlashResult) -> None:
                 "targets": [
                     {
                         "target": r.target.name,
-                        "status": r.status(result.sha256),
+                        "status": r.status,
                         "write_mb_s": round(result.written / r.write_seconds / 1e6, 1) if r.write_seconds else None,
                         "verify_mb_s": round(result.written / r.verify_seconds / 1e6, 1) if r.verify_seconds else None,
-                        "sha256": f"sha256:{r.sha256}" if r.sha256 else None,
+                        "mismatch_at": r.mismatch,  # image offset of the first buffer read back different
                         "error": r.error,
                     }
                     for r in result.results
@@ -88,7 +88,7 @@ def _report(result: FlashResult) -> None:
         rates = _("write {write}, verify {verify}").format(
             write=_rate(result.written, r.write_seconds), verify=_rate(result.written, r.verify_seconds)
         )
-        OUTPUT.info(f"  {r.target.name}: {r.status(result.sha256)}  {r.error or rates}")
+        OUTPUT.info(f"  {r.target.name}: {r.status}  {r.error or rates}")
 
 
 def _watch(image: Path, size: int, block_map: Any, verify: bool, yes: bool, devices: list[str] | None) -> None:

@@ -77,7 +77,7 @@ class Watcher:
         try:
             result = flash(self.image, [self.target_for(dev)], self.verify, block_map=self.block_map)
             one = result.results[0]
-            status = one.status(result.sha256)
+            status = one.status
             ok = status in ("OK", "WRITTEN")
             self._done(KeyResult(dev.path, f"{dev.describe()}: {status}{': ' + one.error if one.error else ''}", ok, result))
         except PackbuilderError as exc:

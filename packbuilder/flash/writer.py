@@ -11,13 +11,14 @@ fake-capacity key fails there, not at the first use.
 from __future__ import annotations
 
 import errno
-import hashlib
+import functools
 import mmap
 import os
 import queue
 import stat
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 
 from packbuilder.errors import AssemblyError, VerificationError
 from packbuilder.flash.bmap import BlockMap
-from packbuilder.flash.source import Chunk, ImageReader
+from packbuilder.flash.source import Check, Chunk, ImageReader
 from packbuilder.flash.targets import Target
 from packbuilder.i18n import _
 
@@ -54,23 +55,23 @@ class _Silent:
 class TargetResult:
     target: Target
     write_seconds: float = 0.0
-    verify_seconds: float | None = None
-    sha256: str | None = None  # of the bytes read back (the parts written)
+    verify_seconds: float | None = None  # None: not read back
+    mismatch: int | None = None  # image offset of the first buffer read back different from what was written
     error: str | None = None
 
-    def status(self, expected: str) -> str:
+    @property
+    def status(self) -> str:
         if self.error:
             return "WRITE ERROR"
-        if self.sha256 is None:
+        if self.verify_seconds is None:
             return "WRITTEN"
-        return "OK" if self.sha256 == expected else "FAILED"
+        return "OK" if self.mismatch is None else "FAILED"
 
 
 @dataclass
 class FlashResult:
     image: Path
     size: int  # the raw image's
-    sha256: str  # of the bytes written, in order: what each read-back must give
     results: list[TargetResult]
     written: int = 0
     image_sha256: str | None = None  # the whole raw image's, when it was all read (no block map)
@@ -85,14 +86,14 @@ class FlashResult:
                 hint=_("try another USB port or another key; the other targets are listed above"),
                 details=[f"{r.target.name}: {r.error}" for r in failed],
             )
-        bad = [r for r in self.results if r.status(self.sha256) == "FAILED"]
+        bad = [r for r in self.results if r.status == "FAILED"]
         if bad:
             raise VerificationError(
-                _("read-back differs from the image on {targets}").format(targets=', '.join(r.target.name for r in bad)),
+                _("read-back differs from the image on {targets}").format(targets=", ".join(r.target.name for r in bad)),
                 hint=_("the key may be faulty or fake (smaller than it claims): try another key"),
                 details=[
-                    _("{target}: sha256 {read} != written sha256 {written}").format(
-                        target=r.target.name, read=r.sha256, written=self.sha256
+                    _("{target}: read back different from what was written, from byte {offset}").format(
+                        target=r.target.name, offset=r.mismatch
                     )
                     for r in bad
                 ],
@@ -157,62 +158,82 @@ def _write_all(fd: int, offset: int, view: memoryview, direct: bool) -> bool:
     return direct
 
 
-def _read_extent(fd: int, start: int, end: int, buf: mmap.mmap, direct: bool, step: Callable[[memoryview], None]) -> bool:
-    """Read bytes ``start``..``end`` of ``fd`` into ``step``, buffer by buffer; returns whether O_DIRECT still holds."""
-    pos = start
-    while pos < end:
-        want = min(BLOCK_SIZE, end - pos)
-        length = -(-want // DIRECT_ALIGN) * DIRECT_ALIGN if direct else want
-        with memoryview(buf) as whole:
-            try:
-                n = os.preadv(fd, [whole[:length]], pos)
-            except OSError as exc:
-                if not (direct and exc.errno == errno.EINVAL):
-                    raise
-                _clear_direct(fd)
-                direct = False
-                continue
-            if n == 0:
-                return direct  # shorter than the image: the digest will differ
-            n = min(n, want)
-            step(whole[:n])
-        pos += n
-    return direct
+def _pread(fd: int, start: int, end: int, whole: memoryview, direct: bool) -> tuple[int, bool]:
+    """Read bytes ``start``..``end`` (at most one buffer) into ``whole``: (bytes read, whether O_DIRECT still holds)."""
+    want = end - start
+    done = 0
+    while done < want:
+        length = -(-(want - done) // DIRECT_ALIGN) * DIRECT_ALIGN if direct else want - done
+        try:
+            n = os.preadv(fd, [whole[done : done + length]], start + done)
+        except OSError as exc:
+            if not (direct and exc.errno == errno.EINVAL):
+                raise
+            _clear_direct(fd)
+            direct = False
+            continue
+        if n == 0:
+            break  # shorter than the image: the CRC will differ
+        done += n
+    return min(done, want), direct
 
 
-def _read_back(target: Target, extents: Sequence[Sequence[int]], progress: Progress, per_extent: bool) -> str:
-    """sha256 of the target's bytes at ``extents`` (``per_extent``: of each extent's sha256 in turn, as
-    :class:`ImageReader` does with a block map), read from the device, not the page cache."""
+def _piece_bytes(check: Check) -> int:
+    return sum(b - a for a, b in check.pieces)
+
+
+def _read_back(target: Target, checks: Sequence[Check], progress: Progress) -> int | None:
+    """Read back the written bytes, buffer by buffer: a key's from the key itself (O_DIRECT, its page cache
+    dropped first), a file's as its readers see it; the image offset of the first buffer whose CRC-32 differs, else None."""
     fd, direct = _open(target, write=False)
     buf = mmap.mmap(-1, BLOCK_SIZE)
-    digest = hashlib.sha256()
-    task = progress.start(target, "verify", sum(end - start for start, end in extents))
-    hasher = digest
-
-    def step(data: memoryview) -> None:
-        hasher.update(data)
-        progress.advance(task, len(data))
-
+    task = progress.start(target, "verify", sum(_piece_bytes(check) for check in checks))
     try:
         if target.device is not None and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        for start, end in extents:
-            hasher = hashlib.sha256() if per_extent else digest
-            direct = _read_extent(fd, start, end, buf, direct, step)
-            if per_extent:
-                digest.update(hasher.digest())
+        with memoryview(buf) as whole:
+            for check in checks:
+                n, direct = _pread(fd, check.start, check.end, whole, direct)
+                crc = 0
+                for a, b in check.pieces:
+                    crc = zlib.crc32(whole[a - check.start : b - check.start], crc)
+                if n < check.end - check.start or crc != check.crc:
+                    return check.start
+                progress.advance(task, _piece_bytes(check))
     finally:
         os.close(fd)
         buf.close()
-    return digest.hexdigest()
+    return None
 
 
-def _start_writeback(fd: int, offset: int, length: int, direct: bool) -> None:
-    """Have the kernel start writing these pages out now (fadvise DONTNEED starts writeback of dirty pages,
-    mm/fadvise.c), so the disk works while the image is still being decompressed and the closing fsync
-    has little left to do; it also keeps a slow key from piling up gigabytes of dirty page cache."""
-    if not direct and hasattr(os, "posix_fadvise"):
+@functools.cache
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """libc's sync_file_range (Linux), which Python's os module lacks; None elsewhere."""
+    import ctypes
+
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range  # the process's own symbols: libc's
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    call.restype = ctypes.c_int
+    return call
+
+
+SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of the range's dirty pages, do not wait
+
+
+def _start_writeback(fd: int, offset: int, length: int, direct: bool, device: bool) -> None:
+    """Have the kernel start writing these pages out now, so the disk works while the image is still being
+    decompressed and the closing fsync has little left to do. A key: fadvise DONTNEED (which starts writeback
+    of dirty pages, mm/fadvise.c) also keeps a slow key from piling up gigabytes of dirty page cache. A file:
+    sync_file_range, which keeps the pages cached, as a file read back through the cache is what its readers see."""
+    if direct:
+        return
+    if device and hasattr(os, "posix_fadvise"):
         os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+    elif not device and (sync_range := _sync_file_range()) is not None:
+        sync_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)  # best effort: fsync at the end waits for all
 
 
 class _Writer(threading.Thread):
@@ -242,8 +263,7 @@ class _Writer(threading.Thread):
                 if self.hook is not None:
                     self.hook(self.result.target)
                 start = time.perf_counter()
-                per_extent = self.reader.block_map is not None
-                self.result.sha256 = _read_back(self.result.target, self.reader.extents, self.progress, per_extent)
+                self.result.mismatch = _read_back(self.result.target, self.reader.checks, self.progress)
                 self.result.verify_seconds = time.perf_counter() - start
         except OSError as exc:
             self.result.error = self.result.error or f"{exc.strerror or exc}"
@@ -258,7 +278,7 @@ class _Writer(threading.Thread):
                 if self.result.error is None and not self.cancelled:
                     for offset, view in block.pieces:
                         self.direct = _write_all(self.fd, offset, view, self.direct)
-                        _start_writeback(self.fd, offset, len(view), self.direct)
+                        _start_writeback(self.fd, offset, len(view), self.direct, self.result.target.device is not None)
                     self.progress.advance(task, block.chunk.length)
             except OSError as exc:
                 self.result.error = _("write failed at byte {offset}: {reason}").format(
@@ -324,8 +344,7 @@ def flash(
             writer.join()
     _reread_partitions(targets)
     whole = reader.image_digest.hexdigest() if reader.image_digest is not None else None
-    results = [w.result for w in writers]
-    return FlashResult(image, reader.size, reader.digest.hexdigest(), results, reader.written, whole, bmap_path)
+    return FlashResult(image, reader.size, [w.result for w in writers], reader.written, whole, bmap_path)
 
 
 def _reread_partitions(targets: Sequence[Target]) -> None:

@@ -143,7 +143,9 @@ class BlockReader:
         self.ahead = ahead
         self.pool = ThreadPoolExecutor(max_workers=max(1, min(ahead, os.cpu_count() or 1)), thread_name_prefix="xz")
         self.pending: dict[int, Future[bytes]] = {}
-        self.current, self.data, self.pos = -1, b"", 0
+        self.current, self.data, self.pos = -1, memoryview(b""), 0
+        for n in self.order[:ahead]:  # the first blocks decode on every core from the start, not one by one
+            self.pending[n] = self.pool.submit(self._decode, n)
 
     def _block_at(self, offset: int) -> int:
         return max(0, bisect.bisect_right(self.starts, offset) - 1)
@@ -171,7 +173,8 @@ class BlockReader:
     def _load(self, number: int) -> None:
         """Make block ``number`` current, and keep the next needed blocks decoding."""
         future = self.pending.pop(number, None)
-        self.data = future.result() if future is not None else self._decode(number)
+        self.data.release()
+        self.data = memoryview(future.result() if future is not None else self._decode(number))  # slices without copies
         self.current = number
         later = self.order[bisect.bisect_right(self.order, number) :]
         for n in later[: self.ahead]:
@@ -195,6 +198,7 @@ class BlockReader:
         self.pos = offset
 
     def close(self) -> None:
+        self.data.release()
         for future in self.pending.values():
             future.cancel()
         self.pool.shutdown(wait=True)
