@@ -1,8 +1,9 @@
 """The compressed copies ``publish`` puts beside a USB image, made once per image and settings.
 
 Compressing an 8 GiB image takes minutes and gives the same bytes every time, so each copy has a
-record (``images/.copies/NAME.json``: the image's size and sha256, the encoder and its settings,
-the copy's size and sha256). A later ``publish`` keeps the copy when the image and the settings
+record in packbuilder's cache folder (``copies/``, by the copy's path; the published folder holds
+only what is published): the image's size and sha256, the encoder and its settings,
+the copy's size and sha256. A later ``publish`` keeps the copy when the image and the settings
 are the same and the copy still hashes to what was recorded; anything else (a new image, another
 encoder version or setting, a copy truncated, damaged or replaced by hand, a record that does not
 parse) compresses again. The copy's sha256 is needed for SHA256SUMS anyway, so checking it costs no
@@ -22,7 +23,7 @@ from typing import Any
 from packbuilder.fetch.hashes import hash_file
 from packbuilder.fsutil import atomic_write_bytes
 
-RECORDS = ".copies"  # beside the images: not listed in SHA256SUMS nor on the site
+RECORDS = "copies"  # in packbuilder's cache folder: the published folder holds only what is published
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,22 @@ def encoder(kind: str) -> tuple[str, str]:
     return _zstd_version(), f"level {compressed.ZSTD_LEVEL}, checksum, content size, multithreaded"
 
 
-def _record_path(copy: Path) -> Path:
-    return copy.parent / RECORDS / f"{copy.name}.json"
+def record_path(copy: Path) -> Path:
+    """Where the record of ``copy`` is kept: the cache folder, by the copy's absolute path (a copy
+    moved elsewhere has no record and is made again)."""
+    import hashlib
+
+    from packbuilder.fetch.cache import default_cache_dir
+
+    key = hashlib.sha256(str(copy.absolute()).encode()).hexdigest()[:32]
+    return default_cache_dir() / RECORDS / f"{key}.json"
 
 
 def _recorded(copy: Path, made: Made, hash_copy: Callable[[Path], str]) -> str | None:
     """The copy's sha256 when its record says it was made this way and the file still hashes to it, else None."""
     try:
-        record = json.loads(_record_path(copy).read_text(encoding="utf-8"))
-        if Made(**record["made"]) != made or copy.stat().st_size != record["size"]:
+        record = json.loads(record_path(copy).read_text(encoding="utf-8"))
+        if record["copy"] != str(copy.absolute()) or Made(**record["made"]) != made or copy.stat().st_size != record["size"]:
             return None
         expected = record["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -78,9 +86,9 @@ def _recorded(copy: Path, made: Made, hash_copy: Callable[[Path], str]) -> str |
 
 
 def _write_record(copy: Path, made: Made, sha256: str) -> None:
-    path = _record_path(copy)
-    path.parent.mkdir(exist_ok=True)
-    doc: dict[str, Any] = {"copy": copy.name, "size": copy.stat().st_size, "sha256": sha256, "made": asdict(made)}
+    path = record_path(copy)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc: dict[str, Any] = {"copy": str(copy.absolute()), "size": copy.stat().st_size, "sha256": sha256, "made": asdict(made)}
     atomic_write_bytes(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
 
 
@@ -100,7 +108,7 @@ def ensure_copy(
     kept = _recorded(copy, made, hash_copy)
     if kept is not None:
         return copy, kept, False
-    _record_path(copy).unlink(missing_ok=True)  # never a record beside a copy being replaced
+    record_path(copy).unlink(missing_ok=True)  # never a record beside a copy being replaced
     compress(image, copy)
     sha256 = hash_copy(copy)
     _write_record(copy, made, sha256)

@@ -3,7 +3,7 @@
 ``SITE_DIR/images/`` holds the images, ``SHA256SUMS`` (GNU coreutils format: ``sha256sum -c``
 works in that folder) and optionally its detached signature ``SHA256SUMS.sig``. Beside each USB
 image: its compressed copies (``.img.xz``, ``.img.zst``) and block map (``.img.bmap``), all in
-SHA256SUMS; ``images/.copies/`` records how each copy was made, so that publishing the same image
+SHA256SUMS; a record in packbuilder's cache folder says how each copy was made, so that publishing the same image
 again keeps its copies instead of compressing for minutes (:mod:`packbuilder.copies`). Beside
 them: ``index.json`` (machine-readable), ``os_list.json`` (Raspberry Pi Imager's repository
 format), one CycloneDX SBOM and one licence/source report per image, and the static download

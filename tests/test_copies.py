@@ -19,6 +19,13 @@ MiB = 2**20
 KINDS = ("xz", "zst")
 
 
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The records go to packbuilder's cache folder: this test's own."""
+    monkeypatch.setenv("PACKBUILDER_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture
 def image(tmp_path: Path) -> Path:
     path = tmp_path / "images" / "asso.img"
@@ -43,7 +50,7 @@ def _assert_sound(image: Path) -> None:
     for kind in KINDS:
         copy = Path(f"{image}.{kind}")
         assert _decompressed(copy) == image.read_bytes(), kind
-        record = json.loads((image.parent / ".copies" / f"{copy.name}.json").read_text())
+        record = json.loads(copies.record_path(copy).read_text())
         assert record["sha256"] == hash_file(copy) and record["size"] == copy.stat().st_size
         assert record["made"]["source_sha256"] == hash_file(image) and record["made"]["source_name"] == image.name
 
@@ -72,7 +79,7 @@ def test_a_changed_image_is_compressed_again(image: Path) -> None:
 def test_an_unsound_copy_or_record_is_not_trusted(image: Path, change: str) -> None:
     derived_files(image)
     copy = Path(f"{image}.zst")
-    record = image.parent / ".copies" / "asso.img.zst.json"
+    record = copies.record_path(copy)
     match change:
         case "truncated":
             copy.write_bytes(copy.read_bytes()[:-100])
@@ -100,7 +107,7 @@ def test_other_settings_or_encoder_compress_again(image: Path, monkeypatch: pyte
     monkeypatch.setattr(copies, "_xz_version", lambda: "xz (XZ Utils) 9.9.9")
     derived_files(image)
     assert all(_inodes(image)[k] != inodes[k] for k in KINDS)
-    record = json.loads((image.parent / ".copies" / "asso.img.zst.json").read_text())
+    record = json.loads(copies.record_path(Path(f"{image}.zst")).read_text())
     assert "level 18" in record["made"]["settings"]
     _assert_sound(image)
 
@@ -117,5 +124,7 @@ def test_publish_run_twice_compresses_once(tmp_path: Path) -> None:
     sums = (site / "images" / "SHA256SUMS").read_text()
     publish_cli(built, "-o", site)
     assert _inodes(image) == inodes
-    assert (site / "images" / "SHA256SUMS").read_text() == sums and ".copies" not in sums
+    assert (site / "images" / "SHA256SUMS").read_text() == sums
+    published = sorted(p.name for p in (site / "images").iterdir())  # the records are not published
+    assert published == sorted([built.name, *(f"{built.name}{e}" for e in (".bmap", ".xz", ".zst")), "SHA256SUMS"])
     _assert_sound(image)
