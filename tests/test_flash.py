@@ -152,6 +152,25 @@ def test_cli_flashes_three_files_at_once(image: Path, tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("lang", "verify", "word"),
+    [
+        ("C", "--verify", "OK"),
+        ("C", "--no-verify", "WRITTEN"),
+        ("fr_FR.UTF-8", "--verify", "OK"),
+        ("fr_FR.UTF-8", "--no-verify", "ÉCRIT"),
+    ],
+)
+def test_each_target_s_state_in_the_user_s_language(image: Path, tmp_path: Path, lang: str, verify: str, word: str) -> None:
+    """The line per key says its state in the volunteer's language; --json keeps the codes."""
+    target = tmp_path / "k.img"
+    result = run_cli("flash", str(image), str(target), "--yes", verify, env={"LANG": lang})
+    assert result.returncode == 0, result.stderr
+    assert f"{target}: {word}  " in result.stdout, result.stdout
+    if lang != "C":
+        assert "WRITTEN" not in result.stdout and "write " not in result.stdout
+
+
 def test_cli_json_report(image: Path, tmp_path: Path) -> None:
     result = run_cli("--json", "flash", str(image), str(tmp_path / "k.img"), "--yes", "--no-verify")
     doc = json.loads(result.stdout)

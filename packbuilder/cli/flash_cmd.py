@@ -88,7 +88,7 @@ def _report(result: FlashResult) -> None:
         rates = _("write {write}, verify {verify}").format(
             write=_rate(result.written, r.write_seconds), verify=_rate(result.written, r.verify_seconds)
         )
-        OUTPUT.info(f"  {r.target.name}: {r.status}  {r.error or rates}")
+        OUTPUT.info(f"  {r.target.name}: {r.state}  {r.error or rates}")
 
 
 def _watch(image: Path, size: int, block_map: Any, verify: bool, yes: bool, devices: list[str] | None) -> None:

@@ -79,7 +79,7 @@ class Watcher:
             one = result.results[0]
             status = one.status
             ok = status in ("OK", "WRITTEN")
-            self._done(KeyResult(dev.path, f"{dev.describe()}: {status}{': ' + one.error if one.error else ''}", ok, result))
+            self._done(KeyResult(dev.path, f"{dev.describe()}: {one.state}{': ' + one.error if one.error else ''}", ok, result))
         except PackbuilderError as exc:
             self._done(KeyResult(dev.path, f"{dev.describe()}: {exc.message}", False))
 

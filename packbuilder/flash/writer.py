@@ -28,7 +28,7 @@ from packbuilder.errors import AssemblyError, VerificationError
 from packbuilder.flash.bmap import BlockMap
 from packbuilder.flash.source import Check, Chunk, ImageReader
 from packbuilder.flash.targets import Target
-from packbuilder.i18n import _
+from packbuilder.i18n import N_, _
 
 BLOCK_SIZE = 4 * 2**20
 QUEUE_BLOCKS = 8  # buffers in flight: bounds memory to (QUEUE_BLOCKS + 2) * BLOCK_SIZE
@@ -51,6 +51,10 @@ class _Silent:
         pass
 
 
+# A target's status (the code) and its words.
+STATES = {"OK": N_("OK"), "WRITTEN": N_("WRITTEN"), "FAILED": N_("FAILED"), "WRITE ERROR": N_("WRITE ERROR")}
+
+
 @dataclass
 class TargetResult:
     target: Target
@@ -66,6 +70,11 @@ class TargetResult:
         if self.verify_seconds is None:
             return "WRITTEN"
         return "OK" if self.mismatch is None else "FAILED"
+
+    @property
+    def state(self) -> str:
+        """:attr:`status` in the user's language (``status`` is the code --json gives)."""
+        return _(STATES[self.status])
 
 
 @dataclass
