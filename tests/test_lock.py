@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -123,6 +124,33 @@ def test_the_lock_keeps_the_planned_key_size(tmp_path: Path) -> None:
     assert lock.capacity_bytes == 4_000_000_000 != lock.profile.key_mb * 1_000_000
     assert key_bytes(lock, None) == 4_000_000_000
     assert key_bytes(lock, 16_000_000_000) == 16_000_000_000
+
+
+def test_building_models_scans_no_installed_distribution(tmp_path: Path) -> None:
+    """pydantic looks for plugins in the entry points of every installed distribution the first time
+    it builds a model (tens of ms on a machine with many packages); packbuilder uses none, so its
+    models are built without that scan, unless the user's environment asks for plugins."""
+    catalog = load_catalog(FIXTURES / "resolver" / "manifests")
+    write_lock(lock_from_plan(resolve(catalog, catalog.pack("all"), catalog.profile("w7-64"))), tmp_path / "x.lock")
+    script = (
+        "import importlib.metadata, sys\n"
+        "from pathlib import Path\n"
+        "scans = []\n"
+        "real = importlib.metadata.distributions\n"
+        "importlib.metadata.distributions = lambda *a, **k: scans.append(1) or real(*a, **k)\n"
+        "from packbuilder.plan.lock import read_lock\n"
+        f"assert read_lock(Path({str(tmp_path / 'x.lock')!r})).items\n"
+        "print(len(scans))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"
+    asked = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**env, "PYDANTIC_DISABLE_PLUGINS": "some-plugin"},
+    )  # fmt: skip
+    assert asked.returncode == 0 and asked.stdout.strip() != "0", asked.stderr  # the user's setting is kept
 
 
 def test_reading_a_lock_loads_neither_the_catalog_nor_the_app_model(tmp_path: Path) -> None:
