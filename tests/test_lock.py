@@ -126,46 +126,42 @@ def test_the_lock_keeps_the_planned_key_size(tmp_path: Path) -> None:
     assert key_bytes(lock, 16_000_000_000) == 16_000_000_000
 
 
+def _read_a_lock_in_a_new_process(tmp_path: Path, before: str, after: str, env: dict[str, str] | None = None) -> str:
+    """Write a lock, read it in a fresh interpreter between ``before`` and ``after`` (Python lines),
+    and return what that process printed."""
+    catalog = load_catalog(FIXTURES / "resolver" / "manifests")
+    write_lock(lock_from_plan(resolve(catalog, catalog.pack("all"), catalog.profile("w7-64"))), tmp_path / "x.lock")
+    script = (
+        f"import sys\nfrom pathlib import Path\n{before}"
+        "from packbuilder.plan.lock import read_lock\n"
+        f"assert read_lock(Path({str(tmp_path / 'x.lock')!r})).items\n{after}"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_building_models_scans_no_installed_distribution(tmp_path: Path) -> None:
     """pydantic looks for plugins in the entry points of every installed distribution the first time
     it builds a model (tens of ms on a machine with many packages); packbuilder uses none, so its
     models are built without that scan, unless the user's environment asks for plugins."""
-    catalog = load_catalog(FIXTURES / "resolver" / "manifests")
-    write_lock(lock_from_plan(resolve(catalog, catalog.pack("all"), catalog.profile("w7-64"))), tmp_path / "x.lock")
-    script = (
-        "import importlib.metadata, sys\n"
-        "from pathlib import Path\n"
+    count = (
+        "import importlib.metadata\n"
         "scans = []\n"
         "real = importlib.metadata.distributions\n"
         "importlib.metadata.distributions = lambda *a, **k: scans.append(1) or real(*a, **k)\n"
-        "from packbuilder.plan.lock import read_lock\n"
-        f"assert read_lock(Path({str(tmp_path / 'x.lock')!r})).items\n"
-        "print(len(scans))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "0"
-    asked = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**env, "PYDANTIC_DISABLE_PLUGINS": "some-plugin"},
-    )  # fmt: skip
-    assert asked.returncode == 0 and asked.stdout.strip() != "0", asked.stderr  # the user's setting is kept
+    assert _read_a_lock_in_a_new_process(tmp_path, count, "print(len(scans))\n", env) == "0"
+    asked = {**env, "PYDANTIC_DISABLE_PLUGINS": "some-plugin"}
+    assert _read_a_lock_in_a_new_process(tmp_path, count, "print(len(scans))\n", asked) != "0"  # the user's setting is kept
 
 
 def test_reading_a_lock_loads_neither_the_catalog_nor_the_app_model(tmp_path: Path) -> None:
     """``fetch LOCK`` starts by reading the lock: that must not pay for the catalog's code (yaml,
     the lint rules, the resolver) or for the manifest models a lock does not hold."""
-    catalog = load_catalog(FIXTURES / "resolver" / "manifests")
-    write_lock(lock_from_plan(resolve(catalog, catalog.pack("all"), catalog.profile("w7-64"))), tmp_path / "x.lock")
-    script = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from packbuilder.plan.lock import read_lock\n"
-        f"assert read_lock(Path({str(tmp_path / 'x.lock')!r})).items\n"
+    heavy = (
         "heavy = ['packbuilder.catalog', 'packbuilder.plan.resolve', 'packbuilder.lint_rules', 'yaml', 'packbuilder.model.app']\n"
         "print(' '.join(m for m in heavy if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    assert _read_a_lock_in_a_new_process(tmp_path, "", heavy) == ""
