@@ -414,3 +414,36 @@ def test_base_checksum_list_obeys_the_download_rules(
     with pytest.raises(NetworkError, match=re.escape(message)):
         fetch_base(base, tmp_path / "cache", Output(quiet=True))
     assert not server.files.requests_for("live-b.iso")  # nothing downloaded on an unchecked hash
+
+
+def test_the_disk_works_while_the_body_arrives_and_the_data_is_durable_before_the_rename(
+    server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writeback is started every 4 MiB of body, from where the body starts (the resume point on the
+    second request), and the file is fdatasync'ed before it appears in the cache."""
+    import packbuilder.fetch.body as body
+
+    data, digest = add(server, "durable.zip", 10 * MiB + 12_345)
+    final = tmp_path / "cache" / "sha256" / digest[:2] / digest
+    events: list[tuple[str, int, int]] = []
+
+    def writeback(fd: int, offset: int, length: int) -> bool:
+        events.append(("writeback", offset, length))
+        return real_writeback(fd, offset, length)
+
+    def fdatasync(fd: int) -> None:
+        events.append(("sync", os.fstat(fd).st_size, int(final.exists())))
+        real_sync(fd)
+
+    real_writeback, real_sync = body.start_range_writeback, os.fdatasync
+    monkeypatch.setattr(body, "start_range_writeback", writeback)
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    path, _ = downloader(tmp_path).fetch(item(server.url("cut/durable.zip"), digest, len(data)))
+    assert path == final and path.read_bytes() == data
+    half = len(data) // 2  # the first request is cut there (what arrived is kept); the second resumes from it
+    assert events == [
+        ("writeback", 0, 4 * MiB),
+        ("sync", half, 0),
+        ("writeback", half, 4 * MiB),
+        ("sync", len(data), 0),
+    ]

@@ -104,3 +104,21 @@ def test_sync_tree_without_syncfs_fsyncs_every_file_and_folder(tmp_path: Path, m
     synced.clear()
     fsutil.sync_files(tmp_path, [app / "bin" / "app.exe"])  # the menu and manifest an update rewrote
     assert set(synced) == {(p.stat().st_dev, p.stat().st_ino) for p in (app / "bin", app / "bin" / "app.exe")}
+
+
+def test_range_writeback_starts_on_a_file_and_says_so(tmp_path: Path) -> None:
+    import sys
+
+    from packbuilder.fsutil import start_range_writeback
+
+    path = tmp_path / "data"
+    with path.open("wb") as out:
+        out.write(os.urandom(1 << 20))
+        out.flush()
+        assert start_range_writeback(out.fileno(), 0, 1 << 20) is sys.platform.startswith("linux")
+    read, write = os.pipe()
+    try:
+        assert start_range_writeback(read, 0, 1) is False  # a pipe has no pages to write: refused, no error
+    finally:
+        os.close(read)
+        os.close(write)

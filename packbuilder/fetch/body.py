@@ -7,6 +7,12 @@ one (recv 0.33 -> 0.24 s, write 0.29 -> 0.23 s; likely because the block is stil
 cache when it is written and hashed; 128 and 64 KiB cost more again), and reserving the file's
 blocks ahead makes the writes cheaper (0.34 -> 0.23 s): the filesystem no longer books its space
 page by page.
+
+The data must be on the disk before a file is renamed into the cache. One fdatasync per file at
+its end cost 0.3 s of the 1.2 s (the last files' data all waited for the disk at once); starting
+the disk's work every 4 MiB as the body arrives (``sync_file_range``) brings the download to
+1.0 s with the same fdatasync at the end, which then has little left to wait for (1, 2 and 4 MiB
+measure alike; 0.5 MiB and 8 MiB cost more, 32 MiB as much as none).
 """
 
 from __future__ import annotations
@@ -15,12 +21,15 @@ import functools
 import os
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
+
+from packbuilder.fsutil import start_range_writeback
 
 if TYPE_CHECKING:
     import requests
 
 BLOCK = 256 << 10
+WRITEBACK = 4 << 20  # the disk is asked to start writing every this many bytes
 _FALLOC_FL_KEEP_SIZE = 1  # linux/falloc.h: reserve the blocks, leave the file's size alone
 
 
@@ -60,9 +69,26 @@ def reserve(fd: int, offset: int, end: int) -> bool:
     return bool(fallocate(fd, _FALLOC_FL_KEEP_SIZE, offset, end - offset) == 0)
 
 
-def datasync(fd: int) -> None:
-    """The data on disk before the file is renamed into the cache (fdatasync skips the times; Windows has fsync only)."""
-    getattr(os, "fdatasync", os.fsync)(fd)
+class PartialWriter:
+    """Blocks appended to a partial file from ``offset`` on, the disk set to work on them every
+    ``WRITEBACK`` bytes; ``finish`` returns once all of them are on the disk."""
+
+    def __init__(self, out: IO[bytes], offset: int):
+        self.out, self.fd = out, out.fileno()
+        self.written = self.started = offset
+
+    def write(self, block: bytes | memoryview) -> None:
+        self.out.write(block)
+        self.written += len(block)
+        if self.written - self.started >= WRITEBACK:
+            self.out.flush()
+            start_range_writeback(self.fd, self.started, self.written - self.started)
+            self.started = self.written
+
+    def finish(self) -> None:
+        """The data on disk before the file is renamed into the cache (fdatasync skips the times; Windows has fsync only)."""
+        self.out.flush()
+        getattr(os, "fdatasync", os.fsync)(self.fd)
 
 
 @functools.cache

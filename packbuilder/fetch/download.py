@@ -3,9 +3,10 @@
 One pass over the bytes: each chunk is written to a partial file inside the cache and fed to
 the hash at once. A partial download is resumed with ``Range`` + ``If-Range``; a server that
 ignores the range (200 instead of 206) restarts the file cleanly. Only a file whose hash
-matched, its data on the disk (one fdatasync per file, at its end), is renamed to its final
-place, so nothing unverified or half-written is ever visible, even after a power cut. Each thread
-keeps its connection from one file to the next (``body.body_blocks``).
+matched, its data on the disk (the disk set to work every 4 MiB as the body arrives, one
+fdatasync per file at its end), is renamed to its final place, so nothing unverified or
+half-written is ever visible, even after a power cut. Each thread keeps its connection from one
+file to the next (``body.body_blocks``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from packbuilder.fetch.body import body_blocks, datasync, reserve
+from packbuilder.fetch.body import PartialWriter, body_blocks, reserve
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.folder import FolderMirror, Wanted
 from packbuilder.fetch.hashes import feed_file, new_hasher
@@ -400,6 +401,7 @@ class Downloader:
             with partial.open(mode) as out:
                 if expected is not None and cap is not None:  # never on a length the manifest does not bound
                     reserve(out.fileno(), offset, min(expected, cap))
+                sink = PartialWriter(out, offset)
                 for block in body_blocks(response):
                     if self.stop.is_set():
                         raise _Stopped(
@@ -410,11 +412,10 @@ class Downloader:
                         out.close()
                         partial.unlink(missing_ok=True)
                         raise SourceError(_("{url}: more than the {cap} bytes allowed: stopped").format(url=url, cap=cap))
-                    out.write(block)
+                    sink.write(block)
                     hasher.update(block)
                     self.progress.advance(task, len(block))
-                out.flush()
-                datasync(out.fileno())
+                sink.finish()
         except (urllib3.exceptions.HTTPError, requests.RequestException, http.client.HTTPException, OSError) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)):
                 raise SourceError(_("{url}: cannot write {file}: {reason}").format(url=url, file=partial, reason=exc)) from None

@@ -11,7 +11,6 @@ fake-capacity key fails there, not at the first use.
 from __future__ import annotations
 
 import errno
-import functools
 import mmap
 import os
 import queue
@@ -28,6 +27,7 @@ from packbuilder.errors import AssemblyError, VerificationError
 from packbuilder.flash.bmap import BlockMap
 from packbuilder.flash.source import Check, Chunk, ImageReader
 from packbuilder.flash.targets import Target
+from packbuilder.fsutil import start_range_writeback
 from packbuilder.i18n import N_, _
 
 BLOCK_SIZE = 4 * 2**20
@@ -215,23 +215,6 @@ def _read_back(target: Target, checks: Sequence[Check], progress: Progress) -> i
     return None
 
 
-@functools.cache
-def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    """libc's sync_file_range (Linux), which Python's os module lacks; None elsewhere."""
-    import ctypes
-
-    try:
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range  # the process's own symbols: libc's
-    except (OSError, AttributeError):
-        return None
-    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    call.restype = ctypes.c_int
-    return call
-
-
-SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of the range's dirty pages, do not wait
-
-
 def _start_writeback(fd: int, offset: int, length: int, direct: bool, device: bool) -> None:
     """Have the kernel start writing these pages out now, so the disk works while the image is still being
     decompressed and the closing fsync has little left to do. A key: fadvise DONTNEED (which starts writeback
@@ -241,8 +224,8 @@ def _start_writeback(fd: int, offset: int, length: int, direct: bool, device: bo
         return
     if device and hasattr(os, "posix_fadvise"):
         os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
-    elif not device and (sync_range := _sync_file_range()) is not None:
-        sync_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)  # best effort: fsync at the end waits for all
+    elif not device:
+        start_range_writeback(fd, offset, length)  # best effort: fsync at the end waits for all
 
 
 class _Writer(threading.Thread):
