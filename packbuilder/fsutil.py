@@ -101,6 +101,50 @@ def start_range_writeback(fd: int, offset: int, length: int) -> bool:
     return sync_range is not None and sync_range(fd, offset, length, SYNC_FILE_RANGE_WRITE) == 0
 
 
+@contextmanager
+def on_disk_as_written(path: Path, step: int = 64 << 20, poll: float = 0.02) -> Iterator[None]:
+    """While another program writes the file ``path`` from start to end, send its pages to the disk
+    every ``step`` bytes as it grows; once the block ends without error, fsync it: the file is on
+    the disk when the block returns.
+
+    The program itself is told not to sync (xorriso ``-stdio_sync off``): its own fsync every 16 MiB
+    stops it while the disk catches up, and a single fsync at the end waits for the whole file at
+    once (about 1 s for a 2.3 GiB ISO on a disk writing 1 GB/s). Started as the file grows, the
+    disk works while the program does, and the closing fsync finds little left (that ISO: 2.4-3.4 s
+    -> 1.4 s; 16 MiB steps were as fast at best but less steady, 256 MiB slower)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=_follow, args=(path, step, poll, stop), name="writeback", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _follow(path: Path, step: int, poll: float, stop: threading.Event) -> None:
+    fd, done = -1, 0
+    try:
+        while not stop.wait(poll):
+            if fd < 0:
+                try:
+                    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                except OSError:  # not created yet
+                    continue
+            size = os.fstat(fd).st_size
+            if size - done >= step:
+                start_range_writeback(fd, done, size - done)
+                done = size
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 @functools.cache
 def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
     """libc's sync_file_range (Linux), which Python's os module lacks; None elsewhere."""

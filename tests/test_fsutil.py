@@ -122,3 +122,42 @@ def test_range_writeback_starts_on_a_file_and_says_so(tmp_path: Path) -> None:
     finally:
         os.close(read)
         os.close(write)
+
+
+def test_a_file_another_program_writes_goes_to_the_disk_as_it_grows_and_is_synced_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    import packbuilder.fsutil as fsutil
+
+    path = tmp_path / "out.img"
+    events: list[tuple[str, int, int]] = []
+    real_writeback, real_fsync = fsutil.start_range_writeback, os.fsync
+
+    def writeback(fd: int, offset: int, length: int) -> bool:
+        events.append(("writeback", offset, length))
+        return real_writeback(fd, offset, length)
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.fstat(fd).st_size, 0))
+        real_fsync(fd)
+
+    monkeypatch.setattr(fsutil, "start_range_writeback", writeback)
+    monkeypatch.setattr(os, "fsync", fsync)
+    writer = "import sys, time\nwith open(sys.argv[1], 'wb') as f:\n    for _ in range(6):\n" \
+             "        f.write(bytes(1 << 20)); f.flush(); time.sleep(0.15)\n"  # fmt: skip
+    with fsutil.on_disk_as_written(path, step=1 << 20, poll=0.01):
+        subprocess.run([sys.executable, "-c", writer, str(path)], check=True, timeout=60)
+        during = list(events)
+    assert len(during) >= 3 and {kind for kind, _, _ in during} == {"writeback"}  # while the program writes
+    offsets = [offset for _, offset, _ in during]
+    assert offsets[0] == 0  # from the start, in order, no gap:
+    assert all(o + n == nxt for (_, o, n), nxt in zip(during[:-1], offsets[1:], strict=True))
+    assert events[-1] == ("fsync", 6 << 20, 0)  # then the whole file synced once
+
+    events.clear()
+    with pytest.raises(RuntimeError, match="tool failed"), fsutil.on_disk_as_written(path, poll=0.01):
+        raise RuntimeError("tool failed")
+    assert not [e for e in events if e[0] == "fsync"]  # a failed output is not synced: it is thrown away

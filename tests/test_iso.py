@@ -437,3 +437,32 @@ def test_xorriso_sets_owners_modes_and_dates_only_where_the_staged_key_needs_it(
         for line in (line for line in listing if line.startswith(("-", "d"))):
             assert line.split()[2:4] == ["0", "0"] and " Nov 14  2023 " in line, line  # root's, at EPOCH
     assert outputs[True].read_bytes() == outputs[False].read_bytes()
+
+
+def test_the_xorriso_engine_output_is_on_disk_before_it_takes_its_name(
+    isos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """xorriso runs without fsyncs of its own; the engine syncs the whole output before the rename."""
+    from packbuilder.image.iso_xorriso import write_overlay_xorriso
+    from packbuilder.image.overlay import plan_overlay
+
+    tree = _odd_tree(tmp_path / "tree", settled=True)
+    plan = plan_overlay(isos / "grub-hybrid.iso", tree, EPOCH, work=tmp_path / "plan")
+    out = tmp_path / "out.iso"
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        events.append(("replace", f"{src} -> {dst}"))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    write_overlay_xorriso(plan, out)
+    (synced,) = [name for kind, name in events if kind == "fsync"]
+    assert events[-1] == ("replace", f"{synced} -> {out}")  # the synced partial is what became the output
+    assert "/PACK/Menu.html" in _xorriso("-indev", out, "-find", "/PACK", "-name", "Menu.html")
