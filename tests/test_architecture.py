@@ -211,3 +211,37 @@ def test_the_cycle_finder_sees_lazy_and_from_package_imports() -> None:
     known = {"p", "p.a", "p.a.b", "p.a.c", "p.d"}
     source = ast.parse("from . import c\nfrom .. import d\nfrom ..a import b\ndef f():\n    from p.a import X\n")
     assert imported_modules("p.a.b", False, source, known) == {"p.a.c", "p.d", "p.a"}
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 500, 60
+
+
+def oversized(files: list[Path], root: Path = ROOT) -> list[str]:
+    """Modules over MAX_MODULE_LINES lines and functions (methods, nested ones) over MAX_FUNCTION_LINES."""
+    found = []
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        name = path.relative_to(root).as_posix()
+        if (lines := source.count("\n")) > MAX_MODULE_LINES:
+            found.append(f"{name}: {lines} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(f"{name}:{node.lineno}: {node.name}() {length} lines")
+    return found
+
+
+def test_modules_and_functions_stay_readable_at_a_sitting() -> None:
+    assert oversized(sorted(PACKAGE.rglob("*.py"))) == []
+
+
+def test_the_size_rule_sees_long_functions_and_modules(tmp_path: Path) -> None:
+    method = "".join(f"        x{n} = {n}\n" for n in range(MAX_FUNCTION_LINES))  # def line + 60 = 61 lines
+    (tmp_path / "long.py").write_text(f"class C:\n    def f(self):\n{method}")
+    (tmp_path / "big.py").write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
+    (tmp_path / "fine.py").write_text("def g():\n" + "    y = 1\n" * (MAX_FUNCTION_LINES - 1))
+    assert oversized(sorted(tmp_path.glob("*.py")), tmp_path) == [
+        f"big.py: {MAX_MODULE_LINES + 1} lines",
+        f"long.py:2: f() {MAX_FUNCTION_LINES + 1} lines",
+    ]
