@@ -167,8 +167,8 @@ def _inputs(folder: Path) -> tuple[Path, Path]:
     Path(f"{image}.bmap").write_text(to_xml(scan(image)))
     if "flash" in PARTS:
         from packbuilder.copies import ensure_copy
-        from packbuilder.fetch.hashes import hash_file
         from packbuilder.flash.compressed import compress_xz, compress_zst
+        from packbuilder.fsutil import hash_file
 
         sha256 = hash_file(image)
         for kind, compress in (("xz", compress_xz), ("zst", compress_zst)):

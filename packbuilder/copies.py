@@ -20,8 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from packbuilder.fetch.hashes import hash_file
-from packbuilder.fsutil import atomic_write_bytes
+from packbuilder.fsutil import atomic_write_bytes, hash_file
 
 RECORDS = "copies"  # in packbuilder's cache folder: the published folder holds only what is published
 

@@ -290,13 +290,14 @@ def copy_regular(source: Path, dest: Path, limit: int, feed: Callable[[bytes], o
     return copied
 
 
-def sha256_file(path: Path, meter: Meter = NO_METER) -> str:
-    """The sha256 (hex) of a file, ``meter`` told of its bytes (followed while a large one is read)."""
+def hash_file(path: Path, algo: str = "sha256", meter: Meter = NO_METER) -> str:
+    """The hex digest of a file (``algo``: a hashlib name, sha256 by default); ``meter`` is told of its
+    bytes, and follows a large file while it is read. The one way the package hashes a file."""
     with path.open("rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size < FOLLOWED:  # a small file: told once read, no watching thread for it
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            digest = hashlib.file_digest(fh, algo).hexdigest()
             meter.advance(size)
             return digest
         with meter.reading(fh.fileno()):
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+            return hashlib.file_digest(fh, algo).hexdigest()

@@ -26,8 +26,7 @@ from urllib.parse import quote
 
 from packbuilder import __version__, tools
 from packbuilder.errors import InputError
-from packbuilder.fetch.hashes import hash_file
-from packbuilder.fsutil import FOLLOWED, sha256_file
+from packbuilder.fsutil import FOLLOWED, hash_file
 from packbuilder.i18n import _
 from packbuilder.site import OS_LIST
 from packbuilder.ui import OUTPUT, Meter, Output
@@ -85,9 +84,9 @@ def _hash(path: Path, output: Output) -> str:
     """The file's sha256; a bar for a large one (a block map or a small image is hashed at once)."""
     size = path.stat().st_size
     if size < FOLLOWED:
-        return sha256_file(path)
+        return hash_file(path)
     with output.meter(_("Hashing {name}").format(name=path.name), size) as meter:
-        return sha256_file(path, meter)
+        return hash_file(path, meter=meter)
 
 
 def collect(outputs: list[Path], images_dir: Path, output: Output | None = None) -> list[Published]:

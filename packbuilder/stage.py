@@ -27,7 +27,7 @@ from typing import Any
 
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError
-from packbuilder.fetch.hashes import hash_file
+from packbuilder.fsutil import hash_file
 from packbuilder.i18n import _
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import UnsafePath, has_control, join_within

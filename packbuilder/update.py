@@ -26,8 +26,7 @@ from typing import Any, Literal
 
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
-from packbuilder.fetch.hashes import hash_file
-from packbuilder.fsutil import atomic_write_bytes, sync_files, sync_tree
+from packbuilder.fsutil import atomic_write_bytes, hash_file, sync_files, sync_tree
 from packbuilder.i18n import _
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import join_within

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from packbuilder import tools
 from packbuilder.errors import CheckFailed, InputError
 from packbuilder.fetch.hashes import new_hasher
-from packbuilder.fsutil import sha256_file
+from packbuilder.fsutil import hash_file
 from packbuilder.i18n import _
 from packbuilder.image.mbr import SECTOR, read_mbr
 from packbuilder.paths import check_relpath
@@ -105,7 +105,7 @@ def verify_dir(root: Path, meter: Meter = NO_METER) -> Report:
         elif path.stat().st_size != entry["size"]:
             report.changed.append(entry["path"])
             meter.advance(entry["size"])
-        elif sha256_file(path, meter) != entry["sha256"]:
+        elif hash_file(path, meter=meter) != entry["sha256"]:
             report.changed.append(entry["path"])
     present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
     report.added = _added(present, report.manifest)
@@ -284,7 +284,7 @@ def check_sums(image: Path, sums: Path, output: Output | None = None) -> None:
             hint=_("give the SHA256SUMS published with this image"),
         )
     with (output or OUTPUT).meter(_("Hashing {output}").format(output=image.name), image.stat().st_size) as meter:
-        actual = sha256_file(image, meter)
+        actual = hash_file(image, meter=meter)
     if actual != expected:
         raise CheckFailed(
             _("{name} does not match {sums}: expected {expected}, got {actual} (damaged or incomplete download)").format(

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from packbuilder import copies
-from packbuilder.fetch.hashes import hash_file
 from packbuilder.flash import compressed
+from packbuilder.fsutil import hash_file
 from packbuilder.publish import derived_files
 
 MiB = 2**20

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from packbuilder.build.iso import IsoReport, IsoRequest, build_iso
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.i18n import _, ngettext
-from packbuilder.fsutil import atomic_write_bytes, sha256_file, staged_output
+from packbuilder.fsutil import atomic_write_bytes, hash_file, staged_output
 from packbuilder.sizes import format_size
 from packbuilder.model.build import BuildOptions, OutputFormat
 from packbuilder.plan.lock import key_bytes, lock_digest
@@ -71,7 +71,7 @@ def write_zip(tree: Path, out: Path, epoch: int, meter: Meter = NO_METER) -> Non
 
 def write_sha256_file(out: Path, meter: Meter = NO_METER) -> str:
     """Hash ``out`` and write ``OUT.sha256`` beside it (``sha256sum -c`` format); return the digest."""
-    digest = sha256_file(out, meter)
+    digest = hash_file(out, meter=meter)
     atomic_write_bytes(out.with_name(out.name + ".sha256"), f"{digest}  {out.name}\n".encode())
     return digest
 

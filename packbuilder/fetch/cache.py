@@ -23,8 +23,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from packbuilder.fetch.hashes import ALGOS, hash_file, new_hasher
-from packbuilder.fsutil import copy_regular, open_regular
+from packbuilder.fetch.hashes import ALGOS, new_hasher
+from packbuilder.fsutil import copy_regular, hash_file, open_regular
 
 _HEX = re.compile(r"[0-9a-f]{64}|[0-9a-f]{128}")
 

@@ -16,20 +16,13 @@ def new_hasher(algo: str) -> Any:
     return hashlib.new(algo)
 
 
-def hash_file(path: Path, algo: str = "sha256", limit: int | None = None) -> str:
-    """Hex digest of a file (or of its first ``limit`` bytes)."""
-    hasher = new_hasher(algo)
-    feed_file(hasher, path, limit)
-    return str(hasher.hexdigest())
-
-
-def feed_file(hasher: Any, path: Path, limit: int | None = None) -> int:
-    """Feed a file into ``hasher``; return the number of bytes read."""
+def feed_file(hasher: Any, path: Path, limit: int) -> int:
+    """Feed the first ``limit`` bytes of a file into ``hasher`` (a partial download being resumed);
+    return the number of bytes read."""
     done = 0
     with path.open("rb") as fh:
-        while limit is None or done < limit:
-            want = CHUNK if limit is None else min(CHUNK, limit - done)
-            block = fh.read(want)
+        while done < limit:
+            block = fh.read(min(CHUNK, limit - done))
             if not block:
                 break
             hasher.update(block)

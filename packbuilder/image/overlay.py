@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from packbuilder.errors import AssemblyError, InputError
+from packbuilder.fsutil import hash_file
 from packbuilder.i18n import _
 from packbuilder.image.iso9660.records import BLOCK, JOLIET_ESCAPES
 
@@ -24,7 +25,6 @@ PREFIX = "/PACK"
 ROOT_FILES = ("Menu.html", "LISEZMOI.html", "README.html")
 # Debian live's lists, in the order they are rebuilt: a list may name the one before it, never the reverse.
 CHECKSUM_LISTS = (("/md5sum.txt", "md5"), ("/sha256sum.txt", "sha256"))
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -254,20 +254,12 @@ def _checksum_list(
         dot = all(p.startswith(b"./") for p in entries)
     lead = "." if dot else ""
     for iso_path, src in files:
-        entries[(lead + iso_path if dot else iso_path.lstrip("/")).encode()] = _hash_file(src, algo).encode()
+        entries[(lead + iso_path if dot else iso_path.lstrip("/")).encode()] = hash_file(src, algo).encode()
     for iso_path, data in replace.items():
         key = (lead + iso_path if dot else iso_path.lstrip("/")).encode()
         if key in entries:
             entries[key] = hashlib.new(algo, data).hexdigest().encode()
     return b"".join(entries[p] + b"  " + p + b"\n" for p in sorted(entries))
-
-
-def _hash_file(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 
