@@ -185,6 +185,14 @@ def sync_files(root: Path, paths: list[Path]) -> None:
         _fsync_each(paths, sorted({p.parent for p in paths}))
 
 
+def sync_renames(root: Path, folders: list[Path]) -> None:
+    """Renames inside ``root`` durable before a journal says they were made: one syncfs on Linux
+    (a FAT key writes its folders back in no set order), else an fsync of each folder whose entries
+    changed, where the system can open a folder."""
+    if not _syncfs(root):
+        _fsync_each([], sorted(set(folders)))
+
+
 def _fsync_each(files: list[Path], folders: list[Path]) -> None:
     for path in files:
         with path.open("rb+") as fh:  # Windows flushes only what is open for writing

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from packbuilder import __version__
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
-from packbuilder.fsutil import atomic_write_bytes, hash_file, sync_files, sync_tree
+from packbuilder.fsutil import atomic_write_bytes, hash_file, sync_files, sync_renames, sync_tree
 from packbuilder.i18n import _
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import join_within
@@ -268,10 +268,12 @@ def run(key: Path, journal: Journal, cached: dict[str, Path], purge: bool = Fals
         if change.new and change.kind in ("add", "update") and not journal.done(f"staged:{change.app}"):
             _stage_app(work / "stage", change.new, cached, journal, hashes, preload)
     preload()
-    for change in changes:
-        if change.kind != "keep" and not journal.done(f"swapped:{change.app}"):
-            _swap(key, work, change)
-            journal.step(f"swapped:{change.app}")
+    swaps = [c for c in changes if c.kind != "keep" and not journal.done(f"swapped:{c.app}")]
+    moved = [folder for change in swaps for folder in _swap(key, work, change)]
+    if swaps:  # the renames on the key before the journal says so (unplugged, a rerun redoes what is missing)
+        sync_renames(key, moved)
+    for change in swaps:
+        journal.step(f"swapped:{change.app}")
     if not journal.done("committed"):
         journal.step("committed")  # every app is in place: from here the update only goes forward
     # The old versions are deleted while the menu and manifest are written (unlinking is the disk's
@@ -322,12 +324,15 @@ def _move(source: Path, dest: Path) -> None:
     os.replace(source, dest)
 
 
-def _swap(key: Path, work: Path, change: Change) -> None:
-    """Old folder out to ``old/``, new folder in. Each move is a rename: run again, it goes on."""
+def _swap(key: Path, work: Path, change: Change) -> list[Path]:
+    """Old folder out to ``old/``, new folder in. Each move is a rename: run again, it goes on.
+    Returns the folders whose entries changed."""
+    moved: list[Path] = []
     if change.old is not None:
         current, parked = join_within(key, change.old.dest), join_within(work / "old", change.old.dest)
         if current.exists() and not parked.exists():
             _move(current, parked)
+            moved += [current.parent, parked.parent]
             _fault(f"parked:{change.app}")
     if change.new is not None:
         staged, final = join_within(work / "stage", change.new.dest), join_within(key, change.new.dest)
@@ -338,7 +343,9 @@ def _swap(key: Path, work: Path, change: Change) -> None:
                     hint=_("move it away and run update again"),
                 )
             _move(staged, final)
+            moved += [staged.parent, final.parent]
             _fault(f"moved:{change.app}")
+    return moved
 
 
 def rollback(key: Path) -> Lock:

@@ -1,6 +1,6 @@
 """An update makes what it wrote durable before its journal says so (a key can be unplugged at
 any moment, not only killed): the staged app before « staged », the launchers, pages, pack.lock
-and manifest before « regenerated »."""
+and manifest before « regenerated », the folders' renames before « swapped »."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def test_what_is_written_is_synced_before_the_journal_step(tmp_path: Path, monke
     key = stage(lock(v1, "1.0"), archives, tmp_path / "key", None)
     events: list[tuple[str, object]] = []
     real_tree, real_files, real_step = fsutil.sync_tree, fsutil.sync_files, update.Journal.step
+    real_renames = fsutil.sync_renames
 
     def sync_tree(path: Path) -> None:
         events.append(("sync", path.relative_to(key).as_posix()))
@@ -40,20 +41,27 @@ def test_what_is_written_is_synced_before_the_journal_step(tmp_path: Path, monke
         events.append(("sync", {p.relative_to(root).as_posix() for p in paths}))
         real_files(root, paths)
 
+    def sync_renames(root: Path, folders: list[Path]) -> None:
+        events.append(("renames", {f.relative_to(root).as_posix() for f in folders}))
+        real_renames(root, folders)
+
     def step(journal: update.Journal, name: str, value: object = True) -> None:
         events.append(("step", name))
         real_step(journal, name, value)
 
     monkeypatch.setattr(update, "sync_tree", sync_tree)
     monkeypatch.setattr(update, "sync_files", sync_files)
+    monkeypatch.setattr(update, "sync_renames", sync_renames)
     monkeypatch.setattr(update.Journal, "step", step)
     update.update(key, archives, update.plan_update(key, lock(v2, "2.0")))
 
     staged = ("sync", ".packbuilder/update/stage/Apps/Bureautique/Writer")
     assert events[:2] == [staged, ("step", "staged:writer")]
-    assert events[2:4] == [("step", "swapped:writer"), ("step", "committed")]
-    kind, regenerated = events[4]
-    assert kind == "sync" and isinstance(regenerated, set) and events[5:] == [("step", "regenerated")]
+    work = ".packbuilder/update"
+    parked_and_moved = {"Apps/Bureautique", f"{work}/old/Apps/Bureautique", f"{work}/stage/Apps/Bureautique"}
+    assert events[2:5] == [("renames", parked_and_moved), ("step", "swapped:writer"), ("step", "committed")]
+    kind, regenerated = events[5]
+    assert kind == "sync" and isinstance(regenerated, set) and events[6:] == [("step", "regenerated")]
     assert {"Menu.html", "Logiciels/Writer.cmd", ".packbuilder/pack.lock", ".packbuilder/manifest.json"} <= regenerated
     assert (key / "Apps/Bureautique/Writer/Writer/new.txt").read_bytes() == b"new"
     manifest = json.loads((key / ".packbuilder/manifest.json").read_text(encoding="utf-8"))
