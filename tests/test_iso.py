@@ -297,6 +297,31 @@ def test_checksum_lists_regenerated(live_build: dict[str, Path]) -> None:
     assert "url=PACK/Menu.html" in (tree / "Menu.html").read_text()
 
 
+def test_a_debian_live_build_reads_the_base_file_system_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pycdlib reads a base's whole directory tree on opening (thousands of records on a Debian DVD):
+    the live kind, the filesystem.module and the overlay plan share one opening."""
+    from packbuilder.build.iso import IsoRequest
+    from packbuilder.build.iso import build_iso as build_iso_step
+    from packbuilder.image.overlay import PycdlibReader
+    from packbuilder.model import LiveKind
+
+    base = _fake_live(tmp_path, module=True)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "Menu.html").write_text("menu")
+    opened: list[Path] = []
+    real_init = PycdlibReader.__init__
+
+    def counting_init(self: PycdlibReader, iso: Path) -> None:
+        opened.append(iso)
+        real_init(self, iso)
+
+    monkeypatch.setattr(PycdlibReader, "__init__", counting_init)
+    report = build_iso_step(_lock(), tree, IsoRequest(base, dry_run=True), tmp_path / "out.iso", EPOCH, tmp_path / "work")
+    assert report.live_kind is LiveKind.DEBIAN_LIVE_BOOT and report.live_layer is not None
+    assert opened == [base]
+
+
 def test_live_layer_contents(live_build: dict[str, Path]) -> None:
     layer = live_build["tree"] / "live/zz-packbuilder.squashfs"
     listing = subprocess.run(["unsquashfs", "-lln", str(layer)], capture_output=True, text=True, check=True).stdout

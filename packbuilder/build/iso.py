@@ -18,6 +18,7 @@ from packbuilder.ui import NO_METER, Meter
 
 if TYPE_CHECKING:
     from packbuilder.image.inspect import BootLayout
+    from packbuilder.image.overlay import PycdlibReader
     from packbuilder.model.lock import Lock
 
 
@@ -69,11 +70,11 @@ class IsoReport:
         return lines
 
 
-def base_live_kind(base: Path) -> LiveKind:
+def base_live_kind(base: Path, reader: PycdlibReader | None = None) -> LiveKind:
     """The base's live system, read from its files."""
     from packbuilder.image.overlay import live_kind
 
-    return LiveKind(live_kind(base))
+    return LiveKind(live_kind(base, reader))
 
 
 def build_iso(
@@ -84,20 +85,23 @@ def build_iso(
     from packbuilder.image import live
     from packbuilder.image.inspect import inspect_iso
     from packbuilder.image.iso import check_engine, choose_engine, write_iso
-    from packbuilder.image.overlay import plan_overlay
+    from packbuilder.image.overlay import PycdlibReader, plan_overlay
 
     layout = inspect_iso(request.base)
     engine = IsoEngine(choose_engine(request.engine, layout))
     check_engine(layout, engine)
     work.mkdir(parents=True, exist_ok=True)
-    kind = base_live_kind(request.base)
     extra_files: tuple[tuple[str, Path], ...] = ()
     extra_replace: tuple[tuple[str, bytes], ...] = ()
     layer_path = None
-    if kind is LiveKind.DEBIAN_LIVE_BOOT:
-        layer_path = live.LAYER_PATH
-        extra_files, extra_replace = live.layer_files(lock, tree, request.base, epoch, work, "PACK", request.dry_run)
-    plan = plan_overlay(request.base, tree, epoch, extra_files=extra_files, extra_replace=extra_replace, work=work / "root")
+    base = request.base
+    with PycdlibReader(base) as reader:  # opened once: its whole directory tree is read on opening
+        kind = base_live_kind(base, reader)
+        if kind is LiveKind.DEBIAN_LIVE_BOOT:
+            layer_path = live.LAYER_PATH
+            extra_files, extra_replace = live.layer_files(lock, tree, base, epoch, work, "PACK", request.dry_run, reader)
+        plan = plan_overlay(base, tree, epoch, extra_files=extra_files, extra_replace=extra_replace, work=work / "root",
+                            reader=reader)  # fmt: skip
     if not request.dry_run:
         write_iso(plan, out, engine, layout, meter)
     return IsoReport(request, layout, engine, kind, layer_path, len(plan.files), plan.added_bytes)

@@ -285,13 +285,16 @@ def _write_format(
         return build_iso(lock, tree, iso, target, epoch, staging / "iso", meter)
     elif fmt is OutputFormat.USB_LIVE:
         from packbuilder.image import live
-        from packbuilder.image.overlay import live_kind
+        from packbuilder.image.overlay import PycdlibReader, live_kind
         from packbuilder.image.usblive import LiveExtras, write_usb_live
 
         assert iso is not None
         extras = LiveExtras(persistence_lang=lock.pack.locale if persistence_bytes else None)
-        if live_kind(iso.base) == "debian-live-boot":  # the same live layer as an ISO overlay, the tree at the root
-            extras.files, extras.replace = live.layer_files(lock, tree, iso.base, epoch, staging / "live", prefix="")
+        with PycdlibReader(iso.base) as reader:
+            if live_kind(iso.base, reader) == "debian-live-boot":  # the same live layer as an ISO overlay, the tree at the root
+                extras.files, extras.replace = live.layer_files(
+                    lock, tree, iso.base, epoch, staging / "live", prefix="", reader=reader
+                )
         notes = write_usb_live(
             iso.base, tree, target, size, label_text, volume_id(lock), epoch, persistence_bytes, extras, meter
         )

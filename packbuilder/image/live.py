@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packbuilder import tools
-from packbuilder.image.overlay import PycdlibReader
+from packbuilder.image.overlay import PycdlibReader, base_reader
 
 if TYPE_CHECKING:
     from packbuilder.model.lock import Lock
@@ -50,15 +50,9 @@ FRENCH = {
 }
 
 
-def is_debian_live(base: Path) -> bool:
-    """The base boots a live-boot system: it has ``/live/filesystem.squashfs``."""
-    with PycdlibReader(base) as reader:
-        return reader.exists(LIVE_IMAGE)
-
-
-def module_file(base: Path) -> bytes | None:
+def module_file(base: Path, reader: PycdlibReader | None = None) -> bytes | None:
     """The base's ``filesystem.module`` with the layer appended, or None when it has none."""
-    with PycdlibReader(base) as reader:
+    with base_reader(base, reader) as reader:
         if not reader.exists(MODULE_FILE):
             return None
         lines = [line for line in reader.read(MODULE_FILE).decode().splitlines() if line.strip()]
@@ -133,7 +127,14 @@ def build_layer(lock: Lock, tree: Path, out: Path, epoch: int, work: Path, prefi
 
 
 def layer_files(
-    lock: Lock, tree: Path, base: Path, epoch: int, work: Path, prefix: str = "PACK", dry_run: bool = False
+    lock: Lock,
+    tree: Path,
+    base: Path,
+    epoch: int,
+    work: Path,
+    prefix: str = "PACK",
+    dry_run: bool = False,
+    reader: PycdlibReader | None = None,
 ) -> tuple[tuple[tuple[str, Path], ...], tuple[tuple[str, bytes], ...]]:
     """What a Debian live base gets, for ISO overlays and usb-live keys alike: the layer to add
     (``/live/zz-packbuilder.squashfs``) and the base's ``filesystem.module`` with the layer appended
@@ -145,5 +146,5 @@ def layer_files(
         layer.write_bytes(b"")
     else:
         build_layer(lock, tree, layer, epoch, work / "layer-work", prefix)
-    module = module_file(base)
+    module = module_file(base, reader)
     return ((LAYER_PATH, layer),), (((MODULE_FILE, module),) if module is not None else ())

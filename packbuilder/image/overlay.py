@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import html
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -93,6 +95,18 @@ class PycdlibReader:
         except self._error as exc:
             raise InputError(_("cannot read {iso_path} from the base ISO: {exc}").format(iso_path=iso_path, exc=exc)) from exc
         return buf.getvalue()
+
+
+@contextmanager
+def base_reader(base: Path, reader: PycdlibReader | None = None) -> Iterator[PycdlibReader]:
+    """``reader`` when the caller has the base open already (a build reads it three times: pycdlib
+    parses the whole directory tree on every open, thousands of records on a Debian DVD), else the
+    base opened for this block."""
+    if reader is not None:
+        yield reader
+        return
+    with PycdlibReader(base) as opened:
+        yield opened
 
 
 def has_joliet(iso: Path) -> bool:
@@ -189,6 +203,7 @@ def plan_overlay(
     extra_files: tuple[tuple[str, Path], ...] = (),
     extra_replace: tuple[tuple[str, bytes], ...] = (),
     work: Path | None = None,
+    reader: PycdlibReader | None = None,
 ) -> OverlayPlan:
     """What to add to ``base``: ``tree`` under ``prefix``, root redirect pages, the checksum lists.
 
@@ -201,7 +216,7 @@ def plan_overlay(
     rel_dirs, rel_files = _walk(tree)
     files = [(f"{prefix}/{rel}", tree / rel) for rel in rel_files]
     dirs = [prefix] + [f"{prefix}/{rel}" for rel in rel_dirs]
-    with PycdlibReader(base) as reader:
+    with base_reader(base, reader) as reader:
         if reader.exists(prefix):
             raise InputError(
                 _("{base} already has {prefix}/").format(base=base, prefix=prefix),
@@ -263,9 +278,9 @@ def _checksum_list(
 
 
 
-def live_kind(base: Path) -> str:
+def live_kind(base: Path, reader: PycdlibReader | None = None) -> str:
     """The base's live system, from its files: debian-live-boot, casper, or plain."""
-    with PycdlibReader(base) as reader:
+    with base_reader(base, reader) as reader:
         if reader.exists("/live/filesystem.squashfs"):
             return "debian-live-boot"
         if reader.exists("/casper/filesystem.squashfs"):
