@@ -6,9 +6,11 @@ then swapped in: the old folder is renamed to ``.packbuilder/update/old/``, the 
 place. Other apps' files are not touched (same inodes). ``Documents/``, the apps' data folders and
 whatever the user put at the key's root are never written.
 
-A journal (``.packbuilder/update.json``, written atomically) records the phase and each app's
-progress. Killed or unplugged at any moment, the key still opens, each app folder is the old or the
-new version (at worst one app is missing while it waits to be swapped), and ``update`` run again
+A journal records the phase and each app's progress: ``.packbuilder/update.json`` holds the two
+locks and the key's manifest (written once, atomically: a large key lists thousands of files), and
+``.packbuilder/update/steps.json`` the steps done (a few bytes, rewritten atomically at each step).
+Killed or unplugged at any moment, the key still opens, each app folder is the old or the new
+version (at worst one app is missing while it waits to be swapped), and ``update`` run again
 finishes the job from the journal; until every app is swapped, ``update --rollback`` puts the old
 versions back instead (after that the update is committed: it only goes forward).
 """
@@ -37,6 +39,7 @@ from packbuilder.unpack import Hashes
 
 JOURNAL = ".packbuilder/update.json"
 WORK = ".packbuilder/update"
+STEPS = ".packbuilder/update/steps.json"
 JOURNAL_FORMAT = 1
 
 ChangeKind = Literal["add", "update", "remove", "keep"]
@@ -190,6 +193,11 @@ class Journal:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             assert data.get("format") == JOURNAL_FORMAT
+            steps = key / STEPS
+            if steps.is_file():  # journals of earlier versions kept their steps inside: both are read
+                done = json.loads(steps.read_text(encoding="utf-8"))
+                assert isinstance(done, dict)
+                data.setdefault("done", {}).update(done)
         except (OSError, ValueError, AssertionError):
             raise InputError(
                 _("{path} is damaged: the interrupted update cannot be finished").format(path=path),
@@ -201,6 +209,10 @@ class Journal:
         atomic_write_bytes(self.path, json.dumps(self.data, sort_keys=True).encode())
 
     @property
+    def steps_path(self) -> Path:
+        return self.path.parent.parent / STEPS
+
+    @property
     def new(self) -> Lock:
         return Lock.model_validate(self.data["new_lock"])
 
@@ -209,8 +221,9 @@ class Journal:
         return Lock.model_validate(self.data["old_lock"])
 
     def step(self, name: str, value: Any = True) -> None:
-        self.data.setdefault("done", {})[name] = value
-        self.save()
+        done = self.data.setdefault("done", {})
+        done[name] = value
+        atomic_write_bytes(self.steps_path, json.dumps(done, sort_keys=True).encode())
         _fault(name)
 
     def done(self, name: str) -> bool:

@@ -15,6 +15,7 @@ import pytest
 
 from packbuilder.plan.lock import lock_bytes
 from packbuilder.update import FAULT_ENV, JOURNAL, UpdatePlan, check_space, diff, read_key
+from packbuilder.update import STEPS as STEPS_FILE
 from tests import factories
 from tests.conftest import FIXTURES, run_cli
 from tests.httpserver import LocalServer
@@ -180,6 +181,26 @@ def test_a_committed_update_only_goes_forward(env: dict[str, Any], tmp_path: Pat
     assert killed.returncode == -9
     refused = cli(env, "update", str(key), "--rollback")
     assert refused.returncode == 2 and "cannot be rolled back" in refused.stderr, refused.stderr
+    assert cli(env, "update", str(key)).returncode == 0
+    check_updated(key)
+
+
+def test_the_journal_is_written_once_and_its_steps_apart(env: dict[str, Any], tmp_path: Path) -> None:
+    """The journal (two locks and the key's whole manifest) is written at the start only; each step
+    rewrites a small file of its own. A journal of an earlier version (steps inside) still finishes."""
+    key = fresh_key(env, tmp_path)
+    killed = cli(env, "update", str(key), str(env["base"] / "b.lock"), "--yes", **{FAULT_ENV: "committed"})
+    assert killed.returncode == -9
+    journal = json.loads((key / JOURNAL).read_text(encoding="utf-8"))
+    steps = json.loads((key / STEPS_FILE).read_text(encoding="utf-8"))
+    assert journal["done"] == {} and journal["manifest"]["files"]
+    assert {"staged:writer", "swapped:writer", "swapped:tool", "committed"} <= set(steps)
+    assert (key / STEPS_FILE).stat().st_size < 1000
+    journal["done"] = steps  # as an earlier version wrote it
+    (key / JOURNAL).write_text(json.dumps(journal), encoding="utf-8")
+    (key / STEPS_FILE).unlink()
+    refused = cli(env, "update", str(key), "--rollback")
+    assert refused.returncode == 2 and "cannot be rolled back" in refused.stderr  # its steps were read
     assert cli(env, "update", str(key)).returncode == 0
     check_updated(key)
 
