@@ -120,7 +120,7 @@ def on_disk_as_written(path: Path, step: int = 64 << 20, poll: float = 0.02) -> 
     finally:
         stop.set()
         thread.join()
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))  # Windows flushes only what is open for writing
     try:
         os.fsync(fd)
     finally:
