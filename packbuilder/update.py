@@ -22,7 +22,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ from packbuilder import __version__
 from packbuilder.errors import AssemblyError, InputError, PackbuilderError
 from packbuilder.fsutil import atomic_write_bytes, hash_file, sync_files, sync_renames, sync_tree
 from packbuilder.i18n import _
+from packbuilder.journal import WORK, Journal, fault, new_journal
 from packbuilder.model.lock import Lock, LockedArtifact
 from packbuilder.paths import join_within
 from packbuilder.plan.lock import lock_bytes
@@ -37,14 +38,7 @@ from packbuilder.sizes import format_size
 from packbuilder.stage import MANIFEST, manifest_document, place_item, unpack_cap
 from packbuilder.unpack import Hashes
 
-JOURNAL = ".packbuilder/update.json"
-WORK = ".packbuilder/update"
-STEPS = ".packbuilder/update/steps.json"
-JOURNAL_FORMAT = 1
-
 ChangeKind = Literal["add", "update", "remove", "keep"]
-# A test (or a curious maintainer) can stop the process at a named step to prove crash safety.
-FAULT_ENV = "PACKBUILDER_UPDATE_FAULT"
 
 
 @dataclass(frozen=True)
@@ -177,66 +171,6 @@ def check_space(plan: UpdatePlan) -> None:
             raise InputError(_("{app}: a file of 4 GiB or more cannot be on a FAT32 key").format(app=change.app))
 
 
-# -- the journal ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Journal:
-    path: Path
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, key: Path) -> Journal | None:
-        path = key / JOURNAL
-        if not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            assert data.get("format") == JOURNAL_FORMAT
-            steps = key / STEPS
-            if steps.is_file():  # journals of earlier versions kept their steps inside: both are read
-                done = json.loads(steps.read_text(encoding="utf-8"))
-                assert isinstance(done, dict)
-                data.setdefault("done", {}).update(done)
-        except (OSError, ValueError, AssertionError):
-            raise InputError(
-                _("{path} is damaged: the interrupted update cannot be finished").format(path=path),
-                hint=_("rebuild the key, or remove that file and .packbuilder/update/ and check it with packbuilder verify"),
-            ) from None
-        return cls(path, data)
-
-    def save(self) -> None:
-        atomic_write_bytes(self.path, json.dumps(self.data, sort_keys=True).encode())
-
-    @property
-    def steps_path(self) -> Path:
-        return self.path.parent.parent / STEPS
-
-    @property
-    def new(self) -> Lock:
-        return Lock.model_validate(self.data["new_lock"])
-
-    @property
-    def old(self) -> Lock:
-        return Lock.model_validate(self.data["old_lock"])
-
-    def step(self, name: str, value: Any = True) -> None:
-        done = self.data.setdefault("done", {})
-        done[name] = value
-        atomic_write_bytes(self.steps_path, json.dumps(done, sort_keys=True).encode())
-        _fault(name)
-
-    def done(self, name: str) -> bool:
-        return name in self.data.get("done", {})
-
-
-def _fault(step: str) -> None:
-    if os.environ.get(FAULT_ENV) == step:
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 # -- applying -------------------------------------------------------------------------------------
 
 
@@ -246,20 +180,10 @@ def start(plan: UpdatePlan) -> Journal:
             _("{key} has an unfinished update").format(key=plan.key),
             hint=_("run `packbuilder update KEY` to finish it, or `packbuilder update KEY --rollback` to undo it"),
         )
-    journal = Journal(
-        plan.key / JOURNAL,
-        {
-            "format": JOURNAL_FORMAT,
-            "packbuilder": __version__,
-            "old_lock": json.loads(lock_bytes(plan.old)),
-            "new_lock": json.loads(lock_bytes(plan.new)),
-            "manifest": plan.manifest,
-            "done": {},
-        },
-    )
+    journal = new_journal(plan.key, lock_bytes(plan.old), lock_bytes(plan.new), plan.manifest)
     shutil.rmtree(plan.key / WORK, ignore_errors=True)
     journal.save()
-    _fault("journal")
+    fault("journal")
     return journal
 
 
@@ -346,7 +270,7 @@ def _swap(key: Path, work: Path, change: Change) -> list[Path]:
         if current.exists() and not parked.exists():
             _move(current, parked)
             moved += [current.parent, parked.parent]
-            _fault(f"parked:{change.app}")
+            fault(f"parked:{change.app}")
     if change.new is not None:
         staged, final = join_within(work / "stage", change.new.dest), join_within(key, change.new.dest)
         if staged.exists():
@@ -357,7 +281,7 @@ def _swap(key: Path, work: Path, change: Change) -> list[Path]:
                 )
             _move(staged, final)
             moved += [staged.parent, final.parent]
-            _fault(f"moved:{change.app}")
+            fault(f"moved:{change.app}")
     return moved
 
 

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fetch",),
     ("unpack", "pages", "menu", "launchers", "stage"),
     ("image", "flash"),
-    ("build", "verify", "workspace", "update"),
+    ("build", "verify", "workspace", "journal", "update"),
     ("publish", "copies", "site", "torrent", "updates", "report"),
     ("cli", "__main__"),
 )

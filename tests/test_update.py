@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from packbuilder.journal import FAULT_ENV, JOURNAL
+from packbuilder.journal import STEPS as STEPS_FILE
 from packbuilder.plan.lock import lock_bytes
-from packbuilder.update import FAULT_ENV, JOURNAL, UpdatePlan, check_space, diff, read_key
-from packbuilder.update import STEPS as STEPS_FILE
+from packbuilder.update import UpdatePlan, check_space, diff, read_key
 from tests import factories
 from tests.conftest import FIXTURES, run_cli
 from tests.httpserver import LocalServer

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from packbuilder import fsutil, update
+from packbuilder.journal import Journal
 from packbuilder.model.lock import Lock
 from packbuilder.stage import stage
 from tests import factories
@@ -30,7 +31,7 @@ def test_what_is_written_is_synced_before_the_journal_step(tmp_path: Path, monke
 
     key = stage(lock(v1, "1.0"), archives, tmp_path / "key", None)
     events: list[tuple[str, object]] = []
-    real_tree, real_files, real_step = fsutil.sync_tree, fsutil.sync_files, update.Journal.step
+    real_tree, real_files, real_step = fsutil.sync_tree, fsutil.sync_files, Journal.step
     real_renames = fsutil.sync_renames
 
     def sync_tree(path: Path) -> None:
@@ -45,14 +46,14 @@ def test_what_is_written_is_synced_before_the_journal_step(tmp_path: Path, monke
         events.append(("renames", {f.relative_to(root).as_posix() for f in folders}))
         real_renames(root, folders)
 
-    def step(journal: update.Journal, name: str, value: object = True) -> None:
+    def step(journal: Journal, name: str, value: object = True) -> None:
         events.append(("step", name))
         real_step(journal, name, value)
 
     monkeypatch.setattr(update, "sync_tree", sync_tree)
     monkeypatch.setattr(update, "sync_files", sync_files)
     monkeypatch.setattr(update, "sync_renames", sync_renames)
-    monkeypatch.setattr(update.Journal, "step", step)
+    monkeypatch.setattr(Journal, "step", step)
     update.update(key, archives, update.plan_update(key, lock(v2, "2.0")))
 
     staged = ("sync", ".packbuilder/update/stage/Apps/Bureautique/Writer")

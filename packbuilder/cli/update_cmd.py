@@ -34,6 +34,7 @@ def update(
 ) -> None:
     """Update the apps of a key in place: only what changed is written; Documents/ and settings are kept."""
     from packbuilder import update as updating
+    from packbuilder.journal import Journal
 
     set_json(json_flag)
     if rollback:
@@ -44,7 +45,7 @@ def update(
             )
         )
         return
-    journal = updating.Journal.load(key)
+    journal = Journal.load(key)
     if journal is not None:
         OUTPUT.info(_("{key}: finishing the interrupted update").format(key=key))
         pending = [c.new for c in updating.diff(journal.old, journal.new) if c.new and c.kind != "keep"]
