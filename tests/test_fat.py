@@ -169,6 +169,34 @@ def test_long_names_for_every_non_ascii_or_lower_case_name(tree: Path, tmp_path:
     assert readme.rstrip().endswith("15:09")  # no long name after the date: the 8.3 entry alone
 
 
+def test_the_files_clusters_are_reserved_before_the_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One reservation of the disk space the files take, made before the first copy (writes into
+    reserved blocks cost less than writes the file system books page by page); the image stays sparse."""
+    events: list[tuple[str, int, int]] = []
+    real_reserve, real_copy = fat_writer.reserve_space, fat_writer.copy_file
+
+    def reserve(fd: int, offset: int, end: int) -> bool:
+        events.append(("reserve", offset, end))
+        return real_reserve(fd, offset, end)
+
+    def copy(node: fat_writer.Node, dst: int, offset: int, advance: object = None) -> None:
+        events.append(("copy", offset, offset + node.size))
+        real_copy(node, dst, offset, advance)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fat_writer, "reserve_space", reserve)
+    monkeypatch.setattr(fat_writer, "copy_file", copy)
+    folders = tmp_path / "folders"  # only folders at the top, as a key has: files are then not listed in cluster order
+    for folder in ("A", "B", "C"):
+        (folders / folder / "Sub").mkdir(parents=True)
+        (folders / folder / "Sub" / "data.bin").write_bytes(os.urandom(5000))
+        (folders / folder / "top.bin").write_bytes(os.urandom(3000))
+    image = write(folders, tmp_path / "key.img", 300 * MIB)
+    (kind, start, end), copies = events[0], events[1:]
+    assert kind == "reserve" and copies and {k for k, _, _ in copies} == {"copy"}
+    assert start == min(a for _, a, _ in copies) and end >= max(b for _, _, b in copies)
+    assert end - start < 300 * MIB and image.stat().st_blocks * 512 < 300 * MIB  # only the files' clusters
+
+
 def test_same_bytes_from_any_copy_any_folder(tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = tmp_path / "a"
     first.mkdir()

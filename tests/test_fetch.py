@@ -107,7 +107,7 @@ def test_files_from_one_server_share_its_connections(server: LocalServer, tmp_pa
 
 
 def test_reserving_disk_space_leaves_the_resume_point_alone(tmp_path: Path) -> None:
-    from packbuilder.fetch.body import reserve
+    from packbuilder.fsutil import reserve_space as reserve
 
     partial = tmp_path / "partial"
     partial.write_bytes(b"x" * 1000)

@@ -17,11 +17,9 @@ measure alike; 0.5 MiB and 8 MiB cost more, 32 MiB as much as none).
 
 from __future__ import annotations
 
-import functools
 import os
-import sys
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from packbuilder.fsutil import start_range_writeback
 
@@ -30,7 +28,6 @@ if TYPE_CHECKING:
 
 BLOCK = 256 << 10
 WRITEBACK = 4 << 20  # the disk is asked to start writing every this many bytes
-_FALLOC_FL_KEEP_SIZE = 1  # linux/falloc.h: reserve the blocks, leave the file's size alone
 
 
 def body_blocks(response: requests.Response) -> Iterator[bytes | memoryview]:
@@ -56,19 +53,6 @@ def body_blocks(response: requests.Response) -> Iterator[bytes | memoryview]:
             release()
 
 
-def reserve(fd: int, offset: int, end: int) -> bool:
-    """Reserve the disk blocks of bytes ``offset``..``end`` (Linux ``fallocate`` with KEEP_SIZE).
-
-    The file's size does not change, so a partial file still says how much was received (the
-    resume point). Only a hint: where it is not supported (another system, a filesystem without
-    it) nothing happens, and a full disk is reported by the write that meets it. True when reserved.
-    """
-    fallocate = _libc()
-    if fallocate is None or end <= offset:
-        return False
-    return bool(fallocate(fd, _FALLOC_FL_KEEP_SIZE, offset, end - offset) == 0)
-
-
 class PartialWriter:
     """Blocks appended to a partial file from ``offset`` on, the disk set to work on them every
     ``WRITEBACK`` bytes; ``finish`` returns once all of them are on the disk."""
@@ -89,20 +73,3 @@ class PartialWriter:
         """The data on disk before the file is renamed into the cache (fdatasync skips the times; Windows has fsync only)."""
         self.out.flush()
         getattr(os, "fdatasync", os.fsync)(self.fd)
-
-
-@functools.cache
-def _libc() -> Any:
-    """The C library's ``fallocate`` (64-bit offsets), on Linux; None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fallocate = getattr(libc, "fallocate64", None) or libc.fallocate
-    except (OSError, AttributeError):
-        return None
-    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    fallocate.restype = ctypes.c_int
-    return fallocate

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from packbuilder.fetch.body import PartialWriter, body_blocks, reserve
+from packbuilder.fetch.body import PartialWriter, body_blocks
 from packbuilder.fetch.cache import Cache
 from packbuilder.fetch.folder import FolderMirror, Wanted
 from packbuilder.fetch.hashes import feed_file, new_hasher
@@ -56,7 +56,7 @@ from packbuilder.fetch.items import (
 from packbuilder.fetch.reach import Reach, host_of
 from packbuilder.fetch.session import describe, no_network_reason, resume_point, save_sidecar
 from packbuilder.fetch.session import make_session as make_session  # also used from here by packbuilder.updates
-from packbuilder.fsutil import copy_regular
+from packbuilder.fsutil import copy_regular, reserve_space
 from packbuilder.i18n import N_, _
 
 if TYPE_CHECKING:
@@ -400,7 +400,7 @@ class Downloader:
         try:
             with partial.open(mode) as out:
                 if expected is not None and cap is not None:  # never on a length the manifest does not bound
-                    reserve(out.fileno(), offset, min(expected, cap))
+                    reserve_space(out.fileno(), offset, min(expected, cap))
                 sink = PartialWriter(out, offset)
                 for block in body_blocks(response):
                     if self.stop.is_set():

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from packbuilder.errors import AssemblyError
+from packbuilder.fsutil import reserve_space
 from packbuilder.i18n import _
 from packbuilder.image.fat.dirent import dos_stamp, folder_bytes
 from packbuilder.image.fat.geometry import MIB, Geometry, Room, format_partition, read_geometry, room
@@ -187,6 +188,8 @@ def fill_partition(
     end = allocate(root, geo.cluster_bytes, geo.root_cluster)
     files = _write_folders(fd, geo, root, label, epoch)
     _write_fats(fd, geo, root, end)
+    if files:  # the files' clusters: contiguous, after the folders', to the end of the allocation
+        reserve_space(fd, geo.offset(min(node.first_cluster for node in files)), geo.offset(end))
     meter.total(sum(node.size for node in files))
     for node in files:
         (copy or copy_file)(node, fd, geo.offset(node.first_cluster), meter.advance)
