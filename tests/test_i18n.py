@@ -254,6 +254,26 @@ def test_help_in_the_locale_language(tmp_path: Path, group: list[str]) -> None:
         assert "Langue des messages" in french.stdout
 
 
+# What typer writes in English around a parameter's help when nothing translates it.
+TYPER_ENGLISH = re.compile(r"\[required\]|\[default:|env var:|<(str|int|float|path|Path|int range|list\[[^]]*\])>|<=x<=|x[<>]=")
+
+
+def test_every_help_page_names_types_defaults_and_ranges_in_french(tmp_path: Path) -> None:
+    """Every command's help page: ``<texte>``, ``[obligatoire]``, ``[par défaut : 4; de 1 à 32]`` rather
+    than typer's ``<str>``, ``[required]``, ``[default: 4; 1<=x<=32]``; in English, words too."""
+    groups = [[], *([name] for name in _command_rows(run_cli("--help", cwd=tmp_path, env={"LANG": "C"}).stdout))]
+    pages = [[*group, name] for group in groups for name in _command_rows(run_cli(*group, "--help", cwd=tmp_path).stdout)]
+    assert len(pages) > 20
+    for page in [*groups, *pages]:
+        french = run_cli("--lang", "fr", *page, "--help", cwd=tmp_path)
+        assert french.returncode == 0, (page, french.stderr)
+        assert TYPER_ENGLISH.findall(french.stdout) == [], (page, french.stdout)
+    jobs = " ".join(run_cli("--lang", "fr", "build", "--help", cwd=tmp_path).stdout.split())
+    assert "[obligatoire]" in jobs and "<nombre>" in jobs and "[par défaut : 4; de 1 à 32]" in jobs
+    english = " ".join(run_cli("--lang", "en", "build", "--help", cwd=tmp_path).stdout.split())
+    assert "[required]" in english and "<number>" in english and "[default: 4; 1 to 32]" in english
+
+
 def test_plan_in_the_locale_language(tmp_path: Path) -> None:
     french = run_cli("plan", "vieux-pc", "--profile", "windows-7-x86", cwd=tmp_path, env={"LANG": "fr_FR.UTF-8"})
     assert french.returncode == 0, french.stderr

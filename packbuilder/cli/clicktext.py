@@ -33,6 +33,46 @@ N_("Show this message and exit.")
 N_("Options")
 N_("Commands")
 N_("Arguments")
+# typer's bracketed notes after a parameter's help, and two of its messages (its ``_`` is ours).
+N_("default: {default}")
+N_("required")
+N_("env var: {var}")
+N_("Aborted!")
+N_("Missing command.")
+
+# The type labels typer shows for a parameter without a metavar (``<str>``, ``<path>``…), in words.
+_TYPE_WORDS = {
+    "str": N_("text"),
+    "path": N_("path"),
+    "file": N_("file"),
+    "dir": N_("folder"),
+    "int": N_("number"),
+    "float": N_("number"),
+    "int range": N_("number"),
+    "float range": N_("number"),
+    "Path": N_("path"),
+}
+_LIST_LABEL = re.compile(r"^list\[(?P<item>.+)\]$")
+
+
+def type_label(label: str) -> str:
+    """A typer type label (``str``, ``int range``, ``list[Path]``) in the user's language; a list
+    reads as its item followed by ``...``; a label not known is kept."""
+    found = _LIST_LABEL.match(label)
+    if found:
+        return type_label(found["item"]) + "..."
+    return _(_TYPE_WORDS[label]) if label in _TYPE_WORDS else label
+
+
+def number_range(low: float | None, high: float | None) -> str | None:
+    """A parameter's allowed range in words (typer writes ``1<=x<=32``)."""
+    if low is None and high is None:
+        return None
+    if low is None:
+        return _("at most {high}").format(high=high)
+    if high is None:
+        return _("at least {low}").format(low=low)
+    return _("{low} to {high}").format(low=low, high=high)
 
 
 def translate_message(message: str) -> str:
@@ -61,6 +101,7 @@ def install() -> None:
     except ImportError:  # another typer layout: its English texts stay
         return
     typer_core._ = _  # type: ignore[attr-defined]  # typer's section titles used the process's gettext
+    _translate_types(typer_core)
     write_usage = formatting.HelpFormatter.write_usage
     if not getattr(write_usage, "_packbuilder", False):
 
@@ -80,3 +121,21 @@ def install() -> None:
 
         translated_help._packbuilder = True  # type: ignore[attr-defined]
         click_core.Command.get_help_option = translated_help  # type: ignore[method-assign]
+
+
+def _translate_types(typer_core: Any) -> None:
+    """typer's type labels and number ranges through :func:`type_label` and :func:`number_range`."""
+    parameter = getattr(typer_core, "_TyperParameter", None)
+    display_type = getattr(parameter, "display_type", None)
+    if parameter is not None and display_type is not None and not getattr(display_type, "_packbuilder", False):
+
+        def translated_type(self: Any, ctx: Any) -> str:
+            shown = str(display_type(self, ctx))
+            if shown.startswith("<") and shown.endswith(">"):
+                return f"<{type_label(shown[1:-1])}>"
+            return shown
+
+        translated_type._packbuilder = True  # type: ignore[attr-defined]
+        parameter.display_type = translated_type
+    if hasattr(typer_core, "describe_number_range"):
+        typer_core.describe_number_range = number_range
