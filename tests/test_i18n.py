@@ -255,12 +255,15 @@ def test_help_in_the_locale_language(tmp_path: Path, group: list[str]) -> None:
 
 
 # What typer writes in English around a parameter's help when nothing translates it.
-TYPER_ENGLISH = re.compile(r"\[required\]|\[default:|env var:|<(str|int|float|path|Path|int range|list\[[^]]*\])>|<=x<=|x[<>]=")
+TYPER_ENGLISH = re.compile(
+    r"\[required\]|\[default:|env var:|<(str|int|float|path|Path|int range|list\[[^]]*\])>|<=x<=|x[<>]=|COMMAND \[ARGS\]"
+)
 
 
 def test_every_help_page_names_types_defaults_and_ranges_in_french(tmp_path: Path) -> None:
-    """Every command's help page: ``<texte>``, ``[obligatoire]``, ``[par défaut : 4; de 1 à 32]`` rather
-    than typer's ``<str>``, ``[required]``, ``[default: 4; 1<=x<=32]``; in English, words too."""
+    """Every command's help page: ``<texte>``, ``[obligatoire]``, ``[par défaut : 4; de 1 à 32]``,
+    ``COMMANDE [ARGUMENTS]...`` rather than typer's ``<str>``, ``[required]``, ``[default: 4; 1<=x<=32]``,
+    ``COMMAND [ARGS]...``; in English, words too."""
     groups = [[], *([name] for name in _command_rows(run_cli("--help", cwd=tmp_path, env={"LANG": "C"}).stdout))]
     pages = [[*group, name] for group in groups for name in _command_rows(run_cli(*group, "--help", cwd=tmp_path).stdout)]
     assert len(pages) > 20
@@ -269,7 +272,8 @@ def test_every_help_page_names_types_defaults_and_ranges_in_french(tmp_path: Pat
         assert french.returncode == 0, (page, french.stderr)
         assert TYPER_ENGLISH.findall(french.stdout) == [], (page, french.stdout)
     jobs = " ".join(run_cli("--lang", "fr", "build", "--help", cwd=tmp_path).stdout.split())
-    assert "[obligatoire]" in jobs and "<nombre>" in jobs and "[par défaut : 4; de 1 à 32]" in jobs
+    assert "[obligatoire]" in jobs and "<nombre>" in jobs and "[par défaut : 4; de 1 à 32]" in jobs and "--size TAILLE" in jobs
+    assert "packbuilder cache [OPTIONS] COMMANDE [ARGUMENTS]...\n" in run_cli("--lang", "fr", "cache", "--help", cwd=tmp_path).stdout
     english = " ".join(run_cli("--lang", "en", "build", "--help", cwd=tmp_path).stdout.split())
     assert "[required]" in english and "<number>" in english and "[default: 4; 1 to 32]" in english
 

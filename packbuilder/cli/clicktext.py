@@ -40,6 +40,9 @@ N_("env var: {var}")
 N_("Aborted!")
 N_("Missing command.")
 
+# The usage line's placeholders (« Utilisation : packbuilder [OPTIONS] COMMANDE [ARGUMENTS]... »).
+_USAGE_PIECES = {N_("[OPTIONS]"), N_("COMMAND [ARGS]...")}
+
 # The type labels typer shows for a parameter without a metavar (``<str>``, ``<path>``…), in words.
 _TYPE_WORDS = {
     "str": N_("text"),
@@ -102,6 +105,8 @@ def install() -> None:
         return
     typer_core._ = _  # type: ignore[attr-defined]  # typer's section titles used the process's gettext
     _translate_types(typer_core)
+    for command_class in (click_core.Command, getattr(typer_core, "TyperGroup", None)):
+        _translate_usage_pieces(command_class)
     write_usage = formatting.HelpFormatter.write_usage
     if not getattr(write_usage, "_packbuilder", False):
 
@@ -139,3 +144,16 @@ def _translate_types(typer_core: Any) -> None:
         parameter.display_type = translated_type
     if hasattr(typer_core, "describe_number_range"):
         typer_core.describe_number_range = number_range
+
+
+def _translate_usage_pieces(command_class: Any) -> None:
+    """The placeholders of a command class's usage line through :func:`packbuilder.i18n._`."""
+    pieces = getattr(command_class, "collect_usage_pieces", None)
+    if pieces is None or getattr(pieces, "_packbuilder", False):
+        return
+
+    def translated_pieces(self: Any, ctx: Any) -> list[str]:
+        return [_(piece) if piece in _USAGE_PIECES else piece for piece in pieces(self, ctx)]
+
+    translated_pieces._packbuilder = True  # type: ignore[attr-defined]
+    command_class.collect_usage_pieces = translated_pieces

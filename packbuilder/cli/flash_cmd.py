@@ -125,11 +125,14 @@ def _watch(image: Path, size: int, block_map: Any, verify: bool, yes: bool, devi
 
 def flash(
     image: Annotated[
-        Path, typer.Argument(help=_("Disk image to write: .img, .img.xz, .img.zst or .img.gz (packbuilder build --format usb)."))
+        Path,
+        typer.Argument(
+            metavar="IMAGE", help=_("Disk image to write: .img, .img.xz, .img.zst or .img.gz (packbuilder build --format usb).")
+        ),
     ],
     devices: Annotated[
         list[str] | None,
-        typer.Argument(metavar="DEVICE...", help=_("Whole USB disks (/dev/sdb) or file paths; none: list the candidates.")),
+        typer.Argument(metavar=_("DEVICE"), help=_("Whole USB disks (/dev/sdb) or file paths; none: list the candidates.")),
     ] = None,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help=_("Read every target back and compare."))] = True,
     yes: YesOpt = False,

@@ -56,7 +56,7 @@ TargetArg = Annotated[str, typer.Argument(metavar="PACK|LOCK", help=_("Pack id, 
 SizeOpt = Annotated[
     int | None,
     typer.Option(
-        "--size", metavar="SIZE", parser=parse_size_option, help=_("Key size, e.g. 8G (10^9 bytes, as sold) or 7.5GiB.")
+        "--size", metavar=_("SIZE"), parser=parse_size_option, help=_("Key size, e.g. 8G (10^9 bytes, as sold) or 7.5GiB.")
     ),
 ]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=32, help=_("Parallel downloads."))]
@@ -86,7 +86,7 @@ EngineOpt = Annotated[
     IsoEngine,
     typer.Option(
         "--iso-engine",
-        metavar="ENGINE",
+        metavar=_("ENGINE"),
         parser=_enum_parser(IsoEngine, _("ISO engine")),
         help=_("--format iso: auto, xorriso or pycdlib."),
     ),
@@ -96,7 +96,7 @@ PersistenceOpt = Annotated[
     int | None,
     typer.Option(
         "--persistence",
-        metavar="SIZE",
+        metavar=_("SIZE"),
         parser=parse_size_option,
         help=_("--format usb-live: size of a live-boot persistence volume, e.g. 1G."),
     ),

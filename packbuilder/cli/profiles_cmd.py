@@ -74,7 +74,7 @@ def _size(flag: str, question: str, given: str | None, parse: Callable[[str], in
 
 @app.command("new", help=_("Write a profile file for the PC in front of you (asks what the flags do not say)."))
 def new_profile_cmd(
-    path: Annotated[Path, typer.Argument(metavar="FILE.yaml", help=_("Profile file to write; its name is the profile's id."))],
+    path: Annotated[Path, typer.Argument(metavar=_("FILE.yaml"), help=_("Profile file to write; its name is the profile's id."))],
     windows: Annotated[str | None, typer.Option("--windows", help=_("Windows version: xp, vista, 7, 8.1, 10 or 11."))] = None,
     bits: Annotated[str | None, typer.Option("--bits", help=_("32 or 64 (Windows: System, « Type du système »)."))] = None,
     ram: Annotated[str | None, typer.Option("--ram", help=_("Memory, e.g. 512M, 2G, 4Go."))] = None,

@@ -17,12 +17,13 @@ if TYPE_CHECKING:
 
 def publish(
     outputs: Annotated[
-        list[Path], typer.Argument(metavar="OUTPUT", help=_("Built images to publish (zip, usb .img or iso outputs of build)."))
+        list[Path],
+        typer.Argument(metavar=_("OUTPUT"), help=_("Built images to publish (zip, usb .img or iso outputs of build).")),
     ],
     site: Annotated[Path, typer.Option("--output", "-o", help=_("Site folder to write (created if missing)."))],
     sign: Annotated[
         Path | None,
-        typer.Option("--sign", metavar="KEYFILE", help=_("Armored OpenPGP secret key: sign SHA256SUMS into SHA256SUMS.sig.")),
+        typer.Option("--sign", metavar=_("KEYFILE"), help=_("Armored OpenPGP secret key: sign SHA256SUMS into SHA256SUMS.sig.")),
     ] = None,
     base_url: Annotated[
         str | None,
