@@ -18,8 +18,7 @@ PACKAGE = ROOT / "packbuilder"
 # Lowest first: the flow of DESIGN.md (catalog -> plan -> fetch -> stage -> image -> build -> publish),
 # with the helpers every stage uses at the bottom and the command line on top.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # updates.templates only expands {version} fields: the app model validates its templates with it.
-    ("packbuilder", "errors", "ui", "fsutil", "sizes", "paths", "tools", "versions", "yamlsrc", "updates.templates", "i18n"),
+    ("packbuilder", "errors", "ui", "fsutil", "sizes", "paths", "tools", "versions", "yamlsrc", "versionspec", "i18n"),
     ("model",),
     ("catalog", "lint", "lint_rules", "profiles"),
     ("plan", "matrix", "reasons", "packs"),
@@ -88,7 +87,7 @@ def test_command_modules_do_not_import_each_other() -> None:
 
 def test_the_rule_catches_an_upward_import() -> None:
     assert layer("packbuilder.plan.lock") < layer("packbuilder.fetch.download") < layer("packbuilder.cli.build_cmd")
-    assert layer("packbuilder.updates.templates") == 0 and layer("packbuilder.updates.bump") == len(LAYERS) - 2
+    assert layer("packbuilder.versionspec") == 0 and layer("packbuilder.updates.bump") == len(LAYERS) - 2
 
 
 # Places that still do by hand what one module does for all; each names why it is allowed.

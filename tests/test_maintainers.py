@@ -18,7 +18,7 @@ import yaml
 
 from packbuilder.catalog import check_tree, load_catalog
 from packbuilder.updates.bump import find_hash, roundtrip_yaml
-from packbuilder.updates.templates import Constraint, expand, version_fields
+from packbuilder.versionspec import Constraint, expand, version_fields
 from tests.conftest import FIXTURES, ROOT, run_cli
 from tests.httpserver import LocalServer
 

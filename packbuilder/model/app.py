@@ -114,35 +114,35 @@ class CheckType(StrEnum):
 
 
 def _check_template(value: str) -> str:
-    from packbuilder.updates.templates import check_url_template
+    from packbuilder.versionspec import check_url_template
 
     check_url_template(value)
     return value
 
 
 def _check_hash_url(value: str) -> str:
-    from packbuilder.updates.templates import HASH_URL_FIELDS, check_url_template
+    from packbuilder.versionspec import HASH_URL_FIELDS, check_url_template
 
     check_url_template(value, HASH_URL_FIELDS)
     return value
 
 
 def _check_version_regex(value: str) -> str:
-    from packbuilder.updates.templates import check_version_regex
+    from packbuilder.versionspec import check_version_regex
 
     check_version_regex(value)
     return value
 
 
 def _check_hash_regex(value: str) -> str:
-    from packbuilder.updates.templates import check_hash_regex
+    from packbuilder.versionspec import check_hash_regex
 
     check_hash_regex(value)
     return value
 
 
 def _check_constraint(value: str) -> str:
-    from packbuilder.updates.templates import Constraint
+    from packbuilder.versionspec import Constraint
 
     Constraint.parse(value)
     return value

@@ -23,8 +23,8 @@ from packbuilder.fsutil import atomic_write_bytes
 from packbuilder.i18n import _
 from packbuilder.model.app import App, Artifact, AutoArtifact, Check, HashSource, Release
 from packbuilder.updates.check import TIMEOUT, line_releases
-from packbuilder.updates.templates import expand, version_fields
 from packbuilder.versions import is_valid_version, version_key
+from packbuilder.versionspec import expand, version_fields
 
 if TYPE_CHECKING:
     import requests

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from packbuilder.i18n import _
 from packbuilder.model.app import App, Check, CheckType, Release
-from packbuilder.updates.templates import Constraint, match_version
 from packbuilder.versions import is_valid_version, version_key
+from packbuilder.versionspec import Constraint, match_version
 
 if TYPE_CHECKING:
     import requests
