@@ -162,6 +162,8 @@ def on_disk_as_written(path: Path, step: int = 64 << 20, poll: float = 0.02) -> 
 
 
 def _follow(path: Path, step: int, poll: float, stop: threading.Event) -> None:
+    """The writeback thread of ``on_disk_as_written``: a hint only, so it stops quietly on any error
+    (the closing fsync still makes the file durable)."""
     fd, done = -1, 0
     try:
         while not stop.wait(poll):
@@ -174,6 +176,8 @@ def _follow(path: Path, step: int, poll: float, stop: threading.Event) -> None:
             if size - done >= step:
                 start_range_writeback(fd, done, size - done)
                 done = size
+    except OSError:
+        return
     finally:
         if fd >= 0:
             os.close(fd)
