@@ -91,6 +91,7 @@ def start_writeback(fd: int) -> None:
 
 
 _FALLOC_FL_KEEP_SIZE = 1  # linux/falloc.h: reserve the blocks, leave the file's size alone
+_FALLOCATE_ARGS = ("c_int", "c_int", "c_int64", "c_int64")
 
 
 def reserve_space(fd: int, offset: int, end: int) -> bool:
@@ -100,27 +101,27 @@ def reserve_space(fd: int, offset: int, end: int) -> bool:
     0.24 s). The file's size does not change, so a partial download still says how much was received.
     Only a hint: where it is not supported (another system, a file system without it) nothing
     happens, and a full disk is reported by the write that meets it. True when reserved."""
-    fallocate = _fallocate()
+    fallocate = _libc("fallocate64", *_FALLOCATE_ARGS) or _libc("fallocate", *_FALLOCATE_ARGS)  # 64-bit offsets
     if fallocate is None or end <= offset:
         return False
     return bool(fallocate(fd, _FALLOC_FL_KEEP_SIZE, offset, end - offset) == 0)
 
 
 @functools.cache
-def _fallocate() -> Any:
-    """The C library's ``fallocate`` (64-bit offsets), on Linux; None elsewhere."""
+def _libc(name: str, *argtypes: Any) -> Any:
+    """The C library's function ``name`` taking ``argtypes`` and returning an int, on Linux (the
+    process's own symbols: libc's); None elsewhere or where it is missing. Looked up once."""
     if not sys.platform.startswith("linux"):
         return None
     import ctypes
 
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fallocate = getattr(libc, "fallocate64", None) or libc.fallocate
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    fallocate.restype = ctypes.c_int
-    return fallocate
+    function.argtypes = [getattr(ctypes, t) for t in argtypes]
+    function.restype = ctypes.c_int
+    return function
 
 
 SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of the range's dirty pages, do not wait
@@ -131,7 +132,7 @@ def start_range_writeback(fd: int, offset: int, length: int) -> bool:
     without waiting and keeping the pages cached (Linux ``sync_file_range``), so the disk works while
     the rest is still arriving and a closing fsync has little left to wait for. Best effort: False
     where the call does not exist or fails; the closing fsync still waits for everything."""
-    sync_range = _sync_file_range()
+    sync_range = _libc("sync_file_range", "c_int", "c_int64", "c_int64", "c_uint")
     return sync_range is not None and sync_range(fd, offset, length, SYNC_FILE_RANGE_WRITE) == 0
 
 
@@ -181,22 +182,6 @@ def _follow(path: Path, step: int, poll: float, stop: threading.Event) -> None:
     finally:
         if fd >= 0:
             os.close(fd)
-
-
-@functools.cache
-def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    """libc's sync_file_range (Linux), which Python's os module lacks; None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range  # the process's own symbols: libc's
-    except (OSError, AttributeError):
-        return None
-    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    call.restype = ctypes.c_int
-    return call
 
 
 def sync_tree(path: Path) -> None:
@@ -249,14 +234,11 @@ def _fsync_each(files: list[Path], folders: list[Path]) -> None:
 def _syncfs(path: Path) -> bool:
     """syncfs(2) of the file system holding ``path``, through the C library (Python has no
     binding); False where there is none."""
-    if not sys.platform.startswith("linux"):
+    syncfs = _libc("syncfs", "c_int")
+    if syncfs is None:
         return False
     import ctypes
 
-    try:
-        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return False
     fd = os.open(path, os.O_RDONLY)
     try:
         if syncfs(fd) != 0:
