@@ -148,14 +148,22 @@ def test_a_file_another_program_writes_goes_to_the_disk_as_it_grows_and_is_synce
     monkeypatch.setattr(os, "fsync", fsync)
     writer = "import sys, time\nwith open(sys.argv[1], 'wb') as f:\n    for _ in range(6):\n" \
              "        f.write(bytes(1 << 20)); f.flush(); time.sleep(0.15)\n"  # fmt: skip
-    with fsutil.on_disk_as_written(path, step=1 << 20, poll=0.01):
+    told: list[int] = []
+
+    class Counting(fsutil.Meter):
+        def advance(self, nbytes: int) -> None:
+            told.append(nbytes)
+
+    with fsutil.on_disk_as_written(path, Counting(), step=1 << 20, poll=0.01):
         subprocess.run([sys.executable, "-c", writer, str(path)], check=True, timeout=60)
         during = list(events)
+        told_during = sum(told)
     assert len(during) >= 3 and {kind for kind, _, _ in during} == {"writeback"}  # while the program writes
     offsets = [offset for _, offset, _ in during]
     assert offsets[0] == 0  # from the start, in order, no gap:
     assert all(o + n == nxt for (_, o, n), nxt in zip(during[:-1], offsets[1:], strict=True))
     assert events[-1] == ("fsync", 6 << 20, 0)  # then the whole file synced once
+    assert told_during > 0 and sum(told) == 6 << 20  # the meter followed the file to its end
 
     events.clear()
     with pytest.raises(RuntimeError, match="tool failed"), fsutil.on_disk_as_written(path, poll=0.01):

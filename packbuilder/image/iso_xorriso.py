@@ -196,5 +196,5 @@ def write_overlay_xorriso(plan: OverlayPlan, out: Path, meter: Meter = NO_METER)
             "-indev", plan.base, "-outdev", tmp, "-stdio_sync", "off", "-boot_image", "any", "replay",
             "-options_from_file", commands, "-commit", "-end",
         ]  # fmt: skip
-        with meter.growing(tmp), on_disk_as_written(tmp):  # xorriso writes the new image from start to end
+        with on_disk_as_written(tmp, meter):  # xorriso writes the new image from start to end
             tools.run(argv, env={"SOURCE_DATE_EPOCH": str(plan.epoch)})
