@@ -16,7 +16,6 @@ Layout (see README, "Key layout")::
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -237,7 +236,3 @@ def stage(lock: Lock, cached: dict[str, Path], root: Path, overlays_dir: Path | 
     write_manifest(root, lock, apps)
     normalise_times(root, build_epoch(lock))
     return root
-
-
-def tree_digest(manifest: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest()
