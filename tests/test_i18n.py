@@ -159,6 +159,11 @@ def test_errors_and_hints_in_the_locale_language(tmp_path: Path) -> None:
         (["nosuch"], "commande inconnue : nosuch", "no such command: nosuch"),
         (["plan"], "argument manquant : pack", "missing argument: pack"),
         (["build", "x", "--format", "tar"], "valeur incorrecte pour '--format' / '-f'", "invalid value for '--format' / '-f'"),
+        (
+            ["build", "x", "--jobs", "0"],
+            "valeur incorrecte pour '--jobs' / '-j' : la valeur doit être supérieure ou égale à 1",
+            "invalid value for '--jobs' / '-j': Input should be greater than or equal to 1",
+        ),
     ],
 )
 def test_usage_errors_of_the_framework_in_the_locale_language(

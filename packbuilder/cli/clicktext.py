@@ -105,6 +105,7 @@ def install() -> None:
         return
     typer_core._ = _  # type: ignore[attr-defined]  # typer's section titles used the process's gettext
     _translate_types(typer_core)
+    _translate_validation()
     for command_class in (click_core.Command, getattr(typer_core, "TyperGroup", None)):
         _translate_usage_pieces(command_class)
     write_usage = formatting.HelpFormatter.write_usage
@@ -157,3 +158,26 @@ def _translate_usage_pieces(command_class: Any) -> None:
 
     translated_pieces._packbuilder = True  # type: ignore[attr-defined]
     command_class.collect_usage_pieces = translated_pieces
+
+
+def _translate_validation() -> None:
+    """typer checks a value (``--jobs 0``) with pydantic and shows pydantic's English sentence: the
+    same sentence through :func:`packbuilder.model.messages.pydantic_message`."""
+    try:
+        from typer import _coercion, _display, _param_types
+    except ImportError:  # another typer layout: pydantic's English stays
+        return
+    original = getattr(_display, "get_error_msg", None)
+    escape = getattr(_display, "_escape_control_characters", None)
+    if original is None or escape is None or getattr(original, "_packbuilder", False):
+        return
+    from packbuilder.model.messages import pydantic_message
+
+    def translated(exc: Any) -> str:
+        errors = exc.errors() if callable(getattr(exc, "errors", None)) else []
+        return str(escape(pydantic_message(errors[0]))) if errors else str(original(exc))
+
+    translated._packbuilder = True  # type: ignore[attr-defined]
+    for module in (_display, _coercion, _param_types):
+        if getattr(module, "get_error_msg", None) is original:
+            module.get_error_msg = translated  # type: ignore[attr-defined]
